@@ -1,0 +1,1 @@
+//! clave-attest (placeholder; see ARCHITECTURE.md).

@@ -1,0 +1,2 @@
+//! The `clave` binary.
+fn main() {}

@@ -1,0 +1,1 @@
+//! clave-gateway (placeholder; see ARCHITECTURE.md).

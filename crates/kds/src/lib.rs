@@ -1,0 +1,1 @@
+//! clave-kds (placeholder; see ARCHITECTURE.md).

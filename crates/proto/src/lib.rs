@@ -1,0 +1,1 @@
+//! clave-proto (placeholder; see ARCHITECTURE.md).

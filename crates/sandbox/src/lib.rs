@@ -1,0 +1,1 @@
+//! clave-sandbox (placeholder; see ARCHITECTURE.md).
