@@ -1,1 +1,57 @@
-//! clave-attest (placeholder; see ARCHITECTURE.md).
+//! clave-attest: the crate every trust decision in clave goes through.
+//!
+//! It decodes TEE [`Evidence`], checks its cryptography, and appraises the resulting [`Claims`]
+//! against a [`Policy`] (RATS "reference values") in one call, [`verify()`]. It is pure: no
+//! network, no clock of its own (time is an argument), no global state, and no I/O except in the
+//! hardware attesters behind the `configfs-tsm` and `nitro-nsm` features.
+//!
+//! It refuses debug-mode TEEs under every policy (there is no knob), and it refuses the insecure
+//! simulated TEE ([`simulated`]) unless a policy explicitly allows it; claims from the simulated
+//! TEE always carry `insecure: true`. Evidence of real hardware kinds already decodes and fits
+//! the policy engine, but its cryptographic verification is not implemented yet, so it is
+//! refused with [`Error::Unsupported`] rather than trusted.
+//!
+//! ```
+//! use clave_attest::{verify, Attester, InsecureSimulatedAttester, Measurement, Policy, ReportData};
+//!
+//! let m = Measurement::of_binary(b"engine binary bytes");
+//! let attester = InsecureSimulatedAttester::new(m.clone())?;
+//! let nonce = ReportData::hash_of(b"example", &[b"nonce"]);
+//! let evidence = attester.attest(&nonce)?;
+//! let wire = evidence.to_bytes();
+//!
+//! let policy = Policy::insecure_dev([m])?;
+//! let claims = verify(&clave_attest::Evidence::from_bytes(&wire)?, &policy, &nonce, 1_700_000_000)?;
+//! assert!(claims.insecure);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod attester;
+mod cbor;
+mod claims;
+#[cfg(feature = "configfs-tsm")]
+pub mod configfs_tsm;
+mod error;
+mod evidence;
+pub mod nitro;
+#[cfg(feature = "nitro-nsm")]
+pub mod nitro_nsm;
+pub mod policy;
+pub mod sgx;
+pub mod simulated;
+pub mod snp;
+pub mod tdx;
+mod types;
+pub mod verify;
+mod wire;
+
+pub use attester::Attester;
+pub use claims::Claims;
+pub use error::Error;
+pub use evidence::{EVIDENCE_MAGIC, EVIDENCE_VERSION, Evidence, MAX_EVIDENCE_LEN};
+pub use policy::{Identity, Policy, PolicyError, SignerPolicy};
+pub use simulated::{
+    InsecureSimulatedAttester, InsecureSimulatedReport, InsecureSimulatedVerifier,
+};
+pub use types::{MAX_DIGEST_LEN, Measurement, ReportData, SignerId, Tcb, TeeKind};
+pub use verify::{Verifier, appraise, verify, verify_evidence};

@@ -1,1 +1,241 @@
-//! clave-gateway (placeholder; see ARCHITECTURE.md).
+//! clave-gateway: the untrusted host-side front door of clave. It serves the public HTTP API (keys and
+//! evidence proxied from the KDS, deploy/list/activate/rollback/delete of functions, invocation), stores
+//! projects, functions, immutable versions, hashed deploy tokens and usage records through sqlx (SQLite or
+//! PostgreSQL), and dispatches invocations to engines with backpressure.
+//!
+//! It refuses to hold plaintext or keys: manifests are read only for name, code hash and limits; sealed code,
+//! encapsulated requests and responses, key configs, bundles and evidence are opaque bytes it stores or
+//! forwards. Its errors never echo request content.
+//!
+//! Entry points: [`Store::connect`], [`AppState::new`], [`app`], [`serve`]. Engines plug in through
+//! [`EngineClient`] (in-process, or [`HttpEngineClient`] for remote engines), the KDS through
+//! [`KeySource`] ([`HttpKeySource`] for a remote KDS). Wire types live in `clave_proto::gateway_api`.
+
+#![forbid(unsafe_code)]
+
+mod dispatch;
+mod engine;
+mod error;
+mod keys;
+pub mod metrics;
+mod routes;
+mod store;
+
+use std::future::{Future, IntoFuture};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use dispatch::{DispatchConfig, DispatchStats, Dispatcher};
+pub use engine::{BoxFuture, DispatchError, EngineClient, HttpEngineClient, InvokeJob};
+pub use error::{ApiError, Error};
+pub use keys::{HttpKeySource, KdsPaths, KeySource, KeySourceError};
+pub use store::{ActiveArtifact, Backend, NewVersion, Store, UsageRecord, is_valid_name};
+
+use metrics_exporter_prometheus::PrometheusHandle;
+
+/// Size and count limits, checked before any expensive work.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest `message/ohttp-req` body.
+    pub max_request_bytes: usize,
+    /// Largest manifest.
+    pub max_manifest_bytes: usize,
+    /// Largest sealed code.
+    pub max_sealed_code_bytes: usize,
+    /// Functions per project.
+    pub max_functions_per_project: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_request_bytes: (1 << 20) + 4096,
+            max_manifest_bytes: 16 << 10,
+            max_sealed_code_bytes: 8 << 20,
+            max_functions_per_project: 100,
+        }
+    }
+}
+
+impl Limits {
+    /// Largest deploy body: base64url of manifest and code plus JSON framing.
+    pub fn max_deploy_body_bytes(&self) -> usize {
+        (self.max_manifest_bytes + self.max_sealed_code_bytes) / 3 * 4 + 1024
+    }
+}
+
+/// Gateway configuration.
+#[derive(Clone, PartialEq, Eq)]
+pub struct GatewayConfig {
+    /// Size and count limits.
+    pub limits: Limits,
+    /// Dispatch limits.
+    pub dispatch: DispatchConfig,
+    /// How long graceful shutdown waits for in-flight calls.
+    pub drain_timeout: Duration,
+    /// SHA-256 of the admin bearer token (see [`GatewayConfig::with_admin_token`]); `None` disables the
+    /// admin API.
+    admin_token_hash: Option<String>,
+}
+
+impl std::fmt::Debug for GatewayConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatewayConfig")
+            .field("limits", &self.limits)
+            .field("dispatch", &self.dispatch)
+            .field("drain_timeout", &self.drain_timeout)
+            .field(
+                "admin_token",
+                &self.admin_token_hash.as_ref().map(|_| "<set>"),
+            )
+            .finish()
+    }
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            limits: Limits::default(),
+            dispatch: DispatchConfig::default(),
+            drain_timeout: Duration::from_secs(10),
+            admin_token_hash: None,
+        }
+    }
+}
+
+impl GatewayConfig {
+    /// Enable the admin API (`PUT /v1/projects/{p}`, `POST /v1/projects/{p}/tokens`) for `token`. Only its
+    /// SHA-256 is kept.
+    pub fn with_admin_token(mut self, token: &str) -> Self {
+        self.admin_token_hash = Some(store::token_hash(token));
+        self
+    }
+
+    pub(crate) fn is_admin_token(&self, token: &str) -> bool {
+        self.admin_token_hash
+            .as_deref()
+            .is_some_and(|h| h == store::token_hash(token))
+    }
+}
+
+struct StateInner {
+    store: Store,
+    keys: Arc<dyn KeySource>,
+    dispatcher: Dispatcher,
+    config: GatewayConfig,
+    metrics: PrometheusHandle,
+}
+
+/// Everything the handlers share. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<StateInner>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("backend", &self.inner.store.backend())
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// State over `store`, an engine pool and a KDS. Uses the process-wide Prometheus recorder
+    /// ([`metrics::prometheus_handle`]).
+    pub fn new(
+        store: Store,
+        engine: Arc<dyn EngineClient>,
+        keys: Arc<dyn KeySource>,
+        config: GatewayConfig,
+    ) -> Self {
+        let dispatcher = Dispatcher::new(engine, config.dispatch.clone());
+        Self {
+            inner: Arc::new(StateInner {
+                store,
+                keys,
+                dispatcher,
+                config,
+                metrics: metrics::prometheus_handle(),
+            }),
+        }
+    }
+
+    /// Render `/metrics` from `handle` instead of the process-wide one.
+    pub fn with_metrics(self, handle: PrometheusHandle) -> Self {
+        let inner = match Arc::try_unwrap(self.inner) {
+            Ok(mut inner) => {
+                inner.metrics = handle;
+                inner
+            }
+            Err(shared) => StateInner {
+                store: shared.store.clone(),
+                keys: shared.keys.clone(),
+                dispatcher: shared.dispatcher.clone(),
+                config: shared.config.clone(),
+                metrics: handle,
+            },
+        };
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// The dispatcher (stats, close, drain).
+    pub fn dispatcher(&self) -> &Dispatcher {
+        &self.inner.dispatcher
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &GatewayConfig {
+        &self.inner.config
+    }
+}
+
+/// The gateway's router (no socket needed: drive it with `tower::ServiceExt::oneshot` in tests).
+pub fn app(state: AppState) -> axum::Router {
+    routes::router(state)
+}
+
+/// Serve [`app`] on `listener` until `shutdown` resolves; then stop accepting, refuse queued calls, and
+/// wait up to [`GatewayConfig::drain_timeout`] for running calls before returning.
+///
+/// # Errors
+/// I/O errors of the listener.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let dispatcher = state.dispatcher().clone();
+    let drain_timeout = state.config().drain_timeout;
+    let triggered = Arc::new(tokio::sync::Notify::new());
+    let trigger = triggered.clone();
+    let closer = dispatcher.clone();
+    let server = axum::serve(listener, app(state))
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("gateway shutting down: draining in-flight calls");
+            closer.close();
+            trigger.notify_one();
+        })
+        .into_future();
+    tokio::pin!(server);
+    tokio::select! {
+        result = &mut server => result,
+        () = async {
+            triggered.notified().await;
+            tokio::time::sleep(drain_timeout).await;
+        } => {
+            let drained = dispatcher.drain(Duration::ZERO).await;
+            tracing::warn!(drained, "drain deadline reached; dropping remaining connections");
+            Ok(())
+        }
+    }
+}

@@ -1,1 +1,28 @@
-//! clave-kds (placeholder; see ARCHITECTURE.md).
+//! clave-kds: the Key Derivation Service, clave's root of trust.
+//!
+//! Inside a TEE it creates (or receives from an attested replica) the master secret, keeps it
+//! only sealed to its own measurement, derives every key from it, publishes signed key bundles,
+//! and releases a derived private key only to an engine whose fresh evidence satisfies the key
+//! spec's policy, HPKE-sealed to that engine's ephemeral key. It refuses to write the master
+//! secret or any derived key anywhere in the clear (not to disk, not to logs, not in errors),
+//! refuses to start on sealed state it cannot authenticate rather than regenerate it, and
+//! refuses replicas that do not satisfy the KDS policy.
+//!
+//! Two shells share one code path: the library ([`Kds`], for the in-process `clave dev`
+//! profile) and the axum service ([`service::router`], for `clave kds`), whose handlers only
+//! translate HTTP to the library calls. Wire types live in `clave_proto::kds_api`.
+
+mod error;
+mod kds;
+mod log;
+mod nonce;
+pub mod seal;
+pub mod service;
+
+pub use error::Error;
+pub use kds::{
+    Kds, KdsAttester, KdsConfig, KdsRng, KdsSealer, MASTER_SEALED_FILE, PendingJoin, ReplicaPeer,
+};
+pub use log::RELEASE_LOG_FILE;
+pub use seal::{InsecureSimulatedSealer, Sealer, SealerKind};
+pub use service::{router, router_with_clock};

@@ -1,0 +1,179 @@
+//! The crate's error type.
+
+use crate::policy::PolicyError;
+use crate::types::{Measurement, SignerId, Tcb, TeeKind};
+
+/// Everything that can go wrong while decoding, verifying or appraising evidence, or while
+/// producing it.
+///
+/// Variants fall in four groups: malformed input (peer data that does not parse), failed
+/// cryptography, a policy refusal (the evidence is genuine but not acceptable), and attester or
+/// caller problems. Use [`Error::is_policy_refusal`] to tell a refusal from broken input.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    // ---- malformed input -------------------------------------------------------------------
+    /// The input ended before `what` was complete.
+    #[error("truncated {what}")]
+    Truncated {
+        /// The structure or field being read.
+        what: &'static str,
+    },
+    /// Bytes were left over after a complete structure.
+    #[error("{count} trailing bytes after {what}")]
+    TrailingBytes {
+        /// The structure that was complete.
+        what: &'static str,
+        /// How many bytes followed it.
+        count: usize,
+    },
+    /// The evidence envelope does not start with the expected magic bytes.
+    #[error("not clave evidence (bad magic)")]
+    BadMagic,
+    /// A format version this code does not understand.
+    #[error("unsupported {what} version {version}")]
+    UnsupportedVersion {
+        /// The structure carrying the version.
+        what: &'static str,
+        /// The version found.
+        version: u32,
+    },
+    /// An evidence kind tag that names no known TEE.
+    #[error("unknown evidence kind tag {0:#04x}")]
+    UnknownKind(u8),
+    /// Input larger than this crate accepts.
+    #[error("{what} is {len} bytes, more than the limit of {max}")]
+    TooLarge {
+        /// The structure that is too large.
+        what: &'static str,
+        /// Its length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A field holds a value the format does not allow.
+    #[error("malformed {what}: {reason}")]
+    Malformed {
+        /// The structure or field.
+        what: &'static str,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+
+    // ---- cryptography ------------------------------------------------------------------------
+    /// The evidence signature (or certificate chain) does not verify.
+    #[error("{0} evidence signature does not verify")]
+    BadSignature(TeeKind),
+    /// Cryptographic verification of this kind is not implemented yet, so it is never accepted.
+    #[error("verification of {0} evidence is not supported yet")]
+    Unsupported(TeeKind),
+
+    // ---- policy refusals ---------------------------------------------------------------------
+    /// The policy itself is invalid; nothing is accepted under it.
+    #[error("invalid policy: {0}")]
+    InvalidPolicy(#[from] PolicyError),
+    /// The policy does not list this TEE kind.
+    #[error("TEE kind {0} is not accepted by the policy")]
+    KindNotAccepted(TeeKind),
+    /// Evidence from the insecure simulated TEE, under a policy that does not explicitly allow it.
+    #[error("insecure simulated evidence is not allowed by the policy")]
+    InsecureNotAllowed,
+    /// The TEE runs with debugging enabled (its memory is readable by the host). Never accepted.
+    #[error("the TEE has debugging enabled")]
+    DebugEnabled,
+    /// The measurement is not in the policy's set.
+    #[error("measurement {measurement} is not allowed by the policy")]
+    MeasurementNotAllowed {
+        /// The measurement found in the evidence.
+        measurement: Measurement,
+    },
+    /// The signer identity (or product id) differs from the policy's.
+    #[error("signer {} (product {:?}) is not allowed by the policy", signer.as_ref().map(|s| s.to_hex()).unwrap_or_else(|| "none".into()), product_id)]
+    SignerNotAllowed {
+        /// The signer found in the evidence, if the format has one.
+        signer: Option<SignerId>,
+        /// The product id found in the evidence, if the format has one.
+        product_id: Option<u16>,
+    },
+    /// The security version is below the policy's minimum.
+    #[error("security version {svn} is below the minimum {min}")]
+    SvnTooLow {
+        /// The SVN found.
+        svn: u32,
+        /// The policy's minimum.
+        min: u32,
+    },
+    /// The platform TCB is below the policy's minimum for this kind (or not comparable to it).
+    #[error("TCB {tcb} is below the minimum {min}")]
+    TcbTooLow {
+        /// The TCB found.
+        tcb: Tcb,
+        /// The policy's minimum.
+        min: Tcb,
+    },
+    /// The report data differs from the expected value (wrong nonce or key binding: a replay or
+    /// a relay).
+    #[error("report data does not match the expected value")]
+    UserDataMismatch,
+    /// The evidence is older than the policy's maximum age.
+    #[error("evidence issued at {issued_at} is older than {max_age_secs} s at {now}")]
+    Expired {
+        /// The evidence timestamp (unix seconds).
+        issued_at: u64,
+        /// The verifier's time.
+        now: u64,
+        /// The policy's maximum age.
+        max_age_secs: u64,
+    },
+    /// The evidence timestamp lies in the future beyond the allowed clock skew.
+    #[error("evidence issued at {issued_at} lies in the future (now {now})")]
+    IssuedInFuture {
+        /// The evidence timestamp (unix seconds).
+        issued_at: u64,
+        /// The verifier's time.
+        now: u64,
+    },
+    /// The policy limits evidence age but this evidence carries no timestamp although its format
+    /// has one.
+    #[error("evidence carries no timestamp but the policy limits its age")]
+    MissingTimestamp,
+
+    // ---- attester and caller -----------------------------------------------------------------
+    /// A caller passed an argument this crate cannot use (not peer input).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(&'static str),
+    /// An attester could not talk to its device or file system.
+    #[error("attester I/O on {what}: {source}")]
+    AttesterIo {
+        /// The file or device.
+        what: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The attester's device answered something it should not have.
+    #[error("attester: {0}")]
+    Attester(String),
+}
+
+impl Error {
+    /// Whether this error is a policy refusal of otherwise well-formed, correctly signed
+    /// evidence (as opposed to malformed input, a bad signature, or an attester failure).
+    pub fn is_policy_refusal(&self) -> bool {
+        matches!(
+            self,
+            Error::InvalidPolicy(_)
+                | Error::KindNotAccepted(_)
+                | Error::InsecureNotAllowed
+                | Error::DebugEnabled
+                | Error::MeasurementNotAllowed { .. }
+                | Error::SignerNotAllowed { .. }
+                | Error::SvnTooLow { .. }
+                | Error::TcbTooLow { .. }
+                | Error::UserDataMismatch
+                | Error::Expired { .. }
+                | Error::IssuedInFuture { .. }
+                | Error::MissingTimestamp
+        )
+    }
+}

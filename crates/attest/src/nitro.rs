@@ -1,0 +1,283 @@
+//! AWS Nitro Enclaves attestation document parsing (structure only).
+//!
+//! A document is a COSE_Sign1 structure (optionally CBOR tag 18): `[protected, unprotected,
+//! payload, signature]`, whose payload is a CBOR map with `module_id`, `digest` (`SHA384`),
+//! `timestamp` (milliseconds), `pcrs`, `certificate`, `cabundle`, and optional `public_key`,
+//! `user_data`, `nonce`. The ECDSA P-384 signature and the certificate chain to the AWS Nitro
+//! root are **not** checked here (a later issue), so [`crate::verify()`] refuses Nitro evidence
+//! with [`Error::Unsupported`].
+
+use crate::Error;
+use crate::cbor::{self, Value};
+use crate::claims::Claims;
+use crate::types::{Measurement, ReportData, SignerId, Tcb, TeeKind};
+
+const WHAT: &str = "Nitro attestation document";
+
+/// The fields of a Nitro attestation document.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NitroDocument {
+    /// The enclave's module id.
+    pub module_id: String,
+    /// The PCR digest algorithm (always `SHA384`).
+    pub digest: String,
+    /// When the document was made (unix milliseconds).
+    pub timestamp_ms: u64,
+    /// PCRs by index, sorted.
+    pub pcrs: Vec<(u16, Vec<u8>)>,
+    /// The DER signing certificate.
+    pub certificate: Vec<u8>,
+    /// The DER CA bundle, root first.
+    pub cabundle: Vec<Vec<u8>>,
+    /// Optional public key chosen by the enclave.
+    pub public_key: Option<Vec<u8>>,
+    /// Optional user data chosen by the enclave (clave: the 64 bytes of report data).
+    pub user_data: Option<Vec<u8>>,
+    /// Optional nonce chosen by the enclave.
+    pub nonce: Option<Vec<u8>>,
+    /// The COSE protected header (signed).
+    pub protected: Vec<u8>,
+    /// The COSE payload bytes (signed).
+    pub payload: Vec<u8>,
+    /// The COSE signature.
+    pub signature: Vec<u8>,
+}
+
+fn malformed(reason: &'static str) -> Error {
+    Error::Malformed { what: WHAT, reason }
+}
+
+fn opt_bytes(map: &Value, key: &str) -> Result<Option<Vec<u8>>, Error> {
+    match map.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bytes(b)) => Ok(Some(b.clone())),
+        Some(_) => Err(malformed("optional field is neither bytes nor null")),
+    }
+}
+
+impl NitroDocument {
+    /// Parses a raw document.
+    pub fn parse(bytes: &[u8]) -> Result<NitroDocument, Error> {
+        let top = cbor::decode(bytes)?;
+        let top = match top {
+            Value::Tag(18, inner) => *inner,
+            Value::Tag(..) => return Err(malformed("unexpected CBOR tag")),
+            other => other,
+        };
+        let Value::Array(parts) = top else {
+            return Err(malformed("not a COSE_Sign1 array"));
+        };
+        let [protected, unprotected, payload, signature] = <[Value; 4]>::try_from(parts)
+            .map_err(|_| malformed("COSE_Sign1 does not have 4 elements"))?;
+        let (
+            Value::Bytes(protected),
+            Value::Map(_),
+            Value::Bytes(payload),
+            Value::Bytes(signature),
+        ) = (protected, unprotected, payload, signature)
+        else {
+            return Err(malformed("COSE_Sign1 element of the wrong type"));
+        };
+        let doc = cbor::decode(&payload)?;
+        if doc.as_map().is_none() {
+            return Err(malformed("payload is not a map"));
+        }
+        let text = |k| {
+            doc.get(k)
+                .and_then(Value::as_text)
+                .map(str::to_owned)
+                .ok_or(malformed("missing or non-text field"))
+        };
+        let module_id = text("module_id")?;
+        let digest = text("digest")?;
+        if digest != "SHA384" {
+            return Err(malformed("digest is not SHA384"));
+        }
+        let timestamp_ms = match doc.get("timestamp") {
+            Some(Value::Uint(t)) => *t,
+            _ => return Err(malformed("missing or non-integer timestamp")),
+        };
+        let mut pcrs = Vec::new();
+        for (k, v) in doc
+            .get("pcrs")
+            .and_then(Value::as_map)
+            .ok_or(malformed("missing pcrs map"))?
+        {
+            let (Value::Uint(i), Value::Bytes(p)) = (k, v) else {
+                return Err(malformed("pcr entry of the wrong type"));
+            };
+            let i = u16::try_from(*i)
+                .ok()
+                .filter(|i| *i < 32)
+                .ok_or(malformed("pcr index out of range"))?;
+            if ![32, 48, 64].contains(&p.len()) {
+                return Err(malformed("pcr length is not 32, 48 or 64"));
+            }
+            pcrs.push((i, p.clone()));
+        }
+        pcrs.sort();
+        if pcrs.windows(2).any(|w| w[0].0 == w[1].0) {
+            return Err(malformed("duplicate pcr index"));
+        }
+        let certificate = doc
+            .get("certificate")
+            .and_then(Value::as_bytes)
+            .ok_or(malformed("missing certificate"))?
+            .to_vec();
+        let cabundle = match doc.get("cabundle") {
+            Some(Value::Array(a)) if !a.is_empty() => a
+                .iter()
+                .map(|c| c.as_bytes().map(<[u8]>::to_vec))
+                .collect::<Option<Vec<_>>>()
+                .ok_or(malformed("cabundle entry is not bytes"))?,
+            _ => return Err(malformed("missing or empty cabundle")),
+        };
+        Ok(NitroDocument {
+            module_id,
+            digest,
+            timestamp_ms,
+            pcrs,
+            certificate,
+            cabundle,
+            public_key: opt_bytes(&doc, "public_key")?,
+            user_data: opt_bytes(&doc, "user_data")?,
+            nonce: opt_bytes(&doc, "nonce")?,
+            protected,
+            payload,
+            signature,
+        })
+    }
+
+    /// A PCR by index.
+    pub fn pcr(&self, index: u16) -> Option<&[u8]> {
+        self.pcrs
+            .iter()
+            .find(|(i, _)| *i == index)
+            .map(|(_, p)| p.as_slice())
+    }
+
+    /// The claims the document makes. **Unverified**: nothing here checks the signature.
+    ///
+    /// Measurement = PCR0 (the enclave image); signer = PCR8 (the signing certificate), unless
+    /// absent or zero; debug = PCR0 is all zeros (debug-mode enclaves report zeroed PCRs);
+    /// report data = `user_data`, which must be exactly 64 bytes.
+    pub fn claims_unverified(&self) -> Result<Claims, Error> {
+        let pcr0 = self.pcr(0).ok_or(malformed("PCR0 missing"))?;
+        let signer = self
+            .pcr(8)
+            .filter(|p| p.iter().any(|&b| b != 0))
+            .map(|p| SignerId(p.to_vec()));
+        let ud = self
+            .user_data
+            .as_deref()
+            .ok_or(malformed("user_data missing"))?;
+        let report_data: [u8; 64] = ud
+            .try_into()
+            .map_err(|_| malformed("user_data is not 64 bytes"))?;
+        Ok(Claims {
+            kind: TeeKind::Nitro,
+            measurement: Measurement(pcr0.to_vec()),
+            signer,
+            product_id: None,
+            svn: 0,
+            tcb: Tcb::default(),
+            debug: pcr0.iter().all(|&b| b == 0),
+            report_data: ReportData(report_data),
+            issued_at: Some(self.timestamp_ms / 1000),
+            insecure: false,
+        })
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::cbor::{put_bytes, put_head, put_null, put_text};
+
+    /// A structurally valid synthetic document (not signed).
+    pub(crate) fn synthetic_document(user_data: Option<&[u8]>, pcr0: u8) -> Vec<u8> {
+        let mut p = Vec::new();
+        put_head(&mut p, 5, 9);
+        put_text(&mut p, "module_id");
+        put_text(&mut p, "i-0123-enc0123");
+        put_text(&mut p, "digest");
+        put_text(&mut p, "SHA384");
+        put_text(&mut p, "timestamp");
+        put_head(&mut p, 0, 1_800_000_000_123);
+        put_text(&mut p, "pcrs");
+        put_head(&mut p, 5, 2);
+        put_head(&mut p, 0, 0);
+        put_bytes(&mut p, &[pcr0; 48]);
+        put_head(&mut p, 0, 8);
+        put_bytes(&mut p, &[0x88; 48]);
+        put_text(&mut p, "certificate");
+        put_bytes(&mut p, b"cert");
+        put_text(&mut p, "cabundle");
+        put_head(&mut p, 4, 1);
+        put_bytes(&mut p, b"root");
+        put_text(&mut p, "public_key");
+        put_null(&mut p);
+        put_text(&mut p, "user_data");
+        match user_data {
+            Some(u) => put_bytes(&mut p, u),
+            None => put_null(&mut p),
+        }
+        put_text(&mut p, "nonce");
+        put_null(&mut p);
+
+        let mut d = Vec::new();
+        put_head(&mut d, 6, 18);
+        put_head(&mut d, 4, 4);
+        put_bytes(&mut d, &[0xa1, 0x01, 0x38, 0x22]); // {1: -35} (ES384)
+        put_head(&mut d, 5, 0);
+        put_bytes(&mut d, &p);
+        put_bytes(&mut d, &[0x55; 96]);
+        d
+    }
+
+    #[test]
+    fn parses_and_maps_claims() {
+        let doc = NitroDocument::parse(&synthetic_document(Some(&[7; 64]), 0x11)).expect("parse");
+        assert_eq!(doc.module_id, "i-0123-enc0123");
+        assert_eq!(doc.pcr(0), Some(&[0x11; 48][..]));
+        assert_eq!(doc.cabundle, vec![b"root".to_vec()]);
+        let c = doc.claims_unverified().expect("claims");
+        assert_eq!(c.measurement, Measurement(vec![0x11; 48]));
+        assert_eq!(c.signer, Some(SignerId(vec![0x88; 48])));
+        assert_eq!(c.report_data, ReportData([7; 64]));
+        assert_eq!(c.issued_at, Some(1_800_000_000));
+        assert!(!c.debug);
+    }
+
+    #[test]
+    fn zero_pcr0_means_debug_and_user_data_must_be_64_bytes() {
+        let doc = NitroDocument::parse(&synthetic_document(Some(&[7; 64]), 0)).expect("parse");
+        assert!(doc.claims_unverified().expect("claims").debug);
+        let doc = NitroDocument::parse(&synthetic_document(Some(&[7; 63]), 1)).expect("parse");
+        assert!(doc.claims_unverified().is_err());
+        let doc = NitroDocument::parse(&synthetic_document(None, 1)).expect("parse");
+        assert!(doc.claims_unverified().is_err());
+    }
+
+    #[test]
+    fn truncation_and_garbage_are_errors() {
+        let good = synthetic_document(Some(&[7; 64]), 0x11);
+        for len in 0..good.len() {
+            assert!(NitroDocument::parse(&good[..len]).is_err(), "len {len}");
+        }
+        let mut long = good.clone();
+        long.push(0);
+        assert!(matches!(
+            NitroDocument::parse(&long),
+            Err(Error::TrailingBytes { .. })
+        ));
+        assert!(NitroDocument::parse(&[0x80]).is_err());
+        assert!(NitroDocument::parse(&[0xd3, 0x80]).is_err());
+        // Every single-byte corruption is either an error or parses; it never panics.
+        for i in 0..good.len() {
+            let mut b = good.clone();
+            b[i] ^= 0xff;
+            let _ = NitroDocument::parse(&b);
+        }
+    }
+}

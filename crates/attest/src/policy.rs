@@ -1,0 +1,542 @@
+//! Attestation policy (RATS "reference values") and its file format.
+//!
+//! # File format (JSON)
+//!
+//! ```json
+//! {
+//!   "accepted_kinds": ["sev_snp", "tdx"],
+//!   "measurements": ["<hex>", "<hex>"],
+//!   "min_tcb": { "sev_snp": [3, 0, 8, 115] },
+//!   "max_evidence_age_secs": 300
+//! }
+//! ```
+//!
+//! or, pinning a signer instead of exact measurements (survives upgrades: the new image carries
+//! the same signer and a higher SVN):
+//!
+//! ```json
+//! {
+//!   "accepted_kinds": ["sgx_dcap"],
+//!   "signer": { "id": "<hex MRSIGNER>", "product_id": 1, "min_svn": 4 }
+//! }
+//! ```
+//!
+//! Fields:
+//!
+//! | field | required | default | meaning |
+//! |---|---|---|---|
+//! | `accepted_kinds` | yes | – | non-empty list of [`TeeKind`] names |
+//! | `measurements` | one of these two | – | exact set of accepted measurements (hex) |
+//! | `signer` | one of these two | – | `{id, product_id?, min_svn?}`; `min_svn` defaults to 0 |
+//! | `min_tcb` | no | no floor | per accepted kind, the minimum TCB components (SNP 4: boot loader, TEE, SNP, microcode; TDX 16; SGX 17; simulated 1 to 16; none for Nitro) |
+//! | `allow_insecure_simulated` | no | `false` | must be `true` iff `insecure_simulated` is listed |
+//! | `max_evidence_age_secs` | no | no limit | for formats with a timestamp; nonce binding is always checked |
+//!
+//! Debug mode has no knob: it is never accepted. The insecure simulated TEE is never accepted
+//! unless the policy both lists the kind and sets `allow_insecure_simulated`. Unknown fields are
+//! an error. Lists are sorted and deduplicated on parsing and on serialisation, so the same
+//! policy always serialises to the same bytes (clave-proto hashes them into key spec ids).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::types::{Measurement, SignerId, Tcb, TeeKind};
+
+/// Which workload identities a policy accepts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Identity {
+    /// Exactly these measurements (pins one build; an upgrade needs a new policy).
+    Measurements(Vec<Measurement>),
+    /// Any image signed by this signer with at least this security version.
+    Signer(SignerPolicy),
+}
+
+/// A signer identity with a minimum security version.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignerPolicy {
+    /// The signer (SNP author/ID key digest, SGX `MRSIGNER`, Nitro `PCR8`, simulated signer).
+    pub id: SignerId,
+    /// The product id the image must carry (SGX `ISVPRODID`); `None` accepts any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_id: Option<u16>,
+    /// The minimum security version (SGX `ISVSVN`, SNP `GUEST_SVN`).
+    #[serde(default)]
+    pub min_svn: u32,
+}
+
+/// Attestation policy: which evidence is acceptable (RATS "reference values").
+///
+/// Build one with [`Policy::measurements`], [`Policy::signer`], [`Policy::insecure_dev`] or
+/// [`Policy::from_json`]. [`crate::verify()`] refuses everything under a policy that fails
+/// [`Policy::validate`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "PolicyFile", into = "PolicyFile")]
+pub struct Policy {
+    /// The TEE kinds accepted (non-empty).
+    pub accepted_kinds: Vec<TeeKind>,
+    /// The accepted workload identity.
+    pub identity: Identity,
+    /// Per kind, the minimum platform TCB. Kinds without an entry have no floor.
+    pub min_tcb: BTreeMap<TeeKind, Tcb>,
+    /// Whether the insecure simulated TEE is accepted (default `false`). Must agree with
+    /// `accepted_kinds`.
+    pub allow_insecure_simulated: bool,
+    /// Maximum evidence age in seconds, for formats that carry a timestamp. `None`: no limit
+    /// (freshness then rests on the nonce in the report data alone).
+    pub max_evidence_age_secs: Option<u64>,
+}
+
+/// Why a policy is not acceptable.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PolicyError {
+    /// The text is not valid policy JSON: a syntax error, a missing or unknown field, a wrong type.
+    #[error("policy JSON: {0}")]
+    Syntax(String),
+    /// `accepted_kinds` is empty: nothing could ever be accepted.
+    #[error("accepted_kinds is empty")]
+    NoAcceptedKinds,
+    /// Neither `measurements` nor `signer` is given.
+    #[error("the policy names no identity: give `measurements` or `signer`")]
+    NoIdentity,
+    /// Both `measurements` and `signer` are given.
+    #[error("give either `measurements` or `signer`, not both")]
+    BothIdentities,
+    /// `measurements` is an empty list: nothing could ever be accepted.
+    #[error("measurements is empty")]
+    EmptyMeasurementSet,
+    /// `insecure_simulated` is listed but `allow_insecure_simulated` is not set.
+    #[error("accepted_kinds lists insecure_simulated but allow_insecure_simulated is false")]
+    InsecureKindNotAllowed,
+    /// `allow_insecure_simulated` is set but `insecure_simulated` is not listed.
+    #[error("allow_insecure_simulated is true but accepted_kinds lacks insecure_simulated")]
+    InsecureAllowedButNotListed,
+    /// `min_tcb` names a kind the policy does not accept.
+    #[error("min_tcb names {0}, which accepted_kinds does not list")]
+    TcbForUnacceptedKind(TeeKind),
+    /// A `min_tcb` entry has the wrong number of components for its kind (it could never be met).
+    #[error("min_tcb for {kind} has {got} components; {kind} TCBs have {expected}")]
+    TcbComponentCount {
+        /// The kind.
+        kind: TeeKind,
+        /// Components that kind has (for the simulated TEE: the maximum, 16).
+        expected: usize,
+        /// Components given.
+        got: usize,
+    },
+    /// `min_tcb` names a kind without TCB versions (Nitro).
+    #[error("min_tcb names {0}, which has no TCB version")]
+    TcbNotApplicable(TeeKind),
+    /// `max_evidence_age_secs` is zero: no evidence could ever be fresh enough.
+    #[error("max_evidence_age_secs is 0")]
+    ZeroMaxAge,
+}
+
+impl Policy {
+    /// A policy accepting exactly `measurements` on the given hardware kinds, with no TCB floor
+    /// and no age limit. Lists are normalised (sorted, deduplicated). Listing
+    /// [`TeeKind::InsecureSimulated`] here is an error ([`PolicyError::InsecureKindNotAllowed`]):
+    /// use [`Policy::insecure_dev`], which says what it does.
+    pub fn measurements(
+        kinds: impl IntoIterator<Item = TeeKind>,
+        measurements: impl IntoIterator<Item = Measurement>,
+    ) -> Result<Policy, PolicyError> {
+        Policy {
+            accepted_kinds: kinds.into_iter().collect(),
+            identity: Identity::Measurements(measurements.into_iter().collect()),
+            min_tcb: BTreeMap::new(),
+            allow_insecure_simulated: false,
+            max_evidence_age_secs: None,
+        }
+        .normalized()
+    }
+
+    /// A policy accepting any image of `signer.id` (and product) with SVN at least
+    /// `signer.min_svn` on the given hardware kinds. Like [`Policy::measurements`], it refuses
+    /// to list the insecure simulated TEE.
+    pub fn signer(
+        kinds: impl IntoIterator<Item = TeeKind>,
+        signer: SignerPolicy,
+    ) -> Result<Policy, PolicyError> {
+        Policy {
+            accepted_kinds: kinds.into_iter().collect(),
+            identity: Identity::Signer(signer),
+            min_tcb: BTreeMap::new(),
+            allow_insecure_simulated: false,
+            max_evidence_age_secs: None,
+        }
+        .normalized()
+    }
+
+    /// The development policy: accepts only the insecure simulated TEE, with exactly these
+    /// measurements. Anyone can forge such evidence; never use it outside `clave dev`.
+    pub fn insecure_dev(
+        measurements: impl IntoIterator<Item = Measurement>,
+    ) -> Result<Policy, PolicyError> {
+        Policy {
+            accepted_kinds: vec![TeeKind::InsecureSimulated],
+            identity: Identity::Measurements(measurements.into_iter().collect()),
+            min_tcb: BTreeMap::new(),
+            allow_insecure_simulated: true,
+            max_evidence_age_secs: None,
+        }
+        .normalized()
+    }
+
+    /// Parses a policy file (JSON), normalises and validates it.
+    pub fn from_json(text: &str) -> Result<Policy, PolicyError> {
+        let file: PolicyFile =
+            serde_json::from_str(text).map_err(|e| PolicyError::Syntax(e.to_string()))?;
+        Policy::try_from(file)
+    }
+
+    /// The canonical JSON form (compact, normalised, fields in a fixed order).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(&PolicyFile::from(self.clone()))
+            .expect("serialising a policy of strings and integers cannot fail")
+    }
+
+    /// The canonical JSON form, indented for people.
+    pub fn to_json_pretty(&self) -> String {
+        serde_json::to_string_pretty(&PolicyFile::from(self.clone()))
+            .expect("serialising a policy of strings and integers cannot fail")
+    }
+
+    /// Sorts and deduplicates the lists, then validates.
+    pub fn normalized(mut self) -> Result<Policy, PolicyError> {
+        self.normalize();
+        self.validate()?;
+        Ok(self)
+    }
+
+    fn normalize(&mut self) {
+        self.accepted_kinds.sort();
+        self.accepted_kinds.dedup();
+        if let Identity::Measurements(m) = &mut self.identity {
+            m.sort();
+            m.dedup();
+        }
+    }
+
+    /// Checks that the settings are consistent and could accept something.
+    pub fn validate(&self) -> Result<(), PolicyError> {
+        if self.accepted_kinds.is_empty() {
+            return Err(PolicyError::NoAcceptedKinds);
+        }
+        if let Identity::Measurements(m) = &self.identity
+            && m.is_empty()
+        {
+            return Err(PolicyError::EmptyMeasurementSet);
+        }
+        let lists_insecure = self.accepted_kinds.contains(&TeeKind::InsecureSimulated);
+        match (lists_insecure, self.allow_insecure_simulated) {
+            (true, false) => return Err(PolicyError::InsecureKindNotAllowed),
+            (false, true) => return Err(PolicyError::InsecureAllowedButNotListed),
+            _ => {}
+        }
+        if let Some(kind) = self
+            .min_tcb
+            .keys()
+            .find(|k| !self.accepted_kinds.contains(k))
+        {
+            return Err(PolicyError::TcbForUnacceptedKind(*kind));
+        }
+        for (&kind, tcb) in &self.min_tcb {
+            let got = tcb.0.len();
+            match kind.tcb_components() {
+                Some(0) => return Err(PolicyError::TcbNotApplicable(kind)),
+                Some(expected) if got != expected => {
+                    return Err(PolicyError::TcbComponentCount {
+                        kind,
+                        expected,
+                        got,
+                    });
+                }
+                None if got == 0 || got > crate::simulated::MAX_TCB_COMPONENTS => {
+                    return Err(PolicyError::TcbComponentCount {
+                        kind,
+                        expected: crate::simulated::MAX_TCB_COMPONENTS,
+                        got,
+                    });
+                }
+                _ => {}
+            }
+        }
+        if self.max_evidence_age_secs == Some(0) {
+            return Err(PolicyError::ZeroMaxAge);
+        }
+        Ok(())
+    }
+
+    /// Whether the policy lists `kind`.
+    pub fn accepts_kind(&self, kind: TeeKind) -> bool {
+        self.accepted_kinds.contains(&kind)
+    }
+}
+
+/// The on-disk / on-wire shape of a [`Policy`]: flat, strict, with documented defaults.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyFile {
+    accepted_kinds: Vec<TeeKind>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    measurements: Option<Vec<Measurement>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    signer: Option<SignerPolicy>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    min_tcb: BTreeMap<TeeKind, Tcb>,
+    #[serde(default)]
+    allow_insecure_simulated: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    max_evidence_age_secs: Option<u64>,
+}
+
+impl TryFrom<PolicyFile> for Policy {
+    type Error = PolicyError;
+
+    fn try_from(f: PolicyFile) -> Result<Policy, PolicyError> {
+        let identity = match (f.measurements, f.signer) {
+            (Some(m), None) => Identity::Measurements(m),
+            (None, Some(s)) => Identity::Signer(s),
+            (None, None) => return Err(PolicyError::NoIdentity),
+            (Some(_), Some(_)) => return Err(PolicyError::BothIdentities),
+        };
+        Policy {
+            accepted_kinds: f.accepted_kinds,
+            identity,
+            min_tcb: f.min_tcb,
+            allow_insecure_simulated: f.allow_insecure_simulated,
+            max_evidence_age_secs: f.max_evidence_age_secs,
+        }
+        .normalized()
+    }
+}
+
+impl From<Policy> for PolicyFile {
+    fn from(mut p: Policy) -> PolicyFile {
+        // Serialisation is canonical even for a hand-built, unsorted policy.
+        p.normalize();
+        let (measurements, signer) = match p.identity {
+            Identity::Measurements(m) => (Some(m), None),
+            Identity::Signer(s) => (None, Some(s)),
+        };
+        PolicyFile {
+            accepted_kinds: p.accepted_kinds,
+            measurements,
+            signer,
+            min_tcb: p.min_tcb,
+            allow_insecure_simulated: p.allow_insecure_simulated,
+            max_evidence_age_secs: p.max_evidence_age_secs,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(b: u8) -> Measurement {
+        Measurement(vec![b; 48])
+    }
+
+    #[test]
+    fn defaults_are_strict() {
+        let text = format!(
+            r#"{{"accepted_kinds":["sev_snp"],"measurements":["{}"]}}"#,
+            m(1).to_hex()
+        );
+        let p = Policy::from_json(&text).expect("valid policy");
+        assert!(!p.allow_insecure_simulated);
+        assert_eq!(p.max_evidence_age_secs, None);
+        assert!(p.min_tcb.is_empty());
+        assert_eq!(p.accepted_kinds, vec![TeeKind::SevSnp]);
+        assert_eq!(p.identity, Identity::Measurements(vec![m(1)]));
+        // The canonical form spells out the insecure switch.
+        assert_eq!(
+            p.to_json(),
+            format!(
+                r#"{{"accepted_kinds":["sev_snp"],"measurements":["{}"],"allow_insecure_simulated":false}}"#,
+                m(1).to_hex()
+            )
+        );
+        assert_eq!(Policy::from_json(&p.to_json()).expect("reparse"), p);
+    }
+
+    #[test]
+    fn signer_defaults_min_svn_zero() {
+        let p = Policy::from_json(r#"{"accepted_kinds":["sgx_dcap"],"signer":{"id":"aa"}}"#)
+            .expect("valid");
+        assert_eq!(
+            p.identity,
+            Identity::Signer(SignerPolicy {
+                id: SignerId(vec![0xaa]),
+                product_id: None,
+                min_svn: 0
+            })
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected_with_their_name() {
+        for text in [
+            r#"{"accepted_kinds":["tdx"],"measurements":["aa"],"allow_debug":true}"#,
+            r#"{"accepted_kinds":["tdx"],"signer":{"id":"aa","mrsigner":"bb"}}"#,
+        ] {
+            match Policy::from_json(text) {
+                Err(PolicyError::Syntax(msg)) => assert!(msg.contains("unknown field"), "{msg}"),
+                other => panic!("expected a syntax error, got {other:?}"),
+            }
+        }
+        // Also through plain serde (as clave-proto uses it).
+        assert!(
+            serde_json::from_str::<Policy>(
+                r#"{"accepted_kinds":["tdx"],"measurements":["aa"],"debug":false}"#
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn unknown_kind_and_bad_hex_are_syntax_errors() {
+        for text in [
+            r#"{"accepted_kinds":["sev"],"measurements":["aa"]}"#,
+            r#"{"accepted_kinds":["tdx"],"measurements":["xyz"]}"#,
+            r#"{"accepted_kinds":["tdx"],"measurements":[""]}"#,
+            r#"{"accepted_kinds":"tdx","measurements":["aa"]}"#,
+            r#"{"measurements":["aa"]}"#,
+            r#"not json"#,
+            r#"{"accepted_kinds":["tdx"],"measurements":["aa"]} trailing"#,
+        ] {
+            assert!(
+                matches!(Policy::from_json(text), Err(PolicyError::Syntax(_))),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn contradictory_settings_are_rejected() {
+        let cases = [
+            (
+                r#"{"accepted_kinds":[],"measurements":["aa"]}"#,
+                PolicyError::NoAcceptedKinds,
+            ),
+            (
+                r#"{"accepted_kinds":["tdx"],"measurements":[]}"#,
+                PolicyError::EmptyMeasurementSet,
+            ),
+            (r#"{"accepted_kinds":["tdx"]}"#, PolicyError::NoIdentity),
+            (
+                r#"{"accepted_kinds":["tdx"],"measurements":["aa"],"signer":{"id":"bb"}}"#,
+                PolicyError::BothIdentities,
+            ),
+            (
+                r#"{"accepted_kinds":["insecure_simulated"],"measurements":["aa"]}"#,
+                PolicyError::InsecureKindNotAllowed,
+            ),
+            (
+                r#"{"accepted_kinds":["tdx"],"measurements":["aa"],"allow_insecure_simulated":true}"#,
+                PolicyError::InsecureAllowedButNotListed,
+            ),
+            (
+                r#"{"accepted_kinds":["tdx"],"measurements":["aa"],"min_tcb":{"sev_snp":[1,2,3,4]}}"#,
+                PolicyError::TcbForUnacceptedKind(TeeKind::SevSnp),
+            ),
+            (
+                r#"{"accepted_kinds":["sev_snp"],"measurements":["aa"],"min_tcb":{"sev_snp":[1,2,3]}}"#,
+                PolicyError::TcbComponentCount {
+                    kind: TeeKind::SevSnp,
+                    expected: 4,
+                    got: 3,
+                },
+            ),
+            (
+                r#"{"accepted_kinds":["insecure_simulated"],"allow_insecure_simulated":true,"measurements":["aa"],"min_tcb":{"insecure_simulated":[]}}"#,
+                PolicyError::TcbComponentCount {
+                    kind: TeeKind::InsecureSimulated,
+                    expected: 16,
+                    got: 0,
+                },
+            ),
+            (
+                r#"{"accepted_kinds":["nitro"],"measurements":["aa"],"min_tcb":{"nitro":[]}}"#,
+                PolicyError::TcbNotApplicable(TeeKind::Nitro),
+            ),
+            (
+                r#"{"accepted_kinds":["tdx"],"measurements":["aa"],"max_evidence_age_secs":0}"#,
+                PolicyError::ZeroMaxAge,
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(Policy::from_json(text), Err(want), "{text}");
+        }
+    }
+
+    #[test]
+    fn serialisation_is_canonical() {
+        let a = Policy::measurements([TeeKind::Tdx, TeeKind::SevSnp, TeeKind::Tdx], [m(2), m(1)])
+            .expect("valid");
+        let b = Policy::measurements([TeeKind::SevSnp, TeeKind::Tdx], [m(1), m(2), m(1)])
+            .expect("valid");
+        assert_eq!(a, b);
+        assert_eq!(a.to_json(), b.to_json());
+        // A hand-built unsorted policy still serialises canonically.
+        let mut c = a.clone();
+        c.accepted_kinds.reverse();
+        assert_eq!(serde_json::to_string(&c).expect("ser"), a.to_json());
+        // Non-canonical input parses to the same canonical value.
+        let text = format!(
+            r#"{{"accepted_kinds":["tdx","sev_snp"],"measurements":["{}","{}"],"allow_insecure_simulated":false}}"#,
+            m(2).to_hex(),
+            m(1).to_hex()
+        );
+        let d = Policy::from_json(&text).expect("valid");
+        assert_eq!(d.to_json(), a.to_json());
+        assert_eq!(
+            serde_json::from_str::<Policy>(&a.to_json()).expect("serde parse"),
+            a
+        );
+    }
+
+    #[test]
+    fn hardware_constructors_refuse_the_insecure_kind() {
+        assert_eq!(
+            Policy::measurements([TeeKind::SevSnp, TeeKind::InsecureSimulated], [m(1)]),
+            Err(PolicyError::InsecureKindNotAllowed)
+        );
+        let signer = SignerPolicy {
+            id: SignerId(vec![1]),
+            product_id: None,
+            min_svn: 0,
+        };
+        assert_eq!(
+            Policy::signer([TeeKind::InsecureSimulated], signer),
+            Err(PolicyError::InsecureKindNotAllowed)
+        );
+        assert_eq!(
+            Policy::measurements([], [m(1)]),
+            Err(PolicyError::NoAcceptedKinds)
+        );
+    }
+
+    #[test]
+    fn insecure_dev_policy() {
+        let p = Policy::insecure_dev([m(7)]).expect("valid");
+        assert!(p.allow_insecure_simulated);
+        assert_eq!(p.accepted_kinds, vec![TeeKind::InsecureSimulated]);
+        assert_eq!(
+            Policy::insecure_dev([]),
+            Err(PolicyError::EmptyMeasurementSet)
+        );
+    }
+
+    #[test]
+    fn pretty_form_parses_back() {
+        let mut p = Policy::measurements([TeeKind::SevSnp], [m(3)]).expect("valid");
+        p.min_tcb.insert(TeeKind::SevSnp, Tcb(vec![3, 0, 8, 115]));
+        p.max_evidence_age_secs = Some(300);
+        assert_eq!(Policy::from_json(&p.to_json_pretty()).expect("parse"), p);
+    }
+}

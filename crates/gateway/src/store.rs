@@ -1,0 +1,771 @@
+//! Storage: projects, functions, immutable versions (manifest + ciphertext), hashed deploy tokens and
+//! usage records, in SQLite or PostgreSQL chosen by URL.
+//!
+//! Both backends run the same SQL text (`$n` placeholders work in both); [`with_db!`] expands each body once
+//! per pool type. The store never sees plaintext code or requests.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use clave_proto::gateway_api::{
+    ActivateResponse, DeployResponse, FunctionDetail, FunctionList, FunctionSummary, VersionInfo,
+};
+use sha2::{Digest, Sha256};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use crate::Error;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Which database a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Backend {
+    /// Embedded SQLite (WAL).
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+#[derive(Clone, Debug)]
+enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Run `$body` against whichever pool the store holds. `$begin` names the statement that opens a write
+/// transaction (SQLite takes the write lock up front so that concurrent writers queue instead of failing).
+macro_rules! with_db {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match &$store.db {
+            Db::Sqlite($pool) => $body,
+            Db::Postgres($pool) => $body,
+        }
+    };
+    ($store:expr, |$pool:ident, $begin:ident| $body:expr) => {
+        match &$store.db {
+            Db::Sqlite($pool) => {
+                let $begin: &'static str = "BEGIN IMMEDIATE";
+                $body
+            }
+            Db::Postgres($pool) => {
+                let $begin: &'static str = "BEGIN";
+                $body
+            }
+        }
+    };
+}
+
+/// What a deploy stores (already decoded and size-checked by the caller).
+#[derive(Clone, PartialEq, Eq)]
+pub struct NewVersion<'a> {
+    /// Exact manifest bytes.
+    pub manifest: &'a [u8],
+    /// Sealed code (opaque).
+    pub sealed_code: &'a [u8],
+    /// Code hash as the manifest spells it.
+    pub code_hash: &'a str,
+    /// Limits JSON from the manifest (kept for listing).
+    pub limits_json: &'a str,
+    /// Make it the active version.
+    pub activate: bool,
+}
+
+impl std::fmt::Debug for NewVersion<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewVersion")
+            .field("manifest_len", &self.manifest.len())
+            .field("sealed_code_len", &self.sealed_code.len())
+            .field("code_hash", &self.code_hash)
+            .field("activate", &self.activate)
+            .finish()
+    }
+}
+
+/// The active version of a function, ready to dispatch.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ActiveArtifact {
+    /// Version number.
+    pub version: i64,
+    /// Exact manifest bytes.
+    pub manifest: Vec<u8>,
+    /// Sealed code (opaque).
+    pub sealed_code: Vec<u8>,
+}
+
+impl std::fmt::Debug for ActiveArtifact {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActiveArtifact")
+            .field("version", &self.version)
+            .field("manifest_len", &self.manifest.len())
+            .field("sealed_code_len", &self.sealed_code.len())
+            .finish()
+    }
+}
+
+/// One metered call: metadata only, never content.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UsageRecord {
+    /// Project name.
+    pub project: String,
+    /// Function name.
+    pub function: String,
+    /// Version that was dispatched.
+    pub version: i64,
+    /// Outcome label (`ok`, `rejected`, `overloaded`, `timeout`, `unavailable`, `failed`).
+    pub outcome: String,
+    /// Wall time in milliseconds.
+    pub duration_ms: i64,
+    /// Size of the encapsulated request.
+    pub request_bytes: i64,
+    /// Size of the encapsulated response (0 on error).
+    pub response_bytes: i64,
+    /// Unix seconds.
+    pub created: i64,
+}
+
+/// Project and function names: `[a-z0-9][a-z0-9-]{0,62}` (the rules of `clave_proto::types::FunctionName`
+/// and `ProjectName`, which are the same).
+pub fn is_valid_name(name: &str) -> bool {
+    name.parse::<clave_proto::types::FunctionName>().is_ok()
+        && name.parse::<clave_proto::types::ProjectName>().is_ok()
+}
+
+fn check_name(name: &str) -> Result<(), Error> {
+    if is_valid_name(name) {
+        Ok(())
+    } else {
+        Err(Error::InvalidName)
+    }
+}
+
+/// SHA-256 of a token, hex.
+pub(crate) fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+fn is_retryable(e: &Error) -> bool {
+    let Error::Database(sqlx::Error::Database(db)) = e else {
+        return false;
+    };
+    if db.is_unique_violation() {
+        return true;
+    }
+    // SQLite busy/locked; PostgreSQL serialization failure / deadlock.
+    matches!(
+        db.code().as_deref(),
+        Some("5" | "6" | "517" | "261" | "40001" | "40P01")
+    )
+}
+
+/// The gateway's database. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    db: Db,
+}
+
+impl Store {
+    /// Open the database at `url` and run migrations.
+    ///
+    /// `sqlite://path/to/file.db` (file and parent directories created if missing; WAL) or
+    /// `postgres://user@host/db`.
+    ///
+    /// # Errors
+    /// [`Error::UnsupportedUrl`], [`Error::BadUrl`], [`Error::DataDir`], [`Error::Database`],
+    /// [`Error::Migrate`].
+    pub async fn connect(url: &str) -> Result<Self, Error> {
+        if url.starts_with("sqlite:") {
+            let opts = SqliteConnectOptions::from_str(url).map_err(Error::BadUrl)?;
+            Self::open_sqlite(opts).await
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let opts = PgConnectOptions::from_str(url).map_err(Error::BadUrl)?;
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .connect_with(opts)
+                .await?;
+            POSTGRES_MIGRATIONS.run(&pool).await?;
+            Ok(Self {
+                db: Db::Postgres(pool),
+            })
+        } else {
+            Err(Error::UnsupportedUrl)
+        }
+    }
+
+    /// Open (creating) `dir/gateway.db` as SQLite, e.g. `./.clave`.
+    ///
+    /// # Errors
+    /// As [`Store::connect`].
+    pub async fn open_dir(dir: &Path) -> Result<Self, Error> {
+        std::fs::create_dir_all(dir).map_err(Error::DataDir)?;
+        Self::open_sqlite(SqliteConnectOptions::new().filename(dir.join("gateway.db"))).await
+    }
+
+    async fn open_sqlite(opts: SqliteConnectOptions) -> Result<Self, Error> {
+        let opts = opts
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let file = opts.get_filename();
+        if let Some(parent) = file.parent()
+            && !parent.as_os_str().is_empty()
+            && file.as_os_str() != ":memory:"
+        {
+            std::fs::create_dir_all(parent).map_err(Error::DataDir)?;
+        }
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(opts)
+            .await?;
+        SQLITE_MIGRATIONS.run(&pool).await?;
+        Ok(Self {
+            db: Db::Sqlite(pool),
+        })
+    }
+
+    /// Which backend this store uses.
+    pub fn backend(&self) -> Backend {
+        match self.db {
+            Db::Sqlite(_) => Backend::Sqlite,
+            Db::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Close the pool (waits for connections to return).
+    pub async fn close(&self) {
+        with_db!(self, |pool| pool.close().await)
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> bool {
+        with_db!(self, |pool| sqlx::query("SELECT 1")
+            .execute(pool)
+            .await
+            .is_ok())
+    }
+
+    /// Create a project. Returns `false` when it already existed.
+    ///
+    /// # Errors
+    /// [`Error::InvalidName`], [`Error::Database`].
+    pub async fn create_project(&self, project: &str) -> Result<bool, Error> {
+        check_name(project)?;
+        let created = now();
+        let done = with_db!(self, |pool| sqlx::query(
+            "INSERT INTO projects (name, created) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING"
+        )
+        .bind(project)
+        .bind(created)
+        .execute(pool)
+        .await?
+        .rows_affected());
+        Ok(done == 1)
+    }
+
+    /// Whether a project exists.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn project_exists(&self, project: &str) -> Result<bool, Error> {
+        let row: Option<(i64,)> = with_db!(self, |pool| sqlx::query_as(
+            "SELECT id FROM projects WHERE name = $1"
+        )
+        .bind(project)
+        .fetch_optional(pool)
+        .await?);
+        Ok(row.is_some())
+    }
+
+    /// Create a deploy token for `project`; returns the plaintext token, which is not stored (only its
+    /// SHA-256 is) and cannot be shown again.
+    ///
+    /// # Errors
+    /// [`Error::UnknownProject`], [`Error::Random`], [`Error::Database`].
+    pub async fn create_token(&self, project: &str) -> Result<String, Error> {
+        let mut raw = [0u8; 32];
+        getrandom::fill(&mut raw).map_err(|_| Error::Random)?;
+        let token = format!("cdt_{}", hex::encode(raw));
+        let hash = token_hash(&token);
+        let created = now();
+        let done = with_db!(self, |pool| sqlx::query(
+            "INSERT INTO deploy_tokens (token_hash, project_id, created) \
+             SELECT $1, id, $2 FROM projects WHERE name = $3"
+        )
+        .bind(&hash)
+        .bind(created)
+        .bind(project)
+        .execute(pool)
+        .await?
+        .rows_affected());
+        if done == 1 {
+            Ok(token)
+        } else {
+            Err(Error::UnknownProject)
+        }
+    }
+
+    /// The project a plaintext deploy token belongs to, if any.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn project_for_token(&self, token: &str) -> Result<Option<String>, Error> {
+        let hash = token_hash(token);
+        let row: Option<(String,)> = with_db!(self, |pool| sqlx::query_as(
+            "SELECT p.name FROM deploy_tokens t JOIN projects p ON p.id = t.project_id \
+             WHERE t.token_hash = $1"
+        )
+        .bind(&hash)
+        .fetch_optional(pool)
+        .await?);
+        Ok(row.map(|r| r.0))
+    }
+
+    /// Store a new immutable version of `project/function` (creating the function if needed, within
+    /// `max_functions` per project). Concurrent deploys of one name get distinct versions.
+    ///
+    /// # Errors
+    /// [`Error::InvalidName`], [`Error::UnknownProject`], [`Error::FunctionLimit`], [`Error::Contention`],
+    /// [`Error::Database`].
+    pub async fn deploy(
+        &self,
+        project: &str,
+        function: &str,
+        new: &NewVersion<'_>,
+        max_functions: u32,
+    ) -> Result<DeployResponse, Error> {
+        check_name(project)?;
+        check_name(function)?;
+        let mut backoff = Duration::from_millis(2);
+        for _ in 0..16 {
+            match self.try_deploy(project, function, new, max_functions).await {
+                Err(e) if is_retryable(&e) => {
+                    tracing::debug!("deploy conflicted, retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_millis(100));
+                }
+                other => return other,
+            }
+        }
+        Err(Error::Contention)
+    }
+
+    async fn try_deploy(
+        &self,
+        project: &str,
+        function: &str,
+        new: &NewVersion<'_>,
+        max_functions: u32,
+    ) -> Result<DeployResponse, Error> {
+        let created = now();
+        let manifest_len = i64::try_from(new.manifest.len()).unwrap_or(i64::MAX);
+        let code_len = i64::try_from(new.sealed_code.len()).unwrap_or(i64::MAX);
+        with_db!(self, |pool, begin| {
+            let mut tx = pool.begin_with(begin).await?;
+            let pid: Option<(i64,)> = sqlx::query_as("SELECT id FROM projects WHERE name = $1")
+                .bind(project)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let Some((pid,)) = pid else {
+                return Err(Error::UnknownProject);
+            };
+            let fid: Option<(i64,)> =
+                sqlx::query_as("SELECT id FROM functions WHERE project_id = $1 AND name = $2")
+                    .bind(pid)
+                    .bind(function)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let fid = match fid {
+                Some((fid,)) => fid,
+                None => {
+                    let (count,): (i64,) =
+                        sqlx::query_as("SELECT COUNT(*) FROM functions WHERE project_id = $1")
+                            .bind(pid)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                    if count >= i64::from(max_functions) {
+                        return Err(Error::FunctionLimit {
+                            limit: max_functions,
+                        });
+                    }
+                    let (fid,): (i64,) = sqlx::query_as(
+                        "INSERT INTO functions (project_id, name, active_version, latest_version, created) \
+                         VALUES ($1, $2, NULL, 0, $3) RETURNING id",
+                    )
+                    .bind(pid)
+                    .bind(function)
+                    .bind(created)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    fid
+                }
+            };
+            // The counter row serialises concurrent deploys of one function (row lock / write lock).
+            let (version,): (i64,) = sqlx::query_as(
+                "UPDATE functions SET latest_version = latest_version + 1 WHERE id = $1 \
+                 RETURNING latest_version",
+            )
+            .bind(fid)
+            .fetch_one(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO versions (function_id, version, manifest, sealed_code, code_hash, limits, \
+                 manifest_bytes, sealed_code_bytes, created) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(fid)
+            .bind(version)
+            .bind(new.manifest)
+            .bind(new.sealed_code)
+            .bind(new.code_hash)
+            .bind(new.limits_json)
+            .bind(manifest_len)
+            .bind(code_len)
+            .bind(created)
+            .execute(&mut *tx)
+            .await?;
+            if new.activate {
+                sqlx::query("UPDATE functions SET active_version = $1 WHERE id = $2")
+                    .bind(version)
+                    .bind(fid)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let (active_version,): (Option<i64>,) =
+                sqlx::query_as("SELECT active_version FROM functions WHERE id = $1")
+                    .bind(fid)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            tx.commit().await?;
+            Ok(DeployResponse {
+                project: project.to_owned(),
+                function: function.to_owned(),
+                version,
+                code_hash: new.code_hash.to_owned(),
+                active_version,
+            })
+        })
+    }
+
+    /// Functions of a project, sorted by name.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn list_functions(&self, project: &str) -> Result<FunctionList, Error> {
+        type Row = (String, Option<i64>, i64, i64, i64, Option<String>);
+        let rows: Vec<Row> = with_db!(self, |pool| sqlx::query_as(
+            "SELECT f.name, f.active_version, f.latest_version, f.created, \
+               (SELECT COUNT(*) FROM versions v WHERE v.function_id = f.id), \
+               (SELECT v.code_hash FROM versions v WHERE v.function_id = f.id \
+                  AND v.version = f.active_version) \
+             FROM functions f JOIN projects p ON p.id = f.project_id \
+             WHERE p.name = $1 ORDER BY f.name"
+        )
+        .bind(project)
+        .fetch_all(pool)
+        .await?);
+        Ok(FunctionList {
+            project: project.to_owned(),
+            functions: rows
+                .into_iter()
+                .map(
+                    |(name, active_version, latest_version, created, versions, hash)| {
+                        FunctionSummary {
+                            name,
+                            active_version,
+                            latest_version,
+                            active_code_hash: hash,
+                            versions,
+                            created,
+                        }
+                    },
+                )
+                .collect(),
+        })
+    }
+
+    /// One function with all its versions.
+    ///
+    /// # Errors
+    /// [`Error::UnknownFunction`], [`Error::Database`].
+    pub async fn function(&self, project: &str, function: &str) -> Result<FunctionDetail, Error> {
+        let head: Option<(i64, Option<i64>)> = with_db!(self, |pool| {
+            sqlx::query_as(
+            "SELECT f.id, f.active_version FROM functions f JOIN projects p ON p.id = f.project_id \
+             WHERE p.name = $1 AND f.name = $2"
+        )
+        .bind(project)
+        .bind(function)
+        .fetch_optional(pool)
+        .await?
+        });
+        let Some((fid, active_version)) = head else {
+            return Err(Error::UnknownFunction);
+        };
+        type Row = (i64, String, i64, i64, String, i64);
+        let rows: Vec<Row> = with_db!(self, |pool| sqlx::query_as(
+            "SELECT version, code_hash, manifest_bytes, sealed_code_bytes, limits, created \
+             FROM versions WHERE function_id = $1 ORDER BY version"
+        )
+        .bind(fid)
+        .fetch_all(pool)
+        .await?);
+        Ok(FunctionDetail {
+            project: project.to_owned(),
+            name: function.to_owned(),
+            active_version,
+            versions: rows
+                .into_iter()
+                .map(
+                    |(version, code_hash, manifest_bytes, sealed_code_bytes, limits, created)| {
+                        VersionInfo {
+                            version,
+                            code_hash,
+                            manifest_bytes,
+                            sealed_code_bytes,
+                            limits: serde_json::from_str(&limits)
+                                .unwrap_or(serde_json::Value::Null),
+                            created,
+                            active: Some(version) == active_version,
+                        }
+                    },
+                )
+                .collect(),
+        })
+    }
+
+    /// Make `version` the active version.
+    ///
+    /// # Errors
+    /// [`Error::UnknownFunction`], [`Error::UnknownVersion`], [`Error::Database`].
+    pub async fn activate(
+        &self,
+        project: &str,
+        function: &str,
+        version: i64,
+    ) -> Result<ActivateResponse, Error> {
+        self.set_active(project, function, Some(version)).await
+    }
+
+    /// Make the highest version below the active one active.
+    ///
+    /// # Errors
+    /// [`Error::UnknownFunction`], [`Error::NoPreviousVersion`], [`Error::Database`].
+    pub async fn rollback(&self, project: &str, function: &str) -> Result<ActivateResponse, Error> {
+        self.set_active(project, function, None).await
+    }
+
+    async fn set_active(
+        &self,
+        project: &str,
+        function: &str,
+        target: Option<i64>,
+    ) -> Result<ActivateResponse, Error> {
+        with_db!(self, |pool, begin| {
+            let mut tx = pool.begin_with(begin).await?;
+            let head: Option<(i64, Option<i64>)> = sqlx::query_as(
+                "SELECT f.id, f.active_version FROM functions f JOIN projects p ON p.id = f.project_id \
+                 WHERE p.name = $1 AND f.name = $2",
+            )
+            .bind(project)
+            .bind(function)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some((fid, previous)) = head else {
+                return Err(Error::UnknownFunction);
+            };
+            let version = match target {
+                Some(v) => {
+                    let found: Option<(i64,)> = sqlx::query_as(
+                        "SELECT version FROM versions WHERE function_id = $1 AND version = $2",
+                    )
+                    .bind(fid)
+                    .bind(v)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    found.ok_or(Error::UnknownVersion)?.0
+                }
+                None => {
+                    let active = previous.ok_or(Error::NoPreviousVersion)?;
+                    let (found,): (Option<i64>,) = sqlx::query_as(
+                        "SELECT MAX(version) FROM versions WHERE function_id = $1 AND version < $2",
+                    )
+                    .bind(fid)
+                    .bind(active)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    found.ok_or(Error::NoPreviousVersion)?
+                }
+            };
+            sqlx::query("UPDATE functions SET active_version = $1 WHERE id = $2")
+                .bind(version)
+                .bind(fid)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(ActivateResponse {
+                project: project.to_owned(),
+                function: function.to_owned(),
+                active_version: version,
+                previous_version: previous,
+            })
+        })
+    }
+
+    /// Delete a function and all its versions. Returns `false` if it did not exist.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn delete_function(&self, project: &str, function: &str) -> Result<bool, Error> {
+        with_db!(self, |pool, begin| {
+            let mut tx = pool.begin_with(begin).await?;
+            let fid: Option<(i64,)> = sqlx::query_as(
+                "SELECT f.id FROM functions f JOIN projects p ON p.id = f.project_id \
+                 WHERE p.name = $1 AND f.name = $2",
+            )
+            .bind(project)
+            .bind(function)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some((fid,)) = fid else {
+                return Ok(false);
+            };
+            sqlx::query("DELETE FROM versions WHERE function_id = $1")
+                .bind(fid)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM functions WHERE id = $1")
+                .bind(fid)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+
+    /// The active version's manifest and sealed code, for dispatch.
+    ///
+    /// # Errors
+    /// [`Error::UnknownFunction`] (also when no version is active), [`Error::Database`].
+    pub async fn active_artifact(
+        &self,
+        project: &str,
+        function: &str,
+    ) -> Result<ActiveArtifact, Error> {
+        let row: Option<(i64, Vec<u8>, Vec<u8>)> = with_db!(self, |pool| sqlx::query_as(
+            "SELECT v.version, v.manifest, v.sealed_code FROM functions f \
+             JOIN projects p ON p.id = f.project_id \
+             JOIN versions v ON v.function_id = f.id AND v.version = f.active_version \
+             WHERE p.name = $1 AND f.name = $2"
+        )
+        .bind(project)
+        .bind(function)
+        .fetch_optional(pool)
+        .await?);
+        let (version, manifest, sealed_code) = row.ok_or(Error::UnknownFunction)?;
+        Ok(ActiveArtifact {
+            version,
+            manifest,
+            sealed_code,
+        })
+    }
+
+    /// Append a usage record.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn record_usage(&self, r: &UsageRecord) -> Result<(), Error> {
+        with_db!(self, |pool| sqlx::query(
+            "INSERT INTO usage_records (project, function, version, outcome, duration_ms, \
+             request_bytes, response_bytes, created) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        )
+        .bind(&r.project)
+        .bind(&r.function)
+        .bind(r.version)
+        .bind(&r.outcome)
+        .bind(r.duration_ms)
+        .bind(r.request_bytes)
+        .bind(r.response_bytes)
+        .bind(r.created)
+        .execute(pool)
+        .await
+        .map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Usage records of a project, oldest first (at most `limit`).
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn usage(&self, project: &str, limit: i64) -> Result<Vec<UsageRecord>, Error> {
+        type Row = (String, String, i64, String, i64, i64, i64, i64);
+        let rows: Vec<Row> = with_db!(self, |pool| sqlx::query_as(
+            "SELECT project, function, version, outcome, duration_ms, request_bytes, \
+             response_bytes, created FROM usage_records WHERE project = $1 ORDER BY id LIMIT $2"
+        )
+        .bind(project)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?);
+        Ok(rows
+            .into_iter()
+            .map(
+                |(project, function, version, outcome, duration_ms, rq, rs, created)| UsageRecord {
+                    project,
+                    function,
+                    version,
+                    outcome,
+                    duration_ms,
+                    request_bytes: rq,
+                    response_bytes: rs,
+                    created,
+                },
+            )
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        for ok in ["a", "default", "hello-world", "0x", &"a".repeat(63)] {
+            assert!(is_valid_name(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "-a",
+            "A",
+            "a_b",
+            "a b",
+            "a/b",
+            "ä",
+            &"a".repeat(64),
+            "..",
+        ] {
+            assert!(!is_valid_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn token_hash_is_sha256_hex() {
+        assert_eq!(
+            token_hash("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

@@ -1,0 +1,779 @@
+//! The KDS library: one [`Kds`] per data directory, shared by the in-process API and the HTTP
+//! service.
+
+use std::fmt;
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use clave_attest::{Attester, Evidence, Policy, verify, verify_evidence};
+use clave_proto::bundle::KeyBundle;
+use clave_proto::derive::{derive_key, identity_key};
+use clave_proto::kds_api::{
+    self, AttestationResponse, KeysResponse, LogEvent, MAX_CALLER_NONCE_LEN, NonceResponse,
+    Outcome, RELEASE_HPKE_INFO, REPLICA_HPKE_INFO, ReleaseLogEntry, ReleaseRequest,
+    ReleaseResponse, ReplicaJoinRequest, ReplicaJoinResponse,
+};
+use clave_proto::signed::SignedObject;
+use clave_proto::spec::{KeyPurpose, KeySpec};
+use clave_proto::{MasterSecret, SpecId};
+use ed25519_dalek::SigningKey;
+use rand_core::CryptoRng;
+use zeroize::Zeroizing;
+
+use crate::Error;
+use crate::log::ReleaseLog;
+use crate::nonce::{NoncePurpose, NonceStore};
+use crate::seal::Sealer;
+
+/// File name of the sealed master secret inside the KDS data directory.
+pub const MASTER_SEALED_FILE: &str = "master.sealed";
+
+/// An attester the KDS can share between threads.
+pub type KdsAttester = Box<dyn Attester + Send + Sync>;
+/// The sealer of a KDS.
+pub type KdsSealer = Box<dyn Sealer>;
+/// The randomness source a KDS keeps (nonces, HPKE, sealing).
+pub type KdsRng = Box<dyn CryptoRng + Send>;
+
+/// What a KDS serves and whom it admits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KdsConfig {
+    /// Policy of the code key spec (who may open sealed code: the engines).
+    pub code_policy: Policy,
+    /// Policy of the invoke key specs (who may open invoke requests: the engines).
+    pub invoke_policy: Policy,
+    /// Policy every KDS replica must satisfy (both directions of a replica join).
+    pub kds_policy: Policy,
+    /// Length of an invoke key epoch in seconds (`epoch = now / epoch_seconds`).
+    pub epoch_seconds: u64,
+    /// How many past invoke epochs are still released (grace window for in-flight requests).
+    pub grace_epochs: u64,
+    /// Lifetime of a release or join nonce in seconds.
+    pub nonce_ttl_seconds: u64,
+    /// How many nonces are remembered at once (oldest forgotten first).
+    pub nonce_capacity: usize,
+}
+
+impl KdsConfig {
+    /// Default invoke epoch: one day.
+    pub const DEFAULT_EPOCH_SECONDS: u64 = 86_400;
+    /// Default nonce lifetime: one minute.
+    pub const DEFAULT_NONCE_TTL_SECONDS: u64 = 60;
+    /// Default nonce store size.
+    pub const DEFAULT_NONCE_CAPACITY: usize = 4096;
+
+    /// A configuration with default epoch (1 day), grace (1 epoch) and nonce settings.
+    pub fn new(code_policy: Policy, invoke_policy: Policy, kds_policy: Policy) -> Self {
+        KdsConfig {
+            code_policy,
+            invoke_policy,
+            kds_policy,
+            epoch_seconds: Self::DEFAULT_EPOCH_SECONDS,
+            grace_epochs: 1,
+            nonce_ttl_seconds: Self::DEFAULT_NONCE_TTL_SECONDS,
+            nonce_capacity: Self::DEFAULT_NONCE_CAPACITY,
+        }
+    }
+
+    /// Checks the policies and numbers.
+    pub fn validate(&self) -> Result<(), Error> {
+        for (name, p) in [
+            ("code_policy", &self.code_policy),
+            ("invoke_policy", &self.invoke_policy),
+            ("kds_policy", &self.kds_policy),
+        ] {
+            p.validate()
+                .map_err(|e| Error::Config(format!("{name}: {e}")))?;
+        }
+        if self.epoch_seconds == 0 {
+            return Err(Error::Config("epoch_seconds must be positive".into()));
+        }
+        if self.nonce_ttl_seconds == 0 || self.nonce_capacity == 0 {
+            return Err(Error::Config(
+                "nonce_ttl_seconds and nonce_capacity must be positive".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The code key spec (epoch 0).
+    pub fn code_spec(&self) -> KeySpec {
+        KeySpec::new(KeyPurpose::Code, self.code_policy.clone(), 0)
+    }
+
+    /// The invoke key spec of `epoch`.
+    pub fn invoke_spec(&self, epoch: u64) -> KeySpec {
+        KeySpec::new(KeyPurpose::Invoke, self.invoke_policy.clone(), epoch)
+    }
+
+    /// The invoke epoch at `now`.
+    pub fn epoch_at(&self, now: u64) -> u64 {
+        now / self.epoch_seconds.max(1)
+    }
+
+    /// The specs whose keys are released at `now`: the code key, the invoke keys of the
+    /// `grace_epochs` previous epochs, the current one and the next one.
+    pub fn served_specs(&self, now: u64) -> Vec<KeySpec> {
+        let e = self.epoch_at(now);
+        let mut specs = vec![self.code_spec()];
+        for epoch in e.saturating_sub(self.grace_epochs)..=e.saturating_add(1) {
+            specs.push(self.invoke_spec(epoch));
+        }
+        specs
+    }
+
+    /// The unsigned bundles published at `now`: the code key (valid for the current and next
+    /// epoch, re-signed every epoch), then the invoke keys of the current and next epoch (each
+    /// valid during its epoch).
+    fn bundle_plan(&self, now: u64) -> Vec<(KeySpec, u64, u64)> {
+        let e = self.epoch_at(now);
+        let len = self.epoch_seconds.max(1);
+        let start = |epoch: u64| epoch.saturating_mul(len);
+        let end = |epoch: u64| start(epoch.saturating_add(1)).saturating_sub(1);
+        vec![
+            (self.code_spec(), start(e), end(e.saturating_add(1))),
+            (self.invoke_spec(e), start(e), end(e)),
+            (
+                self.invoke_spec(e.saturating_add(1)),
+                start(e.saturating_add(1)),
+                end(e.saturating_add(1)),
+            ),
+        ]
+    }
+}
+
+/// The Key Derivation Service: master secret, identity, bundles, nonces, key release, replica
+/// admission and the release log. `Send + Sync`; every method takes `&self`.
+pub struct Kds {
+    dir: PathBuf,
+    master: MasterSecret,
+    identity: SigningKey,
+    attester: KdsAttester,
+    config: KdsConfig,
+    nonces: Mutex<NonceStore>,
+    log: ReleaseLog,
+    rng: Mutex<KdsRng>,
+}
+
+impl fmt::Debug for Kds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Kds")
+            .field("dir", &self.dir)
+            .field("identity", &hex::encode(self.identity_public_key()))
+            .field("tee_kind", &self.attester.kind())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Reads the sealed master secret, or `None` if the file does not exist. Any other problem is an
+/// error; the file is never touched.
+fn load_master(path: &Path, sealer: &dyn Sealer) -> Result<Option<MasterSecret>, Error> {
+    let blob = match fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    let plain = sealer.unseal(&blob)?;
+    let bytes: [u8; 32] = plain
+        .as_slice()
+        .try_into()
+        .map_err(|_| Error::MasterSecretLength(plain.len()))?;
+    Ok(Some(MasterSecret::from_bytes(bytes)))
+}
+
+/// Writes a sealed blob to `path` without ever replacing an existing file: temp file, fsync,
+/// hard link to the final name (fails if it exists), remove the temp file, fsync the directory.
+fn store_sealed_new(path: &Path, blob: &[u8]) -> Result<(), Error> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = path.with_extension("sealed.tmp");
+    {
+        let mut f = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        f.write_all(blob).map_err(|e| Error::io(&tmp, e))?;
+        f.sync_all().map_err(|e| Error::io(&tmp, e))?;
+    }
+    let linked = fs::hard_link(&tmp, path);
+    let _ = fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(Error::AlreadyInitialised(path.to_path_buf()));
+        }
+        Err(e) => return Err(Error::io(path, e)),
+    }
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+fn log_entry(time: u64, event: LogEvent) -> ReleaseLogEntry {
+    ReleaseLogEntry {
+        time,
+        event,
+        spec_id: None,
+        tee_kind: None,
+        measurement: None,
+        outcome: Outcome::Granted,
+        reason: None,
+    }
+}
+
+impl Kds {
+    /// Opens the KDS in `dir`: unseals `dir/master.sealed`, or, if it does not exist, creates a
+    /// fresh master secret (genesis) and stores it sealed. A sealed file that exists but cannot
+    /// be opened (truncated, corrupt, other measurement or sealer) is an error and is left as is.
+    pub fn open(
+        dir: &Path,
+        sealer: KdsSealer,
+        attester: KdsAttester,
+        config: KdsConfig,
+        now: u64,
+        rng: impl CryptoRng + Send + 'static,
+    ) -> Result<Kds, Error> {
+        config.validate()?;
+        fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let mut rng: KdsRng = Box::new(rng);
+        let path = dir.join(MASTER_SEALED_FILE);
+        let log = ReleaseLog::open(dir)?;
+        let master = match load_master(&path, sealer.as_ref())? {
+            Some(m) => m,
+            None => {
+                let master = MasterSecret::generate(&mut rng);
+                let blob = sealer.seal(master.expose_secret(), &mut *rng)?;
+                store_sealed_new(&path, &blob)?;
+                log.append(&log_entry(now, LogEvent::Genesis))?;
+                tracing::info!(dir = %dir.display(), "KDS genesis: new master secret sealed");
+                master
+            }
+        };
+        Self::assemble(dir, master, attester, config, log, rng)
+    }
+
+    fn assemble(
+        dir: &Path,
+        master: MasterSecret,
+        attester: KdsAttester,
+        config: KdsConfig,
+        log: ReleaseLog,
+        rng: KdsRng,
+    ) -> Result<Kds, Error> {
+        let identity = identity_key(&master).map_err(|e| Error::Proto(e.to_string()))?;
+        Ok(Kds {
+            dir: dir.to_path_buf(),
+            master,
+            identity,
+            attester,
+            nonces: Mutex::new(NonceStore::new(
+                config.nonce_capacity,
+                config.nonce_ttl_seconds,
+            )),
+            config,
+            log,
+            rng: Mutex::new(rng),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &KdsConfig {
+        &self.config
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The Ed25519 identity public key (derived from the master secret).
+    pub fn identity_public_key(&self) -> [u8; 32] {
+        self.identity.verifying_key().to_bytes()
+    }
+
+    fn with_rng<T>(&self, f: impl FnOnce(&mut KdsRng) -> T) -> T {
+        let mut guard = self.rng.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut guard)
+    }
+
+    fn draw_nonce(&self) -> [u8; 32] {
+        let mut n = [0u8; 32];
+        self.with_rng(|r| r.fill_bytes(&mut n));
+        n
+    }
+
+    /// Evidence of this KDS binding its identity key and the caller's nonce (1 to 64 bytes):
+    /// report data = [`kds_api::kds_attestation_report_data`].
+    pub fn attestation(&self, nonce: &[u8]) -> Result<AttestationResponse, Error> {
+        if nonce.is_empty() || nonce.len() > MAX_CALLER_NONCE_LEN {
+            return Err(Error::BadCallerNonce);
+        }
+        let pk = self.identity_public_key();
+        let rd = kds_api::kds_attestation_report_data(&pk, nonce);
+        let evidence = self.attester.attest(&rd).map_err(Error::Attester)?;
+        Ok(AttestationResponse {
+            evidence: evidence.to_bytes(),
+            identity_public_key: pk,
+            nonce: nonce.to_vec(),
+        })
+    }
+
+    /// The signed bundles at `now` (code key; invoke keys of the current and next epoch). A pure
+    /// function of the master secret, the configuration and `now`: replicas agree byte for byte.
+    pub fn bundles(&self, now: u64) -> Result<Vec<SignedObject>, Error> {
+        self.config
+            .bundle_plan(now)
+            .into_iter()
+            .map(|(spec, not_before, not_after)| {
+                let derived =
+                    derive_key(&self.master, &spec).map_err(|e| Error::Proto(e.to_string()))?;
+                Ok(KeyBundle {
+                    spec,
+                    key_config: derived.key_config,
+                    not_before,
+                    not_after,
+                }
+                .sign(&self.identity))
+            })
+            .collect()
+    }
+
+    /// `GET /v1/kds/keys`: the identity key, the epoch and the signed bundles at `now`.
+    pub fn keys(&self, now: u64) -> Result<KeysResponse, Error> {
+        Ok(KeysResponse {
+            identity_public_key: self.identity_public_key(),
+            epoch: self.config.epoch_at(now),
+            epoch_seconds: self.config.epoch_seconds,
+            bundles: self.bundles(now)?,
+        })
+    }
+
+    fn issue_nonce(&self, purpose: NoncePurpose, now: u64) -> NonceResponse {
+        let nonce = self.draw_nonce();
+        let expires_at = self
+            .nonces
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .issue(nonce, purpose, now);
+        NonceResponse { nonce, expires_at }
+    }
+
+    fn consume_nonce(
+        &self,
+        nonce: &[u8; 32],
+        purpose: NoncePurpose,
+        now: u64,
+    ) -> Result<(), Error> {
+        self.nonces
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .consume(nonce, purpose, now)
+    }
+
+    /// A fresh single-use nonce for a key release.
+    pub fn new_nonce(&self, now: u64) -> NonceResponse {
+        self.issue_nonce(NoncePurpose::Release, now)
+    }
+
+    /// A fresh single-use nonce for a replica join.
+    pub fn replica_nonce(&self, now: u64) -> NonceResponse {
+        self.issue_nonce(NoncePurpose::Replica, now)
+    }
+
+    /// Appends an entry; a grant that cannot be logged is not granted.
+    fn record(&self, mut entry: ReleaseLogEntry, result: &Result<(), &Error>) -> Result<(), Error> {
+        match result {
+            Ok(()) => entry.outcome = Outcome::Granted,
+            Err(e) => {
+                entry.outcome = Outcome::Refused;
+                entry.reason = Some(e.slug().to_owned());
+            }
+        }
+        self.log.append(&entry)
+    }
+
+    /// Key release: verifies `req` (nonce issued here, unexpired and unused — consumed in any
+    /// case; a spec this KDS serves at `now`; evidence satisfying the spec's policy with report
+    /// data [`kds_api::release_report_data`]`(ephemeral pk, nonce)`) and returns the derived
+    /// private key HPKE-sealed to the ephemeral key with the spec id as AAD. Every grant and
+    /// refusal is appended to the release log.
+    pub fn release(&self, req: &ReleaseRequest, now: u64) -> Result<ReleaseResponse, Error> {
+        let spec_id = SpecId::of_bytes(&req.spec);
+        let mut entry = log_entry(now, LogEvent::KeyRelease);
+        entry.spec_id = Some(spec_id.to_hex());
+        let result = self.release_inner(req, &spec_id, now, &mut entry);
+        match &result {
+            Ok(_) => self.record(entry, &Ok(()))?,
+            Err(e) => {
+                if let Err(log_err) = self.record(entry, &Err(e)) {
+                    tracing::error!(error = %log_err, "release log append failed");
+                }
+                tracing::info!(spec_id = %spec_id.to_hex(), reason = e.slug(), "key release refused");
+            }
+        }
+        result
+    }
+
+    fn release_inner(
+        &self,
+        req: &ReleaseRequest,
+        spec_id: &SpecId,
+        now: u64,
+        entry: &mut ReleaseLogEntry,
+    ) -> Result<ReleaseResponse, Error> {
+        // Parse the evidence first only to learn what to log; the nonce is consumed before any
+        // decision so that it is single-use whatever happens.
+        let evidence = Evidence::from_bytes(&req.evidence);
+        if let Ok(ev) = &evidence {
+            entry.tee_kind = Some(ev.kind().as_str().to_owned());
+            if let Ok(claims) = verify_evidence(ev) {
+                // Genuinely signed: worth recording even if the policy refuses it.
+                entry.measurement = Some(claims.measurement.to_hex());
+            }
+        }
+        self.consume_nonce(&req.nonce, NoncePurpose::Release, now)?;
+        let spec = KeySpec::from_bytes(&req.spec).map_err(|_| Error::MalformedSpec)?;
+        if !self
+            .config
+            .served_specs(now)
+            .iter()
+            .any(|s| s.to_bytes() == req.spec)
+        {
+            return Err(Error::UnknownSpec);
+        }
+        let evidence = evidence.map_err(Error::MalformedEvidence)?;
+        let expected = kds_api::release_report_data(&req.ephemeral_public_key, &req.nonce);
+        let claims = verify(&evidence, &spec.policy, &expected, now).map_err(Error::Attestation)?;
+        entry.tee_kind = Some(claims.kind.as_str().to_owned());
+        entry.measurement = Some(claims.measurement.to_hex());
+
+        let derived = derive_key(&self.master, &spec).map_err(|e| Error::Proto(e.to_string()))?;
+        let private = derived.private.to_bytes();
+        let (enc, sealed_key) = self
+            .with_rng(|rng| {
+                kds_api::seal_to_ephemeral(
+                    &req.ephemeral_public_key,
+                    RELEASE_HPKE_INFO,
+                    spec_id.as_bytes(),
+                    &private,
+                    rng,
+                )
+            })
+            .map_err(|_| Error::BadEphemeralKey)?;
+        Ok(ReleaseResponse {
+            spec_id: *spec_id.as_bytes(),
+            enc,
+            sealed_key,
+        })
+    }
+
+    /// Replica admission (existing replica side): verifies the joiner's evidence against the KDS
+    /// policy with report data [`kds_api::replica_join_report_data`]`(ephemeral pk, nonce)` (the
+    /// nonce from [`Kds::replica_nonce`], consumed in any case), then returns the master secret
+    /// HPKE-sealed to the joiner's ephemeral key (AAD = this KDS's identity key) together with
+    /// this KDS's evidence binding its identity and the joiner's nonce. Logged like a release.
+    pub fn admit_replica(
+        &self,
+        req: &ReplicaJoinRequest,
+        now: u64,
+    ) -> Result<ReplicaJoinResponse, Error> {
+        let mut entry = log_entry(now, LogEvent::ReplicaJoin);
+        let result = self.admit_inner(req, now, &mut entry);
+        match &result {
+            Ok(_) => self.record(entry, &Ok(()))?,
+            Err(e) => {
+                if let Err(log_err) = self.record(entry, &Err(e)) {
+                    tracing::error!(error = %log_err, "release log append failed");
+                }
+                tracing::warn!(reason = e.slug(), "replica join refused");
+            }
+        }
+        result
+    }
+
+    fn admit_inner(
+        &self,
+        req: &ReplicaJoinRequest,
+        now: u64,
+        entry: &mut ReleaseLogEntry,
+    ) -> Result<ReplicaJoinResponse, Error> {
+        let evidence = Evidence::from_bytes(&req.evidence);
+        if let Ok(ev) = &evidence {
+            entry.tee_kind = Some(ev.kind().as_str().to_owned());
+            if let Ok(claims) = verify_evidence(ev) {
+                entry.measurement = Some(claims.measurement.to_hex());
+            }
+        }
+        self.consume_nonce(&req.nonce, NoncePurpose::Replica, now)?;
+        let evidence = evidence.map_err(Error::MalformedEvidence)?;
+        let expected = kds_api::replica_join_report_data(&req.ephemeral_public_key, &req.nonce);
+        verify(&evidence, &self.config.kds_policy, &expected, now).map_err(Error::Attestation)?;
+
+        let pk = self.identity_public_key();
+        let own = self
+            .attester
+            .attest(&kds_api::kds_attestation_report_data(
+                &pk,
+                &req.joiner_nonce,
+            ))
+            .map_err(Error::Attester)?;
+        let (enc, sealed_master) = self
+            .with_rng(|rng| {
+                kds_api::seal_to_ephemeral(
+                    &req.ephemeral_public_key,
+                    REPLICA_HPKE_INFO,
+                    &pk,
+                    self.master.expose_secret(),
+                    rng,
+                )
+            })
+            .map_err(|_| Error::BadEphemeralKey)?;
+        Ok(ReplicaJoinResponse {
+            evidence: own.to_bytes(),
+            identity_public_key: pk,
+            enc,
+            sealed_master,
+        })
+    }
+
+    /// The release log, oldest first.
+    pub fn release_log(&self) -> Result<Vec<ReleaseLogEntry>, Error> {
+        self.log.read_all()
+    }
+
+    /// Joins an existing replica through `peer` (nonce, join request, verification of the
+    /// peer's answer) and opens the resulting KDS in `dir`, which must not hold a master secret.
+    pub fn join(
+        peer: &dyn ReplicaPeer,
+        dir: &Path,
+        sealer: KdsSealer,
+        attester: KdsAttester,
+        config: KdsConfig,
+        now: u64,
+        rng: impl CryptoRng + Send + 'static,
+    ) -> Result<Kds, Error> {
+        let nonce = peer.replica_nonce(now)?;
+        let pending = PendingJoin::new(dir, sealer, attester, config, nonce.nonce, rng)?;
+        let response = peer.join(pending.request(), now)?;
+        pending.finish(&response, now)
+    }
+
+    /// Completes a join from the peer's response (see [`PendingJoin::finish`]).
+    pub fn join_from(
+        pending: PendingJoin,
+        response: &ReplicaJoinResponse,
+        now: u64,
+    ) -> Result<Kds, Error> {
+        pending.finish(response, now)
+    }
+}
+
+/// The existing replica as the joiner sees it (in process, or over HTTP in another crate).
+pub trait ReplicaPeer {
+    /// `POST /v1/kds/replica/nonce`.
+    fn replica_nonce(&self, now: u64) -> Result<NonceResponse, Error>;
+    /// `POST /v1/kds/replica/join`.
+    fn join(&self, req: &ReplicaJoinRequest, now: u64) -> Result<ReplicaJoinResponse, Error>;
+}
+
+impl ReplicaPeer for Kds {
+    fn replica_nonce(&self, now: u64) -> Result<NonceResponse, Error> {
+        Ok(Kds::replica_nonce(self, now))
+    }
+
+    fn join(&self, req: &ReplicaJoinRequest, now: u64) -> Result<ReplicaJoinResponse, Error> {
+        self.admit_replica(req, now)
+    }
+}
+
+/// A replica join in progress (joiner side): holds the ephemeral key and the joiner's nonce
+/// until the existing replica answers.
+pub struct PendingJoin {
+    dir: PathBuf,
+    sealer: KdsSealer,
+    attester: KdsAttester,
+    config: KdsConfig,
+    rng: KdsRng,
+    ephemeral_sk: Zeroizing<[u8; 32]>,
+    request: ReplicaJoinRequest,
+}
+
+impl fmt::Debug for PendingJoin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PendingJoin")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PendingJoin {
+    /// Prepares a join: refuses a `dir` that already holds a master secret, draws an ephemeral
+    /// X25519 key and a nonce of its own, and attests to `(ephemeral pk, peer_nonce)`.
+    pub fn new(
+        dir: &Path,
+        sealer: KdsSealer,
+        attester: KdsAttester,
+        config: KdsConfig,
+        peer_nonce: [u8; 32],
+        rng: impl CryptoRng + Send + 'static,
+    ) -> Result<PendingJoin, Error> {
+        config.validate()?;
+        let path = dir.join(MASTER_SEALED_FILE);
+        if path.exists() {
+            return Err(Error::AlreadyInitialised(path));
+        }
+        let mut rng: KdsRng = Box::new(rng);
+        let mut ephemeral_sk = Zeroizing::new([0u8; 32]);
+        rng.fill_bytes(ephemeral_sk.as_mut());
+        let ephemeral_pk =
+            kds_api::x25519_public_key(&ephemeral_sk).map_err(|_| Error::BadEphemeralKey)?;
+        let mut joiner_nonce = [0u8; 32];
+        rng.fill_bytes(&mut joiner_nonce);
+        let rd = kds_api::replica_join_report_data(&ephemeral_pk, &peer_nonce);
+        let evidence = attester.attest(&rd).map_err(Error::Attester)?;
+        Ok(PendingJoin {
+            dir: dir.to_path_buf(),
+            sealer,
+            attester,
+            config,
+            rng,
+            ephemeral_sk,
+            request: ReplicaJoinRequest {
+                nonce: peer_nonce,
+                evidence: evidence.to_bytes(),
+                ephemeral_public_key: ephemeral_pk,
+                joiner_nonce,
+            },
+        })
+    }
+
+    /// The request to send to the existing replica.
+    pub fn request(&self) -> &ReplicaJoinRequest {
+        &self.request
+    }
+
+    /// Verifies the existing replica's evidence against this KDS's `kds_policy` (binding its
+    /// identity key and our nonce), opens the master secret, checks that it derives the attested
+    /// identity, stores it sealed and opens the KDS.
+    pub fn finish(mut self, response: &ReplicaJoinResponse, now: u64) -> Result<Kds, Error> {
+        let evidence = Evidence::from_bytes(&response.evidence).map_err(Error::PeerAttestation)?;
+        let expected = kds_api::kds_attestation_report_data(
+            &response.identity_public_key,
+            &self.request.joiner_nonce,
+        );
+        let claims = verify(&evidence, &self.config.kds_policy, &expected, now)
+            .map_err(Error::PeerAttestation)?;
+        let plain = kds_api::open_from_kds(
+            &self.ephemeral_sk,
+            REPLICA_HPKE_INFO,
+            &response.identity_public_key,
+            &response.enc,
+            &response.sealed_master,
+        )
+        .map_err(|_| Error::MalformedJoinResponse)?;
+        let bytes: [u8; 32] = plain
+            .as_slice()
+            .try_into()
+            .map_err(|_| Error::MalformedJoinResponse)?;
+        let master = MasterSecret::from_bytes(bytes);
+        let derived_pk = identity_key(&master)
+            .map_err(|e| Error::Proto(e.to_string()))?
+            .verifying_key()
+            .to_bytes();
+        if derived_pk != response.identity_public_key {
+            return Err(Error::PeerIdentityMismatch);
+        }
+        fs::create_dir_all(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
+        let blob = self.sealer.seal(master.expose_secret(), &mut *self.rng)?;
+        store_sealed_new(&self.dir.join(MASTER_SEALED_FILE), &blob)?;
+        let log = ReleaseLog::open(&self.dir)?;
+        let mut entry = log_entry(now, LogEvent::Joined);
+        entry.tee_kind = Some(claims.kind.as_str().to_owned());
+        entry.measurement = Some(claims.measurement.to_hex());
+        log.append(&entry)?;
+        tracing::info!(dir = %self.dir.display(), "KDS joined an existing replica");
+        Kds::assemble(&self.dir, master, self.attester, self.config, log, self.rng)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::InsecureSimulatedSealer;
+    use clave_attest::{InsecureSimulatedAttester, Measurement};
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn kds_is_send_and_sync() {
+        assert_send_sync::<Kds>();
+    }
+
+    #[test]
+    fn released_key_equals_the_derived_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let m = Measurement(vec![1; 32]);
+        let policy = Policy::insecure_dev([m.clone()]).expect("policy");
+        let config = KdsConfig::new(policy.clone(), policy.clone(), policy);
+        let attester = InsecureSimulatedAttester::new(m.clone()).expect("attester");
+        let kds = Kds::open(
+            dir.path(),
+            Box::new(InsecureSimulatedSealer::new(m.as_bytes())),
+            Box::new(attester.clone()),
+            config.clone(),
+            1000,
+            rand_core::UnwrapErr(rand::rngs::SysRng),
+        )
+        .expect("open");
+        let spec = config.invoke_spec(0);
+        let sk = [5u8; 32];
+        let pk = kds_api::x25519_public_key(&sk).expect("pk");
+        let nonce = kds.new_nonce(1000).nonce;
+        let evidence = attester
+            .attest(&kds_api::release_report_data(&pk, &nonce))
+            .expect("evidence");
+        let resp = kds
+            .release(
+                &ReleaseRequest {
+                    spec: spec.to_bytes(),
+                    evidence: evidence.to_bytes(),
+                    ephemeral_public_key: pk,
+                    nonce,
+                },
+                1000,
+            )
+            .expect("granted");
+        let released = kds_api::open_from_kds(
+            &sk,
+            RELEASE_HPKE_INFO,
+            &resp.spec_id,
+            &resp.enc,
+            &resp.sealed_key,
+        )
+        .expect("open");
+        let derived = derive_key(&kds.master, &spec).expect("derive");
+        assert_eq!(released.as_slice(), derived.private.to_bytes().as_slice());
+        // Debug prints no secret.
+        let dbg = format!("{kds:?}");
+        assert!(!dbg.contains(&hex::encode(kds.master.expose_secret())));
+    }
+
+    #[test]
+    fn bundle_plan_validity() {
+        let m = Measurement(vec![1; 32]);
+        let policy = Policy::insecure_dev([m]).expect("policy");
+        let mut config = KdsConfig::new(policy.clone(), policy.clone(), policy);
+        config.epoch_seconds = 100;
+        let plan = config.bundle_plan(250);
+        assert_eq!(plan[0].1, 200);
+        assert_eq!(plan[0].2, 399);
+        assert_eq!((plan[1].0.epoch, plan[1].1, plan[1].2), (2, 200, 299));
+        assert_eq!((plan[2].0.epoch, plan[2].1, plan[2].2), (3, 300, 399));
+        let served: Vec<u64> = config.served_specs(250)[1..]
+            .iter()
+            .map(|s| s.epoch)
+            .collect();
+        assert_eq!(served, vec![1, 2, 3]);
+        config.epoch_seconds = 0;
+        assert!(config.validate().is_err());
+    }
+}

@@ -1,0 +1,571 @@
+//! Wire types of the untrusted gateway's HTTP API (owned by `clave-gateway`).
+//!
+//! Everything here is routing metadata or opaque bytes: the gateway never sees plaintext code, input or
+//! output, and none of these types carries any. Shared by the gateway (server), the client/CLI and the
+//! engine (which serves [`ENGINE_INVOKE_PATH`]).
+//!
+//! # Public API (gateway)
+//!
+//! | method + path | body in | body out |
+//! |---|---|---|
+//! | `GET /.well-known/ohttp-gateway` | – | `application/ohttp-keys` (RFC 9540) |
+//! | `GET /v1/keys` | – | signed key bundles (JSON, proxied from the KDS unchanged) |
+//! | `GET /v1/attestation?nonce=N` | – | KDS evidence (JSON, proxied unchanged); `N` is 16–128 chars of `[A-Za-z0-9_-]` |
+//! | `PUT /v1/projects/{project}/functions/{name}` | [`DeployRequest`] (`application/json`) | [`DeployResponse`] (201) |
+//! | `GET /v1/projects/{project}/functions` | – | [`FunctionList`] |
+//! | `GET /v1/projects/{project}/functions/{name}` | – | [`FunctionDetail`] |
+//! | `POST /v1/projects/{project}/functions/{name}/activate` | [`ActivateRequest`] | [`ActivateResponse`] |
+//! | `POST /v1/projects/{project}/functions/{name}/rollback` | – | [`ActivateResponse`] |
+//! | `DELETE /v1/projects/{project}/functions/{name}` | – | 204 |
+//! | `POST /v1/projects/{project}/functions/{name}/invoke` | `message/ohttp-req` | `message/ohttp-res` |
+//! | `POST /v1/projects/{project}/tokens` (admin token) | – | [`CreateTokenResponse`] (201) |
+//! | `GET /healthz`, `GET /readyz`, `GET /metrics` | – | text |
+//!
+//! Every `/v1/projects/{project}/...` route also exists as `/v1/...` for the default project
+//! ([`DEFAULT_PROJECT`]). Management routes take `Authorization: Bearer <deploy token>`; the token belongs to
+//! one project. Invocation needs no token (the user's authority travels inside the encrypted request).
+//! Gateway errors are RFC 9457 [`Problem`] documents (`application/problem+json`) and never contain request
+//! content; errors inside the trust boundary travel encrypted inside `message/ohttp-res`.
+//!
+//! # Engine API (served by each engine, called by the gateway)
+//!
+//! `POST /v1/engine/invoke` with `content-type: application/vnd.clave.engine-job` and an [`EngineJob`]
+//! in its binary framing (see [`EngineJob::encode`]). Answers:
+//! * `200` `message/ohttp-res`: the encapsulated response (also for errors inside the trust boundary);
+//! * `400` problem of type [`problem_type::ENGINE_REJECTED`]: the outer envelope could not be opened
+//!   (tampered/truncated/unknown key) — nothing ran;
+//! * `503` problem of type [`problem_type::OVERLOADED`] (+ optional `Retry-After`): busy, nothing ran;
+//! * `504`: the engine gave up on time; anything else: a failure after the function may have run.
+//!
+//! `GET /v1/engine/ready` answers `200` when the engine can take work.
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+
+/// Project used by the bare (`/v1/functions/...`) routes.
+pub const DEFAULT_PROJECT: &str = "default";
+/// RFC 9458 encapsulated request media type.
+pub const OHTTP_REQUEST_CONTENT_TYPE: &str = "message/ohttp-req";
+/// RFC 9458 encapsulated response media type.
+pub const OHTTP_RESPONSE_CONTENT_TYPE: &str = "message/ohttp-res";
+/// RFC 9540 key configuration list media type.
+pub const OHTTP_KEYS_CONTENT_TYPE: &str = "application/ohttp-keys";
+/// RFC 9457 problem document media type.
+pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
+/// Media type of an [`EngineJob`] in its binary framing.
+pub const ENGINE_JOB_CONTENT_TYPE: &str = "application/vnd.clave.engine-job";
+/// Path of the engine's invoke endpoint.
+pub const ENGINE_INVOKE_PATH: &str = "/v1/engine/invoke";
+/// Path of the engine's readiness endpoint.
+pub const ENGINE_READY_PATH: &str = "/v1/engine/ready";
+
+/// `type` URIs of the problems the gateway (and an engine's outer endpoint) returns.
+pub mod problem_type {
+    /// The request is malformed (bad JSON, bad base64, bad name, manifest mismatch…).
+    pub const BAD_REQUEST: &str = "urn:clave:problem:bad-request";
+    /// No or unknown bearer token.
+    pub const UNAUTHORIZED: &str = "urn:clave:problem:unauthorized";
+    /// The token belongs to another project (or is not an admin token).
+    pub const FORBIDDEN: &str = "urn:clave:problem:forbidden";
+    /// Unknown project, function or version.
+    pub const NOT_FOUND: &str = "urn:clave:problem:not-found";
+    /// The state does not allow the change (e.g. nothing to roll back to, function limit reached).
+    pub const CONFLICT: &str = "urn:clave:problem:conflict";
+    /// Body or code larger than the configured limit.
+    pub const TOO_LARGE: &str = "urn:clave:problem:too-large";
+    /// Wrong `content-type`.
+    pub const UNSUPPORTED_MEDIA_TYPE: &str = "urn:clave:problem:unsupported-media-type";
+    /// The engine could not open the outer envelope (tampered, truncated or for an unknown key).
+    pub const ENGINE_REJECTED: &str = "urn:clave:problem:engine-rejected";
+    /// Queue full / concurrency cap reached: retry after `Retry-After` seconds; nothing ran.
+    pub const OVERLOADED: &str = "urn:clave:problem:overloaded";
+    /// No engine could be reached or the gateway is shutting down; nothing ran, retry is safe.
+    pub const UNAVAILABLE: &str = "urn:clave:problem:unavailable";
+    /// The call did not finish in time; it may have run.
+    pub const TIMEOUT: &str = "urn:clave:problem:timeout";
+    /// The engine failed after the function may have run.
+    pub const ENGINE_FAILED: &str = "urn:clave:problem:engine-failed";
+    /// An upstream (KDS) could not answer.
+    pub const UPSTREAM: &str = "urn:clave:problem:upstream";
+    /// A gateway bug or storage failure.
+    pub const INTERNAL: &str = "urn:clave:problem:internal";
+}
+
+/// Errors decoding gateway wire types.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WireError {
+    /// A base64url field did not decode.
+    #[error("field `{field}` is not base64url")]
+    BadBase64 {
+        /// Name of the field.
+        field: &'static str,
+    },
+    /// The engine job framing is shorter than its headers say.
+    #[error("engine job truncated")]
+    Truncated,
+    /// The engine job does not start with the magic/version this code speaks.
+    #[error("engine job has an unknown magic or version")]
+    BadMagic,
+    /// A text field of the engine job is not UTF-8.
+    #[error("engine job field `{field}` is not UTF-8")]
+    BadUtf8 {
+        /// Name of the field.
+        field: &'static str,
+    },
+    /// Bytes follow the last field of the engine job.
+    #[error("engine job has trailing bytes")]
+    TrailingBytes,
+    /// A field is longer than the framing allows.
+    #[error("engine job field `{field}` too long")]
+    TooLong {
+        /// Name of the field.
+        field: &'static str,
+    },
+}
+
+const B64: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::URL_SAFE,
+    base64::engine::GeneralPurposeConfig::new()
+        .with_encode_padding(false)
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+);
+
+/// base64url without padding (decoding accepts padding too).
+pub fn b64url_encode(bytes: &[u8]) -> String {
+    B64.encode(bytes)
+}
+
+/// Decode base64url (padded or not); `field` names the field in the error.
+pub fn b64url_decode(text: &str, field: &'static str) -> Result<Vec<u8>, WireError> {
+    B64.decode(text).map_err(|_| WireError::BadBase64 { field })
+}
+
+/// Length in bytes of the data that a base64url text of `encoded_len` characters decodes to (at most).
+pub fn b64url_decoded_len_upper_bound(encoded_len: usize) -> usize {
+    encoded_len / 4 * 3 + 3
+}
+
+/// Body of `PUT .../functions/{name}` (`application/json`).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeployRequest {
+    /// base64url of the exact manifest JSON bytes (the AAD of the sealed code is SHA-256 of these bytes).
+    pub manifest: String,
+    /// base64url of the sealed code (opaque to the gateway).
+    pub sealed_code: String,
+    /// Make the new version active (default `true`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activate: Option<bool>,
+}
+
+impl DeployRequest {
+    /// Build a request from raw manifest bytes and sealed code.
+    pub fn new(manifest: &[u8], sealed_code: &[u8]) -> Self {
+        Self {
+            manifest: b64url_encode(manifest),
+            sealed_code: b64url_encode(sealed_code),
+            activate: None,
+        }
+    }
+
+    /// Decode the two byte fields: `(manifest, sealed_code)`.
+    pub fn decode(&self) -> Result<(Vec<u8>, Vec<u8>), WireError> {
+        Ok((
+            b64url_decode(&self.manifest, "manifest")?,
+            b64url_decode(&self.sealed_code, "sealed_code")?,
+        ))
+    }
+}
+
+impl core::fmt::Debug for DeployRequest {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("DeployRequest")
+            .field("manifest_len", &self.manifest.len())
+            .field("sealed_code_len", &self.sealed_code.len())
+            .field("activate", &self.activate)
+            .finish()
+    }
+}
+
+/// What the gateway reads from a manifest: routing and listing metadata only. Unknown fields are ignored
+/// (the manifest's owner is `clave-proto::code`); the gateway stores the exact bytes it received.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ManifestMeta {
+    /// Function name; must equal the name in the URL.
+    pub name: String,
+    /// Code hash as the manifest spells it (64 lowercase hex: SHA-256 of the code).
+    pub code_hash: String,
+    /// Limits, kept as given for listing.
+    #[serde(default)]
+    pub limits: serde_json::Value,
+}
+
+/// Answer to a deploy (201).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeployResponse {
+    /// Project name.
+    pub project: String,
+    /// Function name.
+    pub function: String,
+    /// The new immutable version (1, 2, …).
+    pub version: i64,
+    /// Code hash from the manifest.
+    pub code_hash: String,
+    /// Active version after the deploy.
+    pub active_version: Option<i64>,
+}
+
+/// One function in a listing.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FunctionSummary {
+    /// Function name.
+    pub name: String,
+    /// Active version, if any.
+    pub active_version: Option<i64>,
+    /// Highest version.
+    pub latest_version: i64,
+    /// Code hash of the active version.
+    pub active_code_hash: Option<String>,
+    /// Number of stored versions.
+    pub versions: i64,
+    /// Unix seconds when the function was first deployed.
+    pub created: i64,
+}
+
+/// `GET .../functions`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FunctionList {
+    /// Project name.
+    pub project: String,
+    /// Functions, sorted by name.
+    pub functions: Vec<FunctionSummary>,
+}
+
+/// One stored version.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VersionInfo {
+    /// Version number.
+    pub version: i64,
+    /// Code hash from the manifest.
+    pub code_hash: String,
+    /// Size of the manifest bytes.
+    pub manifest_bytes: i64,
+    /// Size of the sealed code.
+    pub sealed_code_bytes: i64,
+    /// Limits from the manifest, as given.
+    pub limits: serde_json::Value,
+    /// Unix seconds of the deploy.
+    pub created: i64,
+    /// Whether this is the active version.
+    pub active: bool,
+}
+
+/// `GET .../functions/{name}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FunctionDetail {
+    /// Project name.
+    pub project: String,
+    /// Function name.
+    pub name: String,
+    /// Active version, if any.
+    pub active_version: Option<i64>,
+    /// Versions, ascending.
+    pub versions: Vec<VersionInfo>,
+}
+
+/// Body of `POST .../activate`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActivateRequest {
+    /// Version to activate.
+    pub version: i64,
+}
+
+/// Answer to activate / rollback.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivateResponse {
+    /// Project name.
+    pub project: String,
+    /// Function name.
+    pub function: String,
+    /// Now active.
+    pub active_version: i64,
+    /// Active before.
+    pub previous_version: Option<i64>,
+}
+
+/// Answer to `POST /v1/projects/{project}/tokens` (admin): the plaintext token, shown once.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateTokenResponse {
+    /// Project the token belongs to.
+    pub project: String,
+    /// The deploy token (only its SHA-256 is stored).
+    pub token: String,
+}
+
+impl core::fmt::Debug for CreateTokenResponse {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("CreateTokenResponse")
+            .field("project", &self.project)
+            .field("token", &"<redacted>")
+            .finish()
+    }
+}
+
+/// RFC 9457 problem document.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Problem {
+    /// A URI from [`problem_type`].
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// Short summary.
+    pub title: String,
+    /// HTTP status.
+    pub status: u16,
+    /// Explanation (never request content).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// A job handed from the gateway to an engine: routing metadata plus three opaque byte strings.
+///
+/// Binary framing (all integers big-endian):
+/// `"CLVJ" | 0x01 | u16 len | project | u16 len | function | i64 version |
+///  u32 len | manifest | u32 len | sealed_code | u32 len | request`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct EngineJob {
+    /// Project name.
+    pub project: String,
+    /// Function name.
+    pub function: String,
+    /// Version being run.
+    pub version: i64,
+    /// Exact manifest bytes.
+    pub manifest: Vec<u8>,
+    /// Sealed code (opaque).
+    pub sealed_code: Vec<u8>,
+    /// `message/ohttp-req` body (opaque).
+    pub request: Vec<u8>,
+}
+
+impl core::fmt::Debug for EngineJob {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("EngineJob")
+            .field("project", &self.project)
+            .field("function", &self.function)
+            .field("version", &self.version)
+            .field("manifest_len", &self.manifest.len())
+            .field("sealed_code_len", &self.sealed_code.len())
+            .field("request_len", &self.request.len())
+            .finish()
+    }
+}
+
+const ENGINE_JOB_MAGIC: &[u8; 5] = b"CLVJ\x01";
+
+impl EngineJob {
+    /// Encode in the binary framing.
+    ///
+    /// # Errors
+    /// [`WireError::TooLong`] when a name exceeds 65535 bytes or a blob 4 GiB.
+    pub fn encode(&self) -> Result<Vec<u8>, WireError> {
+        let mut out = Vec::with_capacity(
+            ENGINE_JOB_MAGIC.len()
+                + 4
+                + self.project.len()
+                + self.function.len()
+                + 8
+                + 12
+                + self.manifest.len()
+                + self.sealed_code.len()
+                + self.request.len(),
+        );
+        out.extend_from_slice(ENGINE_JOB_MAGIC);
+        put_u16_field(&mut out, self.project.as_bytes(), "project")?;
+        put_u16_field(&mut out, self.function.as_bytes(), "function")?;
+        out.extend_from_slice(&self.version.to_be_bytes());
+        put_u32_field(&mut out, &self.manifest, "manifest")?;
+        put_u32_field(&mut out, &self.sealed_code, "sealed_code")?;
+        put_u32_field(&mut out, &self.request, "request")?;
+        Ok(out)
+    }
+
+    /// Decode the binary framing; rejects truncation, trailing bytes and non-UTF-8 names.
+    pub fn decode(bytes: &[u8]) -> Result<Self, WireError> {
+        let mut r = Reader { rest: bytes };
+        if r.take(ENGINE_JOB_MAGIC.len())? != ENGINE_JOB_MAGIC {
+            return Err(WireError::BadMagic);
+        }
+        let project = r.utf8_u16("project")?;
+        let function = r.utf8_u16("function")?;
+        let version = i64::from_be_bytes(r.array::<8>()?);
+        let manifest = r.blob_u32()?.to_vec();
+        let sealed_code = r.blob_u32()?.to_vec();
+        let request = r.blob_u32()?.to_vec();
+        if !r.rest.is_empty() {
+            return Err(WireError::TrailingBytes);
+        }
+        Ok(Self {
+            project,
+            function,
+            version,
+            manifest,
+            sealed_code,
+            request,
+        })
+    }
+}
+
+fn put_u16_field(out: &mut Vec<u8>, data: &[u8], field: &'static str) -> Result<(), WireError> {
+    let len = u16::try_from(data.len()).map_err(|_| WireError::TooLong { field })?;
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(data);
+    Ok(())
+}
+
+fn put_u32_field(out: &mut Vec<u8>, data: &[u8], field: &'static str) -> Result<(), WireError> {
+    let len = u32::try_from(data.len()).map_err(|_| WireError::TooLong { field })?;
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(data);
+    Ok(())
+}
+
+struct Reader<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], WireError> {
+        if self.rest.len() < n {
+            return Err(WireError::Truncated);
+        }
+        let (head, tail) = self.rest.split_at(n);
+        self.rest = tail;
+        Ok(head)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], WireError> {
+        let mut a = [0u8; N];
+        a.copy_from_slice(self.take(N)?);
+        Ok(a)
+    }
+
+    fn utf8_u16(&mut self, field: &'static str) -> Result<String, WireError> {
+        let len = u16::from_be_bytes(self.array::<2>()?);
+        let data = self.take(usize::from(len))?;
+        String::from_utf8(data.to_vec()).map_err(|_| WireError::BadUtf8 { field })
+    }
+
+    fn blob_u32(&mut self) -> Result<&'a [u8], WireError> {
+        let len = u32::from_be_bytes(self.array::<4>()?);
+        let len = usize::try_from(len).map_err(|_| WireError::Truncated)?;
+        self.take(len)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job() -> EngineJob {
+        EngineJob {
+            project: "default".into(),
+            function: "hello".into(),
+            version: 7,
+            manifest: b"{\"name\":\"hello\"}".to_vec(),
+            sealed_code: vec![1, 2, 3, 4],
+            request: vec![9; 10],
+        }
+    }
+
+    #[test]
+    fn engine_job_round_trip() {
+        let j = job();
+        let bytes = j.encode().expect("encode");
+        assert_eq!(EngineJob::decode(&bytes).expect("decode"), j);
+    }
+
+    #[test]
+    fn engine_job_truncated_at_every_length() {
+        let bytes = job().encode().expect("encode");
+        for n in 0..bytes.len() {
+            let err = EngineJob::decode(&bytes[..n]).expect_err("truncated must fail");
+            assert!(
+                matches!(err, WireError::Truncated | WireError::BadMagic),
+                "{n}: {err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn engine_job_rejects_trailing_magic_and_utf8() {
+        let mut bytes = job().encode().expect("encode");
+        bytes.push(0);
+        assert_eq!(EngineJob::decode(&bytes), Err(WireError::TrailingBytes));
+        let mut bytes = job().encode().expect("encode");
+        bytes[4] = 2;
+        assert_eq!(EngineJob::decode(&bytes), Err(WireError::BadMagic));
+        let mut bytes = job().encode().expect("encode");
+        bytes[7] = 0xff; // first byte of the project name
+        assert_eq!(
+            EngineJob::decode(&bytes),
+            Err(WireError::BadUtf8 { field: "project" })
+        );
+    }
+
+    #[test]
+    fn engine_job_debug_hides_bytes() {
+        let s = format!("{:?}", job());
+        assert!(s.contains("request_len"));
+        assert!(!s.contains("[9, 9"));
+    }
+
+    #[test]
+    fn deploy_request_round_trip_and_bad_base64() {
+        let r = DeployRequest::new(b"{}", &[0xff, 0xfe]);
+        let json = serde_json::to_string(&r).expect("json");
+        let back: DeployRequest = serde_json::from_str(&json).expect("parse");
+        assert_eq!(
+            back.decode().expect("decode"),
+            (b"{}".to_vec(), vec![0xff, 0xfe])
+        );
+        let bad = DeployRequest {
+            manifest: "e30".into(),
+            sealed_code: "!!".into(),
+            activate: None,
+        };
+        assert_eq!(
+            bad.decode(),
+            Err(WireError::BadBase64 {
+                field: "sealed_code"
+            })
+        );
+        assert!(
+            serde_json::from_str::<DeployRequest>(r#"{"manifest":"","sealed_code":"","x":1}"#)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn padded_base64_accepted_and_bound_holds() {
+        assert_eq!(b64url_decode("e30=", "m").expect("padded"), b"{}");
+        for n in 0..50usize {
+            let e = b64url_encode(&vec![7u8; n]);
+            assert!(b64url_decoded_len_upper_bound(e.len()) >= n);
+        }
+    }
+
+    #[test]
+    fn problem_serialises_type_field() {
+        let p = Problem {
+            type_: problem_type::NOT_FOUND.into(),
+            title: "Not Found".into(),
+            status: 404,
+            detail: None,
+        };
+        let v: serde_json::Value = serde_json::to_value(&p).expect("json");
+        assert_eq!(v["type"], problem_type::NOT_FOUND);
+        assert!(v.get("detail").is_none());
+    }
+}

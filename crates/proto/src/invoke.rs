@@ -1,0 +1,612 @@
+//! The invoke envelope: a BHTTP (RFC 9292) request inside OHTTP (RFC 9458), and the
+//! BHTTP response (or encrypted problem JSON, RFC 9457) under the request's response context.
+//!
+//! Inner request: `POST https://clave/{project}/{function}`, known-length BHTTP, headers
+//! `clave-code-hash: <64 lowercase hex>` and `date: <unix seconds, decimal>`, plus the
+//! caller's own headers (e.g. `content-type`), body = content.
+
+use std::fmt;
+use std::io::Cursor;
+
+use rand_core::CryptoRng;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::ohttp::{
+    ClientResponseContext, KeyConfig, ServerKey, ServerResponseContext, client_encapsulate,
+    server_decapsulate,
+};
+use crate::types::{CodeHash, FunctionName, ProjectName};
+
+/// Header carrying the code hash the user expects.
+pub const HEADER_CODE_HASH: &str = "clave-code-hash";
+/// Header carrying the request time, unix seconds as decimal digits.
+pub const HEADER_DATE: &str = "date";
+/// Header marking an engine error response; its value is the problem slug.
+pub const HEADER_ERROR: &str = "clave-error";
+/// Prefix reserved for clave headers.
+pub const RESERVED_PREFIX: &str = "clave-";
+/// Scheme of the inner request.
+pub const SCHEME: &str = "https";
+/// Authority of the inner request.
+pub const AUTHORITY: &str = "clave";
+/// Media type of problem details.
+pub const MEDIA_TYPE_PROBLEM: &str = "application/problem+json";
+/// URI prefix of clave problem types.
+pub const PROBLEM_TYPE_PREFIX: &str = "urn:clave:error:";
+
+/// A user's call of a function (the inner request).
+#[derive(Clone, PartialEq, Eq)]
+pub struct InvokeRequest {
+    /// Project.
+    pub project: ProjectName,
+    /// Function.
+    pub function: FunctionName,
+    /// The code hash the caller pinned; the engine refuses any other code.
+    pub code_hash: CodeHash,
+    /// Request time, unix seconds (the engine rejects stale dates).
+    pub date: u64,
+    /// Other headers, names lowercase (e.g. `content-type`); `clave-*` and `date` are reserved.
+    pub headers: Vec<(String, String)>,
+    /// Request body.
+    pub body: Vec<u8>,
+}
+
+impl fmt::Debug for InvokeRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InvokeRequest")
+            .field("project", &self.project)
+            .field("function", &self.function)
+            .field("code_hash", &self.code_hash)
+            .field("date", &self.date)
+            .field("headers", &self.headers.len())
+            .field("body_len", &self.body.len())
+            .finish()
+    }
+}
+
+fn is_reserved(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    lower.starts_with(RESERVED_PREFIX) || lower == HEADER_DATE
+}
+
+fn bhttp_err(e: bhttp::Error) -> Error {
+    Error::Bhttp(e.to_string())
+}
+
+/// Parse one BHTTP message (known or indeterminate length, possibly truncated); only zero
+/// padding may follow it (RFC 9292 §3.8).
+pub fn decode_bhttp(bytes: &[u8]) -> Result<bhttp::Message> {
+    read_message(bytes)
+}
+
+fn read_message(bytes: &[u8]) -> Result<bhttp::Message> {
+    let mut cursor = Cursor::new(bytes);
+    let msg = bhttp::Message::read_bhttp::<Cursor<&[u8]>, Cursor<&[u8]>>(&mut cursor)
+        .map_err(bhttp_err)?;
+    let pos = usize::try_from(cursor.position())
+        .unwrap_or(bytes.len())
+        .min(bytes.len());
+    let rest = &bytes[pos..];
+    if rest.iter().any(|b| *b != 0) {
+        return Err(Error::TrailingBytes {
+            what: "binary HTTP message",
+            count: rest.len(),
+        });
+    }
+    Ok(msg)
+}
+
+fn text(b: &[u8]) -> Result<String> {
+    String::from_utf8(b.to_vec()).map_err(|_| Error::InvalidHeaderText)
+}
+
+fn single<'a>(fields: &'a bhttp::FieldSection, name: &'static str) -> Result<&'a [u8]> {
+    let mut it = fields.get_all(name.as_bytes());
+    let first = it.next().ok_or(Error::MissingHeader(name))?;
+    if it.next().is_some() {
+        return Err(Error::InvalidHeader {
+            name,
+            reason: "repeated",
+        });
+    }
+    Ok(first)
+}
+
+fn parse_date(v: &[u8]) -> Result<u64> {
+    let bad = Error::InvalidHeader {
+        name: HEADER_DATE,
+        reason: "not decimal unix seconds",
+    };
+    if v.is_empty()
+        || v.len() > 20
+        || !v.iter().all(u8::is_ascii_digit)
+        || (v.len() > 1 && v[0] == b'0')
+    {
+        return Err(bad);
+    }
+    std::str::from_utf8(v)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or(bad)
+}
+
+impl InvokeRequest {
+    /// A request with no extra headers.
+    #[must_use]
+    pub fn new(
+        project: ProjectName,
+        function: FunctionName,
+        code_hash: CodeHash,
+        date: u64,
+        body: Vec<u8>,
+    ) -> Self {
+        Self {
+            project,
+            function,
+            code_hash,
+            date,
+            headers: Vec::new(),
+            body,
+        }
+    }
+
+    /// The inner path, `/{project}/{function}`.
+    #[must_use]
+    pub fn path(&self) -> String {
+        format!("/{}/{}", self.project, self.function)
+    }
+
+    /// Encode as known-length BHTTP. Fails on reserved or non-token header names.
+    pub fn to_bhttp(&self) -> Result<Vec<u8>> {
+        let mut m = bhttp::Message::request(
+            b"POST".to_vec(),
+            SCHEME.as_bytes().to_vec(),
+            AUTHORITY.as_bytes().to_vec(),
+            self.path().into_bytes(),
+        );
+        m.put_header(HEADER_CODE_HASH, self.code_hash.to_hex());
+        m.put_header(HEADER_DATE, self.date.to_string());
+        for (name, value) in &self.headers {
+            if is_reserved(name) {
+                return Err(Error::InvalidHeader {
+                    name: "clave-*/date",
+                    reason: "reserved",
+                });
+            }
+            m.put_header(name.to_ascii_lowercase(), value.as_bytes());
+        }
+        m.write_content(&self.body);
+        let mut out = Vec::new();
+        m.write_bhttp(bhttp::Mode::KnownLength, &mut out)
+            .map_err(bhttp_err)?;
+        Ok(out)
+    }
+
+    /// Parse the inner BHTTP request (known or indeterminate length).
+    pub fn from_bhttp(bytes: &[u8]) -> Result<Self> {
+        let m = read_message(bytes)?;
+        let bhttp::ControlData::Request {
+            method,
+            scheme,
+            authority,
+            path,
+        } = m.control()
+        else {
+            return Err(Error::UnexpectedMessage {
+                expected: "request",
+            });
+        };
+        if method.as_slice() != b"POST" {
+            return Err(Error::InvalidMethod);
+        }
+        if scheme.as_slice() != SCHEME.as_bytes() || authority.as_slice() != AUTHORITY.as_bytes() {
+            return Err(Error::InvalidTarget {
+                reason: "scheme and authority must be https://clave",
+            });
+        }
+        let path = std::str::from_utf8(path).map_err(|_| Error::InvalidTarget {
+            reason: "path not UTF-8",
+        })?;
+        let rest = path.strip_prefix('/').ok_or(Error::InvalidTarget {
+            reason: "path must start with /",
+        })?;
+        let mut parts = rest.split('/');
+        let (Some(p), Some(f), None) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(Error::InvalidTarget {
+                reason: "path must be /{project}/{function}",
+            });
+        };
+        let project: ProjectName = p.parse()?;
+        let function: FunctionName = f.parse()?;
+        let fields = m.header();
+        let hash_text = text(single(fields, HEADER_CODE_HASH)?)?;
+        let code_hash: CodeHash = hash_text.parse().map_err(|_| Error::InvalidHeader {
+            name: HEADER_CODE_HASH,
+            reason: "not 64 lowercase hex digits",
+        })?;
+        let date = parse_date(single(fields, HEADER_DATE)?)?;
+        let mut headers = Vec::new();
+        for field in fields.iter() {
+            let name = text(field.name())?;
+            if name == HEADER_CODE_HASH || name == HEADER_DATE {
+                continue;
+            }
+            if is_reserved(&name) {
+                return Err(Error::InvalidHeader {
+                    name: "clave-*",
+                    reason: "reserved",
+                });
+            }
+            headers.push((name, text(field.value())?));
+        }
+        Ok(Self {
+            project,
+            function,
+            code_hash,
+            date,
+            headers,
+            body: m.content().to_vec(),
+        })
+    }
+
+    /// The value of header `name` (case-insensitive), if present.
+    #[must_use]
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A function's response (the inner response).
+#[derive(Clone, PartialEq, Eq)]
+pub struct InvokeResponse {
+    /// HTTP status, 200..=599.
+    pub status: u16,
+    /// Headers, names lowercase.
+    pub headers: Vec<(String, String)>,
+    /// Body.
+    pub body: Vec<u8>,
+}
+
+impl fmt::Debug for InvokeResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InvokeResponse")
+            .field("status", &self.status)
+            .field("headers", &self.headers.len())
+            .field("body_len", &self.body.len())
+            .finish()
+    }
+}
+
+impl InvokeResponse {
+    /// Encode as known-length BHTTP, dropping any `clave-*` header (reserved for the engine).
+    pub fn to_bhttp(&self) -> Result<Vec<u8>> {
+        encode_response(
+            self.status,
+            self.headers.iter().filter(|(n, _)| !is_clave(n)),
+            &self.body,
+        )
+    }
+
+    /// The value of header `name` (case-insensitive), if present.
+    #[must_use]
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn is_clave(name: &str) -> bool {
+    name.to_ascii_lowercase().starts_with(RESERVED_PREFIX)
+}
+
+fn encode_response<'a>(
+    status: u16,
+    headers: impl Iterator<Item = &'a (String, String)>,
+    body: &[u8],
+) -> Result<Vec<u8>> {
+    if !(200..=599).contains(&status) {
+        return Err(Error::InvalidStatus(status));
+    }
+    let code = bhttp::StatusCode::try_from(status).map_err(|_| Error::InvalidStatus(status))?;
+    let mut m = bhttp::Message::response(code);
+    for (name, value) in headers {
+        m.put_header(name.to_ascii_lowercase(), value.as_bytes());
+    }
+    m.write_content(body);
+    let mut out = Vec::new();
+    m.write_bhttp(bhttp::Mode::KnownLength, &mut out)
+        .map_err(bhttp_err)?;
+    Ok(out)
+}
+
+/// Kinds of errors the engine reports inside the encryption (RFC 9457 `type` slugs).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ProblemKind {
+    /// The code's hash differs from the request's `clave-code-hash` (`code-hash-mismatch`).
+    CodeHashMismatch,
+    /// The function threw (`script-error`).
+    ScriptError,
+    /// CPU time limit hit (`timeout`).
+    Timeout,
+    /// Heap limit hit (`out-of-memory`).
+    OutOfMemory,
+    /// Another limit hit: stack, request, response or console size (`limit-exceeded`).
+    LimitExceeded,
+    /// `date` outside the accepted window (`stale-date`).
+    StaleDate,
+    /// The encapsulated request was seen before (`replay`).
+    Replay,
+    /// The inner path names another project or function than the one routed (`wrong-function`).
+    WrongFunction,
+    /// The inner request is malformed (`bad-request`).
+    BadRequest,
+    /// The engine failed (`internal`).
+    Internal,
+    /// A slug this version does not know.
+    Other(String),
+}
+
+impl ProblemKind {
+    /// The slug used in `type` (after [`PROBLEM_TYPE_PREFIX`]) and in the `clave-error` header.
+    #[must_use]
+    pub fn slug(&self) -> &str {
+        match self {
+            Self::CodeHashMismatch => "code-hash-mismatch",
+            Self::ScriptError => "script-error",
+            Self::Timeout => "timeout",
+            Self::OutOfMemory => "out-of-memory",
+            Self::LimitExceeded => "limit-exceeded",
+            Self::StaleDate => "stale-date",
+            Self::Replay => "replay",
+            Self::WrongFunction => "wrong-function",
+            Self::BadRequest => "bad-request",
+            Self::Internal => "internal",
+            Self::Other(s) => s,
+        }
+    }
+
+    /// Parse a slug; unknown slugs become [`ProblemKind::Other`].
+    #[must_use]
+    pub fn from_slug(slug: &str) -> Self {
+        match slug {
+            "code-hash-mismatch" => Self::CodeHashMismatch,
+            "script-error" => Self::ScriptError,
+            "timeout" => Self::Timeout,
+            "out-of-memory" => Self::OutOfMemory,
+            "limit-exceeded" => Self::LimitExceeded,
+            "stale-date" => Self::StaleDate,
+            "replay" => Self::Replay,
+            "wrong-function" => Self::WrongFunction,
+            "bad-request" => Self::BadRequest,
+            "internal" => Self::Internal,
+            other => Self::Other(other.to_owned()),
+        }
+    }
+
+    /// The default inner status and title.
+    #[must_use]
+    pub fn defaults(&self) -> (u16, &'static str) {
+        match self {
+            Self::CodeHashMismatch => (409, "code hash mismatch"),
+            Self::ScriptError => (500, "function threw an exception"),
+            Self::Timeout => (504, "CPU time limit exceeded"),
+            Self::OutOfMemory => (507, "memory limit exceeded"),
+            Self::LimitExceeded => (413, "limit exceeded"),
+            Self::StaleDate => (400, "request date outside the accepted window"),
+            Self::Replay => (409, "replayed request"),
+            Self::WrongFunction => (400, "request names another function"),
+            Self::BadRequest => (400, "malformed request"),
+            Self::Internal => (500, "internal engine error"),
+            Self::Other(_) => (500, "error"),
+        }
+    }
+}
+
+/// An engine error as the user sees it: decrypted problem details (RFC 9457).
+#[derive(Clone, PartialEq, Eq)]
+pub struct InvokeError {
+    /// Which error.
+    pub kind: ProblemKind,
+    /// Inner HTTP status.
+    pub status: u16,
+    /// Short summary.
+    pub title: String,
+    /// Details (e.g. the exception message), if any.
+    pub detail: Option<String>,
+}
+
+impl fmt::Debug for InvokeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InvokeError")
+            .field("kind", &self.kind)
+            .field("status", &self.status)
+            .field("title", &self.title)
+            .field("detail_len", &self.detail.as_ref().map(String::len))
+            .finish()
+    }
+}
+
+impl fmt::Display for InvokeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({}): {}", self.title, self.kind.slug(), self.status)?;
+        if let Some(d) = &self.detail {
+            write!(f, ": {d}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for InvokeError {}
+
+#[derive(Serialize, Deserialize)]
+struct ProblemJson {
+    #[serde(rename = "type")]
+    type_: String,
+    title: String,
+    status: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    detail: Option<String>,
+}
+
+impl InvokeError {
+    /// An error of `kind` with its default status and title.
+    #[must_use]
+    pub fn new(kind: ProblemKind, detail: Option<String>) -> Self {
+        let (status, title) = kind.defaults();
+        Self {
+            kind,
+            status,
+            title: title.to_owned(),
+            detail,
+        }
+    }
+
+    /// Problem JSON (`application/problem+json`).
+    #[must_use]
+    pub fn to_problem_json(&self) -> Vec<u8> {
+        let p = ProblemJson {
+            type_: format!("{PROBLEM_TYPE_PREFIX}{}", self.kind.slug()),
+            title: self.title.clone(),
+            status: self.status,
+            detail: self.detail.clone(),
+        };
+        serde_json::to_vec(&p).unwrap_or_default()
+    }
+
+    /// Parse problem JSON whose `type` is a clave problem URI. Unknown members are ignored
+    /// (RFC 9457 §3.2 allows extensions).
+    pub fn from_problem_json(bytes: &[u8]) -> Result<Self> {
+        let p: ProblemJson = serde_json::from_slice(bytes).map_err(|e| Error::InvalidJson {
+            what: "problem details",
+            reason: e.to_string(),
+        })?;
+        let slug = p
+            .type_
+            .strip_prefix(PROBLEM_TYPE_PREFIX)
+            .ok_or(Error::InvalidJson {
+                what: "problem details",
+                reason: "type is not a clave problem".to_owned(),
+            })?;
+        Ok(Self {
+            kind: ProblemKind::from_slug(slug),
+            status: p.status,
+            title: p.title,
+            detail: p.detail,
+        })
+    }
+}
+
+/// Client side: build, encode and encapsulate `req` to the invoke key `config`.
+pub fn seal_invoke(
+    config: &KeyConfig,
+    req: &InvokeRequest,
+    rng: &mut impl CryptoRng,
+) -> Result<(Vec<u8>, InvokeResponseOpener)> {
+    let bhttp = req.to_bhttp()?;
+    let (enc, ctx) = client_encapsulate(config, &bhttp, rng)?;
+    Ok((enc, InvokeResponseOpener { ctx }))
+}
+
+/// Client state for one invocation's response. `Debug` prints no secret.
+#[derive(Debug)]
+pub struct InvokeResponseOpener {
+    ctx: ClientResponseContext,
+}
+
+impl InvokeResponseOpener {
+    /// Decrypt and parse the response: `Ok(Ok(response))` for the function's answer,
+    /// `Ok(Err(problem))` for an engine error, `Err(_)` when the bytes are not a valid response
+    /// to this request.
+    pub fn open(
+        &self,
+        enc_response: &[u8],
+    ) -> Result<std::result::Result<InvokeResponse, InvokeError>> {
+        let bhttp = self.ctx.open(enc_response)?;
+        let m = read_message(&bhttp)?;
+        let bhttp::ControlData::Response(status) = m.control() else {
+            return Err(Error::UnexpectedMessage {
+                expected: "response",
+            });
+        };
+        let status = status.code();
+        if !(200..=599).contains(&status) {
+            return Err(Error::InvalidStatus(status));
+        }
+        if m.header().get(HEADER_ERROR.as_bytes()).is_some() {
+            return Ok(Err(InvokeError::from_problem_json(m.content())?));
+        }
+        let mut headers = Vec::new();
+        for field in m.header().iter() {
+            headers.push((text(field.name())?, text(field.value())?));
+        }
+        Ok(Ok(InvokeResponse {
+            status,
+            headers,
+            body: m.content().to_vec(),
+        }))
+    }
+}
+
+/// A per-request replay identifier: SHA-256 of the request's encapsulated key `enc`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ReplayId(pub [u8; 32]);
+
+/// Server state for answering one invocation. `Debug` prints no secret.
+#[derive(Debug)]
+pub struct InvokeResponder {
+    ctx: ServerResponseContext,
+}
+
+impl InvokeResponder {
+    /// The replay identifier of the request (SHA-256 of its `enc`).
+    #[must_use]
+    pub fn replay_id(&self) -> ReplayId {
+        ReplayId(Sha256::digest(self.ctx.enc()).into())
+    }
+
+    /// Encapsulate the function's response (`clave-*` headers are dropped).
+    pub fn seal_response(
+        &self,
+        resp: &InvokeResponse,
+        rng: &mut impl CryptoRng,
+    ) -> Result<Vec<u8>> {
+        self.ctx.encapsulate(&resp.to_bhttp()?, rng)
+    }
+
+    /// Encapsulate an engine error as problem JSON with the `clave-error` marker header.
+    pub fn seal_error(&self, problem: &InvokeError, rng: &mut impl CryptoRng) -> Result<Vec<u8>> {
+        let headers = [
+            ("content-type".to_owned(), MEDIA_TYPE_PROBLEM.to_owned()),
+            (HEADER_ERROR.to_owned(), problem.kind.slug().to_owned()),
+        ];
+        let bhttp = encode_response(problem.status, headers.iter(), &problem.to_problem_json())?;
+        self.ctx.encapsulate(&bhttp, rng)
+    }
+}
+
+/// Server side, step 1: decapsulate with the matching key. The BHTTP bytes are not parsed yet,
+/// so that a malformed inner request can still be answered with an encrypted error.
+pub fn decapsulate_invoke(
+    keys: &[ServerKey],
+    enc_request: &[u8],
+) -> Result<(Vec<u8>, InvokeResponder)> {
+    let (bhttp, ctx) = server_decapsulate(keys, enc_request)?;
+    Ok((bhttp, InvokeResponder { ctx }))
+}
+
+/// Server side: decapsulate and parse into a typed request.
+pub fn open_invoke(
+    keys: &[ServerKey],
+    enc_request: &[u8],
+) -> Result<(InvokeRequest, InvokeResponder)> {
+    let (bhttp, responder) = decapsulate_invoke(keys, enc_request)?;
+    Ok((InvokeRequest::from_bhttp(&bhttp)?, responder))
+}

@@ -1,0 +1,992 @@
+//! Oblivious HTTP (RFC 9458) on `hpke` 0.14, written for clave.
+//!
+//! Key configurations and their list codec (`application/ohttp-keys`), request encapsulation
+//! and decapsulation, and response encapsulation (HPKE export, HKDF, AEAD). Randomness is
+//! injected; nothing here performs I/O. Replay protection is the caller's job: the
+//! encapsulated key `enc` of each request ([`ServerResponseContext::enc`]) is unique per request.
+
+use std::fmt;
+
+use aes_gcm::aead::{Aead as _, KeyInit, Payload};
+use hpke::{Deserializable, Kem as _, OpModeR, OpModeS, Serializable};
+use rand_core::CryptoRng;
+use sha2::Sha256;
+use zeroize::Zeroizing;
+
+use crate::error::{Error, Result};
+use crate::types::KeyId;
+
+/// `message/bhttp request`: the HPKE info label of encapsulated requests (RFC 9458 §4.3).
+pub const LABEL_REQUEST: &[u8] = b"message/bhttp request";
+/// `message/bhttp response`: the export label of encapsulated responses (RFC 9458 §4.4).
+pub const LABEL_RESPONSE: &[u8] = b"message/bhttp response";
+/// Media type of a key configuration list.
+pub const MEDIA_TYPE_KEYS: &str = "application/ohttp-keys";
+/// Media type of an encapsulated request.
+pub const MEDIA_TYPE_REQUEST: &str = "message/ohttp-req";
+/// Media type of an encapsulated response.
+pub const MEDIA_TYPE_RESPONSE: &str = "message/ohttp-res";
+
+/// HPKE KDF id of HKDF-SHA256, the only KDF clave implements.
+pub const KDF_HKDF_SHA256: u16 = 0x0001;
+/// HPKE AEAD id of AES-128-GCM (the default).
+pub const AEAD_AES_128_GCM: u16 = 0x0001;
+/// HPKE AEAD id of AES-256-GCM.
+pub const AEAD_AES_256_GCM: u16 = 0x0002;
+
+/// Length of the request header: key id, KEM id, KDF id, AEAD id.
+pub const REQUEST_HEADER_LEN: usize = 7;
+const TAG_LEN: usize = 16;
+const NONCE_LEN: usize = 12;
+
+/// The KEMs clave implements.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Kem {
+    /// DHKEM(X25519, HKDF-SHA256), id 0x0020 — the default.
+    X25519HkdfSha256,
+    /// X-Wing (ML-KEM-768 + X25519), id 0x647a — post-quantum option.
+    XWing,
+}
+
+impl Kem {
+    /// The HPKE KEM identifier.
+    #[must_use]
+    pub fn id(self) -> u16 {
+        match self {
+            Self::X25519HkdfSha256 => hpke::kem::X25519HkdfSha256::KEM_ID,
+            Self::XWing => hpke::kem::XWing::KEM_ID,
+        }
+    }
+
+    /// Look up a KEM by identifier.
+    pub fn from_id(id: u16) -> Result<Self> {
+        match id {
+            0x0020 => Ok(Self::X25519HkdfSha256),
+            0x647a => Ok(Self::XWing),
+            other => Err(Error::UnsupportedKem(other)),
+        }
+    }
+
+    /// `Npk`: length of a serialised public key.
+    #[must_use]
+    pub fn public_key_len(self) -> usize {
+        match self {
+            Self::X25519HkdfSha256 => 32,
+            Self::XWing => <hpke::kem::XWing as hpke::Kem>::PublicKey::size(),
+        }
+    }
+
+    /// `Nenc`: length of an encapsulated key.
+    #[must_use]
+    pub fn enc_len(self) -> usize {
+        match self {
+            Self::X25519HkdfSha256 => 32,
+            Self::XWing => <hpke::kem::XWing as hpke::Kem>::EncappedKey::size(),
+        }
+    }
+}
+
+/// One (KDF, AEAD) pair of a key configuration, kept as the raw identifiers so that
+/// configurations listing suites clave does not implement still round-trip.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SymmetricSuite {
+    /// HPKE KDF id.
+    pub kdf: u16,
+    /// HPKE AEAD id.
+    pub aead: u16,
+}
+
+impl SymmetricSuite {
+    /// HKDF-SHA256 / AES-128-GCM, the default suite.
+    pub const DEFAULT: Self = Self {
+        kdf: KDF_HKDF_SHA256,
+        aead: AEAD_AES_128_GCM,
+    };
+
+    /// Whether clave implements this pair.
+    #[must_use]
+    pub fn is_supported(self) -> bool {
+        self.kdf == KDF_HKDF_SHA256 && matches!(self.aead, AEAD_AES_128_GCM | AEAD_AES_256_GCM)
+    }
+}
+
+fn aead_key_len(aead: u16) -> Result<usize> {
+    match aead {
+        AEAD_AES_128_GCM => Ok(16),
+        AEAD_AES_256_GCM => Ok(32),
+        other => Err(Error::UnsupportedAead(other)),
+    }
+}
+
+/// max(Nn, Nk): the length of the response nonce and of the exported response secret.
+fn response_nonce_len(aead: u16) -> Result<usize> {
+    Ok(aead_key_len(aead)?.max(NONCE_LEN))
+}
+
+/// Reject all-zero and low-order X25519 public keys (including non-canonical encodings).
+///
+/// `x25519(k, u)` with a clamped scalar `k` (a multiple of the cofactor 8, non-zero modulo the
+/// group order) is the all-zero string exactly when `u` lies in the small-order subgroup.
+fn check_x25519_public(pk: &[u8]) -> Result<()> {
+    let u: [u8; 32] = pk.try_into().map_err(|_| Error::InvalidPublicKey)?;
+    let probe = x25519_dalek::x25519([0x42; 32], u);
+    if probe == [0u8; 32] {
+        return Err(Error::InvalidPublicKey);
+    }
+    Ok(())
+}
+
+/// An OHTTP key configuration (RFC 9458 §3.1): key id, KEM, public key, symmetric suites.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeyConfig {
+    key_id: KeyId,
+    kem: Kem,
+    public_key: Vec<u8>,
+    suites: Vec<SymmetricSuite>,
+}
+
+impl fmt::Debug for KeyConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyConfig")
+            .field("key_id", &self.key_id)
+            .field("kem", &self.kem)
+            .field("public_key", &hex::encode(&self.public_key))
+            .field("suites", &self.suites)
+            .finish()
+    }
+}
+
+impl KeyConfig {
+    /// Build a configuration from its parts, validating the public key and suites.
+    pub fn new(
+        key_id: KeyId,
+        kem: Kem,
+        public_key: Vec<u8>,
+        suites: Vec<SymmetricSuite>,
+    ) -> Result<Self> {
+        validate_public_key(kem, &public_key)?;
+        if suites.is_empty() || suites.len() > usize::from(u16::MAX) / 4 {
+            return Err(Error::LengthOutOfRange {
+                what: "symmetric suites",
+                len: suites.len(),
+            });
+        }
+        if !suites.iter().any(|s| s.is_supported()) {
+            return Err(Error::NoSupportedSuite);
+        }
+        Ok(Self {
+            key_id,
+            kem,
+            public_key,
+            suites,
+        })
+    }
+
+    /// The key identifier.
+    #[must_use]
+    pub fn key_id(&self) -> KeyId {
+        self.key_id
+    }
+
+    /// The KEM.
+    #[must_use]
+    pub fn kem(&self) -> Kem {
+        self.kem
+    }
+
+    /// The serialised public key (`Npk` bytes).
+    #[must_use]
+    pub fn public_key(&self) -> &[u8] {
+        &self.public_key
+    }
+
+    /// The (KDF, AEAD) pairs, in the order the server listed them.
+    #[must_use]
+    pub fn suites(&self) -> &[SymmetricSuite] {
+        &self.suites
+    }
+
+    /// The first listed suite clave supports; what [`client_encapsulate`] uses.
+    pub fn selected_suite(&self) -> Result<SymmetricSuite> {
+        self.suites
+            .iter()
+            .copied()
+            .find(|s| s.is_supported())
+            .ok_or(Error::NoSupportedSuite)
+    }
+
+    /// Encode as RFC 9458 §3.1 `Key Config`.
+    #[must_use]
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(5 + self.public_key.len() + 4 * self.suites.len());
+        out.push(self.key_id.0);
+        out.extend_from_slice(&self.kem.id().to_be_bytes());
+        out.extend_from_slice(&self.public_key);
+        // Bounded by `new`/`decode`: at most 16383 suites.
+        let len = u16::try_from(4 * self.suites.len()).unwrap_or(u16::MAX);
+        out.extend_from_slice(&len.to_be_bytes());
+        for s in &self.suites {
+            out.extend_from_slice(&s.kdf.to_be_bytes());
+            out.extend_from_slice(&s.aead.to_be_bytes());
+        }
+        out
+    }
+
+    /// Decode exactly one `Key Config`; trailing bytes are an error.
+    pub fn decode(bytes: &[u8]) -> Result<Self> {
+        let mut r = Reader::new(bytes);
+        let key_id = KeyId(r.u8("key config header")?);
+        let kem = Kem::from_id(r.u16("key config header")?)?;
+        let public_key = r.take(kem.public_key_len(), "public key")?.to_vec();
+        let suites_len = usize::from(r.u16("symmetric suites length")?);
+        if suites_len == 0 || suites_len % 4 != 0 {
+            return Err(Error::LengthOutOfRange {
+                what: "symmetric suites",
+                len: suites_len,
+            });
+        }
+        let raw = r.take(suites_len, "symmetric suites")?;
+        r.finish("key config")?;
+        let suites = raw
+            .chunks_exact(4)
+            .map(|c| SymmetricSuite {
+                kdf: u16::from_be_bytes([c[0], c[1]]),
+                aead: u16::from_be_bytes([c[2], c[3]]),
+            })
+            .collect();
+        Self::new(key_id, kem, public_key, suites)
+    }
+
+    /// Encode a list as `application/ohttp-keys` (RFC 9458 §3.2): each configuration
+    /// prefixed by its 2-byte length.
+    #[must_use]
+    pub fn encode_list(configs: &[KeyConfig]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for c in configs {
+            let enc = c.encode();
+            let len = u16::try_from(enc.len()).unwrap_or(u16::MAX);
+            out.extend_from_slice(&len.to_be_bytes());
+            out.extend_from_slice(&enc);
+        }
+        out
+    }
+
+    /// Decode an `application/ohttp-keys` list. Configurations with a KEM or suites clave does
+    /// not implement are skipped (RFC 9458 §3.2); any malformed entry is an error, and so is
+    /// a list with nothing usable.
+    pub fn decode_list(bytes: &[u8]) -> Result<Vec<Self>> {
+        let mut r = Reader::new(bytes);
+        let mut out = Vec::new();
+        while !r.is_empty() {
+            let len = usize::from(r.u16("key config length")?);
+            let item = r.take(len, "key config")?;
+            match Self::decode(item) {
+                Ok(c) => out.push(c),
+                Err(Error::UnsupportedKem(_) | Error::NoSupportedSuite) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if out.is_empty() {
+            return Err(Error::NoSupportedKeyConfig);
+        }
+        Ok(out)
+    }
+}
+
+fn validate_public_key(kem: Kem, pk: &[u8]) -> Result<()> {
+    if pk.len() != kem.public_key_len() {
+        return Err(Error::InvalidPublicKey);
+    }
+    match kem {
+        Kem::X25519HkdfSha256 => check_x25519_public(pk),
+        Kem::XWing => {
+            <hpke::kem::XWing as hpke::Kem>::PublicKey::from_bytes(pk)
+                .map_err(|_| Error::InvalidPublicKey)?;
+            // The last 32 bytes are the X25519 component.
+            check_x25519_public(&pk[pk.len() - 32..])
+        }
+    }
+}
+
+/// A private key for one of the supported KEMs. Zeroized on drop; `Debug` prints no contents.
+#[derive(Clone)]
+pub enum PrivateKey {
+    /// DHKEM(X25519) private scalar (clamped on use).
+    X25519(Box<<hpke::kem::X25519HkdfSha256 as hpke::Kem>::PrivateKey>),
+    /// X-Wing decapsulation key (stored as its 32-byte seed).
+    XWing(Box<<hpke::kem::XWing as hpke::Kem>::PrivateKey>),
+}
+
+impl fmt::Debug for PrivateKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PrivateKey({:?}, ..)", self.kem())
+    }
+}
+
+impl PrivateKey {
+    /// The KEM of this key.
+    #[must_use]
+    pub fn kem(&self) -> Kem {
+        match self {
+            Self::X25519(_) => Kem::X25519HkdfSha256,
+            Self::XWing(_) => Kem::XWing,
+        }
+    }
+
+    /// RFC 9180 `DeriveKeyPair(ikm)` for `kem`.
+    #[must_use]
+    pub fn derive(kem: Kem, ikm: &[u8]) -> Self {
+        match kem {
+            Kem::X25519HkdfSha256 => {
+                Self::X25519(Box::new(hpke::kem::X25519HkdfSha256::derive_keypair(ikm).0))
+            }
+            Kem::XWing => Self::XWing(Box::new(hpke::kem::XWing::derive_keypair(ikm).0)),
+        }
+    }
+
+    /// Deserialise (`DeserializePrivateKey`): 32 bytes for X25519, a 32-byte seed for X-Wing.
+    pub fn from_bytes(kem: Kem, bytes: &[u8]) -> Result<Self> {
+        match kem {
+            Kem::X25519HkdfSha256 => {
+                <hpke::kem::X25519HkdfSha256 as hpke::Kem>::PrivateKey::from_bytes(bytes)
+                    .map(|k| Self::X25519(Box::new(k)))
+            }
+            Kem::XWing => <hpke::kem::XWing as hpke::Kem>::PrivateKey::from_bytes(bytes)
+                .map(|k| Self::XWing(Box::new(k))),
+        }
+        .map_err(|_| Error::InvalidPrivateKey)
+    }
+
+    /// Serialise (`SerializePrivateKey`). The buffer is zeroized on drop.
+    #[must_use]
+    pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+        match self {
+            Self::X25519(k) => Zeroizing::new(k.to_bytes().to_vec()),
+            Self::XWing(k) => Zeroizing::new(k.to_bytes().to_vec()),
+        }
+    }
+
+    /// The serialised public key.
+    #[must_use]
+    pub fn public_key(&self) -> Vec<u8> {
+        match self {
+            Self::X25519(k) => hpke::kem::X25519HkdfSha256::sk_to_pk(k).to_bytes().to_vec(),
+            Self::XWing(k) => hpke::kem::XWing::sk_to_pk(k).to_bytes().to_vec(),
+        }
+    }
+}
+
+/// A key configuration together with its private key: what a gateway (the clave engine) holds.
+#[derive(Clone)]
+pub struct ServerKey {
+    config: KeyConfig,
+    private: PrivateKey,
+}
+
+impl fmt::Debug for ServerKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerKey")
+            .field("config", &self.config)
+            .field("private", &self.private)
+            .finish()
+    }
+}
+
+impl ServerKey {
+    /// Pair a configuration with its private key; fails with [`Error::InvalidPrivateKey`] when
+    /// the private key's public key is not the configuration's.
+    pub fn new(config: KeyConfig, private: PrivateKey) -> Result<Self> {
+        if private.kem() != config.kem() || private.public_key() != config.public_key() {
+            return Err(Error::InvalidPrivateKey);
+        }
+        Ok(Self { config, private })
+    }
+
+    /// The public configuration.
+    #[must_use]
+    pub fn config(&self) -> &KeyConfig {
+        &self.config
+    }
+
+    /// The private key.
+    #[must_use]
+    pub fn private_key(&self) -> &PrivateKey {
+        &self.private
+    }
+
+    /// Decapsulate a request addressed to this key.
+    pub fn decapsulate(&self, enc_request: &[u8]) -> Result<(Vec<u8>, ServerResponseContext)> {
+        server_decapsulate(std::slice::from_ref(self), enc_request)
+    }
+}
+
+/// The request header: key id, KEM, KDF, AEAD.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RequestHeader {
+    /// Key id of the server key.
+    pub key_id: KeyId,
+    /// HPKE KEM id.
+    pub kem: u16,
+    /// HPKE KDF id.
+    pub kdf: u16,
+    /// HPKE AEAD id.
+    pub aead: u16,
+}
+
+impl RequestHeader {
+    /// The 7 header bytes.
+    #[must_use]
+    pub fn encode(&self) -> [u8; REQUEST_HEADER_LEN] {
+        let mut h = [0u8; REQUEST_HEADER_LEN];
+        h[0] = self.key_id.0;
+        h[1..3].copy_from_slice(&self.kem.to_be_bytes());
+        h[3..5].copy_from_slice(&self.kdf.to_be_bytes());
+        h[5..7].copy_from_slice(&self.aead.to_be_bytes());
+        h
+    }
+
+    /// Parse the first 7 bytes of `bytes`.
+    pub fn decode(bytes: &[u8]) -> Result<Self> {
+        let mut r = Reader::new(bytes);
+        let key_id = KeyId(r.u8("request header")?);
+        let kem = r.u16("request header")?;
+        let kdf = r.u16("request header")?;
+        let aead = r.u16("request header")?;
+        Ok(Self {
+            key_id,
+            kem,
+            kdf,
+            aead,
+        })
+    }
+
+    /// HPKE `info` for `label`: `label || 0x00 || header`.
+    #[must_use]
+    pub fn info(&self, label: &[u8]) -> Vec<u8> {
+        let mut info = Vec::with_capacity(label.len() + 1 + REQUEST_HEADER_LEN);
+        info.extend_from_slice(label);
+        info.push(0);
+        info.extend_from_slice(&self.encode());
+        info
+    }
+}
+
+/// Output of a single-shot HPKE seal.
+pub(crate) struct Sealed {
+    pub(crate) header: RequestHeader,
+    pub(crate) enc: Vec<u8>,
+    pub(crate) ct: Vec<u8>,
+    pub(crate) secret: Zeroizing<Vec<u8>>,
+}
+
+/// `(enc, ciphertext, exported response secret)`.
+type SealOutput = (Vec<u8>, Vec<u8>, Zeroizing<Vec<u8>>);
+
+fn hpke_seal<A: hpke::aead::Aead, K: hpke::Kem>(
+    pk: &[u8],
+    info: &[u8],
+    aad: &[u8],
+    pt: &[u8],
+    export_len: usize,
+    rng: &mut impl CryptoRng,
+) -> Result<SealOutput> {
+    let pk = K::PublicKey::from_bytes(pk).map_err(|_| Error::InvalidPublicKey)?;
+    let (enc, mut ctx) =
+        hpke::setup_sender_with_rng::<A, hpke::kdf::HkdfSha256, K>(&OpModeS::Base, &pk, info, rng)
+            .map_err(|_| Error::InvalidPublicKey)?;
+    let ct = ctx
+        .seal(pt, aad)
+        .map_err(|_| Error::Internal("hpke seal"))?;
+    let mut secret = Zeroizing::new(vec![0u8; export_len]);
+    ctx.export(LABEL_RESPONSE, &mut secret)
+        .map_err(|_| Error::Internal("hpke export"))?;
+    Ok((enc.to_bytes().to_vec(), ct, secret))
+}
+
+fn hpke_open<A: hpke::aead::Aead, K: hpke::Kem>(
+    sk: &K::PrivateKey,
+    enc: &[u8],
+    info: &[u8],
+    aad: &[u8],
+    ct: &[u8],
+    export_len: usize,
+) -> Result<(Vec<u8>, Zeroizing<Vec<u8>>)> {
+    let encapped = K::EncappedKey::from_bytes(enc).map_err(|_| Error::InvalidPublicKey)?;
+    // For DHKEM(X25519) decapsulation fails only when the DH output is all zero, i.e. when
+    // `enc` is a low-order point.
+    let mut ctx =
+        hpke::setup_receiver::<A, hpke::kdf::HkdfSha256, K>(&OpModeR::Base, sk, &encapped, info)
+            .map_err(|_| Error::InvalidPublicKey)?;
+    let pt = ctx.open(ct, aad).map_err(|_| Error::DecryptionFailed)?;
+    let mut secret = Zeroizing::new(vec![0u8; export_len]);
+    ctx.export(LABEL_RESPONSE, &mut secret)
+        .map_err(|_| Error::Internal("hpke export"))?;
+    Ok((pt, secret))
+}
+
+/// Seal `pt` to `config` with `info = label || 0 || header` and `aad`.
+pub(crate) fn seal_to_config(
+    config: &KeyConfig,
+    label: &[u8],
+    aad: &[u8],
+    pt: &[u8],
+    rng: &mut impl CryptoRng,
+) -> Result<Sealed> {
+    let suite = config.selected_suite()?;
+    let header = RequestHeader {
+        key_id: config.key_id(),
+        kem: config.kem().id(),
+        kdf: suite.kdf,
+        aead: suite.aead,
+    };
+    let info = header.info(label);
+    let export_len = response_nonce_len(suite.aead)?;
+    let pk = config.public_key();
+    use hpke::aead::{AesGcm128, AesGcm256};
+    use hpke::kem::{X25519HkdfSha256, XWing};
+    let (enc, ct, secret) = match (config.kem(), suite.aead) {
+        (Kem::X25519HkdfSha256, AEAD_AES_128_GCM) => {
+            hpke_seal::<AesGcm128, X25519HkdfSha256>(pk, &info, aad, pt, export_len, rng)?
+        }
+        (Kem::X25519HkdfSha256, AEAD_AES_256_GCM) => {
+            hpke_seal::<AesGcm256, X25519HkdfSha256>(pk, &info, aad, pt, export_len, rng)?
+        }
+        (Kem::XWing, AEAD_AES_128_GCM) => {
+            hpke_seal::<AesGcm128, XWing>(pk, &info, aad, pt, export_len, rng)?
+        }
+        (Kem::XWing, AEAD_AES_256_GCM) => {
+            hpke_seal::<AesGcm256, XWing>(pk, &info, aad, pt, export_len, rng)?
+        }
+        (_, other) => return Err(Error::UnsupportedAead(other)),
+    };
+    Ok(Sealed {
+        header,
+        enc,
+        ct,
+        secret,
+    })
+}
+
+/// A parsed `header || enc || ct` message, borrowed from its bytes.
+pub(crate) struct Parsed<'a> {
+    pub(crate) header: RequestHeader,
+    pub(crate) enc: &'a [u8],
+    pub(crate) ct: &'a [u8],
+}
+
+/// Split `header || enc || ct`, checking KEM/KDF/AEAD support and lengths (not the key id).
+pub(crate) fn parse_sealed(bytes: &[u8]) -> Result<Parsed<'_>> {
+    let header = RequestHeader::decode(bytes)?;
+    parse_body(header, &bytes[REQUEST_HEADER_LEN..])
+}
+
+/// Split `enc || ct` after an already-read header, checking algorithm support and lengths.
+pub(crate) fn parse_body(header: RequestHeader, body: &[u8]) -> Result<Parsed<'_>> {
+    let kem = Kem::from_id(header.kem)?;
+    if header.kdf != KDF_HKDF_SHA256 {
+        return Err(Error::UnsupportedKdf(header.kdf));
+    }
+    aead_key_len(header.aead)?;
+    let mut r = Reader::new(body);
+    let enc = r.take(kem.enc_len(), "encapsulated key")?;
+    let ct = r.rest();
+    if ct.len() < TAG_LEN {
+        return Err(Error::Truncated {
+            what: "ciphertext",
+            needed: TAG_LEN,
+            got: ct.len(),
+        });
+    }
+    Ok(Parsed { header, enc, ct })
+}
+
+/// Open a parsed message with one key. The caller has matched the key id.
+pub(crate) fn open_with_key(
+    key: &ServerKey,
+    parsed: &Parsed<'_>,
+    label: &[u8],
+    aad: &[u8],
+) -> Result<(Vec<u8>, Zeroizing<Vec<u8>>)> {
+    let h = parsed.header;
+    if h.kem != key.config.kem().id() {
+        return Err(Error::UnsupportedKem(h.kem));
+    }
+    let suite = SymmetricSuite {
+        kdf: h.kdf,
+        aead: h.aead,
+    };
+    if !key.config.suites().contains(&suite) {
+        return Err(Error::UnsupportedAead(h.aead));
+    }
+    let info = h.info(label);
+    let export_len = response_nonce_len(h.aead)?;
+    use hpke::aead::{AesGcm128, AesGcm256};
+    use hpke::kem::{X25519HkdfSha256, XWing};
+    let (enc, ct) = (parsed.enc, parsed.ct);
+    match (&key.private, h.aead) {
+        (PrivateKey::X25519(sk), AEAD_AES_128_GCM) => {
+            hpke_open::<AesGcm128, X25519HkdfSha256>(sk, enc, &info, aad, ct, export_len)
+        }
+        (PrivateKey::X25519(sk), AEAD_AES_256_GCM) => {
+            hpke_open::<AesGcm256, X25519HkdfSha256>(sk, enc, &info, aad, ct, export_len)
+        }
+        (PrivateKey::XWing(sk), AEAD_AES_128_GCM) => {
+            hpke_open::<AesGcm128, XWing>(sk, enc, &info, aad, ct, export_len)
+        }
+        (PrivateKey::XWing(sk), AEAD_AES_256_GCM) => {
+            hpke_open::<AesGcm256, XWing>(sk, enc, &info, aad, ct, export_len)
+        }
+        (_, other) => Err(Error::UnsupportedAead(other)),
+    }
+}
+
+/// Pick the keys with the message's key id and try each (more than one only on a key id
+/// collision between epochs). Returns the first success, else the last error.
+pub(crate) fn open_with_keys(
+    keys: &[ServerKey],
+    parsed: &Parsed<'_>,
+    label: &[u8],
+    aad: &[u8],
+) -> Result<(Vec<u8>, Zeroizing<Vec<u8>>)> {
+    let mut last = Error::UnknownKeyId(parsed.header.key_id.0);
+    for key in keys
+        .iter()
+        .filter(|k| k.config.key_id() == parsed.header.key_id)
+    {
+        match open_with_key(key, parsed, label, aad) {
+            Ok(v) => return Ok(v),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+/// Client side: encapsulate `request` (a BHTTP message) to `config` (RFC 9458 §4.3).
+///
+/// Returns the encapsulated request (`header || enc || ct`) and the context that opens the
+/// response. The ephemeral key comes from `rng`.
+pub fn client_encapsulate(
+    config: &KeyConfig,
+    request: &[u8],
+    rng: &mut impl CryptoRng,
+) -> Result<(Vec<u8>, ClientResponseContext)> {
+    let sealed = seal_to_config(config, LABEL_REQUEST, b"", request, rng)?;
+    Ok(finish_request(sealed))
+}
+
+fn finish_request(sealed: Sealed) -> (Vec<u8>, ClientResponseContext) {
+    let mut out = Vec::with_capacity(REQUEST_HEADER_LEN + sealed.enc.len() + sealed.ct.len());
+    out.extend_from_slice(&sealed.header.encode());
+    out.extend_from_slice(&sealed.enc);
+    out.extend_from_slice(&sealed.ct);
+    let ctx = ClientResponseContext(ResponseKeying {
+        aead: sealed.header.aead,
+        enc: sealed.enc,
+        secret: sealed.secret,
+    });
+    (out, ctx)
+}
+
+/// Server side: decapsulate `enc_request`, choosing among `keys` by key id (e.g. the current,
+/// next and previous epochs' keys).
+pub fn server_decapsulate(
+    keys: &[ServerKey],
+    enc_request: &[u8],
+) -> Result<(Vec<u8>, ServerResponseContext)> {
+    let parsed = parse_sealed(enc_request)?;
+    let (pt, secret) = open_with_keys(keys, &parsed, LABEL_REQUEST, b"")?;
+    let ctx = ServerResponseContext(ResponseKeying {
+        aead: parsed.header.aead,
+        enc: parsed.enc.to_vec(),
+        secret,
+    });
+    Ok((pt, ctx))
+}
+
+/// What both sides keep to protect the response: AEAD id, `enc`, exported secret.
+struct ResponseKeying {
+    aead: u16,
+    enc: Vec<u8>,
+    secret: Zeroizing<Vec<u8>>,
+}
+
+impl ResponseKeying {
+    /// `salt = enc || response_nonce; prk = Extract(salt, secret);
+    /// key = Expand(prk, "key", Nk); nonce = Expand(prk, "nonce", Nn)`.
+    fn aead_key_nonce(
+        &self,
+        response_nonce: &[u8],
+    ) -> Result<(Zeroizing<Vec<u8>>, [u8; NONCE_LEN])> {
+        let mut salt = Vec::with_capacity(self.enc.len() + response_nonce.len());
+        salt.extend_from_slice(&self.enc);
+        salt.extend_from_slice(response_nonce);
+        let hk = hkdf::Hkdf::<Sha256>::new(Some(&salt), &self.secret);
+        let mut key = Zeroizing::new(vec![0u8; aead_key_len(self.aead)?]);
+        hk.expand(b"key", &mut key)
+            .map_err(|_| Error::Internal("hkdf expand"))?;
+        let mut nonce = [0u8; NONCE_LEN];
+        hk.expand(b"nonce", &mut nonce)
+            .map_err(|_| Error::Internal("hkdf expand"))?;
+        Ok((key, nonce))
+    }
+
+    fn seal(&self, response: &[u8], rng: &mut impl CryptoRng) -> Result<Vec<u8>> {
+        let mut out = vec![0u8; response_nonce_len(self.aead)?];
+        rng.fill_bytes(&mut out);
+        let (key, nonce) = self.aead_key_nonce(&out)?;
+        let ct = aead_seal(self.aead, &key, &nonce, response)?;
+        out.extend_from_slice(&ct);
+        Ok(out)
+    }
+
+    fn open(&self, enc_response: &[u8]) -> Result<Vec<u8>> {
+        let nlen = response_nonce_len(self.aead)?;
+        if enc_response.len() < nlen + TAG_LEN {
+            return Err(Error::Truncated {
+                what: "encapsulated response",
+                needed: nlen + TAG_LEN,
+                got: enc_response.len(),
+            });
+        }
+        let (nonce_bytes, ct) = enc_response.split_at(nlen);
+        let (key, nonce) = self.aead_key_nonce(nonce_bytes)?;
+        aead_open(self.aead, &key, &nonce, ct)
+    }
+}
+
+fn aead_seal(aead: u16, key: &[u8], nonce: &[u8; NONCE_LEN], pt: &[u8]) -> Result<Vec<u8>> {
+    let payload = Payload { msg: pt, aad: b"" };
+    let n = aes_gcm::Nonce::try_from(&nonce[..]).map_err(|_| Error::Internal("nonce length"))?;
+    match aead {
+        AEAD_AES_128_GCM => aes_gcm::Aes128Gcm::new_from_slice(key)
+            .map_err(|_| Error::Internal("key length"))?
+            .encrypt(&n, payload),
+        AEAD_AES_256_GCM => aes_gcm::Aes256Gcm::new_from_slice(key)
+            .map_err(|_| Error::Internal("key length"))?
+            .encrypt(&n, payload),
+        other => return Err(Error::UnsupportedAead(other)),
+    }
+    .map_err(|_| Error::Internal("aead seal"))
+}
+
+fn aead_open(aead: u16, key: &[u8], nonce: &[u8; NONCE_LEN], ct: &[u8]) -> Result<Vec<u8>> {
+    let payload = Payload { msg: ct, aad: b"" };
+    let n = aes_gcm::Nonce::try_from(&nonce[..]).map_err(|_| Error::Internal("nonce length"))?;
+    match aead {
+        AEAD_AES_128_GCM => aes_gcm::Aes128Gcm::new_from_slice(key)
+            .map_err(|_| Error::Internal("key length"))?
+            .decrypt(&n, payload),
+        AEAD_AES_256_GCM => aes_gcm::Aes256Gcm::new_from_slice(key)
+            .map_err(|_| Error::Internal("key length"))?
+            .decrypt(&n, payload),
+        other => return Err(Error::UnsupportedAead(other)),
+    }
+    .map_err(|_| Error::DecryptionFailed)
+}
+
+/// Client state for opening the response to one request. Holds secrets; `Debug` prints none.
+pub struct ClientResponseContext(ResponseKeying);
+
+impl fmt::Debug for ClientResponseContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ClientResponseContext(..)")
+    }
+}
+
+impl ClientResponseContext {
+    /// Open an encapsulated response (`response_nonce || ct`, RFC 9458 §4.4).
+    pub fn open(&self, enc_response: &[u8]) -> Result<Vec<u8>> {
+        self.0.open(enc_response)
+    }
+}
+
+/// Server state for answering one request. Holds secrets; `Debug` prints none.
+pub struct ServerResponseContext(ResponseKeying);
+
+impl fmt::Debug for ServerResponseContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ServerResponseContext(..)")
+    }
+}
+
+impl ServerResponseContext {
+    /// Encapsulate `response`; the response nonce (max(Nn, Nk) bytes) is drawn from `rng`.
+    pub fn encapsulate(&self, response: &[u8], rng: &mut impl CryptoRng) -> Result<Vec<u8>> {
+        self.0.seal(response, rng)
+    }
+
+    /// The request's encapsulated key `enc`: unique per request, so usable as a replay
+    /// identifier.
+    #[must_use]
+    pub fn enc(&self) -> &[u8] {
+        &self.0.enc
+    }
+}
+
+/// A bounds-checked big-endian reader.
+pub(crate) struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(buf: &'a [u8]) -> Self {
+        Self { buf, pos: 0 }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.pos >= self.buf.len()
+    }
+
+    pub(crate) fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8]> {
+        let got = self.buf.len() - self.pos;
+        if got < n {
+            return Err(Error::Truncated {
+                what,
+                needed: n,
+                got,
+            });
+        }
+        let s = &self.buf[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+
+    pub(crate) fn u8(&mut self, what: &'static str) -> Result<u8> {
+        Ok(self.take(1, what)?[0])
+    }
+
+    pub(crate) fn u16(&mut self, what: &'static str) -> Result<u16> {
+        let b = self.take(2, what)?;
+        Ok(u16::from_be_bytes([b[0], b[1]]))
+    }
+
+    pub(crate) fn rest(&mut self) -> &'a [u8] {
+        let s = &self.buf[self.pos..];
+        self.pos = self.buf.len();
+        s
+    }
+
+    pub(crate) fn finish(&self, what: &'static str) -> Result<()> {
+        if self.pos < self.buf.len() {
+            return Err(Error::TrailingBytes {
+                what,
+                count: self.buf.len() - self.pos,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Test-only hooks that make RFC known-answer tests reproducible. Never use them in a service.
+#[doc(hidden)]
+pub mod testing {
+    use super::*;
+    use hpke::kdf::Kdf as _;
+
+    /// A "random" source that replays fixed bytes (cycling). With DHKEM(X25519) the ephemeral
+    /// key becomes `DeriveKeyPair(bytes)` (RFC 9180 `ikmE`); as the response RNG it fixes the
+    /// response nonce.
+    pub struct FixedBytes {
+        bytes: Vec<u8>,
+        pos: usize,
+    }
+
+    impl FixedBytes {
+        /// Replay `bytes`.
+        #[must_use]
+        pub fn new(bytes: &[u8]) -> Self {
+            assert!(!bytes.is_empty(), "FixedBytes needs at least one byte");
+            Self {
+                bytes: bytes.to_vec(),
+                pos: 0,
+            }
+        }
+    }
+
+    impl rand_core::TryRng for FixedBytes {
+        type Error = core::convert::Infallible;
+        fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+            let mut b = [0u8; 4];
+            self.try_fill_bytes(&mut b)?;
+            Ok(u32::from_le_bytes(b))
+        }
+        fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+            let mut b = [0u8; 8];
+            self.try_fill_bytes(&mut b)?;
+            Ok(u64::from_le_bytes(b))
+        }
+        fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+            for d in dst {
+                *d = self.bytes[self.pos % self.bytes.len()];
+                self.pos += 1;
+            }
+            Ok(())
+        }
+    }
+
+    impl rand_core::TryCryptoRng for FixedBytes {}
+
+    /// Encapsulate with a given raw X25519 ephemeral *private key* (RFC 9458 Appendix A
+    /// publishes `skE`, not `ikmE`). Uses hpke's doc-hidden key-schedule entry points, so it
+    /// is pinned to hpke 0.14 and exists only for the known-answer test.
+    pub fn client_encapsulate_with_x25519_ephemeral(
+        config: &KeyConfig,
+        sk_e: &[u8; 32],
+        request: &[u8],
+    ) -> Result<(Vec<u8>, ClientResponseContext)> {
+        use hpke::aead::{AeadCtxS, AesGcm128};
+        use hpke::kdf::HkdfSha256;
+        use hpke::kem::{SharedSecret, X25519HkdfSha256};
+        if config.kem() != Kem::X25519HkdfSha256 {
+            return Err(Error::UnsupportedKem(config.kem().id()));
+        }
+        let suite = config.selected_suite()?;
+        if suite.aead != AEAD_AES_128_GCM {
+            return Err(Error::UnsupportedAead(suite.aead));
+        }
+        let header = RequestHeader {
+            key_id: config.key_id(),
+            kem: config.kem().id(),
+            kdf: suite.kdf,
+            aead: suite.aead,
+        };
+        let info = header.info(LABEL_REQUEST);
+        let pk_r: [u8; 32] = config
+            .public_key()
+            .try_into()
+            .map_err(|_| Error::InvalidPublicKey)?;
+        let enc = x25519_dalek::x25519(*sk_e, x25519_dalek::X25519_BASEPOINT_BYTES);
+        let dh = Zeroizing::new(x25519_dalek::x25519(*sk_e, pk_r));
+        if *dh == [0u8; 32] {
+            return Err(Error::InvalidPublicKey);
+        }
+        // DHKEM ExtractAndExpand(dh, kem_context = enc || pkRm), suite_id = "KEM" || I2OSP(0x20, 2).
+        let mut kem_context = enc.to_vec();
+        kem_context.extend_from_slice(&pk_r);
+        let mut suite_id = b"KEM".to_vec();
+        suite_id.extend_from_slice(&X25519HkdfSha256::KEM_ID.to_be_bytes());
+        let mut ss = SharedSecret::<X25519HkdfSha256>::default();
+        HkdfSha256::extract_and_expand(&*dh, &suite_id, &kem_context, &mut ss.0)
+            .map_err(|_| Error::Internal("extract_and_expand"))?;
+        let ctx = HkdfSha256::combine_secrets::<AesGcm128, X25519HkdfSha256, _>(
+            &OpModeS::<X25519HkdfSha256>::Base,
+            ss,
+            &info,
+        );
+        let mut ctx: AeadCtxS<AesGcm128, HkdfSha256, X25519HkdfSha256> = ctx.into();
+        let ct = ctx
+            .seal(request, b"")
+            .map_err(|_| Error::Internal("hpke seal"))?;
+        let mut secret = Zeroizing::new(vec![0u8; response_nonce_len(suite.aead)?]);
+        ctx.export(LABEL_RESPONSE, &mut secret)
+            .map_err(|_| Error::Internal("hpke export"))?;
+        Ok(finish_request(Sealed {
+            header,
+            enc: enc.to_vec(),
+            ct,
+            secret,
+        }))
+    }
+}

@@ -1,0 +1,360 @@
+//! Per-call state and the native host functions behind the JavaScript prelude.
+//!
+//! Every host function that allocates checks its size against the call's byte budget before
+//! allocating, and returns buffers through `ArrayBuffer::new_copy` / JS strings, which the QuickJS
+//! allocator (and so the heap limit) accounts for.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use base64::Engine as _;
+use rquickjs::{ArrayBuffer, Ctx, Exception, Function, Object, TypedArray, Value, function::Opt};
+use sha2::Digest as _;
+
+use crate::{ConsoleLevel, ConsoleLine, Limits, bytes::with_u8};
+
+/// State shared by the interrupt handler, the host functions and the job loop of one call.
+pub(crate) struct CallState {
+    pub deadline: Instant,
+    pub abandon: Arc<AtomicBool>,
+    pub interrupted: Cell<bool>,
+    pub host_oom: Cell<bool>,
+    pub budget: usize,
+    pub console: RefCell<Vec<ConsoleLine>>,
+    pub console_left: Cell<usize>,
+    pub console_truncated: Cell<bool>,
+}
+
+impl CallState {
+    pub fn new(limits: &Limits, deadline: Instant, abandon: Arc<AtomicBool>) -> Self {
+        CallState {
+            deadline,
+            abandon,
+            interrupted: Cell::new(false),
+            host_oom: Cell::new(false),
+            budget: limits.heap_bytes,
+            console: RefCell::new(Vec::new()),
+            console_left: Cell::new(limits.max_console_bytes),
+            console_truncated: Cell::new(false),
+        }
+    }
+
+    /// True (and remembered) once the deadline passed or the supervisor gave up on this call.
+    pub fn expired(&self) -> bool {
+        if self.interrupted.get() {
+            return true;
+        }
+        if self.abandon.load(Ordering::Relaxed) || Instant::now() >= self.deadline {
+            self.interrupted.set(true);
+            return true;
+        }
+        false
+    }
+
+    fn charge<'js>(&self, ctx: &Ctx<'js>, bytes: usize) -> rquickjs::Result<()> {
+        if bytes > self.budget {
+            self.host_oom.set(true);
+            return Err(Exception::throw_range(
+                ctx,
+                "allocation exceeds the per-call memory budget",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Copies a JS string to Rust; a failure is QuickJS running out of memory (the copy is made
+    /// with the JS allocator first).
+    fn js_string<'js>(&self, ctx: &Ctx<'js>, s: &rquickjs::String<'js>) -> rquickjs::Result<String> {
+        s.to_string().map_err(|_| {
+            self.host_oom.set(true);
+            Exception::throw_range(ctx, "out of memory")
+        })
+    }
+
+    fn log(&self, level: &str, text: String) {
+        let left = self.console_left.get();
+        if text.len() > left {
+            self.console_truncated.set(true);
+        }
+        let mut cut = text.len().min(left);
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        if cut == 0 && !text.is_empty() {
+            return;
+        }
+        let mut text = text;
+        text.truncate(cut);
+        self.console_left.set(left - cut);
+        let level = match level {
+            "info" => ConsoleLevel::Info,
+            "debug" => ConsoleLevel::Debug,
+            "warn" => ConsoleLevel::Warn,
+            "error" => ConsoleLevel::Error,
+            "trace" => ConsoleLevel::Trace,
+            _ => ConsoleLevel::Log,
+        };
+        self.console.borrow_mut().push(ConsoleLine { level, text });
+    }
+}
+
+fn url_components(u: &url::Url) -> Vec<String> {
+    use url::quirks as q;
+    vec![
+        q::href(u).to_owned(),
+        q::origin(u),
+        q::protocol(u).to_owned(),
+        q::username(u).to_owned(),
+        q::password(u).to_owned(),
+        q::host(u).to_owned(),
+        q::hostname(u).to_owned(),
+        q::port(u).to_owned(),
+        q::pathname(u).to_owned(),
+        q::search(u).to_owned(),
+        q::hash(u).to_owned(),
+    ]
+}
+
+/// Forgiving-base64 decode (WHATWG): `None` on failure; output is a Latin-1 string.
+fn forgiving_atob(input: &str) -> Option<String> {
+    let mut s: Vec<u8> = input
+        .bytes()
+        .filter(|b| !matches!(b, b'\t' | b'\n' | b'\x0c' | b'\r' | b' '))
+        .collect();
+    if s.len() % 4 == 0 {
+        if s.last() == Some(&b'=') {
+            s.pop();
+            if s.last() == Some(&b'=') {
+                s.pop();
+            }
+        }
+    }
+    if s.len() % 4 == 1 || !input.is_ascii() {
+        return None;
+    }
+    if !s
+        .iter()
+        .all(|b| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/')
+    {
+        return None;
+    }
+    let engine = base64::engine::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new()
+            .with_decode_allow_trailing_bits(true)
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::RequireNone),
+    );
+    let bytes = engine.decode(&s).ok()?;
+    Some(bytes.into_iter().map(char::from).collect())
+}
+
+/// Installs `globalThis.__clave_host` (the prelude takes it and deletes it).
+pub(crate) fn install<'js>(ctx: &Ctx<'js>, st: &Rc<CallState>) -> rquickjs::Result<()> {
+    let host = Object::new(ctx.clone())?;
+
+    let s = st.clone();
+    host.set(
+        "log",
+        Function::new(ctx.clone(), move |level: String, text: String| {
+            s.log(&level, text);
+        })?,
+    )?;
+    let s = st.clone();
+    host.set(
+        "consoleLeft",
+        Function::new(ctx.clone(), move || -> f64 {
+            if s.console_left.get() == 0 {
+                s.console_truncated.set(true);
+            }
+            s.console_left.get() as f64
+        })?,
+    )?;
+
+    let s = st.clone();
+    host.set(
+        "utf8Encode",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, text: rquickjs::String<'js>, units: f64| {
+                s.charge(&ctx, (units.max(0.0) as usize).saturating_mul(3))?;
+                let text = s.js_string(&ctx, &text)?;
+                ArrayBuffer::new_copy(ctx, text.as_bytes())
+            },
+        )?,
+    )?;
+
+    let s = st.clone();
+    host.set(
+        "utf8Decode",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, data: TypedArray<'js, u8>, fatal: bool, keep_bom: bool| {
+                s.charge(&ctx, data.len().saturating_mul(3))?;
+                let decoded = with_u8(&data, |b| {
+                    let b = if !keep_bom && b.starts_with(&[0xef, 0xbb, 0xbf]) {
+                        &b[3..]
+                    } else {
+                        b
+                    };
+                    if fatal {
+                        std::str::from_utf8(b).ok().map(str::to_owned)
+                    } else {
+                        Some(String::from_utf8_lossy(b).into_owned())
+                    }
+                })
+                .ok_or_else(|| Exception::throw_type(&ctx, "buffer is detached"))?;
+                match decoded {
+                    Some(text) => rquickjs::String::from_str(ctx, &text),
+                    None => Err(Exception::throw_type(
+                        &ctx,
+                        "The encoded data was not valid for encoding utf-8",
+                    )),
+                }
+            },
+        )?,
+    )?;
+
+    let s = st.clone();
+    host.set(
+        "digest",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, alg: String, data: TypedArray<'js, u8>| {
+                s.charge(&ctx, 64)?;
+                let out = with_u8(&data, |b| match alg.as_str() {
+                    "SHA-256" => Some(sha2::Sha256::digest(b).to_vec()),
+                    "SHA-384" => Some(sha2::Sha384::digest(b).to_vec()),
+                    "SHA-512" => Some(sha2::Sha512::digest(b).to_vec()),
+                    _ => None,
+                })
+                .flatten()
+                .ok_or_else(|| Exception::throw_type(&ctx, "unsupported digest or detached buffer"))?;
+                ArrayBuffer::new_copy(ctx, out)
+            },
+        )?,
+    )?;
+
+    let s = st.clone();
+    host.set(
+        "random",
+        Function::new(ctx.clone(), move |ctx: Ctx<'js>, n: f64| {
+            let n = n.max(0.0) as usize;
+            if n > 65536 {
+                return Err(Exception::throw_range(&ctx, "at most 65536 random bytes"));
+            }
+            s.charge(&ctx, n)?;
+            let mut buf = vec![0u8; n];
+            rand::fill(&mut buf[..]);
+            ArrayBuffer::new_copy(ctx, buf)
+        })?,
+    )?;
+
+    let s = st.clone();
+    host.set(
+        "btoa",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, data: rquickjs::String<'js>, units: f64| {
+                s.charge(&ctx, (units.max(0.0) as usize).saturating_mul(4))?;
+                let text = s.js_string(&ctx, &data)?;
+                let mut bytes = Vec::with_capacity(text.len());
+                for c in text.chars() {
+                    let c = u32::from(c);
+                    if c > 0xff {
+                        return Err(Exception::throw_dom(
+                            &ctx,
+                            "InvalidCharacterError",
+                            "Invalid character",
+                        ));
+                    }
+                    bytes.push(c as u8);
+                }
+                let out = base64::engine::general_purpose::STANDARD.encode(bytes);
+                rquickjs::String::from_str(ctx, &out)
+            },
+        )?,
+    )?;
+
+    let s = st.clone();
+    host.set(
+        "atob",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, data: rquickjs::String<'js>, units: f64| -> rquickjs::Result<Value<'js>> {
+                s.charge(&ctx, (units.max(0.0) as usize).saturating_mul(3))?;
+                let text = s.js_string(&ctx, &data)?;
+                match forgiving_atob(&text) {
+                    Some(out) => Ok(Value::from_string(rquickjs::String::from_str(
+                        ctx, &out,
+                    )?)),
+                    None => Ok(Value::new_null(ctx)),
+                }
+            },
+        )?,
+    )?;
+
+    let s = st.clone();
+    host.set(
+        "urlParse",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, input: String, base: Opt<String>| -> rquickjs::Result<Option<Vec<String>>> {
+                s.charge(&ctx, input.len().saturating_mul(12))?;
+                let parsed = match base.0 {
+                    Some(b) => url::Url::parse(&b).and_then(|b| b.join(&input)),
+                    None => url::Url::parse(&input),
+                };
+                Ok(parsed.ok().map(|u| url_components(&u)))
+            },
+        )?,
+    )?;
+
+    let s = st.clone();
+    host.set(
+        "urlSet",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, href: String, which: String, value: String| -> rquickjs::Result<Vec<String>> {
+                s.charge(&ctx, (href.len() + value.len()).saturating_mul(12))?;
+                let mut u = url::Url::parse(&href)
+                    .map_err(|_| Exception::throw_type(&ctx, "Invalid URL"))?;
+                use url::quirks as q;
+                match which.as_str() {
+                    "protocol" => drop(q::set_protocol(&mut u, &value)),
+                    "username" => drop(q::set_username(&mut u, &value)),
+                    "password" => drop(q::set_password(&mut u, &value)),
+                    "host" => drop(q::set_host(&mut u, &value)),
+                    "hostname" => drop(q::set_hostname(&mut u, &value)),
+                    "port" => drop(q::set_port(&mut u, &value)),
+                    "pathname" => q::set_pathname(&mut u, &value),
+                    "search" => q::set_search(&mut u, &value),
+                    "hash" => q::set_hash(&mut u, &value),
+                    _ => {}
+                }
+                Ok(url_components(&u))
+            },
+        )?,
+    )?;
+
+    ctx.globals().set("__clave_host", host)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::forgiving_atob;
+
+    #[test]
+    fn atob_is_forgiving() {
+        assert_eq!(forgiving_atob("aGk=").as_deref(), Some("hi"));
+        assert_eq!(forgiving_atob("aGk").as_deref(), Some("hi"));
+        assert_eq!(forgiving_atob(" aG k= ").as_deref(), Some("hi"));
+        assert_eq!(forgiving_atob("aGk==="), None);
+        assert_eq!(forgiving_atob("a"), None);
+        assert_eq!(forgiving_atob("a*b="), None);
+        assert_eq!(forgiving_atob("").as_deref(), Some(""));
+    }
+}

@@ -1,0 +1,596 @@
+//! One invocation: fresh runtime + context, prelude, module from bytecode, `fetch`, our own job
+//! loop (deadline checked between jobs, outside `Context::with`), response extraction, teardown.
+
+use std::rc::Rc;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use rquickjs::context::intrinsic;
+use rquickjs::promise::PromiseState;
+use rquickjs::{
+    Array, ArrayBuffer, Context, Ctx, Function, Module, Object, Persistent, Promise, Runtime,
+    TypedArray, Value, WriteOptions,
+};
+use sha2::Digest as _;
+
+use crate::bytes::{load_module, with_u8};
+use crate::host::{self, CallState};
+use crate::{BytecodeCache, Error, HttpRequest, HttpResponse, Limits, Outcome};
+
+const PRELUDE_SRC: &str = include_str!("prelude.js");
+const MODULE_NAME: &str = "worker.js";
+
+/// Intrinsics of the execution context: everything QuickJS offers except `Eval` (so `eval` and
+/// `new Function` of strings throw) and `Performance` (a high-resolution clock).
+type RunIntrinsics = (
+    intrinsic::Date,
+    intrinsic::RegExpCompiler,
+    intrinsic::RegExp,
+    intrinsic::Json,
+    intrinsic::Proxy,
+    intrinsic::MapSet,
+    intrinsic::TypedArrays,
+    intrinsic::Promise,
+    intrinsic::WeakRef,
+    intrinsic::DOMException,
+);
+
+/// Intrinsics of the short-lived compile context (parsing needs the eval machinery and the regexp
+/// compiler for literals).
+type CompileIntrinsics = (intrinsic::Eval, intrinsic::RegExpCompiler);
+
+
+fn internal(e: impl std::fmt::Display) -> Error {
+    Error::Internal(e.to_string())
+}
+
+/// The prelude bytecode, compiled once per process.
+fn prelude() -> Result<&'static [u8], Error> {
+    static PRELUDE: OnceLock<Result<Vec<u8>, String>> = OnceLock::new();
+    PRELUDE
+        .get_or_init(|| {
+            let rt = Runtime::new().map_err(|e| e.to_string())?;
+            let ctx = Context::custom::<CompileIntrinsics>(&rt).map_err(|e| e.to_string())?;
+            ctx.with(|ctx| {
+                let m = Module::declare(ctx.clone(), "clave:prelude", PRELUDE_SRC)
+                    .map_err(|e| format!("{e}: {:?}", exception_text(&ctx, ctx.catch())))?;
+                m.write(WriteOptions {
+                    strip_source: true,
+                    ..Default::default()
+                })
+                .map_err(|e| e.to_string())
+            })
+        })
+        .as_deref()
+        .map_err(|e| Error::Internal(format!("prelude does not compile: {e}")))
+}
+
+fn exception_text<'js>(_ctx: &Ctx<'js>, v: Value<'js>) -> (String, Option<String>) {
+    if let Some(obj) = v.as_object() {
+        let name: Option<String> = obj.get("name").ok();
+        let message: Option<String> = obj.get("message").ok();
+        let stack: Option<String> = obj.get("stack").ok();
+        if name.is_some() || message.is_some() {
+            let name = name.unwrap_or_else(|| "Error".into());
+            let message = message.unwrap_or_default();
+            let text = if message.is_empty() {
+                name
+            } else {
+                format!("{name}: {message}")
+            };
+            return (text, stack.filter(|s| !s.is_empty()));
+        }
+    }
+    let text = if let Some(s) = v.as_string() {
+        s.to_string().unwrap_or_default()
+    } else if v.is_undefined() {
+        "undefined".into()
+    } else if v.is_null() {
+        "null".into()
+    } else if let Some(n) = v.as_number() {
+        n.to_string()
+    } else if let Some(b) = v.as_bool() {
+        b.to_string()
+    } else {
+        format!("a thrown {}", v.type_name())
+    };
+    (text, None)
+}
+
+/// Maps a thrown value to the typed error.
+fn classify<'js>(st: &CallState, ctx: &Ctx<'js>, v: Value<'js>) -> Error {
+    if st.expired() {
+        return Error::Timeout;
+    }
+    if st.host_oom.get() {
+        return Error::OutOfMemory;
+    }
+    let (message, stack) = exception_text(ctx, v);
+    match message.as_str() {
+        "InternalError: out of memory" | "InternalError: string too long" => Error::OutOfMemory,
+        "RangeError: Maximum call stack size exceeded" => Error::StackOverflow,
+        "InternalError: interrupted" => Error::Timeout,
+        _ => Error::ScriptError { message, stack },
+    }
+}
+
+/// Takes the pending exception of `ctx` after `e` and classifies it.
+fn caught<'js>(st: &CallState, ctx: &Ctx<'js>, e: rquickjs::Error) -> Error {
+    match e {
+        rquickjs::Error::Exception => {
+            let v = ctx.catch();
+            classify(st, ctx, v)
+        }
+        rquickjs::Error::Allocation => Error::OutOfMemory,
+        other => {
+            if st.expired() {
+                Error::Timeout
+            } else {
+                Error::Internal(other.to_string())
+            }
+        }
+    }
+}
+
+fn compile_error<'js>(ctx: &Ctx<'js>, e: rquickjs::Error) -> Error {
+    match e {
+        rquickjs::Error::Exception => {
+            let (message, _) = exception_text(ctx, ctx.catch());
+            match message.as_str() {
+                "InternalError: out of memory" => Error::OutOfMemory,
+                "RangeError: Maximum call stack size exceeded" => Error::StackOverflow,
+                "InternalError: interrupted" => Error::Timeout,
+                _ => Error::InvalidModule { message },
+            }
+        }
+        other => Error::InvalidModule {
+            message: other.to_string(),
+        },
+    }
+}
+
+/// Refuses every import: functions are one module, and the prelude must not be importable.
+struct NoImports;
+
+impl rquickjs::loader::Resolver for NoImports {
+    fn resolve<'js>(
+        &mut self,
+        ctx: &Ctx<'js>,
+        _base: &str,
+        name: &str,
+        _attributes: Option<rquickjs::loader::ImportAttributes<'js>>,
+    ) -> rquickjs::Result<String> {
+        Err(rquickjs::Exception::throw_reference(
+            ctx,
+            &format!("module imports are not supported in the clave sandbox ({name:?})"),
+        ))
+    }
+}
+
+impl rquickjs::loader::Loader for NoImports {
+    fn load<'js>(
+        &mut self,
+        ctx: &Ctx<'js>,
+        name: &str,
+        _attributes: Option<rquickjs::loader::ImportAttributes<'js>>,
+    ) -> rquickjs::Result<Module<'js>> {
+        Err(rquickjs::Exception::throw_reference(
+            ctx,
+            &format!("module imports are not supported in the clave sandbox ({name:?})"),
+        ))
+    }
+}
+
+fn new_runtime(limits: &Limits, st: &Rc<CallState>) -> Result<Runtime, Error> {
+    let rt = Runtime::new().map_err(internal)?;
+    rt.set_loader(NoImports, NoImports);
+    rt.set_memory_limit(limits.heap_bytes);
+    rt.set_max_stack_size(limits.stack_bytes);
+    let s = st.clone();
+    rt.set_interrupt_handler(Some(Box::new(move || s.expired())));
+    Ok(rt)
+}
+
+/// Compiles source to bytecode in a throwaway context of `rt` (same limits as the call).
+fn compile(rt: &Runtime, source: &str) -> Result<Vec<u8>, Error> {
+    let cctx = Context::custom::<CompileIntrinsics>(rt).map_err(internal)?;
+    cctx.with(|ctx| {
+        let m = Module::declare(ctx.clone(), MODULE_NAME, source)
+            .map_err(|e| compile_error(&ctx, e))?;
+        m.write(WriteOptions {
+            strip_source: true,
+            ..Default::default()
+        })
+        .map_err(|e| compile_error(&ctx, e))
+    })
+}
+
+/// Everything that lives in one runtime; dropped in a safe order (persistent handles first).
+struct Instance {
+    st: Rc<CallState>,
+    handles: Handles,
+    ctx: Context,
+    rt: Runtime,
+    failed: bool,
+}
+
+#[derive(Default)]
+struct Handles {
+    dispatch: Option<Persistent<Function<'static>>>,
+    run_timers: Option<Persistent<Function<'static>>>,
+    check_handler: Option<Persistent<Function<'static>>>,
+    namespace: Option<Persistent<Object<'static>>>,
+    pending: Option<Persistent<Promise<'static>>>,
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        // After an out-of-memory or an interrupt the runtime is never reused; give it headroom so
+        // that finalizers and frees during teardown do not fail on the limit.
+        if self.failed {
+            self.rt.set_memory_limit(0);
+        }
+        self.handles = Handles::default();
+        self.rt.run_gc();
+    }
+}
+
+impl Instance {
+    /// Fresh runtime + context with the prelude evaluated and the module (from `bytecode`) loaded.
+    fn new(
+        limits: &Limits,
+        st: Rc<CallState>,
+        bytecode: BytecodeSource<'_>,
+    ) -> Result<(Instance, Option<Vec<u8>>), Error> {
+        let prelude = prelude()?;
+        let rt = new_runtime(limits, &st)?;
+        let mut compiled = None;
+        let code: &[u8] = match bytecode {
+            BytecodeSource::Bytecode(b) => b,
+            BytecodeSource::Source(src) => {
+                compiled = Some(compile(&rt, src)?);
+                compiled.as_deref().unwrap_or_default()
+            }
+        };
+        let ctx = Context::custom::<RunIntrinsics>(&rt).map_err(internal)?;
+        let mut inst = Instance {
+            st,
+            handles: Handles::default(),
+            ctx,
+            rt,
+            failed: false,
+        };
+        let st = inst.st.clone();
+        let r = inst.ctx.with(|ctx| -> Result<_, Error> {
+            host::install(&ctx, &st).map_err(|e| caught(&st, &ctx, e))?;
+            let pm = load_module(ctx.clone(), prelude).map_err(|e| caught(&st, &ctx, e))?;
+            let (pm, _p) = pm.eval().map_err(|e| caught(&st, &ctx, e))?;
+            let dispatch: Function<'_> = pm.get("dispatch").map_err(internal)?;
+            let run_timers: Function<'_> = pm.get("runTimers").map_err(internal)?;
+            let check: Function<'_> = pm.get("checkHandler").map_err(internal)?;
+            let um = load_module(ctx.clone(), code).map_err(|e| compile_error(&ctx, e))?;
+            let (um, p) = um.eval().map_err(|e| match caught(&st, &ctx, e) {
+                Error::ScriptError { message, .. } => Error::InvalidModule { message },
+                other => other,
+            })?;
+            let ns = um.namespace().map_err(|e| caught(&st, &ctx, e))?;
+            Ok((
+                Persistent::save(&ctx, dispatch),
+                Persistent::save(&ctx, run_timers),
+                Persistent::save(&ctx, check),
+                Persistent::save(&ctx, ns),
+                Persistent::save(&ctx, p),
+            ))
+        });
+        match r {
+            Ok((d, t, c, ns, p)) => {
+                inst.handles.dispatch = Some(d);
+                inst.handles.run_timers = Some(t);
+                inst.handles.check_handler = Some(c);
+                inst.handles.namespace = Some(ns);
+                inst.handles.pending = Some(p);
+            }
+            Err(e) => {
+                inst.failed = true;
+                return Err(inst.reclassify(e));
+            }
+        }
+        // Top-level await: drive module evaluation to completion; a throw at top level rejects.
+        let settled = inst.drive().and_then(|()| {
+            let pending = inst.handles.pending.take();
+            let st = inst.st.clone();
+            inst.ctx.with(|ctx| {
+                let p = pending
+                    .ok_or_else(|| internal("no module promise"))?
+                    .restore(&ctx)
+                    .map_err(internal)?;
+                match p.result::<Value<'_>>() {
+                    Some(Ok(_)) => Ok(()),
+                    Some(Err(e)) => Err(caught(&st, &ctx, e)),
+                    None => Err(Error::NeverSettled),
+                }
+            })
+        });
+        if let Err(e) = settled {
+            inst.failed = true;
+            let e = inst.reclassify(e);
+            return Err(match e {
+                Error::ScriptError { message, .. } => Error::InvalidModule { message },
+                other => other,
+            });
+        }
+        Ok((inst, compiled))
+    }
+
+    /// Runs jobs and timers until `handles.pending` settles; checks the deadline between jobs.
+    fn drive(&mut self) -> Result<(), Error> {
+        let st = self.st.clone();
+        loop {
+            loop {
+                if st.expired() {
+                    return Err(Error::Timeout);
+                }
+                match self.rt.execute_pending_job() {
+                    Ok(true) => {}
+                    Ok(false) => break,
+                    Err(job) => {
+                        return Err(job.0.with(|ctx| {
+                            let v = ctx.catch();
+                            classify(&st, &ctx, v)
+                        }));
+                    }
+                }
+            }
+            let pending = self.handles.pending.clone();
+            let timers = self.handles.run_timers.clone();
+            let state = self.ctx.with(|ctx| {
+                pending
+                    .map(|p| p.restore(&ctx).map(|p| p.state()))
+                    .transpose()
+                    .map_err(internal)
+            })?;
+            if state != Some(PromiseState::Pending) {
+                return Ok(());
+            }
+            let wait = self.ctx.with(|ctx| -> Result<f64, Error> {
+                let f = timers
+                    .ok_or_else(|| internal("no timer entry point"))?
+                    .restore(&ctx)
+                    .map_err(internal)?;
+                f.call::<_, f64>(()).map_err(|e| caught(&st, &ctx, e))
+            })?;
+            if wait < 0.0 {
+                return Err(Error::NeverSettled);
+            }
+            if wait > 0.0 {
+                let wake = Instant::now() + Duration::from_millis(wait as u64);
+                if wake > st.deadline {
+                    return Err(Error::Timeout);
+                }
+                std::thread::sleep(wake.saturating_duration_since(Instant::now()));
+            }
+        }
+    }
+
+    /// QuickJS reports an allocation failure that left it unable to allocate its own error object
+    /// as a thrown `null` without a stack, and inside promise jobs it can lose the job so the
+    /// promise never settles. Both are classified as out of memory; the cost is that a script
+    /// that itself throws `null`/`undefined` uncaught is also reported as out of memory.
+    fn reclassify(&self, e: Error) -> Error {
+        let nullish = match &e {
+            Error::ScriptError {
+                message,
+                stack: None,
+            } => message == "null" || message == "undefined",
+            _ => false,
+        };
+        if nullish {
+            return Error::OutOfMemory;
+        }
+        if matches!(e, Error::NeverSettled) {
+            let usage = self.rt.memory_usage();
+            let limit = usage.malloc_limit.max(0) as u64;
+            let used = usage.malloc_size.max(0) as u64;
+            if limit > 0 && used.saturating_mul(2) >= limit {
+                return Error::OutOfMemory;
+            }
+        }
+        e
+    }
+
+    fn check_handler(&mut self) -> Result<(), Error> {
+        let st = self.st.clone();
+        let (c, ns) = (
+            self.handles.check_handler.clone(),
+            self.handles.namespace.clone(),
+        );
+        self.ctx.with(|ctx| {
+            let c = c.ok_or_else(|| internal("no check"))?.restore(&ctx).map_err(internal)?;
+            let ns = ns.ok_or_else(|| internal("no ns"))?.restore(&ctx).map_err(internal)?;
+            let r: Option<String> = c.call((ns,)).map_err(|e| caught(&st, &ctx, e))?;
+            match r {
+                None => Ok(()),
+                Some(message) => Err(Error::NoDefaultExport { message }),
+            }
+        })
+    }
+
+    fn call(&mut self, request: HttpRequest, limits: &Limits) -> Result<HttpResponse, Error> {
+        let st = self.st.clone();
+        let (d, ns) = (self.handles.dispatch.clone(), self.handles.namespace.clone());
+        let p = self.ctx.with(|ctx| -> Result<_, Error> {
+            let d = d.ok_or_else(|| internal("no dispatch"))?.restore(&ctx).map_err(internal)?;
+            let ns = ns.ok_or_else(|| internal("no ns"))?.restore(&ctx).map_err(internal)?;
+            let headers = Array::new(ctx.clone()).map_err(|e| caught(&st, &ctx, e))?;
+            let mut i = 0;
+            for (k, v) in &request.headers {
+                headers.set(i, k.as_str()).map_err(|e| caught(&st, &ctx, e))?;
+                headers.set(i + 1, v.as_str()).map_err(|e| caught(&st, &ctx, e))?;
+                i += 2;
+            }
+            let body = ArrayBuffer::new_copy(ctx.clone(), &request.body)
+                .map_err(|e| caught(&st, &ctx, e))?;
+            let p: Promise<'_> = d
+                .call((ns, request.method.as_str(), request.url.as_str(), headers, body))
+                .map_err(|e| caught(&st, &ctx, e))?;
+            Ok(Persistent::save(&ctx, p))
+        })?;
+        self.handles.pending = Some(p);
+        self.drive()?;
+        let pending = self.handles.pending.take();
+        let max = limits.max_response_bytes;
+        self.ctx.with(|ctx| {
+            let p = pending
+                .ok_or_else(|| internal("no promise"))?
+                .restore(&ctx)
+                .map_err(internal)?;
+            let v: Value<'_> = match p.result::<Value<'_>>() {
+                Some(Ok(v)) => v,
+                Some(Err(e)) => return Err(caught(&st, &ctx, e)),
+                None => return Err(Error::NeverSettled),
+            };
+            if let Some(s) = v.as_string() {
+                return Err(Error::BadResponse {
+                    returned: s.to_string().unwrap_or_default(),
+                });
+            }
+            let arr = v
+                .into_array()
+                .ok_or_else(|| internal("dispatch returned no array"))?;
+            let status: i32 = arr.get(0).map_err(internal)?;
+            if !(200..=599).contains(&status) {
+                return Err(Error::BadResponse {
+                    returned: "Response.error()".into(),
+                });
+            }
+            let flat: Array<'_> = arr.get(1).map_err(internal)?;
+            let body: Value<'_> = arr.get(2).map_err(internal)?;
+            let mut size = 0usize;
+            let body = if body.is_null() || body.is_undefined() {
+                Vec::new()
+            } else {
+                let ta = TypedArray::<u8>::from_value(body).map_err(internal)?;
+                size = ta.len();
+                if size > max {
+                    return Err(Error::ResponseTooLarge { limit: max });
+                }
+                with_u8(&ta, <[u8]>::to_vec).ok_or_else(|| internal("detached body"))?
+            };
+            let mut headers = Vec::with_capacity(flat.len() / 2);
+            let mut i = 0;
+            while i + 1 < flat.len() {
+                let k: String = flat.get(i).map_err(internal)?;
+                let v: String = flat.get(i + 1).map_err(internal)?;
+                size = size.saturating_add(k.len() + v.len() + 4);
+                if size > max {
+                    return Err(Error::ResponseTooLarge { limit: max });
+                }
+                headers.push((k, v));
+                i += 2;
+            }
+            Ok(HttpResponse {
+                status: status as u16,
+                headers,
+                body,
+            })
+        })
+    }
+}
+
+enum BytecodeSource<'a> {
+    Bytecode(&'a [u8]),
+    Source(&'a str),
+}
+
+/// One full call. Runs on the calling thread (whose stack must be ≥ 2× `limits.stack_bytes`).
+pub(crate) fn run(
+    cache: &BytecodeCache,
+    code_hash: [u8; 32],
+    code: &str,
+    request: HttpRequest,
+    limits: &Limits,
+    abandon: Arc<AtomicBool>,
+) -> Result<Outcome, Error> {
+    run_at(cache, code_hash, code, request, limits, abandon, Instant::now())
+}
+
+pub(crate) fn run_at(
+    cache: &BytecodeCache,
+    code_hash: [u8; 32],
+    code: &str,
+    request: HttpRequest,
+    limits: &Limits,
+    abandon: Arc<AtomicBool>,
+    started: Instant,
+) -> Result<Outcome, Error> {
+    if request.body.len() > limits.max_request_bytes {
+        return Err(Error::RequestTooLarge {
+            size: request.body.len(),
+            limit: limits.max_request_bytes,
+        });
+    }
+    let st = Rc::new(CallState::new(limits, started + limits.timeout(), abandon));
+    if st.expired() {
+        return Err(Error::Timeout);
+    }
+    let cached = cache.get(&code_hash);
+    let source = match &cached {
+        Some(b) => BytecodeSource::Bytecode(b),
+        None => {
+            let actual: [u8; 32] = sha2::Sha256::digest(code.as_bytes()).into();
+            if actual != code_hash {
+                return Err(Error::CodeHashMismatch);
+            }
+            BytecodeSource::Source(code)
+        }
+    };
+    let (mut inst, compiled) = Instance::new(limits, st.clone(), source)?;
+    if let Some(b) = compiled {
+        cache.insert_compiled(code_hash, Arc::from(b));
+    }
+    let result = inst
+        .check_handler()
+        .and_then(|()| inst.call(request, limits))
+        .map_err(|e| inst.reclassify(e));
+    if result.is_err() {
+        inst.failed = true;
+    }
+    drop(inst);
+    let response = result?;
+    let console = std::mem::take(&mut *st.console.borrow_mut());
+    Ok(Outcome {
+        response,
+        console,
+        console_truncated: st.console_truncated.get(),
+    })
+}
+
+/// Deploy-time check on the current thread.
+pub(crate) fn check_module(code: &str, limits: &Limits) -> Result<(), Error> {
+    let st = Rc::new(CallState::new(
+        limits,
+        Instant::now() + limits.timeout(),
+        Arc::new(AtomicBool::new(false)),
+    ));
+    let (mut inst, _) = Instance::new(limits, st, BytecodeSource::Source(code))?;
+    let r = inst.check_handler();
+    if r.is_err() {
+        inst.failed = true;
+    }
+    r
+}
+
+/// QuickJS heap bytes of an idle instance (prelude + module loaded).
+pub(crate) fn idle_heap_bytes(code: &str) -> Result<usize, Error> {
+    let limits = Limits::default();
+    let st = Rc::new(CallState::new(
+        &limits,
+        Instant::now() + limits.timeout(),
+        Arc::new(AtomicBool::new(false)),
+    ));
+    let (inst, _) = Instance::new(&limits, st, BytecodeSource::Source(code))?;
+    inst.rt.run_gc();
+    let usage = inst.rt.memory_usage();
+    Ok(usage.malloc_size.max(0) as usize)
+}

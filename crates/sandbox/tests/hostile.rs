@@ -1,0 +1,313 @@
+//! Hostile programs: each must end with its typed error (within deadline + grace + slack), and a
+//! normal call on the same pool must work afterwards.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clave_sandbox::{Error, HttpRequest, Limits, Outcome, PoolConfig, SandboxPool};
+use sha2::Digest as _;
+
+const NORMAL: &str = r#"export default { async fetch(req) { return Response.json({ ok: true, body: await req.text() }); } };"#;
+/// Generous slack on top of deadline + grace: the machine is shared and noisy.
+const SLACK: Duration = Duration::from_millis(1500);
+
+/// The tests measure answer times; run them one at a time on this 2-core machine.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Limits for calls that end early (errors other than Timeout): a generous deadline, since this
+/// crate is unoptimised in test builds and the machine is shared.
+fn limits() -> Limits {
+    Limits {
+        cpu_ms: 2000,
+        heap_bytes: 32 << 20,
+        stack_bytes: 256 << 10,
+        ..Limits::default()
+    }
+}
+
+fn pool() -> SandboxPool {
+    SandboxPool::new(PoolConfig {
+        workers: 2,
+        grace: Duration::from_millis(50),
+        ..PoolConfig::default()
+    })
+    .expect("pool")
+}
+
+fn request(url: &str) -> HttpRequest {
+    HttpRequest {
+        method: "POST".into(),
+        url: url.into(),
+        headers: vec![("content-type".into(), "text/plain".into())],
+        body: b"ping".to_vec(),
+    }
+}
+
+async fn call(pool: &SandboxPool, code: &str, url: &str, limits: Limits) -> Result<Outcome, Error> {
+    let hash: [u8; 32] = sha2::Sha256::digest(code.as_bytes()).into();
+    pool.run(hash, Arc::from(code), request(url), limits).await
+}
+
+async fn normal_works(pool: &SandboxPool) {
+    let o = call(pool, NORMAL, "https://x.test/", limits()).await.expect("normal call after hostile");
+    assert_eq!(o.response.status, 200);
+    assert_eq!(o.response.body, br#"{"ok":true,"body":"ping"}"#);
+}
+
+/// Runs `body` as the fetch handler's body and checks the error kind and the answer time.
+async fn hostile(pool: &SandboxPool, body: &str, limits: Limits, want: fn(&Error) -> bool) {
+    let code = format!("export default {{ async fetch(request) {{ {body} }} }};");
+    let start = Instant::now();
+    let r = call(pool, &code, "https://x.test/", limits).await;
+    let took = start.elapsed();
+    match &r {
+        Err(e) if want(e) => {}
+        other => panic!("{body}: unexpected result {other:?}"),
+    }
+    let bound = limits.timeout() + pool.config().grace + SLACK;
+    assert!(took <= bound, "{body}: answered after {took:?} (bound {bound:?})");
+    normal_works(pool).await;
+}
+
+fn timeout(e: &Error) -> bool {
+    matches!(e, Error::Timeout)
+}
+/// Promise-chain floods grow memory (each link waits on the next), so they may hit the heap limit
+/// before the deadline.
+fn timeout_or_oom(e: &Error) -> bool {
+    matches!(e, Error::Timeout | Error::OutOfMemory)
+}
+fn oom(e: &Error) -> bool {
+    matches!(e, Error::OutOfMemory)
+}
+fn stack(e: &Error) -> bool {
+    matches!(e, Error::StackOverflow)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cpu_bombs_time_out() {
+    let _serial = SERIAL.lock().await;
+    let p = pool();
+    let limits = || Limits {
+        cpu_ms: 300,
+        ..limits()
+    };
+    hostile(&p, "while (true) {}", limits(), timeout).await;
+    hostile(&p, "for (;;) { try { while (true) {} } catch (e) {} }", limits(), timeout).await;
+    hostile(&p, "return new Response(String(/(a+)+$/.test('a'.repeat(40) + 'b')));", limits(), timeout).await;
+    // Known gap: QuickJS can drop a job that failed to allocate, so this flood may also end as
+    // NeverSettled (see README).
+    hostile(&p, "function l() { return Promise.resolve().then(l); } return l();", limits(), |e| {
+        matches!(e, Error::Timeout | Error::OutOfMemory | Error::NeverSettled)
+    })
+    .await;
+    hostile(
+        &p,
+        "function l() { return Promise.resolve().then(l); } l(); l(); await new Promise(() => {});",
+        limits(),
+        timeout_or_oom,
+    )
+    .await;
+    hostile(&p, "queueMicrotask(function q() { queueMicrotask(q); queueMicrotask(q); }); await new Promise(() => {});", limits(), timeout_or_oom).await;
+    hostile(&p, "setInterval(() => {}, 0); await new Promise(() => {});", limits(), timeout).await;
+    hostile(&p, "function s() { setTimeout(s, 0); } s(); await new Promise((r) => setTimeout(r, 60000));", limits(), timeout).await;
+    hostile(&p, "await new Promise((r) => setTimeout(r, 5000));", limits(), timeout).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timer_storm_is_bounded() {
+    let _serial = SERIAL.lock().await;
+    let p = pool();
+    let code = "export default { fetch() { for (let i = 0; i < 1e6; i++) setTimeout(() => {}, 0); return new Response('x'); } };";
+    match call(&p, code, "https://x.test/", limits()).await {
+        Err(Error::ScriptError { message, .. }) => assert!(message.contains("too many pending timers"), "{message}"),
+        other => panic!("unexpected {other:?}"),
+    }
+    normal_works(&p).await;
+    let r = call(&p, "export default { async fetch() { await null; } };", "https://x.test/", limits()).await;
+    assert!(matches!(r, Err(Error::BadResponse { .. })), "{r:?}");
+    let r = call(&p, "export default { fetch() { return new Promise(() => {}); } };", "https://x.test/", limits()).await;
+    assert!(matches!(r, Err(Error::NeverSettled)), "{r:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_bombs_run_out_of_memory() {
+    let _serial = SERIAL.lock().await;
+    let p = pool();
+    hostile(&p, "const a = []; for (;;) a.push(new Array(1000).fill(1.5));", limits(), oom).await;
+    hostile(&p, "let s = 'xy'; for (;;) s += s;", limits(), oom).await;
+    hostile(&p, "const a = []; for (;;) a.push(new Uint8Array(1 << 20));", limits(), oom).await;
+    hostile(&p, "const a = []; for (;;) a.push({ a: 1, b: 'x' });", limits(), oom).await;
+    hostile(&p, "const m = new Map(); for (let i = 0; ; i++) m.set(i, { i });", limits(), oom).await;
+    hostile(&p, "const a = []; for (;;) a.push('x'.repeat(1 << 16) + Math.random());", limits(), oom).await;
+    // Caught out-of-memory, then allocation again: still ends as OutOfMemory.
+    hostile(&p, "const a = []; try { for (;;) a.push(new Array(1000).fill(1.5)); } catch (e) {} for (;;) a.push([1]);", limits(), oom).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_buffers_respect_budget() {
+    let _serial = SERIAL.lock().await;
+    let p = pool();
+    // 12 M chars are fine for the JS heap (latin-1 string) but encoding needs up to 36 MB > 32 MiB.
+    hostile(&p, "const s = 'a'.repeat(12e6); const b = new TextEncoder().encode(s); return new Response(String(b.length));", limits(), oom).await;
+    hostile(&p, "const l = []; const d = new Uint8Array(1e4); for (;;) l.push(await crypto.subtle.digest('SHA-512', d), new Uint8Array(1e5));", limits(), oom).await;
+    hostile(&p, "const l = []; for (;;) l.push(await new Response('x'.repeat(1e6)).arrayBuffer());", limits(), oom).await;
+    let small = Limits {
+        heap_bytes: 8 << 20,
+        ..limits()
+    };
+    hostile(&p, "const l = []; for (;;) l.push(btoa('x'.repeat(1e6)));", small, oom).await;
+    hostile(&p, "const l = []; for (;;) l.push(new TextEncoder().encode('a'.repeat(1e6)));", small, oom).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stack_bombs_overflow() {
+    let _serial = SERIAL.lock().await;
+    let p = pool();
+    hostile(&p, "function f(n) { return f(n + 1) + 1; } f(0);", limits(), stack).await;
+    hostile(&p, "JSON.parse('['.repeat(1e6) + ']'.repeat(1e6));", limits(), stack).await;
+    hostile(&p, "const o = {}; let c = o; for (let i = 0; i < 1e5; i++) { c.a = {}; c = c.a; } JSON.stringify(o);", limits(), stack).await;
+    hostile(&p, "new RegExp('('.repeat(1e5) + 'a' + ')'.repeat(1e5)).test('a');", limits(), |e| {
+        matches!(e, Error::StackOverflow | Error::ScriptError { .. })
+    })
+    .await;
+    hostile(&p, "const a = []; a[0] = a; function g(x) { return [g(x)]; } g(a);", limits(), stack).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn size_limits() {
+    let _serial = SERIAL.lock().await;
+    let p = pool();
+    let code = "export default { fetch() { return new Response('x'.repeat(7 << 20)); } };";
+    let r = call(&p, code, "https://x.test/", limits()).await;
+    assert!(matches!(r, Err(Error::ResponseTooLarge { .. })), "{r:?}");
+    let code = "export default { fetch() { const h = new Headers(); for (let i = 0; i < 100; i++) h.set('x-' + i, 'v'.repeat(1 << 16)); return new Response('', { headers: h }); } };";
+    let r = call(&p, code, "https://x.test/", limits()).await;
+    assert!(matches!(r, Err(Error::ResponseTooLarge { .. })), "{r:?}");
+    let big = HttpRequest {
+        body: vec![b'a'; (1 << 20) + 1],
+        ..request("https://x.test/")
+    };
+    let hash: [u8; 32] = sha2::Sha256::digest(NORMAL.as_bytes()).into();
+    let r = p.run(hash, Arc::from(NORMAL), big, limits()).await;
+    assert!(matches!(r, Err(Error::RequestTooLarge { .. })), "{r:?}");
+    // console output is capped, not an error
+    let code = "export default { fetch() { for (let i = 0; i < 10000; i++) console.log('line', i, 'x'.repeat(100)); console.error('late'); return new Response('ok'); } };";
+    let o = call(&p, code, "https://x.test/", limits()).await.expect("console call");
+    let total: usize = o.console.iter().map(|l| l.text.len()).sum();
+    assert!(total <= limits().max_console_bytes);
+    assert!(o.console_truncated);
+    assert_eq!(o.console[0].text, format!("line 0 {}", "x".repeat(100)));
+    normal_works(&p).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn isolation_between_calls_and_functions() {
+    let _serial = SERIAL.lock().await;
+    let p = pool();
+    let code = r#"
+      let counter = 0;
+      export default { fetch(request) {
+        counter++;
+        const u = new URL(request.url);
+        if (u.searchParams.has('pollute')) {
+          Object.prototype.polluted = 'yes';
+          Array.prototype.map = () => 'hijacked';
+          JSON.stringify = () => 'hijacked';
+          globalThis.leak = 'secret';
+          Response.json = () => new Response('hijacked');
+          return new Response('polluted');
+        }
+        return Response.json({ polluted: ({}).polluted ?? null, map: [1].map((x) => x + 1),
+          leak: typeof leak, counter });
+      } };"#;
+    let o = call(&p, code, "https://x.test/?pollute", limits()).await.expect("pollute");
+    assert_eq!(o.response.body, b"polluted");
+    for _ in 0..3 {
+        let o = call(&p, code, "https://x.test/", limits()).await.expect("second call");
+        assert_eq!(String::from_utf8_lossy(&o.response.body), r#"{"polluted":null,"map":[2],"leak":"undefined","counter":1}"#);
+    }
+    let other = "export default { fetch() { return Response.json({ leak: typeof leak, secret: globalThis.secret ?? null, polluted: ({}).polluted ?? null }); } };";
+    let o = call(&p, other, "https://x.test/", limits()).await.expect("other function");
+    assert_eq!(String::from_utf8_lossy(&o.response.body), r#"{"leak":"undefined","secret":null,"polluted":null}"#);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_objects_are_unreachable() {
+    let _serial = SERIAL.lock().await;
+    let p = pool();
+    let code = r#"export default { async fetch() {
+      const r = {};
+      const t = (name, f) => { try { r[name] = String(f()); } catch (e) { r[name] = e.name; } };
+      t('host', () => typeof __clave_host);
+      t('eval', () => eval('1 + 1'));
+      t('indirectEval', () => (0, eval)('1 + 1'));
+      t('Function', () => new Function('return 1')());
+      t('asyncFunction', () => (async function () {}).constructor('return 1'));
+      t('generatorFunction', () => (function* () {}).constructor('yield 1'));
+      t('require', () => typeof require);
+      t('process', () => typeof process);
+      t('std', () => typeof std);
+      t('os', () => typeof os);
+      t('gc', () => typeof gc);
+      t('setTimeoutString', () => setTimeout('globalThis.x = 1', 0));
+      try { await import('fs'); r.import = 'loaded'; } catch (e) { r.import = e.name; }
+      try { await import('./worker.js'); r.importSelf = 'loaded'; } catch (e) { r.importSelf = e.name; }
+      try { await import('clave:prelude'); r.importPrelude = 'loaded'; } catch (e) { r.importPrelude = e.name; }
+      try { await fetch('https://example.com'); r.fetch = 'fetched'; } catch (e) { r.fetch = e.name; }
+      r.now = Number.isInteger(Date.now()) && Number.isInteger(performance.now());
+      return Response.json(r);
+    } };"#;
+    let o = call(&p, code, "https://x.test/", limits()).await.expect("probe call");
+    let v: serde_json::Value = serde_json::from_slice(&o.response.body).expect("json");
+    println!("{v}");
+    assert_eq!(v["host"], "undefined");
+    for k in ["eval", "indirectEval", "Function", "asyncFunction", "generatorFunction"] {
+        assert_ne!(v[k], "2", "{k} evaluated a string");
+        assert_ne!(v[k], "1", "{k} evaluated a string");
+        assert!(v[k].as_str().is_some_and(|s| s.ends_with("Error")), "{k}: {}", v[k]);
+    }
+    for k in ["require", "process", "std", "os", "gc"] {
+        assert_eq!(v[k], "undefined", "{k}");
+    }
+    assert_eq!(v["setTimeoutString"], "TypeError");
+    for k in ["import", "importSelf", "importPrelude", "fetch"] {
+        assert!(v[k].as_str().is_some_and(|s| s.ends_with("Error")), "{k}: {}", v[k]);
+    }
+    assert_eq!(v["now"], true);
+}
+
+#[test]
+fn deploy_check() {
+    assert_eq!(clave_sandbox::check(NORMAL), Ok(()));
+    assert_eq!(clave_sandbox::check("export default { fetch: () => new Response('') };"), Ok(()));
+    for bad in [
+        "export const x = 1;",
+        "export default 5;",
+        "export default { fetsh() {} };",
+        "export default {};",
+    ] {
+        assert!(matches!(clave_sandbox::check(bad), Err(Error::NoDefaultExport { .. })), "{bad}");
+    }
+    for bad in [
+        "export default {",
+        "import x from './other.js'; export default { fetch() {} };",
+        "throw new Error('top-level');",
+        "await Promise.reject(new Error('tla'));",
+    ] {
+        assert!(matches!(clave_sandbox::check(bad), Err(Error::InvalidModule { .. })), "{bad}: {:?}", clave_sandbox::check(bad));
+    }
+    assert!(matches!(clave_sandbox::check("while (true) {}"), Err(Error::Timeout)));
+    // top-level await that resolves is fine
+    assert_eq!(clave_sandbox::check("await null; export default { fetch() {} };"), Ok(()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn code_hash_is_checked_on_compile() {
+    let _serial = SERIAL.lock().await;
+    let p = pool();
+    let r = p.run([0; 32], Arc::from(NORMAL), request("https://x.test/"), limits()).await;
+    assert!(matches!(r, Err(Error::CodeHashMismatch)), "{r:?}");
+    normal_works(&p).await;
+    assert_eq!(p.cache().len(), 1);
+}
