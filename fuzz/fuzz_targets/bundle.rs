@@ -11,8 +11,14 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(bundle) = KeyBundle::from_payload(data) {
         // Round trip through our own encoding.
-        assert_eq!(KeyBundle::from_payload(&bundle.to_payload()).expect("re-parse"), bundle);
+        assert_eq!(
+            KeyBundle::from_payload(&bundle.to_payload()).expect("re-parse"),
+            bundle
+        );
         let signed = bundle.sign(&identity);
-        assert_eq!(signed.verify(&identity.verifying_key()).expect("verify"), bundle.to_payload());
+        assert_eq!(
+            signed.verify(&identity.verifying_key()).expect("verify"),
+            bundle.to_payload()
+        );
     }
 });

@@ -6,7 +6,9 @@ use clave_proto::{KeyPurpose, KeySpec, MasterSecret, derive};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&split, rest)) = data.split_first() else { return };
+    let Some((&split, rest)) = data.split_first() else {
+        return;
+    };
     let (manifest, sealed) = rest.split_at(usize::from(split).min(rest.len()));
     if let Ok(s) = SealedCode::from_bytes(sealed) {
         assert_eq!(s.to_bytes(), sealed);
@@ -21,6 +23,5 @@ fuzz_target!(|data: &[u8]| {
 });
 
 fn clave_attest_policy() -> clave_attest::Policy {
-    clave_attest::Policy::insecure_dev([clave_attest::Measurement(vec![0; 48])])
-        .expect("policy")
+    clave_attest::Policy::insecure_dev([clave_attest::Measurement(vec![0; 48])]).expect("policy")
 }

@@ -425,6 +425,38 @@ mod tests {
     }
 
     #[test]
+    fn generation_change_during_the_read_is_refused() {
+        // `generation` as a FIFO: a helper thread answers the attester's two reads with two
+        // different values, as the kernel would if another process wrote `inblob` in between.
+        let (root, entry) = fake("sev_guest", &snp_report(&ReportData::ZERO), None);
+        let gen_path = entry.join("generation");
+        fs::remove_file(&gen_path).expect("rm");
+        let status = std::process::Command::new("mkfifo")
+            .arg(&gen_path)
+            .status()
+            .expect("run mkfifo");
+        assert!(status.success());
+        let writer = {
+            let gen_path = gen_path.clone();
+            std::thread::spawn(move || {
+                for value in ["3\n", "4\n"] {
+                    // Opening for write blocks until the attester opens for read.
+                    let mut f = fs::OpenOptions::new()
+                        .write(true)
+                        .open(&gen_path)
+                        .expect("open fifo");
+                    f.write_all(value.as_bytes()).expect("write fifo");
+                }
+            })
+        };
+        match ConfigfsTsmAttester::open(root.path()) {
+            Err(Error::Attester(msg)) => assert!(msg.contains("generation 3 -> 4"), "{msg}"),
+            other => panic!("expected a generation error, got {other:?}"),
+        }
+        writer.join().expect("writer thread");
+    }
+
+    #[test]
     fn provider_names() {
         assert_eq!(parse_provider("sev_guest\n").expect("snp"), TeeKind::SevSnp);
         assert_eq!(parse_provider("tdx_guest").expect("tdx"), TeeKind::Tdx);

@@ -54,4 +54,4 @@ pub use simulated::{
     InsecureSimulatedAttester, InsecureSimulatedReport, InsecureSimulatedVerifier,
 };
 pub use types::{MAX_DIGEST_LEN, Measurement, ReportData, SignerId, Tcb, TeeKind};
-pub use verify::{Verifier, appraise, verify, verify_evidence};
+pub use verify::{Verifier, appraise, verify, verify_evidence, verify_with};

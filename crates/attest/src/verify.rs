@@ -44,6 +44,32 @@ pub fn verify(
     Ok(claims)
 }
 
+/// Like [`verify()`], but with a caller-supplied [`Verifier`] for the cryptography (for example an
+/// [`InsecureSimulatedVerifier::with_root`] trusting a private simulated root). The policy checks
+/// are the same.
+pub fn verify_with(
+    verifier: &dyn Verifier,
+    evidence: &Evidence,
+    policy: &Policy,
+    expected: &ReportData,
+    now_unix: u64,
+) -> Result<Claims, Error> {
+    policy.validate()?;
+    if evidence.kind() != verifier.kind() {
+        return Err(Error::InvalidArgument(
+            "the verifier does not handle this kind of evidence",
+        ));
+    }
+    let claims = verifier.verify_evidence(evidence)?;
+    if claims.kind != evidence.kind() {
+        return Err(Error::InvalidArgument(
+            "the verifier returned claims of another kind",
+        ));
+    }
+    appraise(&claims, policy, expected, now_unix)?;
+    Ok(claims)
+}
+
 /// Cryptographic verification with the built-in verifier for the evidence's kind. Applies no
 /// policy: the claims it returns must still be appraised.
 ///

@@ -163,6 +163,23 @@ fn signed_by_another_root_is_refused() {
             .verify_evidence(&ev)
             .is_err()
     );
+    // With the other root, the full policy still applies.
+    let v = InsecureSimulatedVerifier::with_root(other_key.verifying_key());
+    assert!(clave_attest::verify_with(&v, &ev, &dev_policy(), &nonce(), NOW).is_ok());
+    assert!(matches!(
+        clave_attest::verify_with(&v, &ev, &dev_policy(), &ReportData::ZERO, NOW),
+        Err(Error::UserDataMismatch)
+    ));
+    assert!(matches!(
+        clave_attest::verify_with(
+            &v,
+            &Evidence::Tdx { quote: vec![] },
+            &dev_policy(),
+            &nonce(),
+            NOW
+        ),
+        Err(Error::InvalidArgument(_))
+    ));
 }
 
 #[test]

@@ -676,7 +676,7 @@ async fn accepts_manifests_built_by_clave_proto() {
     assert_eq!(detail["versions"][0]["manifest_bytes"], bytes.len());
     assert_eq!(
         detail["versions"][0]["limits"],
-        serde_json::to_value(&manifest.limits).unwrap()
+        serde_json::to_value(manifest.limits).unwrap()
     );
     // The stored manifest bytes are the exact bytes sent (they are the code's AAD).
     let artifact = h
