@@ -426,27 +426,28 @@ mod tests {
 
     #[test]
     fn generation_change_during_the_read_is_refused() {
-        // `generation` as a FIFO: a helper thread answers the attester's two reads with two
-        // different values, as the kernel would if another process wrote `inblob` in between.
-        let (root, entry) = fake("sev_guest", &snp_report(&ReportData::ZERO), None);
-        let gen_path = entry.join("generation");
-        fs::remove_file(&gen_path).expect("rm");
+        // `outblob` as a FIFO: while the attester is blocked reading it (after its first read of
+        // `generation`), a helper thread bumps `generation`, as the kernel would if another
+        // process wrote `inblob` in between, and only then releases the report.
+        let report = snp_report(&ReportData::ZERO);
+        let (root, entry) = fake("sev_guest", &report, None);
+        let out_path = entry.join("outblob");
+        fs::remove_file(&out_path).expect("rm");
         let status = std::process::Command::new("mkfifo")
-            .arg(&gen_path)
+            .arg(&out_path)
             .status()
             .expect("run mkfifo");
         assert!(status.success());
         let writer = {
-            let gen_path = gen_path.clone();
+            let gen_path = entry.join("generation");
             std::thread::spawn(move || {
-                for value in ["3\n", "4\n"] {
-                    // Opening for write blocks until the attester opens for read.
-                    let mut f = fs::OpenOptions::new()
-                        .write(true)
-                        .open(&gen_path)
-                        .expect("open fifo");
-                    f.write_all(value.as_bytes()).expect("write fifo");
-                }
+                // Blocks until the attester opens outblob for reading.
+                let mut f = fs::OpenOptions::new()
+                    .write(true)
+                    .open(&out_path)
+                    .expect("open fifo");
+                fs::write(&gen_path, b"4\n").expect("bump generation");
+                f.write_all(&report).expect("write fifo");
             })
         };
         match ConfigfsTsmAttester::open(root.path()) {

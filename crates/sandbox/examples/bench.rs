@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use clave_sandbox::{BytecodeCache, HttpRequest, Limits, PoolConfig, SandboxPool};
 use sha2::Digest as _;
 
-const ECHO: &str = "export default { async fetch(request) { return Response.json(await request.json()); } };";
+const ECHO: &str =
+    "export default { async fetch(request) { return Response.json(await request.json()); } };";
 
 fn request() -> HttpRequest {
     let mut body = String::from("{\"items\":[");
@@ -40,14 +41,17 @@ fn main() {
             for _ in 0..n {
                 let cache = BytecodeCache::new(0);
                 let t = Instant::now();
-                clave_sandbox::run_on_current_thread(&cache, hash, ECHO, request(), &limits).expect("call");
+                clave_sandbox::run_on_current_thread(&cache, hash, ECHO, request(), &limits)
+                    .expect("call");
                 src.push(t.elapsed());
             }
             let cache = BytecodeCache::new(1 << 20);
-            clave_sandbox::run_on_current_thread(&cache, hash, ECHO, request(), &limits).expect("warm-up");
+            clave_sandbox::run_on_current_thread(&cache, hash, ECHO, request(), &limits)
+                .expect("warm-up");
             for _ in 0..n {
                 let t = Instant::now();
-                clave_sandbox::run_on_current_thread(&cache, hash, ECHO, request(), &limits).expect("call");
+                clave_sandbox::run_on_current_thread(&cache, hash, ECHO, request(), &limits)
+                    .expect("call");
                 bc.push(t.elapsed());
             }
             (src, bc)
@@ -55,21 +59,42 @@ fn main() {
         .expect("spawn")
         .join()
         .expect("join");
-    println!("cold call from source (fresh runtime, compile, 1 KiB JSON echo): p50 {:?}", p50(src));
-    println!("cold call from cached bytecode (fresh runtime, 1 KiB JSON echo):  p50 {:?}", p50(bc));
+    println!(
+        "cold call from source (fresh runtime, compile, 1 KiB JSON echo): p50 {:?}",
+        p50(src)
+    );
+    println!(
+        "cold call from cached bytecode (fresh runtime, 1 KiB JSON echo):  p50 {:?}",
+        p50(bc)
+    );
 
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio");
-    let pool = SandboxPool::new(PoolConfig { workers: 1, ..PoolConfig::default() }).expect("pool");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio");
+    let pool = SandboxPool::new(PoolConfig {
+        workers: 1,
+        ..PoolConfig::default()
+    })
+    .expect("pool");
     let code: Arc<str> = Arc::from(ECHO);
     let mut pooled = Vec::new();
     rt.block_on(async {
         for _ in 0..n {
             let t = Instant::now();
-            pool.run(hash, code.clone(), request(), limits).await.expect("call");
+            pool.run(hash, code.clone(), request(), limits)
+                .await
+                .expect("call");
             pooled.push(t.elapsed());
         }
     });
-    println!("pool.run round trip (bytecode cached, worker thread hop):        p50 {:?}", p50(pooled));
+    println!(
+        "pool.run round trip (bytecode cached, worker thread hop):        p50 {:?}",
+        p50(pooled)
+    );
     let heap = clave_sandbox::idle_instance_heap_bytes(ECHO).expect("idle");
-    println!("QuickJS heap per idle instance (runtime+context+prelude+module): {} KiB", heap / 1024);
+    println!(
+        "QuickJS heap per idle instance (runtime+context+prelude+module): {} KiB",
+        heap / 1024
+    );
 }

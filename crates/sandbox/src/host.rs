@@ -67,7 +67,11 @@ impl CallState {
 
     /// Copies a JS string to Rust; a failure is QuickJS running out of memory (the copy is made
     /// with the JS allocator first).
-    fn js_string<'js>(&self, ctx: &Ctx<'js>, s: &rquickjs::String<'js>) -> rquickjs::Result<String> {
+    fn js_string<'js>(
+        &self,
+        ctx: &Ctx<'js>,
+        s: &rquickjs::String<'js>,
+    ) -> rquickjs::Result<String> {
         s.to_string().map_err(|_| {
             self.host_oom.set(true);
             Exception::throw_range(ctx, "out of memory")
@@ -124,12 +128,10 @@ fn forgiving_atob(input: &str) -> Option<String> {
         .bytes()
         .filter(|b| !matches!(b, b'\t' | b'\n' | b'\x0c' | b'\r' | b' '))
         .collect();
-    if s.len() % 4 == 0 {
+    if s.len().is_multiple_of(4) && s.last() == Some(&b'=') {
+        s.pop();
         if s.last() == Some(&b'=') {
             s.pop();
-            if s.last() == Some(&b'=') {
-                s.pop();
-            }
         }
     }
     if s.len() % 4 == 1 || !input.is_ascii() {
@@ -231,7 +233,9 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, st: &Rc<CallState>) -> rquickjs::Resu
                     _ => None,
                 })
                 .flatten()
-                .ok_or_else(|| Exception::throw_type(&ctx, "unsupported digest or detached buffer"))?;
+                .ok_or_else(|| {
+                    Exception::throw_type(&ctx, "unsupported digest or detached buffer")
+                })?;
                 ArrayBuffer::new_copy(ctx, out)
             },
         )?,
@@ -283,13 +287,14 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, st: &Rc<CallState>) -> rquickjs::Resu
         "atob",
         Function::new(
             ctx.clone(),
-            move |ctx: Ctx<'js>, data: rquickjs::String<'js>, units: f64| -> rquickjs::Result<Value<'js>> {
+            move |ctx: Ctx<'js>,
+                  data: rquickjs::String<'js>,
+                  units: f64|
+                  -> rquickjs::Result<Value<'js>> {
                 s.charge(&ctx, (units.max(0.0) as usize).saturating_mul(3))?;
                 let text = s.js_string(&ctx, &data)?;
                 match forgiving_atob(&text) {
-                    Some(out) => Ok(Value::from_string(rquickjs::String::from_str(
-                        ctx, &out,
-                    )?)),
+                    Some(out) => Ok(Value::from_string(rquickjs::String::from_str(ctx, &out)?)),
                     None => Ok(Value::new_null(ctx)),
                 }
             },
@@ -301,7 +306,10 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, st: &Rc<CallState>) -> rquickjs::Resu
         "urlParse",
         Function::new(
             ctx.clone(),
-            move |ctx: Ctx<'js>, input: String, base: Opt<String>| -> rquickjs::Result<Option<Vec<String>>> {
+            move |ctx: Ctx<'js>,
+                  input: String,
+                  base: Opt<String>|
+                  -> rquickjs::Result<Option<Vec<String>>> {
                 s.charge(&ctx, input.len().saturating_mul(12))?;
                 let parsed = match base.0 {
                     Some(b) => url::Url::parse(&b).and_then(|b| b.join(&input)),
@@ -317,7 +325,11 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, st: &Rc<CallState>) -> rquickjs::Resu
         "urlSet",
         Function::new(
             ctx.clone(),
-            move |ctx: Ctx<'js>, href: String, which: String, value: String| -> rquickjs::Result<Vec<String>> {
+            move |ctx: Ctx<'js>,
+                  href: String,
+                  which: String,
+                  value: String|
+                  -> rquickjs::Result<Vec<String>> {
                 s.charge(&ctx, (href.len() + value.len()).saturating_mul(12))?;
                 let mut u = url::Url::parse(&href)
                     .map_err(|_| Exception::throw_type(&ctx, "Invalid URL"))?;

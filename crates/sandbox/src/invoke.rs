@@ -40,7 +40,6 @@ type RunIntrinsics = (
 /// compiler for literals).
 type CompileIntrinsics = (intrinsic::Eval, intrinsic::RegExpCompiler);
 
-
 fn internal(e: impl std::fmt::Display) -> Error {
     Error::Internal(e.to_string())
 }
@@ -406,8 +405,14 @@ impl Instance {
             self.handles.namespace.clone(),
         );
         self.ctx.with(|ctx| {
-            let c = c.ok_or_else(|| internal("no check"))?.restore(&ctx).map_err(internal)?;
-            let ns = ns.ok_or_else(|| internal("no ns"))?.restore(&ctx).map_err(internal)?;
+            let c = c
+                .ok_or_else(|| internal("no check"))?
+                .restore(&ctx)
+                .map_err(internal)?;
+            let ns = ns
+                .ok_or_else(|| internal("no ns"))?
+                .restore(&ctx)
+                .map_err(internal)?;
             let r: Option<String> = c.call((ns,)).map_err(|e| caught(&st, &ctx, e))?;
             match r {
                 None => Ok(()),
@@ -418,21 +423,40 @@ impl Instance {
 
     fn call(&mut self, request: HttpRequest, limits: &Limits) -> Result<HttpResponse, Error> {
         let st = self.st.clone();
-        let (d, ns) = (self.handles.dispatch.clone(), self.handles.namespace.clone());
+        let (d, ns) = (
+            self.handles.dispatch.clone(),
+            self.handles.namespace.clone(),
+        );
         let p = self.ctx.with(|ctx| -> Result<_, Error> {
-            let d = d.ok_or_else(|| internal("no dispatch"))?.restore(&ctx).map_err(internal)?;
-            let ns = ns.ok_or_else(|| internal("no ns"))?.restore(&ctx).map_err(internal)?;
+            let d = d
+                .ok_or_else(|| internal("no dispatch"))?
+                .restore(&ctx)
+                .map_err(internal)?;
+            let ns = ns
+                .ok_or_else(|| internal("no ns"))?
+                .restore(&ctx)
+                .map_err(internal)?;
             let headers = Array::new(ctx.clone()).map_err(|e| caught(&st, &ctx, e))?;
             let mut i = 0;
             for (k, v) in &request.headers {
-                headers.set(i, k.as_str()).map_err(|e| caught(&st, &ctx, e))?;
-                headers.set(i + 1, v.as_str()).map_err(|e| caught(&st, &ctx, e))?;
+                headers
+                    .set(i, k.as_str())
+                    .map_err(|e| caught(&st, &ctx, e))?;
+                headers
+                    .set(i + 1, v.as_str())
+                    .map_err(|e| caught(&st, &ctx, e))?;
                 i += 2;
             }
             let body = ArrayBuffer::new_copy(ctx.clone(), &request.body)
                 .map_err(|e| caught(&st, &ctx, e))?;
             let p: Promise<'_> = d
-                .call((ns, request.method.as_str(), request.url.as_str(), headers, body))
+                .call((
+                    ns,
+                    request.method.as_str(),
+                    request.url.as_str(),
+                    headers,
+                    body,
+                ))
                 .map_err(|e| caught(&st, &ctx, e))?;
             Ok(Persistent::save(&ctx, p))
         })?;
@@ -512,7 +536,15 @@ pub(crate) fn run(
     limits: &Limits,
     abandon: Arc<AtomicBool>,
 ) -> Result<Outcome, Error> {
-    run_at(cache, code_hash, code, request, limits, abandon, Instant::now())
+    run_at(
+        cache,
+        code_hash,
+        code,
+        request,
+        limits,
+        abandon,
+        Instant::now(),
+    )
 }
 
 pub(crate) fn run_at(

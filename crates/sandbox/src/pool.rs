@@ -230,7 +230,8 @@ impl SandboxPool {
             .tx
             .send(job)
             .map_err(|_| Error::Internal("sandbox worker is gone".into()))?;
-        let until = tokio::time::Instant::from_std(started + limits.timeout() + self.shared.cfg.grace);
+        let until =
+            tokio::time::Instant::from_std(started + limits.timeout() + self.shared.cfg.grace);
         match tokio::time::timeout_at(until, rx).await {
             Ok(Ok(result)) => {
                 lease.healthy = true;

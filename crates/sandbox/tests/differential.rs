@@ -37,8 +37,10 @@ fn node_outputs(progs: &[PathBuf]) -> Option<Vec<serde_json::Value>> {
         println!("SKIPPED differential test: `node` is not installed");
         return None;
     }
-    let req = serde_json::json!({ "method": METHOD, "url": URL, "headers": headers(), "body": BODY });
-    let req_path = std::env::temp_dir().join(format!("clave-sandbox-req-{}.json", std::process::id()));
+    let req =
+        serde_json::json!({ "method": METHOD, "url": URL, "headers": headers(), "body": BODY });
+    let req_path =
+        std::env::temp_dir().join(format!("clave-sandbox-req-{}.json", std::process::id()));
     std::fs::write(&req_path, req.to_string()).expect("write request file");
     let runner = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/node_runner.mjs");
     let out = Command::new("node")
@@ -48,7 +50,11 @@ fn node_outputs(progs: &[PathBuf]) -> Option<Vec<serde_json::Value>> {
         .output()
         .expect("run node");
     let _ = std::fs::remove_file(&req_path);
-    assert!(out.status.success(), "node failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "node failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).expect("utf-8 output");
     Some(
         text.lines()
@@ -65,7 +71,10 @@ async fn sandbox_output(pool: &SandboxPool, code: &str) -> serde_json::Value {
         headers: headers(),
         body: BODY.as_bytes().to_vec(),
     };
-    match pool.run(hash, Arc::from(code), req, Limits::default()).await {
+    match pool
+        .run(hash, Arc::from(code), req, Limits::default())
+        .await
+    {
         Ok(o) => serde_json::json!({
             "status": o.response.status,
             "headers": o.response.headers,
@@ -80,7 +89,9 @@ async fn sandbox_output(pool: &SandboxPool, code: &str) -> serde_json::Value {
 fn show(v: &serde_json::Value) -> String {
     let mut v = v.clone();
     if let Some(b) = v.get("body").and_then(|b| b.as_str()) {
-        let bytes = base64::engine::general_purpose::STANDARD.decode(b).unwrap_or_default();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(b)
+            .unwrap_or_default();
         v["body"] = serde_json::Value::String(String::from_utf8_lossy(&bytes).into_owned());
     }
     serde_json::to_string_pretty(&v).unwrap_or_default()
@@ -90,7 +101,9 @@ fn show(v: &serde_json::Value) -> String {
 async fn programs_match_node() {
     let progs = programs();
     assert!(!progs.is_empty());
-    let Some(expected) = node_outputs(&progs) else { return };
+    let Some(expected) = node_outputs(&progs) else {
+        return;
+    };
     let pool = SandboxPool::new(PoolConfig::default()).expect("pool");
     let mut failures = Vec::new();
     for (p, want) in progs.iter().zip(expected) {
@@ -105,5 +118,10 @@ async fn programs_match_node() {
             ));
         }
     }
-    assert!(failures.is_empty(), "{} program(s) differ:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} program(s) differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

@@ -49,7 +49,9 @@ async fn call(pool: &SandboxPool, code: &str, url: &str, limits: Limits) -> Resu
 }
 
 async fn normal_works(pool: &SandboxPool) {
-    let o = call(pool, NORMAL, "https://x.test/", limits()).await.expect("normal call after hostile");
+    let o = call(pool, NORMAL, "https://x.test/", limits())
+        .await
+        .expect("normal call after hostile");
     assert_eq!(o.response.status, 200);
     assert_eq!(o.response.body, br#"{"ok":true,"body":"ping"}"#);
 }
@@ -65,7 +67,10 @@ async fn hostile(pool: &SandboxPool, body: &str, limits: Limits, want: fn(&Error
         other => panic!("{body}: unexpected result {other:?}"),
     }
     let bound = limits.timeout() + pool.config().grace + SLACK;
-    assert!(took <= bound, "{body}: answered after {took:?} (bound {bound:?})");
+    assert!(
+        took <= bound,
+        "{body}: answered after {took:?} (bound {bound:?})"
+    );
     normal_works(pool).await;
 }
 
@@ -93,13 +98,28 @@ async fn cpu_bombs_time_out() {
         ..limits()
     };
     hostile(&p, "while (true) {}", limits(), timeout).await;
-    hostile(&p, "for (;;) { try { while (true) {} } catch (e) {} }", limits(), timeout).await;
-    hostile(&p, "return new Response(String(/(a+)+$/.test('a'.repeat(40) + 'b')));", limits(), timeout).await;
+    hostile(
+        &p,
+        "for (;;) { try { while (true) {} } catch (e) {} }",
+        limits(),
+        timeout,
+    )
+    .await;
+    hostile(
+        &p,
+        "return new Response(String(/(a+)+$/.test('a'.repeat(40) + 'b')));",
+        limits(),
+        timeout,
+    )
+    .await;
     // Known gap: QuickJS can drop a job that failed to allocate, so this flood may also end as
     // NeverSettled (see README).
-    hostile(&p, "function l() { return Promise.resolve().then(l); } return l();", limits(), |e| {
-        matches!(e, Error::Timeout | Error::OutOfMemory | Error::NeverSettled)
-    })
+    hostile(
+        &p,
+        "function l() { return Promise.resolve().then(l); } return l();",
+        limits(),
+        |e| matches!(e, Error::Timeout | Error::OutOfMemory | Error::NeverSettled),
+    )
     .await;
     hostile(
         &p,
@@ -109,9 +129,27 @@ async fn cpu_bombs_time_out() {
     )
     .await;
     hostile(&p, "queueMicrotask(function q() { queueMicrotask(q); queueMicrotask(q); }); await new Promise(() => {});", limits(), timeout_or_oom).await;
-    hostile(&p, "setInterval(() => {}, 0); await new Promise(() => {});", limits(), timeout).await;
-    hostile(&p, "function s() { setTimeout(s, 0); } s(); await new Promise((r) => setTimeout(r, 60000));", limits(), timeout).await;
-    hostile(&p, "await new Promise((r) => setTimeout(r, 5000));", limits(), timeout).await;
+    hostile(
+        &p,
+        "setInterval(() => {}, 0); await new Promise(() => {});",
+        limits(),
+        timeout,
+    )
+    .await;
+    hostile(
+        &p,
+        "function s() { setTimeout(s, 0); } s(); await new Promise((r) => setTimeout(r, 60000));",
+        limits(),
+        timeout,
+    )
+    .await;
+    hostile(
+        &p,
+        "await new Promise((r) => setTimeout(r, 5000));",
+        limits(),
+        timeout,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -120,13 +158,27 @@ async fn timer_storm_is_bounded() {
     let p = pool();
     let code = "export default { fetch() { for (let i = 0; i < 1e6; i++) setTimeout(() => {}, 0); return new Response('x'); } };";
     match call(&p, code, "https://x.test/", limits()).await {
-        Err(Error::ScriptError { message, .. }) => assert!(message.contains("too many pending timers"), "{message}"),
+        Err(Error::ScriptError { message, .. }) => {
+            assert!(message.contains("too many pending timers"), "{message}")
+        }
         other => panic!("unexpected {other:?}"),
     }
     normal_works(&p).await;
-    let r = call(&p, "export default { async fetch() { await null; } };", "https://x.test/", limits()).await;
+    let r = call(
+        &p,
+        "export default { async fetch() { await null; } };",
+        "https://x.test/",
+        limits(),
+    )
+    .await;
     assert!(matches!(r, Err(Error::BadResponse { .. })), "{r:?}");
-    let r = call(&p, "export default { fetch() { return new Promise(() => {}); } };", "https://x.test/", limits()).await;
+    let r = call(
+        &p,
+        "export default { fetch() { return new Promise(() => {}); } };",
+        "https://x.test/",
+        limits(),
+    )
+    .await;
     assert!(matches!(r, Err(Error::NeverSettled)), "{r:?}");
 }
 
@@ -134,12 +186,42 @@ async fn timer_storm_is_bounded() {
 async fn memory_bombs_run_out_of_memory() {
     let _serial = SERIAL.lock().await;
     let p = pool();
-    hostile(&p, "const a = []; for (;;) a.push(new Array(1000).fill(1.5));", limits(), oom).await;
+    hostile(
+        &p,
+        "const a = []; for (;;) a.push(new Array(1000).fill(1.5));",
+        limits(),
+        oom,
+    )
+    .await;
     hostile(&p, "let s = 'xy'; for (;;) s += s;", limits(), oom).await;
-    hostile(&p, "const a = []; for (;;) a.push(new Uint8Array(1 << 20));", limits(), oom).await;
-    hostile(&p, "const a = []; for (;;) a.push({ a: 1, b: 'x' });", limits(), oom).await;
-    hostile(&p, "const m = new Map(); for (let i = 0; ; i++) m.set(i, { i });", limits(), oom).await;
-    hostile(&p, "const a = []; for (;;) a.push('x'.repeat(1 << 16) + Math.random());", limits(), oom).await;
+    hostile(
+        &p,
+        "const a = []; for (;;) a.push(new Uint8Array(1 << 20));",
+        limits(),
+        oom,
+    )
+    .await;
+    hostile(
+        &p,
+        "const a = []; for (;;) a.push({ a: 1, b: 'x' });",
+        limits(),
+        oom,
+    )
+    .await;
+    hostile(
+        &p,
+        "const m = new Map(); for (let i = 0; ; i++) m.set(i, { i });",
+        limits(),
+        oom,
+    )
+    .await;
+    hostile(
+        &p,
+        "const a = []; for (;;) a.push('x'.repeat(1 << 16) + Math.random());",
+        limits(),
+        oom,
+    )
+    .await;
     // Caught out-of-memory, then allocation again: still ends as OutOfMemory.
     hostile(&p, "const a = []; try { for (;;) a.push(new Array(1000).fill(1.5)); } catch (e) {} for (;;) a.push([1]);", limits(), oom).await;
 }
@@ -151,27 +233,66 @@ async fn host_buffers_respect_budget() {
     // 12 M chars are fine for the JS heap (latin-1 string) but encoding needs up to 36 MB > 32 MiB.
     hostile(&p, "const s = 'a'.repeat(12e6); const b = new TextEncoder().encode(s); return new Response(String(b.length));", limits(), oom).await;
     hostile(&p, "const l = []; const d = new Uint8Array(1e4); for (;;) l.push(await crypto.subtle.digest('SHA-512', d), new Uint8Array(1e5));", limits(), oom).await;
-    hostile(&p, "const l = []; for (;;) l.push(await new Response('x'.repeat(1e6)).arrayBuffer());", limits(), oom).await;
+    hostile(
+        &p,
+        "const l = []; for (;;) l.push(await new Response('x'.repeat(1e6)).arrayBuffer());",
+        limits(),
+        oom,
+    )
+    .await;
     let small = Limits {
         heap_bytes: 8 << 20,
         ..limits()
     };
-    hostile(&p, "const l = []; for (;;) l.push(btoa('x'.repeat(1e6)));", small, oom).await;
-    hostile(&p, "const l = []; for (;;) l.push(new TextEncoder().encode('a'.repeat(1e6)));", small, oom).await;
+    hostile(
+        &p,
+        "const l = []; for (;;) l.push(btoa('x'.repeat(1e6)));",
+        small,
+        oom,
+    )
+    .await;
+    hostile(
+        &p,
+        "const l = []; for (;;) l.push(new TextEncoder().encode('a'.repeat(1e6)));",
+        small,
+        oom,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stack_bombs_overflow() {
     let _serial = SERIAL.lock().await;
     let p = pool();
-    hostile(&p, "function f(n) { return f(n + 1) + 1; } f(0);", limits(), stack).await;
-    hostile(&p, "JSON.parse('['.repeat(1e6) + ']'.repeat(1e6));", limits(), stack).await;
-    hostile(&p, "const o = {}; let c = o; for (let i = 0; i < 1e5; i++) { c.a = {}; c = c.a; } JSON.stringify(o);", limits(), stack).await;
-    hostile(&p, "new RegExp('('.repeat(1e5) + 'a' + ')'.repeat(1e5)).test('a');", limits(), |e| {
-        matches!(e, Error::StackOverflow | Error::ScriptError { .. })
-    })
+    hostile(
+        &p,
+        "function f(n) { return f(n + 1) + 1; } f(0);",
+        limits(),
+        stack,
+    )
     .await;
-    hostile(&p, "const a = []; a[0] = a; function g(x) { return [g(x)]; } g(a);", limits(), stack).await;
+    hostile(
+        &p,
+        "JSON.parse('['.repeat(1e6) + ']'.repeat(1e6));",
+        limits(),
+        stack,
+    )
+    .await;
+    hostile(&p, "const o = {}; let c = o; for (let i = 0; i < 1e5; i++) { c.a = {}; c = c.a; } JSON.stringify(o);", limits(), stack).await;
+    hostile(
+        &p,
+        "new RegExp('('.repeat(1e5) + 'a' + ')'.repeat(1e5)).test('a');",
+        limits(),
+        |e| matches!(e, Error::StackOverflow | Error::ScriptError { .. }),
+    )
+    .await;
+    hostile(
+        &p,
+        "const a = []; a[0] = a; function g(x) { return [g(x)]; } g(a);",
+        limits(),
+        stack,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -193,7 +314,9 @@ async fn size_limits() {
     assert!(matches!(r, Err(Error::RequestTooLarge { .. })), "{r:?}");
     // console output is capped, not an error
     let code = "export default { fetch() { for (let i = 0; i < 10000; i++) console.log('line', i, 'x'.repeat(100)); console.error('late'); return new Response('ok'); } };";
-    let o = call(&p, code, "https://x.test/", limits()).await.expect("console call");
+    let o = call(&p, code, "https://x.test/", limits())
+        .await
+        .expect("console call");
     let total: usize = o.console.iter().map(|l| l.text.len()).sum();
     assert!(total <= limits().max_console_bytes);
     assert!(o.console_truncated);
@@ -221,15 +344,27 @@ async fn isolation_between_calls_and_functions() {
         return Response.json({ polluted: ({}).polluted ?? null, map: [1].map((x) => x + 1),
           leak: typeof leak, counter });
       } };"#;
-    let o = call(&p, code, "https://x.test/?pollute", limits()).await.expect("pollute");
+    let o = call(&p, code, "https://x.test/?pollute", limits())
+        .await
+        .expect("pollute");
     assert_eq!(o.response.body, b"polluted");
     for _ in 0..3 {
-        let o = call(&p, code, "https://x.test/", limits()).await.expect("second call");
-        assert_eq!(String::from_utf8_lossy(&o.response.body), r#"{"polluted":null,"map":[2],"leak":"undefined","counter":1}"#);
+        let o = call(&p, code, "https://x.test/", limits())
+            .await
+            .expect("second call");
+        assert_eq!(
+            String::from_utf8_lossy(&o.response.body),
+            r#"{"polluted":null,"map":[2],"leak":"undefined","counter":1}"#
+        );
     }
     let other = "export default { fetch() { return Response.json({ leak: typeof leak, secret: globalThis.secret ?? null, polluted: ({}).polluted ?? null }); } };";
-    let o = call(&p, other, "https://x.test/", limits()).await.expect("other function");
-    assert_eq!(String::from_utf8_lossy(&o.response.body), r#"{"leak":"undefined","secret":null,"polluted":null}"#);
+    let o = call(&p, other, "https://x.test/", limits())
+        .await
+        .expect("other function");
+    assert_eq!(
+        String::from_utf8_lossy(&o.response.body),
+        r#"{"leak":"undefined","secret":null,"polluted":null}"#
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -258,21 +393,37 @@ async fn host_objects_are_unreachable() {
       r.now = Number.isInteger(Date.now()) && Number.isInteger(performance.now());
       return Response.json(r);
     } };"#;
-    let o = call(&p, code, "https://x.test/", limits()).await.expect("probe call");
+    let o = call(&p, code, "https://x.test/", limits())
+        .await
+        .expect("probe call");
     let v: serde_json::Value = serde_json::from_slice(&o.response.body).expect("json");
     println!("{v}");
     assert_eq!(v["host"], "undefined");
-    for k in ["eval", "indirectEval", "Function", "asyncFunction", "generatorFunction"] {
+    for k in [
+        "eval",
+        "indirectEval",
+        "Function",
+        "asyncFunction",
+        "generatorFunction",
+    ] {
         assert_ne!(v[k], "2", "{k} evaluated a string");
         assert_ne!(v[k], "1", "{k} evaluated a string");
-        assert!(v[k].as_str().is_some_and(|s| s.ends_with("Error")), "{k}: {}", v[k]);
+        assert!(
+            v[k].as_str().is_some_and(|s| s.ends_with("Error")),
+            "{k}: {}",
+            v[k]
+        );
     }
     for k in ["require", "process", "std", "os", "gc"] {
         assert_eq!(v[k], "undefined", "{k}");
     }
     assert_eq!(v["setTimeoutString"], "TypeError");
     for k in ["import", "importSelf", "importPrelude", "fetch"] {
-        assert!(v[k].as_str().is_some_and(|s| s.ends_with("Error")), "{k}: {}", v[k]);
+        assert!(
+            v[k].as_str().is_some_and(|s| s.ends_with("Error")),
+            "{k}: {}",
+            v[k]
+        );
     }
     assert_eq!(v["now"], true);
 }
@@ -280,14 +431,23 @@ async fn host_objects_are_unreachable() {
 #[test]
 fn deploy_check() {
     assert_eq!(clave_sandbox::check(NORMAL), Ok(()));
-    assert_eq!(clave_sandbox::check("export default { fetch: () => new Response('') };"), Ok(()));
+    assert_eq!(
+        clave_sandbox::check("export default { fetch: () => new Response('') };"),
+        Ok(())
+    );
     for bad in [
         "export const x = 1;",
         "export default 5;",
         "export default { fetsh() {} };",
         "export default {};",
     ] {
-        assert!(matches!(clave_sandbox::check(bad), Err(Error::NoDefaultExport { .. })), "{bad}");
+        assert!(
+            matches!(
+                clave_sandbox::check(bad),
+                Err(Error::NoDefaultExport { .. })
+            ),
+            "{bad}"
+        );
     }
     for bad in [
         "export default {",
@@ -295,18 +455,35 @@ fn deploy_check() {
         "throw new Error('top-level');",
         "await Promise.reject(new Error('tla'));",
     ] {
-        assert!(matches!(clave_sandbox::check(bad), Err(Error::InvalidModule { .. })), "{bad}: {:?}", clave_sandbox::check(bad));
+        assert!(
+            matches!(clave_sandbox::check(bad), Err(Error::InvalidModule { .. })),
+            "{bad}: {:?}",
+            clave_sandbox::check(bad)
+        );
     }
-    assert!(matches!(clave_sandbox::check("while (true) {}"), Err(Error::Timeout)));
+    assert!(matches!(
+        clave_sandbox::check("while (true) {}"),
+        Err(Error::Timeout)
+    ));
     // top-level await that resolves is fine
-    assert_eq!(clave_sandbox::check("await null; export default { fetch() {} };"), Ok(()));
+    assert_eq!(
+        clave_sandbox::check("await null; export default { fetch() {} };"),
+        Ok(())
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn code_hash_is_checked_on_compile() {
     let _serial = SERIAL.lock().await;
     let p = pool();
-    let r = p.run([0; 32], Arc::from(NORMAL), request("https://x.test/"), limits()).await;
+    let r = p
+        .run(
+            [0; 32],
+            Arc::from(NORMAL),
+            request("https://x.test/"),
+            limits(),
+        )
+        .await;
     assert!(matches!(r, Err(Error::CodeHashMismatch)), "{r:?}");
     normal_works(&p).await;
     assert_eq!(p.cache().len(), 1);

@@ -48,7 +48,9 @@ async fn call(pool: &SandboxPool, code: &str, url: &str, limits: Limits) -> Resu
 }
 
 async fn normal_works(pool: &SandboxPool) {
-    let o = call(pool, NORMAL, "https://x.test/", limits()).await.expect("normal call after hostile");
+    let o = call(pool, NORMAL, "https://x.test/", limits())
+        .await
+        .expect("normal call after hostile");
     assert_eq!(o.response.status, 200);
     assert_eq!(o.response.body, br#"{"ok":true,"body":"ping"}"#);
 }
@@ -64,7 +66,10 @@ async fn hostile(pool: &SandboxPool, body: &str, limits: Limits, want: fn(&Error
         other => panic!("{body}: unexpected result {other:?}"),
     }
     let bound = limits.timeout() + pool.config().grace + SLACK;
-    assert!(took <= bound, "{body}: answered after {took:?} (bound {bound:?})");
+    assert!(
+        took <= bound,
+        "{body}: answered after {took:?} (bound {bound:?})"
+    );
     normal_works(pool).await;
 }
 
@@ -87,4 +92,3 @@ async fn native_overruns_answer_timeout_on_time() {
     hostile(&p, "const a = Array.from({ length: 1e6 }, (_, i) => (i * 7919) % 1000003); a.sort(); return new Response('sorted');", short, timeout).await;
     println!("abandoned workers: {}", p.abandoned_workers() - before);
 }
-
