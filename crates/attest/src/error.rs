@@ -67,6 +67,82 @@ pub enum Error {
     /// Cryptographic verification of this kind is not implemented yet, so it is never accepted.
     #[error("verification of {0} evidence is not supported yet")]
     Unsupported(TeeKind),
+    /// A certificate does not parse or is not acceptable in its position.
+    #[error("{kind} certificate {which}: {reason}")]
+    BadCertificate {
+        /// The evidence kind.
+        kind: TeeKind,
+        /// Which certificate (role and subject).
+        which: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A certificate's signature does not verify under its issuer's key.
+    #[error("{kind} certificate {which}: signature does not verify under its issuer")]
+    BadCertificateSignature {
+        /// The evidence kind.
+        kind: TeeKind,
+        /// Which certificate (role and subject).
+        which: String,
+    },
+    /// The chain ends in a root that is not one of the built-in, pinned roots.
+    #[error("{kind} chain ends in an untrusted root (SHA-256 {fingerprint})")]
+    UntrustedRoot {
+        /// The evidence kind.
+        kind: TeeKind,
+        /// SHA-256 of the root's DER (hex).
+        fingerprint: String,
+    },
+    /// A certificate (or piece of collateral) is not valid at the verification time.
+    #[error("{kind} {which} is not valid at {now} (valid {not_before}..={not_after})")]
+    CertificateNotValidAt {
+        /// The evidence kind.
+        kind: TeeKind,
+        /// Which certificate or collateral.
+        which: String,
+        /// Start of validity (unix seconds).
+        not_before: u64,
+        /// End of validity (unix seconds).
+        not_after: u64,
+        /// The verification time.
+        now: u64,
+    },
+    /// An algorithm, key type or signing-key kind this crate does not accept.
+    #[error("{kind}: unsupported {what}")]
+    UnsupportedAlgorithm {
+        /// The evidence kind.
+        kind: TeeKind,
+        /// What is not supported.
+        what: &'static str,
+    },
+    /// A required endorsement (certificate, collateral) was not supplied.
+    #[error("{kind}: missing endorsement: {what}")]
+    MissingEndorsement {
+        /// The evidence kind.
+        kind: TeeKind,
+        /// What is missing.
+        what: &'static str,
+    },
+    /// An endorsement does not belong to this evidence (SNP: the VCEK's hwID or TCB extensions
+    /// differ from the report).
+    #[error("{kind}: endorsement does not match the evidence: {what}")]
+    EndorsementMismatch {
+        /// The evidence kind.
+        kind: TeeKind,
+        /// Which field differs.
+        what: &'static str,
+    },
+    /// SEV-SNP report with a masked (all-zero) chip id: the VCEK cannot be bound to the chip.
+    #[error("sev_snp report has a masked chip_id (MASK_CHIP_ID); the VCEK cannot be matched to it")]
+    ChipIdMasked,
+    /// DCAP quote verification (dcap-qvl) failed.
+    #[error("{kind}: quote verification failed: {reason}")]
+    QuoteVerification {
+        /// The evidence kind.
+        kind: TeeKind,
+        /// dcap-qvl's reason.
+        reason: String,
+    },
 
     // ---- policy refusals ---------------------------------------------------------------------
     /// The policy itself is invalid; nothing is accepted under it.
@@ -110,6 +186,54 @@ pub enum Error {
         tcb: Tcb,
         /// The policy's minimum.
         min: Tcb,
+    },
+    /// SEV-SNP: the report was requested from a VMPL above the policy's maximum.
+    #[error("sev_snp report from VMPL {vmpl}, above the policy's maximum {max}")]
+    VmplNotAllowed {
+        /// The VMPL in the report.
+        vmpl: u32,
+        /// The policy's maximum.
+        max: u32,
+    },
+    /// A measurement register (Nitro PCR, TDX RTMR/MRCONFIGID, SNP host data) differs from the
+    /// policy's value, or is missing.
+    #[error("{kind} register {register} is {actual}, the policy requires {expected}")]
+    RegisterMismatch {
+        /// The evidence kind.
+        kind: TeeKind,
+        /// The register (`PCR1`, `RTMR0`, `HOST_DATA`, ...).
+        register: String,
+        /// The policy's value (hex).
+        expected: String,
+        /// The evidence's value (hex, or `missing`).
+        actual: String,
+    },
+    /// DCAP: the platform's TCB status is not in the policy's accepted list.
+    #[error("{kind} TCB status {status} is not accepted by the policy (accepted: {accepted})")]
+    TcbStatusNotAccepted {
+        /// The evidence kind.
+        kind: TeeKind,
+        /// The status dcap-qvl computed.
+        status: String,
+        /// The accepted statuses.
+        accepted: String,
+    },
+    /// DCAP: a platform property the policy refuses (dynamic platform, cached keys, SMT).
+    #[error("{kind} platform has {flag}, which the policy refuses")]
+    PlatformFlagNotAllowed {
+        /// The evidence kind.
+        kind: TeeKind,
+        /// The flag.
+        flag: &'static str,
+    },
+    /// TDX: a TD attribute the policy requires is missing (SEPT_VE_DISABLE) or one it refuses is
+    /// set.
+    #[error("tdx TD attributes {attributes:#018x}: {reason}")]
+    TdAttributesNotAllowed {
+        /// The TD attributes.
+        attributes: u64,
+        /// What is wrong.
+        reason: &'static str,
     },
     /// The report data differs from the expected value (wrong nonce or key binding: a replay or
     /// a relay).
@@ -174,6 +298,11 @@ impl Error {
                 | Error::Expired { .. }
                 | Error::IssuedInFuture { .. }
                 | Error::MissingTimestamp
+                | Error::VmplNotAllowed { .. }
+                | Error::RegisterMismatch { .. }
+                | Error::TcbStatusNotAccepted { .. }
+                | Error::PlatformFlagNotAllowed { .. }
+                | Error::TdAttributesNotAllowed { .. }
         )
     }
 }

@@ -1,6 +1,8 @@
-//! Sandbox benchmark: `cargo run --release -p clave-sandbox --example bench`.
+//! Sandbox benchmark: `cargo run --release -p clave-sandbox --example bench [-- N [MODE]]`.
 //! Cold call from source, cold call from cached bytecode, pool round trip (1 KiB JSON echo), and
-//! QuickJS heap bytes per idle instance.
+//! QuickJS heap bytes per idle instance. `N` is the number of calls per measurement (default
+//! 2000); `MODE` is one of `all` (default), `source`, `bytecode`, `pool` (for profiling one path,
+//! e.g. under `valgrind --tool=callgrind`).
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,77 +26,97 @@ fn request() -> HttpRequest {
     }
 }
 
-fn p50(mut v: Vec<Duration>) -> Duration {
+fn report(what: &str, mut v: Vec<Duration>) {
+    if v.is_empty() {
+        return;
+    }
     v.sort();
-    v[v.len() / 2]
+    let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+    println!(
+        "{what:<62} p50 {:>9.1?}  p99 {:>9.1?}",
+        at(0.5),
+        at(0.99)
+    );
 }
 
 fn main() {
+    let mut args = std::env::args().skip(1);
+    let n: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(2000);
+    let mode = args.next().unwrap_or_else(|| "all".into());
+    let want = |m: &str| mode == "all" || mode == m;
     let hash: [u8; 32] = sha2::Sha256::digest(ECHO.as_bytes()).into();
     let limits = Limits::default();
-    let n = 2000;
+    let (do_src, do_bc) = (want("source"), want("bytecode"));
     let (src, bc) = std::thread::Builder::new()
         .stack_size(4 << 20)
         .spawn(move || {
             let mut src = Vec::new();
             let mut bc = Vec::new();
-            for _ in 0..n {
-                let cache = BytecodeCache::new(0);
-                let t = Instant::now();
-                clave_sandbox::run_on_current_thread(&cache, hash, ECHO, request(), &limits)
-                    .expect("call");
-                src.push(t.elapsed());
+            if do_src {
+                for _ in 0..n {
+                    let cache = BytecodeCache::new(0);
+                    let t = Instant::now();
+                    clave_sandbox::run_on_current_thread(&cache, hash, ECHO, request(), &limits)
+                        .expect("call");
+                    src.push(t.elapsed());
+                }
             }
-            let cache = BytecodeCache::new(1 << 20);
-            clave_sandbox::run_on_current_thread(&cache, hash, ECHO, request(), &limits)
-                .expect("warm-up");
-            for _ in 0..n {
-                let t = Instant::now();
+            if do_bc {
+                let cache = BytecodeCache::new(1 << 20);
                 clave_sandbox::run_on_current_thread(&cache, hash, ECHO, request(), &limits)
-                    .expect("call");
-                bc.push(t.elapsed());
+                    .expect("warm-up");
+                for _ in 0..n {
+                    let t = Instant::now();
+                    clave_sandbox::run_on_current_thread(&cache, hash, ECHO, request(), &limits)
+                        .expect("call");
+                    bc.push(t.elapsed());
+                }
             }
             (src, bc)
         })
         .expect("spawn")
         .join()
         .expect("join");
-    println!(
-        "cold call from source (fresh runtime, compile, 1 KiB JSON echo): p50 {:?}",
-        p50(src)
+    report(
+        "cold call from source (fresh runtime, compile, 1 KiB JSON echo)",
+        src,
     );
-    println!(
-        "cold call from cached bytecode (fresh runtime, 1 KiB JSON echo):  p50 {:?}",
-        p50(bc)
+    report(
+        "cold call from cached bytecode (fresh runtime, 1 KiB JSON echo)",
+        bc,
     );
 
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio");
-    let pool = SandboxPool::new(PoolConfig {
-        workers: 1,
-        ..PoolConfig::default()
-    })
-    .expect("pool");
-    let code: Arc<str> = Arc::from(ECHO);
-    let mut pooled = Vec::new();
-    rt.block_on(async {
-        for _ in 0..n {
-            let t = Instant::now();
-            pool.run(hash, code.clone(), request(), limits)
-                .await
-                .expect("call");
-            pooled.push(t.elapsed());
-        }
-    });
-    println!(
-        "pool.run round trip (bytecode cached, worker thread hop):        p50 {:?}",
-        p50(pooled)
-    );
-    let heap = clave_sandbox::idle_instance_heap_bytes(ECHO).expect("idle");
-    println!(
-        "QuickJS heap per idle instance (runtime+context+prelude+module): {} KiB",
-        heap / 1024
-    );
+    if want("pool") {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tokio");
+        let pool = SandboxPool::new(PoolConfig {
+            workers: 1,
+            ..PoolConfig::default()
+        })
+        .expect("pool");
+        let code: Arc<str> = Arc::from(ECHO);
+        let mut pooled = Vec::new();
+        rt.block_on(async {
+            for _ in 0..n {
+                let t = Instant::now();
+                pool.run(hash, code.clone(), request(), limits)
+                    .await
+                    .expect("call");
+                pooled.push(t.elapsed());
+            }
+        });
+        report(
+            "pool.run round trip (bytecode cached, worker thread hop)",
+            pooled,
+        );
+    }
+    if mode == "all" {
+        let heap = clave_sandbox::idle_instance_heap_bytes(ECHO).expect("idle");
+        println!(
+            "QuickJS heap per idle instance (runtime+context+prelude+module): {} KiB",
+            heap / 1024
+        );
+    }
 }

@@ -1,0 +1,527 @@
+//! The HTTP client: fetch and verify, deploy, invoke, manage functions.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use clave_attest::{Evidence, Measurement, TeeKind};
+use clave_proto::code::{Limits, Manifest, seal_code};
+use clave_proto::gateway_api::{
+    ActivateRequest, ActivateResponse, CreateTokenResponse, DeployRequest, DeployResponse,
+    FunctionDetail, FunctionList, OHTTP_REQUEST_CONTENT_TYPE, Problem,
+};
+use clave_proto::invoke::{InvokeRequest, InvokeResponse, ProblemKind, seal_invoke};
+use clave_proto::kds_api::{AttestationResponse, KeysResponse};
+use clave_proto::{CodeHash, FunctionName, ProjectName};
+use rand::rand_core::UnwrapErr;
+use rand::rngs::SysRng;
+use serde::de::DeserializeOwned;
+
+use crate::error::{AttestationError, ClientError, LimitKind, Result};
+use crate::trust::TrustPolicy;
+use crate::verify::{Verified, verify_platform};
+
+/// Largest answer read from a gateway (bytes).
+const MAX_ANSWER: usize = 16 << 20;
+
+/// The current time in unix seconds.
+#[must_use]
+pub fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn rng() -> UnwrapErr<SysRng> {
+    UnwrapErr(SysRng)
+}
+
+/// Install rustls' ring provider once, so that reqwest (built without a provider) can speak https.
+fn ensure_rustls_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Losing the race to another installer is fine: a provider is installed either way.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}
+
+/// What the platform claims about its KDS, *before* any verification. For diagnostics only
+/// (e.g. to tell a user that the platform is simulated); never a basis for trust.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnverifiedClaim {
+    /// The TEE kind the evidence claims.
+    pub kind: TeeKind,
+    /// The measurement it claims, when the evidence decodes that far.
+    pub measurement: Option<Measurement>,
+}
+
+/// A deployed version, as the gateway recorded it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Deployed {
+    /// The gateway's answer (project, function, version, active version).
+    pub response: DeployResponse,
+    /// The SHA-256 of the code: what users pin.
+    pub code_hash: CodeHash,
+    /// The exact manifest bytes that were uploaded.
+    pub manifest: Vec<u8>,
+}
+
+/// A clave client bound to one gateway and one trust policy.
+///
+/// Nothing is ever sealed to a key that [`Client::verify`] has not checked under the trust
+/// policy; verified results are cached for [`TrustPolicy::max_age`].
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    trust: TrustPolicy,
+    cache: Mutex<Option<Arc<Verified>>>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("gateway", &self.base)
+            .field("trust", &self.trust)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// A client for the gateway at `gateway_url` (`http://127.0.0.1:8787`, `https://...`).
+    ///
+    /// # Errors
+    /// [`ClientError::InvalidInput`] for a URL that is not http(s).
+    pub fn new(gateway_url: &str, trust: TrustPolicy) -> Result<Self> {
+        let base = gateway_url.trim().trim_end_matches('/').to_owned();
+        let parsed = reqwest::Url::parse(&base).map_err(|e| {
+            ClientError::InvalidInput(format!("the gateway URL {gateway_url:?} is invalid: {e}"))
+        })?;
+        if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+            return Err(ClientError::InvalidInput(format!(
+                "the gateway URL {gateway_url:?} must start with http:// or https://"
+            )));
+        }
+        ensure_rustls_provider();
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(120))
+            .build()
+            .map_err(|e| ClientError::InvalidInput(format!("cannot build an HTTP client: {e}")))?;
+        Ok(Self {
+            http,
+            base,
+            trust,
+            cache: Mutex::new(None),
+        })
+    }
+
+    /// The gateway URL.
+    #[must_use]
+    pub fn gateway_url(&self) -> &str {
+        &self.base
+    }
+
+    /// The trust policy.
+    #[must_use]
+    pub fn trust(&self) -> &TrustPolicy {
+        &self.trust
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn transport(&self, e: &reqwest::Error) -> ClientError {
+        let reason = if e.is_connect() {
+            "connection refused or host unreachable".to_owned()
+        } else if e.is_timeout() {
+            "timed out".to_owned()
+        } else {
+            let mut s = e.to_string();
+            let mut src = std::error::Error::source(e);
+            while let Some(inner) = src {
+                s = format!("{s}: {inner}");
+                src = inner.source();
+            }
+            s
+        };
+        ClientError::Transport {
+            url: self.base.clone(),
+            reason,
+        }
+    }
+
+    /// Send a request, read the body (bounded), and turn an error status into
+    /// [`ClientError::Gateway`].
+    async fn send(&self, req: reqwest::RequestBuilder) -> Result<(u16, Vec<u8>)> {
+        let mut resp = req.send().await.map_err(|e| self.transport(&e))?;
+        let status = resp.status().as_u16();
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| self.transport(&e))? {
+            if body.len() + chunk.len() > MAX_ANSWER {
+                return Err(ClientError::Protocol("the gateway's answer is too large".into()));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        if !(200..300).contains(&status) {
+            let problem = serde_json::from_slice::<Problem>(&body).ok();
+            return Err(ClientError::Gateway { status, problem });
+        }
+        Ok((status, body))
+    }
+
+    async fn get_json<T: DeserializeOwned>(&self, path: &str, token: Option<&str>) -> Result<T> {
+        let mut req = self.http.get(self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let (_, body) = self.send(req).await?;
+        parse_json(&body, path)
+    }
+
+    async fn fetch_attestation(&self, nonce_hex: &str) -> Result<AttestationResponse> {
+        let path = format!("/v1/attestation?nonce={nonce_hex}");
+        self.get_json(&path, None).await.map_err(|e| match e {
+            ClientError::Protocol(m) => AttestationError::Malformed(m).into(),
+            other => other,
+        })
+    }
+
+    async fn fetch_keys(&self) -> Result<KeysResponse> {
+        self.get_json("/v1/keys", None).await.map_err(|e| match e {
+            ClientError::Protocol(m) => AttestationError::Malformed(m).into(),
+            other => other,
+        })
+    }
+
+    /// What the platform's KDS evidence *claims*, without verifying anything. Useful to explain
+    /// a refusal; never a basis for trust.
+    ///
+    /// # Errors
+    /// Transport and gateway errors; [`AttestationError::Evidence`] when it does not decode.
+    pub async fn probe(&self) -> Result<UnverifiedClaim> {
+        let nonce = hex::encode(fresh_nonce());
+        let att = self.fetch_attestation(&nonce).await?;
+        let evidence =
+            Evidence::from_bytes(&att.evidence).map_err(AttestationError::Evidence)?;
+        let measurement = clave_attest::verify_evidence(&evidence)
+            .ok()
+            .map(|c| c.measurement);
+        Ok(UnverifiedClaim {
+            kind: evidence.kind(),
+            measurement,
+        })
+    }
+
+    /// Fetch the KDS evidence for a fresh nonce and the key bundles, verify both under the trust
+    /// policy at `now` (see [`verify_platform`]), and cache the result.
+    ///
+    /// # Errors
+    /// [`ClientError::Attestation`] when anything fails to verify; transport and gateway errors.
+    pub async fn verify(&self, now: u64) -> Result<Arc<Verified>> {
+        let nonce = fresh_nonce();
+        let attestation = self.fetch_attestation(&hex::encode(nonce)).await?;
+        let keys = self.fetch_keys().await?;
+        let verified = Arc::new(verify_platform(
+            &self.trust,
+            &nonce,
+            &attestation,
+            &keys,
+            now,
+        )?);
+        *self.cache.lock().unwrap_or_else(|p| p.into_inner()) = Some(verified.clone());
+        Ok(verified)
+    }
+
+    /// The cached verification if it is younger than the trust policy's max age (and its keys
+    /// still valid), else a fresh [`Client::verify`].
+    ///
+    /// # Errors
+    /// As [`Client::verify`].
+    pub async fn verified(&self, now: u64) -> Result<Arc<Verified>> {
+        let cached = self
+            .cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(v) = cached
+            && now >= v.verified_at
+            && now <= v.usable_until(self.trust.max_age.as_secs())
+            && v.invoke_key(now).is_some()
+        {
+            return Ok(v);
+        }
+        self.verify(now).await
+    }
+
+    /// Seal `code` to the verified code key and upload it as a new version of
+    /// `project/name` (made active). `entry` names the module (e.g. `index.js`).
+    ///
+    /// # Errors
+    /// Invalid names; attestation, transport and gateway errors.
+    pub async fn deploy(
+        &self,
+        project: &str,
+        name: &str,
+        entry: &str,
+        code: &[u8],
+        limits: Limits,
+        token: &str,
+    ) -> Result<Deployed> {
+        let project = parse_project(project)?;
+        let function = parse_function(name)?;
+        let now = now_unix();
+        let verified = self.verified(now).await?;
+        let manifest = Manifest {
+            name: function.clone(),
+            code_hash: CodeHash::of(code),
+            entry: entry.to_owned(),
+            limits,
+            created: now,
+        };
+        let manifest_bytes = manifest.to_bytes();
+        let sealed = seal_code(
+            &verified.code_key.key_config,
+            &manifest_bytes,
+            code,
+            &mut rng(),
+        )
+        .map_err(|e| ClientError::Protocol(format!("cannot seal the code: {e}")))?;
+        let body = DeployRequest::new(&manifest_bytes, &sealed.to_bytes());
+        let req = self
+            .http
+            .put(self.url(&format!("/v1/projects/{project}/functions/{function}")))
+            .bearer_auth(token)
+            .json(&body);
+        let (_, answer) = self.send(req).await?;
+        let response: DeployResponse = parse_json(&answer, "deploy")?;
+        Ok(Deployed {
+            response,
+            code_hash: manifest.code_hash,
+            manifest: manifest_bytes,
+        })
+    }
+
+    /// Invoke `project/name` with `body` and `headers`, pinned to `code_hash`: seal to the
+    /// verified invoke key, post, and open the answer.
+    ///
+    /// # Errors
+    /// [`ClientError::Gateway`] (unknown function, overload...), [`ClientError::HashRefused`],
+    /// [`ClientError::FunctionThrew`], [`ClientError::LimitHit`],
+    /// [`ClientError::EngineRefused`], attestation and transport errors.
+    pub async fn invoke(
+        &self,
+        project: &str,
+        name: &str,
+        body: &[u8],
+        headers: &[(String, String)],
+        code_hash: &CodeHash,
+    ) -> Result<InvokeResponse> {
+        let project = parse_project(project)?;
+        let function = parse_function(name)?;
+        let now = now_unix();
+        let verified = self.verified(now).await?;
+        let key = verified
+            .invoke_key(now)
+            .ok_or(AttestationError::MissingKey("invoke"))?;
+        let mut request = InvokeRequest::new(
+            project.clone(),
+            function.clone(),
+            *code_hash,
+            now,
+            body.to_vec(),
+        );
+        request.headers = headers
+            .iter()
+            .map(|(n, v)| (n.to_ascii_lowercase(), v.clone()))
+            .collect();
+        let (enc, opener) = seal_invoke(&key.key_config, &request, &mut rng())
+            .map_err(|e| ClientError::InvalidInput(format!("cannot build the request: {e}")))?;
+        let req = self
+            .http
+            .post(self.url(&format!(
+                "/v1/projects/{project}/functions/{function}/invoke"
+            )))
+            .header(reqwest::header::CONTENT_TYPE, OHTTP_REQUEST_CONTENT_TYPE)
+            .body(enc);
+        let (_, answer) = self.send(req).await?;
+        let opened = opener.open(&answer).map_err(|e| {
+            ClientError::Protocol(format!("the encrypted answer does not open: {e}"))
+        })?;
+        match opened {
+            Ok(resp) => Ok(resp),
+            Err(problem) => Err(match problem.kind {
+                ProblemKind::CodeHashMismatch => ClientError::HashRefused {
+                    detail: problem.detail,
+                },
+                ProblemKind::ScriptError => ClientError::FunctionThrew {
+                    message: problem.detail.unwrap_or(problem.title),
+                },
+                ProblemKind::Timeout => ClientError::LimitHit {
+                    kind: LimitKind::CpuTime,
+                },
+                ProblemKind::OutOfMemory => ClientError::LimitHit {
+                    kind: LimitKind::Memory,
+                },
+                ProblemKind::LimitExceeded => ClientError::LimitHit {
+                    kind: LimitKind::Other(problem.detail.unwrap_or_default()),
+                },
+                other => ClientError::EngineRefused {
+                    slug: other.slug().to_owned(),
+                    status: problem.status,
+                    title: problem.title,
+                    detail: problem.detail,
+                },
+            }),
+        }
+    }
+
+    /// `GET /v1/projects/{project}/functions`.
+    ///
+    /// # Errors
+    /// Transport and gateway errors.
+    pub async fn list_functions(&self, project: &str, token: &str) -> Result<FunctionList> {
+        let project = parse_project(project)?;
+        self.get_json(&format!("/v1/projects/{project}/functions"), Some(token))
+            .await
+    }
+
+    /// `GET /v1/projects/{project}/functions/{name}`: versions and the active one.
+    ///
+    /// # Errors
+    /// Transport and gateway errors.
+    pub async fn function(&self, project: &str, name: &str, token: &str) -> Result<FunctionDetail> {
+        let project = parse_project(project)?;
+        let function = parse_function(name)?;
+        self.get_json(
+            &format!("/v1/projects/{project}/functions/{function}"),
+            Some(token),
+        )
+        .await
+    }
+
+    /// The code hash of the active version, as the gateway reports it (unverified: the engine
+    /// still checks the pin, but this reads what the operator says is current).
+    ///
+    /// # Errors
+    /// Transport and gateway errors; [`ClientError::Gateway`] 404 when nothing is active.
+    pub async fn active_code_hash(
+        &self,
+        project: &str,
+        name: &str,
+        token: &str,
+    ) -> Result<(i64, CodeHash)> {
+        let detail = self.function(project, name, token).await?;
+        let v = detail
+            .versions
+            .iter()
+            .find(|v| Some(v.version) == detail.active_version)
+            .ok_or(ClientError::Gateway {
+                status: 404,
+                problem: None,
+            })?;
+        let hash = v
+            .code_hash
+            .parse()
+            .map_err(|_| ClientError::Protocol("the gateway reported a malformed code hash".into()))?;
+        Ok((v.version, hash))
+    }
+
+    /// `POST .../activate`.
+    ///
+    /// # Errors
+    /// Transport and gateway errors.
+    pub async fn activate(
+        &self,
+        project: &str,
+        name: &str,
+        version: i64,
+        token: &str,
+    ) -> Result<ActivateResponse> {
+        let project = parse_project(project)?;
+        let function = parse_function(name)?;
+        let req = self
+            .http
+            .post(self.url(&format!(
+                "/v1/projects/{project}/functions/{function}/activate"
+            )))
+            .bearer_auth(token)
+            .json(&ActivateRequest { version });
+        let (_, body) = self.send(req).await?;
+        parse_json(&body, "activate")
+    }
+
+    /// `POST .../rollback`: make the previous version active.
+    ///
+    /// # Errors
+    /// Transport and gateway errors.
+    pub async fn rollback(&self, project: &str, name: &str, token: &str) -> Result<ActivateResponse> {
+        let project = parse_project(project)?;
+        let function = parse_function(name)?;
+        let req = self
+            .http
+            .post(self.url(&format!(
+                "/v1/projects/{project}/functions/{function}/rollback"
+            )))
+            .bearer_auth(token);
+        let (_, body) = self.send(req).await?;
+        parse_json(&body, "rollback")
+    }
+
+    /// `DELETE .../functions/{name}`.
+    ///
+    /// # Errors
+    /// Transport and gateway errors.
+    pub async fn delete(&self, project: &str, name: &str, token: &str) -> Result<()> {
+        let project = parse_project(project)?;
+        let function = parse_function(name)?;
+        let req = self
+            .http
+            .delete(self.url(&format!("/v1/projects/{project}/functions/{function}")))
+            .bearer_auth(token);
+        self.send(req).await.map(|_| ())
+    }
+
+    /// `POST /v1/projects/{project}/tokens` with the admin token: a new deploy token.
+    ///
+    /// # Errors
+    /// Transport and gateway errors.
+    pub async fn create_token(&self, project: &str, admin_token: &str) -> Result<CreateTokenResponse> {
+        let project = parse_project(project)?;
+        let req = self
+            .http
+            .post(self.url(&format!("/v1/projects/{project}/tokens")))
+            .bearer_auth(admin_token);
+        let (_, body) = self.send(req).await?;
+        parse_json(&body, "create token")
+    }
+
+    /// Whether the gateway answers `/healthz`.
+    ///
+    /// # Errors
+    /// Transport errors.
+    pub async fn health(&self) -> Result<()> {
+        self.send(self.http.get(self.url("/healthz"))).await.map(|_| ())
+    }
+}
+
+fn fresh_nonce() -> [u8; 32] {
+    use rand::Rng as _;
+    let mut n = [0u8; 32];
+    rng().fill_bytes(&mut n);
+    n
+}
+
+fn parse_json<T: DeserializeOwned>(body: &[u8], what: &str) -> Result<T> {
+    serde_json::from_slice(body)
+        .map_err(|e| ClientError::Protocol(format!("unexpected answer to {what}: {e}")))
+}
+
+fn parse_project(s: &str) -> Result<ProjectName> {
+    s.parse()
+        .map_err(|e| ClientError::InvalidInput(format!("{s:?} is not a valid project name: {e}")))
+}
+
+fn parse_function(s: &str) -> Result<FunctionName> {
+    s.parse()
+        .map_err(|e| ClientError::InvalidInput(format!("{s:?} is not a valid function name: {e}")))
+}

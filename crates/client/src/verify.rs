@@ -1,0 +1,212 @@
+//! Verification of a platform's attestation and key bundles (DESIGN.md §3), independent of HTTP.
+
+use clave_attest::{Claims, Evidence, TeeKind};
+use clave_proto::bundle::KeyBundle;
+use clave_proto::kds_api::{AttestationResponse, KeysResponse, kds_attestation_report_data};
+use clave_proto::spec::KeyPurpose;
+use ed25519_dalek::VerifyingKey;
+
+use crate::error::AttestationError;
+use crate::trust::{TrustPolicy, policy_within};
+
+/// The result of a successful verification: what was checked, and the keys one may seal to.
+#[derive(Clone, Debug)]
+pub struct Verified {
+    /// Unix seconds of the verification.
+    pub verified_at: u64,
+    /// What the KDS evidence says (kind, measurement, TCB...), after the policy accepted it.
+    pub kds_claims: Claims,
+    /// The attested KDS identity key (Ed25519) that signed the bundles.
+    pub identity_public_key: [u8; 32],
+    /// The nonce the evidence binds (ours).
+    pub nonce: Vec<u8>,
+    /// The current invoke epoch the KDS reported.
+    pub epoch: u64,
+    /// The code key (developers seal code to it).
+    pub code_key: KeyBundle,
+    /// The invoke keys valid now or later, ascending epoch.
+    pub invoke_keys: Vec<KeyBundle>,
+}
+
+impl Verified {
+    /// Whether the platform runs on the insecure simulated TEE.
+    #[must_use]
+    pub fn insecure(&self) -> bool {
+        self.kds_claims.insecure || self.kds_claims.kind == TeeKind::InsecureSimulated
+    }
+
+    /// The invoke key to seal to at `now`: the valid one of the highest epoch not in the future.
+    #[must_use]
+    pub fn invoke_key(&self, now: u64) -> Option<&KeyBundle> {
+        self.invoke_keys
+            .iter()
+            .filter(|b| b.check_validity(now).is_ok())
+            .max_by_key(|b| b.spec.epoch)
+    }
+
+    /// Until when (unix seconds) this result may be reused given `max_age_secs`: the earlier of
+    /// the cache age and the end of the code key's validity.
+    #[must_use]
+    pub fn usable_until(&self, max_age_secs: u64) -> u64 {
+        self.verified_at
+            .saturating_add(max_age_secs)
+            .min(self.code_key.not_after)
+    }
+
+    /// What was verified, as sentences for people.
+    #[must_use]
+    pub fn describe(&self) -> Vec<String> {
+        let c = &self.kds_claims;
+        let mut out = Vec::new();
+        if self.insecure() {
+            out.push(
+                "WARNING: the KDS runs on the INSECURE simulated TEE: anyone can forge this evidence, nothing is confidential."
+                    .to_owned(),
+            );
+        }
+        out.push(format!(
+            "The key service (KDS) proved it runs in a {} TEE with measurement {}, which your trust policy pins.",
+            kind_words(c.kind),
+            c.measurement
+        ));
+        if !c.tcb.0.is_empty() {
+            out.push(format!("Its platform TCB is {}.", c.tcb));
+        }
+        out.push("Debug mode is off.".to_owned());
+        out.push(format!(
+            "The evidence binds your fresh nonce {} and the KDS identity key {}.",
+            hex::encode(&self.nonce),
+            hex::encode(self.identity_public_key)
+        ));
+        out.push(format!(
+            "That identity key signed {} key bundle(s); each signature and validity window checked out.",
+            1 + self.invoke_keys.len()
+        ));
+        out.push(format!(
+            "The code key (spec {}) is released only to engines your engine policy accepts: {}.",
+            self.code_key.spec.id(),
+            policy_words(&self.code_key.spec.policy)
+        ));
+        for k in &self.invoke_keys {
+            out.push(format!(
+                "The invoke key of epoch {} (spec {}, valid {}..{}) is released only to: {}.",
+                k.spec.epoch,
+                k.spec.id(),
+                k.not_before,
+                k.not_after,
+                policy_words(&k.spec.policy)
+            ));
+        }
+        out
+    }
+}
+
+fn kind_words(kind: TeeKind) -> &'static str {
+    match kind {
+        TeeKind::InsecureSimulated => "simulated (INSECURE)",
+        TeeKind::SevSnp => "AMD SEV-SNP",
+        TeeKind::Tdx => "Intel TDX",
+        TeeKind::SgxDcap => "Intel SGX",
+        TeeKind::Nitro => "AWS Nitro",
+    }
+}
+
+/// A policy in words.
+#[must_use]
+pub fn policy_words(p: &clave_attest::Policy) -> String {
+    let kinds: Vec<&str> = p.accepted_kinds.iter().map(|k| kind_words(*k)).collect();
+    let ident = match &p.identity {
+        clave_attest::Identity::Measurements(ms) => {
+            let ms: Vec<String> = ms.iter().map(|m| m.to_hex()).collect();
+            format!("measurement {}", ms.join(" or "))
+        }
+        clave_attest::Identity::Signer(s) => {
+            format!("images signed by {} with security version >= {}", s.id, s.min_svn)
+        }
+    };
+    format!("{} TEEs with {ident}", kinds.join(" or "))
+}
+
+/// Verify an attestation answer and a key list against `trust`, for our `nonce`, at `now`.
+///
+/// Steps (all must pass): the evidence decodes; simulated evidence only if the trust policy
+/// allows it; the echoed nonce is ours; the evidence satisfies the KDS policy with report data
+/// `kds_attestation_report_data(identity_pk, nonce)`; the key list names the same identity key;
+/// every bundle's signature verifies under it and is valid at `now`; each bundle's spec policy is
+/// no broader than the client's engine policy; there is a code key and a current invoke key.
+///
+/// # Errors
+/// [`AttestationError`] naming the first failed step.
+pub fn verify_platform(
+    trust: &TrustPolicy,
+    nonce: &[u8],
+    attestation: &AttestationResponse,
+    keys: &KeysResponse,
+    now: u64,
+) -> Result<Verified, AttestationError> {
+    let evidence =
+        Evidence::from_bytes(&attestation.evidence).map_err(AttestationError::Evidence)?;
+    if evidence.kind() == TeeKind::InsecureSimulated && !trust.allow_insecure_simulated {
+        return Err(AttestationError::InsecureRefused);
+    }
+    if attestation.nonce != nonce {
+        return Err(AttestationError::NonceMismatch);
+    }
+    let expected = kds_attestation_report_data(&attestation.identity_public_key, nonce);
+    let claims = clave_attest::verify(&evidence, &trust.kds_policy, &expected, now)
+        .map_err(AttestationError::Evidence)?;
+    if claims.insecure && !trust.allow_insecure_simulated {
+        return Err(AttestationError::InsecureRefused);
+    }
+    if keys.identity_public_key != attestation.identity_public_key {
+        return Err(AttestationError::IdentityMismatch);
+    }
+    let vk = VerifyingKey::from_bytes(&attestation.identity_public_key)
+        .map_err(|_| AttestationError::Malformed("identity key is not an Ed25519 key".into()))?;
+    let mut code_key = None;
+    let mut invoke_keys = Vec::new();
+    for signed in &keys.bundles {
+        let bundle = KeyBundle::from_payload(
+            &signed
+                .verify(&vk)
+                .map_err(AttestationError::Bundle)?,
+        )
+        .map_err(AttestationError::Bundle)?;
+        let purpose = match bundle.spec.purpose {
+            KeyPurpose::Code => "code",
+            KeyPurpose::Invoke => "invoke",
+        };
+        policy_within(
+            &bundle.spec.policy,
+            &trust.engine_policy,
+            trust.allow_insecure_simulated,
+        )
+        .map_err(|reason| AttestationError::SpecTooBroad { purpose, reason })?;
+        // Expired bundles are useless; future ones (next epoch) are kept for later.
+        if now > bundle.not_after {
+            continue;
+        }
+        match bundle.spec.purpose {
+            KeyPurpose::Code => {
+                bundle.check_validity(now).map_err(AttestationError::Bundle)?;
+                code_key = Some(bundle);
+            }
+            KeyPurpose::Invoke => invoke_keys.push(bundle),
+        }
+    }
+    invoke_keys.sort_by_key(|b| b.spec.epoch);
+    let code_key = code_key.ok_or(AttestationError::MissingKey("code"))?;
+    let verified = Verified {
+        verified_at: now,
+        kds_claims: claims,
+        identity_public_key: attestation.identity_public_key,
+        nonce: nonce.to_vec(),
+        epoch: keys.epoch,
+        code_key,
+        invoke_keys,
+    };
+    if verified.invoke_key(now).is_none() {
+        return Err(AttestationError::MissingKey("invoke"));
+    }
+    Ok(verified)
+}

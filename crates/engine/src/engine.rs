@@ -1,0 +1,623 @@
+//! The engine: keys, the invoke path and the engine's own evidence.
+
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use clave_attest::{Attester, Policy, ReportData};
+use clave_proto::code::{Limits, Manifest, SealedCode, open_code_with_keys};
+use clave_proto::gateway_api::EngineJob;
+use clave_proto::invoke::decapsulate_invoke;
+use clave_proto::{InvokeError, InvokeRequest, InvokeResponder, InvokeResponse, ProblemKind};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::Error;
+use crate::code_cache::CodeCache;
+use crate::kds_client::KdsClient;
+use crate::keys::{Acquire, KeyRing};
+use crate::replay::{ReplayCache, Verdict};
+use crate::runner::{RunError, Runner, SandboxRunner, SandboxSettings};
+
+/// A clock returning unix seconds.
+pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
+
+/// The system clock.
+#[must_use]
+pub fn system_clock() -> Clock {
+    Arc::new(|| {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+    })
+}
+
+/// The attester the engine uses for its own evidence (key release and [`Engine::evidence`]).
+pub type EngineAttester = Box<dyn Attester + Send + Sync>;
+
+/// Domain label of the engine's own attestation binding (a caller nonce).
+pub const ENGINE_ATTESTATION_LABEL: &[u8] = b"clave/v1/engine-attestation";
+
+/// Report data of [`Engine::evidence`]: `ReportData::hash_of(ENGINE_ATTESTATION_LABEL, [nonce])`.
+#[must_use]
+pub fn engine_attestation_report_data(nonce: &[u8]) -> ReportData {
+    ReportData::hash_of(ENGINE_ATTESTATION_LABEL, &[nonce])
+}
+
+/// Engine settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EngineConfig {
+    /// The KDS must satisfy this policy before the engine trusts anything it publishes.
+    pub kds_policy: Policy,
+    /// Accepted distance between a request's `date` and the engine's clock, seconds (±).
+    pub date_window_secs: u64,
+    /// Most replay ids remembered at once; when full of live entries, new requests are refused
+    /// with [`Error::Overloaded`] (nothing runs).
+    pub replay_capacity: usize,
+    /// Most opened code modules cached in memory.
+    pub code_cache_entries: usize,
+    /// Most bytes of opened code cached in memory.
+    pub code_cache_bytes: usize,
+    /// How long keys stay usable after their bundle's `not_after`, seconds.
+    pub key_grace_secs: u64,
+    /// The sandbox pool, including the platform maxima manifest limits are clamped to.
+    pub sandbox: SandboxSettings,
+    /// Largest engine job accepted by the HTTP service, bytes.
+    pub max_job_bytes: usize,
+}
+
+impl EngineConfig {
+    /// Default date window: ±60 s.
+    pub const DEFAULT_DATE_WINDOW_SECS: u64 = 60;
+    /// Default replay cache size.
+    pub const DEFAULT_REPLAY_CAPACITY: usize = 1 << 18;
+    /// Default key grace window: one day (the KDS's default epoch).
+    pub const DEFAULT_KEY_GRACE_SECS: u64 = 86_400;
+
+    /// Defaults around a KDS policy.
+    #[must_use]
+    pub fn new(kds_policy: Policy) -> Self {
+        Self {
+            kds_policy,
+            date_window_secs: Self::DEFAULT_DATE_WINDOW_SECS,
+            replay_capacity: Self::DEFAULT_REPLAY_CAPACITY,
+            code_cache_entries: 256,
+            code_cache_bytes: 64 << 20,
+            key_grace_secs: Self::DEFAULT_KEY_GRACE_SECS,
+            sandbox: SandboxSettings::default(),
+            max_job_bytes: 32 << 20,
+        }
+    }
+
+    /// The `clave dev` configuration: the KDS may be the insecure simulated TEE with exactly
+    /// `kds_measurement`. Anyone can forge such evidence; never use it outside development.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for an invalid measurement.
+    pub fn insecure_dev(kds_measurement: clave_attest::Measurement) -> Result<Self, Error> {
+        let policy =
+            Policy::insecure_dev([kds_measurement]).map_err(|e| Error::Config(e.to_string()))?;
+        Ok(Self::new(policy))
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        self.kds_policy
+            .validate()
+            .map_err(|e| Error::Config(format!("kds_policy: {e}")))?;
+        if self.replay_capacity == 0 {
+            return Err(Error::Config("replay_capacity must be positive".into()));
+        }
+        Ok(())
+    }
+}
+
+/// The engine's evidence for a caller's nonce (`GET /v1/engine/attestation?nonce=`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineAttestation {
+    /// `clave_attest::Evidence::to_bytes()` (unpadded base64url in JSON); its report data is
+    /// [`engine_attestation_report_data`]`(nonce)`.
+    #[serde(with = "clave_proto::kds_api::b64")]
+    pub evidence: Vec<u8>,
+    /// The nonce bytes that were bound, lowercase hex.
+    pub nonce: String,
+}
+
+/// What the engine holds after a key refresh (no key material).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyStatus {
+    /// The attested KDS identity key.
+    pub identity_public_key: [u8; 32],
+    /// Number of code keys held.
+    pub code_keys: usize,
+    /// Invoke epochs held, ascending.
+    pub invoke_epochs: Vec<u64>,
+}
+
+/// The confidential engine. `Send + Sync`; share it as `Arc<Engine>`.
+pub struct Engine {
+    config: EngineConfig,
+    kds: Arc<dyn KdsClient>,
+    attester: EngineAttester,
+    runner: Arc<dyn Runner>,
+    clock: Clock,
+    ring: RwLock<Option<Arc<KeyRing>>>,
+    refresh_lock: tokio::sync::Mutex<()>,
+    replay: Mutex<ReplayCache>,
+    code_cache: Mutex<CodeCache>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("tee", &self.attester.kind())
+            .field("ready", &self.is_ready())
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Both caches stay consistent at every await-free step, so a poisoned lock is usable.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The outcome label of an invocation, for tracing.
+fn outcome_label(r: &Result<InvokeResponse, InvokeError>) -> &str {
+    match r {
+        Ok(_) => "ok",
+        Err(e) => e.kind.slug(),
+    }
+}
+
+fn problem(kind: ProblemKind, detail: impl Into<Option<String>>) -> InvokeError {
+    InvokeError::new(kind, detail.into())
+}
+
+/// Manifest limits clamped to the platform maxima.
+pub(crate) fn clamp_limits(l: &Limits, max: &Limits) -> Limits {
+    Limits {
+        cpu_ms: l.cpu_ms.min(max.cpu_ms),
+        heap_bytes: l.heap_bytes.min(max.heap_bytes),
+        stack_bytes: l.stack_bytes.min(max.stack_bytes),
+        max_request_bytes: l.max_request_bytes.min(max.max_request_bytes),
+        max_response_bytes: l.max_response_bytes.min(max.max_response_bytes),
+        max_console_bytes: l.max_console_bytes.min(max.max_console_bytes),
+    }
+}
+
+fn run_problem(e: RunError) -> InvokeError {
+    match e {
+        RunError::Timeout => problem(ProblemKind::Timeout, None),
+        RunError::OutOfMemory => problem(ProblemKind::OutOfMemory, None),
+        RunError::StackOverflow => problem(
+            ProblemKind::LimitExceeded,
+            "stack limit exceeded".to_owned(),
+        ),
+        RunError::RequestTooLarge => problem(
+            ProblemKind::LimitExceeded,
+            "request body larger than the function's limit".to_owned(),
+        ),
+        RunError::ResponseTooLarge => problem(
+            ProblemKind::LimitExceeded,
+            "response larger than the function's limit".to_owned(),
+        ),
+        RunError::Script { message } => problem(ProblemKind::ScriptError, message),
+        RunError::CodeHashMismatch => problem(ProblemKind::CodeHashMismatch, None),
+        _ => problem(ProblemKind::Internal, None),
+    }
+}
+
+impl Engine {
+    /// An engine with the real sandbox ([`SandboxRunner`]) and the system clock. It holds no
+    /// keys yet: call [`Engine::refresh`] (or use [`Engine::start`]).
+    ///
+    /// # Errors
+    /// [`Error::Config`], [`Error::Sandbox`].
+    pub fn new(
+        config: EngineConfig,
+        kds: Arc<dyn KdsClient>,
+        attester: EngineAttester,
+    ) -> Result<Self, Error> {
+        let runner = Arc::new(SandboxRunner::new(&config.sandbox)?);
+        Self::with_runner(config, kds, attester, runner)
+    }
+
+    /// An engine with another [`Runner`] (tests, instrumentation).
+    ///
+    /// # Errors
+    /// [`Error::Config`].
+    pub fn with_runner(
+        config: EngineConfig,
+        kds: Arc<dyn KdsClient>,
+        attester: EngineAttester,
+        runner: Arc<dyn Runner>,
+    ) -> Result<Self, Error> {
+        config.validate()?;
+        Ok(Self {
+            replay: Mutex::new(ReplayCache::new(config.replay_capacity)),
+            code_cache: Mutex::new(CodeCache::new(
+                config.code_cache_entries,
+                config.code_cache_bytes,
+            )),
+            config,
+            kds,
+            attester,
+            runner,
+            clock: system_clock(),
+            ring: RwLock::new(None),
+            refresh_lock: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// Replace the clock (used by the HTTP service and the background refresh).
+    #[must_use]
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// [`Engine::new`] followed by a first [`Engine::refresh`] at the clock's time.
+    ///
+    /// # Errors
+    /// Any key acquisition error: the engine refuses to start without verified keys.
+    pub async fn start(
+        config: EngineConfig,
+        kds: Arc<dyn KdsClient>,
+        attester: EngineAttester,
+    ) -> Result<Arc<Self>, Error> {
+        let engine = Self::new(config, kds, attester)?;
+        engine.refresh(engine.now()).await?;
+        Ok(Arc::new(engine))
+    }
+
+    /// The configuration.
+    #[must_use]
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// The engine clock's time, unix seconds.
+    #[must_use]
+    pub fn now(&self) -> u64 {
+        (self.clock)()
+    }
+
+    /// Whether keys have been acquired.
+    #[must_use]
+    pub fn is_ready(&self) -> bool {
+        self.ring().is_some()
+    }
+
+    fn ring(&self) -> Option<Arc<KeyRing>> {
+        self.ring
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .cloned()
+    }
+
+    /// What keys are held (no key material), or `None` before the first refresh.
+    #[must_use]
+    pub fn key_status(&self) -> Option<KeyStatus> {
+        self.ring().map(|r| KeyStatus {
+            identity_public_key: r.identity,
+            code_keys: r.code.len(),
+            invoke_epochs: r.invoke_epochs(),
+        })
+    }
+
+    /// Acquire or refresh keys at `now`: verify the KDS, verify its bundles, release the keys of
+    /// specs not held yet, drop keys whose grace window has passed. On error the keys held so far
+    /// stay in use. Concurrent calls are serialised.
+    ///
+    /// # Errors
+    /// Any key acquisition error ([`Error::Kds`], [`Error::KdsAttestation`],
+    /// [`Error::BadBundle`], [`Error::ReleasedKeyMismatch`], …).
+    pub async fn refresh(&self, now: u64) -> Result<KeyStatus, Error> {
+        let _serial = self.refresh_lock.lock().await;
+        let started = Instant::now();
+        let previous = self.ring();
+        let acquire = Acquire {
+            kds: self.kds.as_ref(),
+            attester: self.attester.as_ref(),
+            kds_policy: &self.config.kds_policy,
+            key_grace_secs: self.config.key_grace_secs,
+        };
+        let result = acquire.run(previous.as_deref(), now).await;
+        let ms = started.elapsed().as_millis();
+        match result {
+            Ok(ring) => {
+                let ring = Arc::new(ring);
+                *self.ring.write().unwrap_or_else(|p| p.into_inner()) = Some(ring.clone());
+                let status = KeyStatus {
+                    identity_public_key: ring.identity,
+                    code_keys: ring.code.len(),
+                    invoke_epochs: ring.invoke_epochs(),
+                };
+                tracing::info!(
+                    code_keys = status.code_keys,
+                    invoke_keys = status.invoke_epochs.len(),
+                    ms,
+                    "engine keys refreshed"
+                );
+                Ok(status)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, ms, "engine key refresh failed");
+                Err(e)
+            }
+        }
+    }
+
+    /// The engine's own evidence binding `nonce` (1 to 64 bytes) with report data
+    /// [`engine_attestation_report_data`]`(nonce)`, for clients that check the engine directly.
+    ///
+    /// # Errors
+    /// [`Error::BadNonce`], [`Error::OwnAttestation`].
+    pub fn evidence(&self, nonce: &[u8]) -> Result<EngineAttestation, Error> {
+        if nonce.is_empty() || nonce.len() > clave_proto::kds_api::MAX_CALLER_NONCE_LEN {
+            return Err(Error::BadNonce);
+        }
+        let evidence = self
+            .attester
+            .attest(&engine_attestation_report_data(nonce))
+            .map_err(Error::OwnAttestation)?;
+        Ok(EngineAttestation {
+            evidence: evidence.to_bytes(),
+            nonce: hex::encode(nonce),
+        })
+    }
+
+    /// Run one job at time `now` and return the `message/ohttp-res` body.
+    ///
+    /// Returned in the clear (and carrying no content) are only: [`Error::UnknownKeyId`] and
+    /// [`Error::Undecryptable`] (the outer envelope; nothing ran), [`Error::NotReady`] and
+    /// [`Error::Overloaded`] (nothing ran, retry later), and [`Error::Seal`] (a bug). Every other
+    /// failure — malformed inner request, stale `date`, replay, wrong function, code that does
+    /// not open or does not match the pinned `clave-code-hash` (the function is then not run),
+    /// sandbox limits and script errors — is sealed to the user as a problem.
+    ///
+    /// A replayed encapsulation is refused even if it is the same job delivered twice: a queue
+    /// that redelivers must keep and reuse the first result instead of re-running the job.
+    ///
+    /// # Errors
+    /// As above.
+    pub async fn invoke(&self, job: EngineJob, now: u64) -> Result<Vec<u8>, Error> {
+        let started = Instant::now();
+        let ring = self.ring().ok_or(Error::NotReady)?;
+        let (bhttp, responder) =
+            decapsulate_invoke(&ring.invoke, &job.request).map_err(|e| match e {
+                clave_proto::Error::UnknownKeyId(id) => Error::UnknownKeyId(id),
+                _ => Error::Undecryptable,
+            })?;
+        let bhttp = Zeroizing::new(bhttp);
+        let result = self.handle(&ring, &job, &bhttp, &responder, now).await?;
+        let sealed = seal(&responder, &result)?;
+        tracing::info!(
+            function = %job.function,
+            outcome = outcome_label(&result),
+            request_bytes = job.request.len(),
+            response_bytes = sealed.len(),
+            ms = started.elapsed().as_millis(),
+            "invoke"
+        );
+        Ok(sealed)
+    }
+
+    /// Everything after decapsulation. `Err` only for the clear "overloaded" refusal.
+    async fn handle(
+        &self,
+        ring: &KeyRing,
+        job: &EngineJob,
+        bhttp: &[u8],
+        responder: &InvokeResponder,
+        now: u64,
+    ) -> Result<Result<InvokeResponse, InvokeError>, Error> {
+        let req = match InvokeRequest::from_bhttp(bhttp) {
+            Ok(r) => r,
+            Err(e) => return Ok(Err(problem(ProblemKind::BadRequest, e.to_string()))),
+        };
+        let window = self.config.date_window_secs;
+        if now.abs_diff(req.date) > window {
+            return Ok(Err(problem(
+                ProblemKind::StaleDate,
+                format!("date must be within {window} s of the engine's clock"),
+            )));
+        }
+        let verdict = lock(&self.replay).check_and_insert(
+            responder.replay_id(),
+            req.date.saturating_add(window),
+            now,
+        );
+        match verdict {
+            Verdict::Fresh => {}
+            Verdict::Replayed => return Ok(Err(problem(ProblemKind::Replay, None))),
+            Verdict::Full => return Err(Error::Overloaded),
+        }
+        Ok(self.run_checked(ring, job, req).await)
+    }
+
+    /// Path and code checks, then the sandbox.
+    async fn run_checked(
+        &self,
+        ring: &KeyRing,
+        job: &EngineJob,
+        req: InvokeRequest,
+    ) -> Result<InvokeResponse, InvokeError> {
+        if req.project.as_str() != job.project || req.function.as_str() != job.function {
+            return Err(problem(
+                ProblemKind::WrongFunction,
+                format!(
+                    "the request names {}, the platform routed it to /{}/{}",
+                    req.path(),
+                    job.project,
+                    job.function
+                ),
+            ));
+        }
+        let manifest = Manifest::from_bytes(&job.manifest).map_err(|_| {
+            problem(
+                ProblemKind::Internal,
+                "the deployed manifest is unreadable".to_owned(),
+            )
+        })?;
+        if manifest.name != req.function {
+            return Err(problem(
+                ProblemKind::WrongFunction,
+                format!(
+                    "the platform supplied the code of function {}",
+                    manifest.name
+                ),
+            ));
+        }
+        // Refuse before decrypting anything: the deployed code is not the pinned code.
+        if manifest.code_hash != req.code_hash {
+            return Err(problem(
+                ProblemKind::CodeHashMismatch,
+                format!("the deployed code hash is {}", manifest.code_hash),
+            ));
+        }
+        let code = self.open_code(ring, &job.manifest, &job.sealed_code, &manifest)?;
+        let limits = clamp_limits(&manifest.limits, &self.config.sandbox.max);
+        self.runner
+            .run(req.code_hash, code, req, limits)
+            .await
+            .map(|out| out.response)
+            .map_err(run_problem)
+    }
+
+    /// Open sealed code (or take it from the in-memory cache); the result hashes to
+    /// `manifest.code_hash`.
+    fn open_code(
+        &self,
+        ring: &KeyRing,
+        manifest_bytes: &[u8],
+        sealed: &[u8],
+        manifest: &Manifest,
+    ) -> Result<Arc<str>, InvokeError> {
+        let key = (manifest.code_hash, Manifest::digest(manifest_bytes));
+        if let Some(code) = lock(&self.code_cache).get(&key) {
+            return Ok(code);
+        }
+        let unopenable = || {
+            problem(
+                ProblemKind::Internal,
+                "the deployed code could not be opened".to_owned(),
+            )
+        };
+        let sealed = SealedCode::from_bytes(sealed).map_err(|_| unopenable())?;
+        let (code, hash) =
+            open_code_with_keys(&ring.code, manifest_bytes, &sealed).map_err(|e| match e {
+                clave_proto::Error::CodeHashMismatch { .. } => problem(
+                    ProblemKind::CodeHashMismatch,
+                    "the deployed code does not match its manifest".to_owned(),
+                ),
+                _ => unopenable(),
+            })?;
+        let code = Zeroizing::new(code);
+        if hash != manifest.code_hash {
+            return Err(problem(ProblemKind::CodeHashMismatch, None));
+        }
+        let text = std::str::from_utf8(&code).map_err(|_| {
+            problem(
+                ProblemKind::ScriptError,
+                "the code is not UTF-8".to_owned(),
+            )
+        })?;
+        let code: Arc<str> = Arc::from(text);
+        lock(&self.code_cache).insert(key, code.clone());
+        Ok(code)
+    }
+}
+
+/// Seal the result (or problem) under the request's response key.
+fn seal(
+    responder: &InvokeResponder,
+    result: &Result<InvokeResponse, InvokeError>,
+) -> Result<Vec<u8>, Error> {
+    let mut rng = rand::rng();
+    match result {
+        Ok(resp) => match responder.seal_response(resp, &mut rng) {
+            Ok(v) => Ok(v),
+            // E.g. a header the BHTTP encoder refuses: tell the user, encrypted.
+            Err(_) => responder
+                .seal_error(
+                    &problem(
+                        ProblemKind::ScriptError,
+                        "the function's response cannot be encoded".to_owned(),
+                    ),
+                    &mut rng,
+                )
+                .map_err(Error::Seal),
+        },
+        Err(p) => responder.seal_error(p, &mut rng).map_err(Error::Seal),
+    }
+}
+
+/// Refresh `engine`'s keys every `every` (first after one period), logging the outcome, until
+/// the task is aborted. Run it next to the service: `spawn_refresh(engine.clone(), period)`.
+pub fn spawn_refresh(engine: Arc<Engine>, every: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(every.max(Duration::from_secs(1)));
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticker.tick().await;
+        loop {
+            ticker.tick().await;
+            // Errors are logged inside; the keys held so far stay in use.
+            let _ = engine.refresh(engine.now()).await;
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_are_clamped_to_maxima() {
+        let max = Limits {
+            cpu_ms: 100,
+            ..Limits::default()
+        };
+        let want = Limits {
+            cpu_ms: 5_000,
+            heap_bytes: 1,
+            ..Limits::default()
+        };
+        let got = clamp_limits(&want, &max);
+        assert_eq!(got.cpu_ms, 100);
+        assert_eq!(got.heap_bytes, 1);
+    }
+
+    #[test]
+    fn run_errors_map_to_problem_kinds() {
+        assert_eq!(run_problem(RunError::Timeout).kind, ProblemKind::Timeout);
+        assert_eq!(
+            run_problem(RunError::OutOfMemory).kind,
+            ProblemKind::OutOfMemory
+        );
+        assert_eq!(
+            run_problem(RunError::StackOverflow).kind,
+            ProblemKind::LimitExceeded
+        );
+        assert_eq!(
+            run_problem(RunError::ResponseTooLarge).kind,
+            ProblemKind::LimitExceeded
+        );
+        let p = run_problem(RunError::Script {
+            message: "boom".into(),
+        });
+        assert_eq!(p.kind, ProblemKind::ScriptError);
+        assert_eq!(p.detail.as_deref(), Some("boom"));
+        assert_eq!(run_problem(RunError::Internal).kind, ProblemKind::Internal);
+    }
+
+    #[test]
+    fn engine_binding_is_domain_separated() {
+        let n = [1u8; 32];
+        assert_ne!(
+            engine_attestation_report_data(&n),
+            clave_proto::kds_api::kds_attestation_report_data(&[0; 32], &n)
+        );
+    }
+}

@@ -1,0 +1,256 @@
+//! The one place the engine touches `clave-sandbox`: the [`Runner`] trait and its sandbox
+//! implementation [`SandboxRunner`]. Everything else in the engine speaks clave-proto types.
+
+use std::sync::Arc;
+
+use clave_proto::code::Limits;
+use clave_proto::{CodeHash, InvokeRequest, InvokeResponse};
+
+use crate::kds_client::BoxFuture;
+
+/// What a successful run produced. The console text is plaintext from the function: it stays
+/// inside the TEE (the engine drops it; it is never logged).
+#[derive(Clone, PartialEq, Eq)]
+pub struct RunOutput {
+    /// The function's response.
+    pub response: InvokeResponse,
+    /// Captured console lines.
+    pub console: Vec<String>,
+}
+
+impl std::fmt::Debug for RunOutput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunOutput")
+            .field("response", &self.response)
+            .field("console_lines", &self.console.len())
+            .finish()
+    }
+}
+
+/// Why a run failed. Script messages are plaintext from the function: they only ever leave the
+/// engine encrypted to the invoking user.
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// The time limit passed.
+    #[error("time limit exceeded")]
+    Timeout,
+    /// The heap limit was hit.
+    #[error("memory limit exceeded")]
+    OutOfMemory,
+    /// The stack limit was hit.
+    #[error("stack limit exceeded")]
+    StackOverflow,
+    /// The request body is larger than the function's limit.
+    #[error("request body too large")]
+    RequestTooLarge,
+    /// The response is larger than the function's limit.
+    #[error("response too large")]
+    ResponseTooLarge,
+    /// The function threw, did not load, or returned something that is not a `Response`.
+    #[error("script error")]
+    Script {
+        /// The error message (plaintext from the function).
+        message: String,
+    },
+    /// The code does not hash to the given code hash.
+    #[error("code hash mismatch")]
+    CodeHashMismatch,
+    /// The runner itself failed (never caused by the function's input).
+    #[error("runner failure")]
+    Internal,
+}
+
+impl std::fmt::Debug for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            // Never print the function's message.
+            RunError::Script { message } => f
+                .debug_struct("Script")
+                .field("message_len", &message.len())
+                .finish(),
+            other => write!(f, "{other}"),
+        }
+    }
+}
+
+/// Runs one function call in a fresh sandbox.
+pub trait Runner: Send + Sync {
+    /// Run the module `code` (whose SHA-256 is `code_hash`) on `request` under `limits` (the
+    /// manifest's, already clamped to the platform maxima).
+    fn run(
+        &self,
+        code_hash: CodeHash,
+        code: Arc<str>,
+        request: InvokeRequest,
+        limits: Limits,
+    ) -> BoxFuture<'_, Result<RunOutput, RunError>>;
+}
+
+/// Sandbox pool settings of a [`SandboxRunner`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SandboxSettings {
+    /// Worker threads (concurrent calls).
+    pub workers: usize,
+    /// Platform maxima every call is clamped to.
+    pub max: Limits,
+    /// How long after the deadline the pool waits before abandoning a worker, milliseconds.
+    pub grace_ms: u64,
+    /// Bytes of compiled bytecode kept in memory.
+    pub bytecode_cache_bytes: usize,
+}
+
+impl Default for SandboxSettings {
+    fn default() -> Self {
+        let d = clave_sandbox::PoolConfig::default();
+        Self {
+            workers: d.workers,
+            max: from_sandbox_limits(&d.max),
+            grace_ms: u64::try_from(d.grace.as_millis()).unwrap_or(u64::MAX),
+            bytecode_cache_bytes: d.cache_bytes,
+        }
+    }
+}
+
+/// The real runner: a supervised [`clave_sandbox::SandboxPool`].
+#[derive(Clone, Debug)]
+pub struct SandboxRunner {
+    pool: clave_sandbox::SandboxPool,
+}
+
+impl SandboxRunner {
+    /// Start the worker threads.
+    ///
+    /// # Errors
+    /// [`crate::Error::Sandbox`] when a worker thread cannot be spawned.
+    pub fn new(settings: &SandboxSettings) -> Result<Self, crate::Error> {
+        let cfg = clave_sandbox::PoolConfig {
+            workers: settings.workers.max(1),
+            max: to_sandbox_limits(&settings.max),
+            grace: std::time::Duration::from_millis(settings.grace_ms),
+            cache_bytes: settings.bytecode_cache_bytes,
+        };
+        let pool =
+            clave_sandbox::SandboxPool::new(cfg).map_err(|e| crate::Error::Sandbox(e.to_string()))?;
+        Ok(Self { pool })
+    }
+}
+
+fn usize_of(v: u64) -> usize {
+    usize::try_from(v).unwrap_or(usize::MAX)
+}
+
+fn u64_of(v: usize) -> u64 {
+    u64::try_from(v).unwrap_or(u64::MAX)
+}
+
+/// Manifest limits as sandbox limits (the sandbox clamps them to its maxima again).
+pub(crate) fn to_sandbox_limits(l: &Limits) -> clave_sandbox::Limits {
+    clave_sandbox::Limits {
+        cpu_ms: l.cpu_ms,
+        heap_bytes: usize_of(l.heap_bytes),
+        stack_bytes: usize_of(l.stack_bytes),
+        max_request_bytes: usize_of(l.max_request_bytes),
+        max_response_bytes: usize_of(l.max_response_bytes),
+        max_console_bytes: usize_of(l.max_console_bytes),
+    }
+}
+
+fn from_sandbox_limits(l: &clave_sandbox::Limits) -> Limits {
+    Limits {
+        cpu_ms: l.cpu_ms,
+        heap_bytes: u64_of(l.heap_bytes),
+        stack_bytes: u64_of(l.stack_bytes),
+        max_request_bytes: u64_of(l.max_request_bytes),
+        max_response_bytes: u64_of(l.max_response_bytes),
+        max_console_bytes: u64_of(l.max_console_bytes),
+    }
+}
+
+/// The sandbox `Request` URL of an invoke request.
+fn request_url(req: &InvokeRequest) -> String {
+    format!(
+        "{}://{}{}",
+        clave_proto::invoke::SCHEME,
+        clave_proto::invoke::AUTHORITY,
+        req.path()
+    )
+}
+
+fn map_error(e: clave_sandbox::Error) -> RunError {
+    use clave_sandbox::Error as S;
+    match e {
+        S::Timeout => RunError::Timeout,
+        S::OutOfMemory => RunError::OutOfMemory,
+        S::StackOverflow => RunError::StackOverflow,
+        S::ResponseTooLarge { .. } => RunError::ResponseTooLarge,
+        S::RequestTooLarge { .. } => RunError::RequestTooLarge,
+        S::ScriptError { message, .. } => RunError::Script { message },
+        S::InvalidModule { message } => RunError::Script {
+            message: format!("invalid module: {message}"),
+        },
+        S::NoDefaultExport { message } => RunError::Script {
+            message: format!("no usable default export: {message}"),
+        },
+        S::BadResponse { returned } => RunError::Script {
+            message: format!("fetch() returned {returned}, not a Response"),
+        },
+        S::NeverSettled => RunError::Script {
+            message: "the promise returned by fetch() never settled".into(),
+        },
+        S::CodeHashMismatch => RunError::CodeHashMismatch,
+        _ => RunError::Internal,
+    }
+}
+
+impl Runner for SandboxRunner {
+    fn run(
+        &self,
+        code_hash: CodeHash,
+        code: Arc<str>,
+        request: InvokeRequest,
+        limits: Limits,
+    ) -> BoxFuture<'_, Result<RunOutput, RunError>> {
+        Box::pin(async move {
+            let http = clave_sandbox::HttpRequest {
+                method: "POST".into(),
+                url: request_url(&request),
+                headers: request.headers,
+                body: request.body,
+            };
+            let out = self
+                .pool
+                .run(code_hash.0, code, http, to_sandbox_limits(&limits))
+                .await
+                .map_err(map_error)?;
+            Ok(RunOutput {
+                response: InvokeResponse {
+                    status: out.response.status,
+                    headers: out.response.headers,
+                    body: out.response.body,
+                },
+                console: out.console.into_iter().map(|l| l.text).collect(),
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_round_trip() {
+        let l = Limits::default();
+        assert_eq!(from_sandbox_limits(&to_sandbox_limits(&l)), l);
+    }
+
+    #[test]
+    fn script_error_debug_hides_message() {
+        let e = RunError::Script {
+            message: "secret input".into(),
+        };
+        assert!(!format!("{e:?}").contains("secret"));
+        assert!(!format!("{e}").contains("secret"));
+    }
+}
