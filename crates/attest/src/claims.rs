@@ -1,5 +1,7 @@
 //! Claims (RATS "attestation results" before appraisal): what verified evidence says.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::types::{Measurement, ReportData, SignerId, Tcb, TeeKind};
@@ -30,4 +32,41 @@ pub struct Claims {
     pub issued_at: Option<u64>,
     /// `true` for the insecure simulated TEE: these claims prove nothing about any hardware.
     pub insecure: bool,
+    /// Kind-specific verified details (registers, VMPL, DCAP TCB status); empty for kinds and
+    /// fields that have none. Absent from JSON when empty.
+    #[serde(default, skip_serializing_if = "PlatformClaims::is_empty")]
+    pub platform: PlatformClaims,
+}
+
+/// Kind-specific verified details that [`crate::Policy`] can constrain beyond identity and TCB.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlatformClaims {
+    /// Named measurement registers, lowercase: Nitro `pcr0`..`pcr31`; TDX `mr_seam`,
+    /// `mr_config_id`, `mr_owner`, `mr_owner_config`, `rtmr0`..`rtmr3`; SEV-SNP `host_data`,
+    /// `family_id`, `image_id`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub registers: BTreeMap<String, Measurement>,
+    /// SEV-SNP: the VMPL that requested the report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vmpl: Option<u32>,
+    /// TDX: the TD attributes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub td_attributes: Option<u64>,
+    /// DCAP (TDX, SGX): the TCB status computed from Intel's collateral (`UpToDate`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcb_status: Option<String>,
+    /// DCAP: the Intel security advisories that apply to this platform's TCB.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub advisory_ids: Vec<String>,
+    /// DCAP: platform properties from the PCK certificate (`dynamic_platform`, `cached_keys`,
+    /// `smt_enabled`) that are set.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub platform_flags: Vec<String>,
+}
+
+impl PlatformClaims {
+    /// Whether nothing is set.
+    pub fn is_empty(&self) -> bool {
+        self == &PlatformClaims::default()
+    }
 }

@@ -28,11 +28,13 @@
 
 mod attester;
 mod cbor;
+pub mod dcap;
 mod claims;
 #[cfg(feature = "configfs-tsm")]
 pub mod configfs_tsm;
 mod error;
 mod evidence;
+mod pki;
 pub mod nitro;
 #[cfg(feature = "nitro-nsm")]
 pub mod nitro_nsm;
@@ -46,12 +48,15 @@ pub mod verify;
 mod wire;
 
 pub use attester::Attester;
-pub use claims::Claims;
+pub use claims::{Claims, PlatformClaims};
 pub use error::Error;
 pub use evidence::{EVIDENCE_MAGIC, EVIDENCE_VERSION, Evidence, MAX_EVIDENCE_LEN};
-pub use policy::{Identity, Policy, PolicyError, SignerPolicy};
+pub use policy::{DcapPolicy, Identity, Policy, PolicyError, SignerPolicy, SnpPolicy, TcbStatus};
 pub use simulated::{
     InsecureSimulatedAttester, InsecureSimulatedReport, InsecureSimulatedVerifier,
 };
 pub use types::{MAX_DIGEST_LEN, Measurement, ReportData, SignerId, Tcb, TeeKind};
-pub use verify::{Verifier, appraise, verify, verify_evidence, verify_with};
+pub use verify::{
+    Endorsements, Verifier, appraise, verify, verify_evidence, verify_evidence_with, verify_with,
+    verify_with_endorsements,
+};

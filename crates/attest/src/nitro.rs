@@ -158,22 +158,34 @@ impl NitroDocument {
 
     /// The claims the document makes. **Unverified**: nothing here checks the signature.
     ///
-    /// Measurement = PCR0 (the enclave image); signer = PCR8 (the signing certificate), unless
-    /// absent or zero; debug = PCR0 is all zeros (debug-mode enclaves report zeroed PCRs);
-    /// report data = `user_data`, which must be exactly 64 bytes.
+    /// Measurement = PCR0 (the whole enclave image file; PCR1 and PCR2 are hashes of parts of
+    /// it and can be pinned through the policy's `registers`); signer = PCR8 (the signing
+    /// certificate), unless absent or zero; debug = PCR0, PCR1 or PCR2 is all zeros
+    /// (debug-mode enclaves report zeroed PCRs).
+    ///
+    /// Report data: if `user_data` is exactly 64 bytes it *is* the report data (what clave's
+    /// own attester writes). Otherwise the 64 bytes are
+    /// `ReportData::hash_of(b"clave/v1/nitro-binding", [public_key, user_data, nonce])`, each
+    /// part prefixed with 0x01 when present and given as the single byte 0x00 when absent, so
+    /// documents made by other software still bind all three fields.
     pub fn claims_unverified(&self) -> Result<Claims, Error> {
         let pcr0 = self.pcr(0).ok_or(malformed("PCR0 missing"))?;
         let signer = self
             .pcr(8)
             .filter(|p| p.iter().any(|&b| b != 0))
             .map(|p| SignerId(p.to_vec()));
-        let ud = self
-            .user_data
-            .as_deref()
-            .ok_or(malformed("user_data missing"))?;
-        let report_data: [u8; 64] = ud
-            .try_into()
-            .map_err(|_| malformed("user_data is not 64 bytes"))?;
+        let report_data = match self.user_data.as_deref().map(<[u8; 64]>::try_from) {
+            Some(Ok(rd)) => rd,
+            _ => nitro_binding(
+                self.public_key.as_deref(),
+                self.user_data.as_deref(),
+                self.nonce.as_deref(),
+            )
+            .0,
+        };
+        let debug = [0u16, 1, 2]
+            .iter()
+            .any(|i| self.pcr(*i).is_some_and(|p| p.iter().all(|&b| b == 0)));
         Ok(Claims {
             kind: TeeKind::Nitro,
             measurement: Measurement(pcr0.to_vec()),
@@ -181,12 +193,142 @@ impl NitroDocument {
             product_id: None,
             svn: 0,
             tcb: Tcb::default(),
-            debug: pcr0.iter().all(|&b| b == 0),
+            debug,
             report_data: ReportData(report_data),
             issued_at: Some(self.timestamp_ms / 1000),
             insecure: false,
+            platform: Default::default(),
         })
     }
+}
+
+/// The report data of a Nitro document whose `user_data` is not exactly 64 bytes (see
+/// [`NitroDocument::claims_unverified`]).
+pub fn nitro_binding(
+    public_key: Option<&[u8]>,
+    user_data: Option<&[u8]>,
+    nonce: Option<&[u8]>,
+) -> ReportData {
+    let part = |p: Option<&[u8]>| match p {
+        Some(b) => [&[1u8][..], b].concat(),
+        None => vec![0u8],
+    };
+    let (a, b, c) = (part(public_key), part(user_data), part(nonce));
+    ReportData::hash_of(b"clave/v1/nitro-binding", &[&a, &b, &c])
+}
+
+/// SHA-256 of the DER of the AWS Nitro Enclaves root certificate G1 (`CN=aws.nitro-enclaves`,
+/// valid to 2049), as published by AWS. The only root Nitro documents may chain to.
+pub const AWS_NITRO_ROOT_G1_SHA256: [u8; 32] = [
+    0x64, 0x1a, 0x03, 0x21, 0xa3, 0xe2, 0x44, 0xef, 0xe4, 0x56, 0x46, 0x31, 0x95, 0xd6, 0x06, 0x31,
+    0x7e, 0xd7, 0xcd, 0xcc, 0x3c, 0x17, 0x56, 0xe0, 0x98, 0x93, 0xf3, 0xc6, 0x8f, 0x79, 0xbb, 0x5b,
+];
+
+/// The built-in AWS Nitro root G1 (DER).
+pub const AWS_NITRO_ROOT_G1_DER: &[u8] = include_bytes!("../roots/aws_nitro_root_g1.der");
+
+/// COSE algorithm ES384.
+const COSE_ALG_ES384: i64 = -35;
+/// At most this many certificates in `cabundle`.
+const MAX_CABUNDLE: usize = 8;
+
+/// Verifies a Nitro attestation document at `now_unix` and returns its claims (no policy).
+///
+/// Checks, each with its own error: the COSE_Sign1 structure (untagged or tag 18) and its
+/// protected header (`alg` = ES384 and nothing else is accepted); the chain `cabundle[0]` (must
+/// be the pinned AWS Nitro root G1, compared by SHA-256 of its DER) → … → `certificate`, each
+/// signature ECDSA P-384/SHA-384 over the raw TBS bytes, every intermediate a CA, every
+/// certificate valid at `now_unix`; the COSE signature (ES384, 96 bytes `r‖s`, both in range)
+/// by the leaf key over the `Sig_structure` built from the exact protected-header and payload
+/// bytes. Debug-mode enclaves pass all of this (their PCRs are zero): the claims say `debug`
+/// and [`crate::verify()`] refuses them.
+pub fn verify_document(bytes: &[u8], now_unix: u64) -> Result<Claims, Error> {
+    use coset::{CborSerializable as _, TaggedCborSerializable as _};
+    use p384::ecdsa::signature::Verifier as _;
+
+    let kind = TeeKind::Nitro;
+    // Structure and payload through our strict reader first (bounded, no panics)...
+    let doc = NitroDocument::parse(bytes)?;
+    // ...then the COSE layer through coset, which must agree.
+    let sign1 = if bytes.first() == Some(&0xd2) {
+        coset::CoseSign1::from_tagged_slice(bytes)
+    } else {
+        coset::CoseSign1::from_slice(bytes)
+    }
+    .map_err(|_| malformed("COSE_Sign1 rejected by coset"))?;
+    if sign1.protected.original_data.as_deref() != Some(doc.protected.as_slice())
+        || sign1.payload.as_deref() != Some(doc.payload.as_slice())
+    {
+        return Err(malformed("COSE_Sign1 decoders disagree"));
+    }
+    let h = &sign1.protected.header;
+    let alg_ok = h.alg == Some(coset::RegisteredLabelWithPrivate::Assigned(coset::iana::Algorithm::ES384))
+        || h.alg == Some(coset::RegisteredLabelWithPrivate::PrivateUse(COSE_ALG_ES384));
+    if !alg_ok {
+        return Err(Error::UnsupportedAlgorithm {
+            kind,
+            what: "COSE algorithm (only ES384)",
+        });
+    }
+    if !h.crit.is_empty() {
+        return Err(Error::UnsupportedAlgorithm {
+            kind,
+            what: "COSE critical headers",
+        });
+    }
+
+    // Certificate chain: cabundle[0] is the root, then intermediates, then the leaf.
+    if doc.cabundle.len() > MAX_CABUNDLE {
+        return Err(malformed("cabundle has more than 8 certificates"));
+    }
+    let mut chain = Vec::with_capacity(doc.cabundle.len() + 1);
+    for (i, der) in doc.cabundle.iter().enumerate() {
+        let role = if i == 0 { "root".to_owned() } else { format!("cabundle[{i}]") };
+        chain.push(crate::pki::Cert::from_der(der, kind, &role)?);
+    }
+    chain.push(crate::pki::Cert::from_der(&doc.certificate, kind, "leaf")?);
+    let root = &chain[0];
+    let fp = crate::pki::fingerprint(&root.der);
+    if fp != AWS_NITRO_ROOT_G1_SHA256 || root.der != AWS_NITRO_ROOT_G1_DER {
+        return Err(Error::UntrustedRoot {
+            kind,
+            fingerprint: hex::encode(fp),
+        });
+    }
+    for cert in &chain {
+        cert.check_validity(kind, now_unix)?;
+    }
+    for pair in chain.windows(2) {
+        let (parent, child) = (&pair[0], &pair[1]);
+        if !parent.is_ca() {
+            return Err(Error::BadCertificate {
+                kind,
+                which: parent.name.clone(),
+                reason: "issues certificates but is not a CA",
+            });
+        }
+        child.verify_ecdsa_p384_by(parent, kind)?;
+    }
+
+    // The document signature, by the leaf.
+    let leaf = chain.last().ok_or(malformed("empty chain"))?;
+    let key = leaf.p384_key(kind)?;
+    if doc.signature.len() != 96 {
+        return Err(malformed("ES384 signature is not 96 bytes"));
+    }
+    let sig = p384::ecdsa::Signature::from_slice(&doc.signature)
+        .map_err(|_| malformed("ES384 signature r or s is zero or out of range"))?;
+    let tbs = sign1.tbs_data(&[]);
+    key.verify(&tbs, &sig).map_err(|_| Error::BadSignature(kind))?;
+
+    let mut claims = doc.claims_unverified()?;
+    for (i, p) in &doc.pcrs {
+        claims
+            .platform
+            .registers
+            .insert(format!("pcr{i}"), Measurement(p.clone()));
+    }
+    Ok(claims)
 }
 
 #[cfg(test)]
@@ -250,13 +392,18 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn zero_pcr0_means_debug_and_user_data_must_be_64_bytes() {
+    fn zero_pcr0_means_debug_and_other_user_data_is_hashed() {
         let doc = NitroDocument::parse(&synthetic_document(Some(&[7; 64]), 0)).expect("parse");
         assert!(doc.claims_unverified().expect("claims").debug);
         let doc = NitroDocument::parse(&synthetic_document(Some(&[7; 63]), 1)).expect("parse");
-        assert!(doc.claims_unverified().is_err());
+        let c = doc.claims_unverified().expect("claims");
+        assert_eq!(c.report_data, nitro_binding(None, Some(&[7; 63]), None));
         let doc = NitroDocument::parse(&synthetic_document(None, 1)).expect("parse");
-        assert!(doc.claims_unverified().is_err());
+        let c2 = doc.claims_unverified().expect("claims");
+        assert_eq!(c2.report_data, nitro_binding(None, None, None));
+        assert_ne!(c.report_data, c2.report_data);
+        assert_ne!(nitro_binding(None, Some(b""), None), nitro_binding(None, None, None));
+        assert_ne!(nitro_binding(Some(b"a"), None, None), nitro_binding(None, Some(b"a"), None));
     }
 
     #[test]

@@ -33,7 +33,7 @@ pub(crate) struct Cert {
     /// The whole certificate as received.
     pub(crate) der: Vec<u8>,
     /// Range of the raw `tbsCertificate` TLV inside `der`.
-    tbs: std::ops::Range<usize>,
+    pub(crate) tbs: std::ops::Range<usize>,
     /// The decoded certificate.
     pub(crate) parsed: x509_cert::Certificate,
     /// Which certificate this is, for error messages.

@@ -86,6 +86,140 @@ pub struct Policy {
     /// Maximum evidence age in seconds, for formats that carry a timestamp. `None`: no limit
     /// (freshness then rests on the nonce in the report data alone).
     pub max_evidence_age_secs: Option<u64>,
+    /// Per kind, named measurement registers that must hold exactly these values (Nitro
+    /// `pcr0`..`pcr31`; TDX `rtmr0`..`rtmr3`, `mr_config_id`, `mr_owner`, `mr_owner_config`,
+    /// `mr_seam`; SEV-SNP `host_data`, `family_id`, `image_id`). Empty by default.
+    pub registers: BTreeMap<TeeKind, BTreeMap<String, Measurement>>,
+    /// SEV-SNP settings (default: VMPL 0 only).
+    pub snp: SnpPolicy,
+    /// DCAP (TDX and SGX) settings (default: TCB status `UpToDate`; dynamic platform, cached
+    /// keys and SMT accepted, as on every public cloud).
+    pub dcap: DcapPolicy,
+}
+
+/// SEV-SNP settings beyond identity and TCB.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnpPolicy {
+    /// The highest VMPL a report may come from (0 = the most privileged level only; default 0).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub max_vmpl: u32,
+}
+
+fn is_zero(v: &u32) -> bool {
+    *v == 0
+}
+
+fn is_true(v: &bool) -> bool {
+    *v
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A DCAP TCB status, as Intel's TCB info names it. `Revoked` has no variant: it is never
+/// accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum TcbStatus {
+    /// The platform is patched.
+    UpToDate,
+    /// Patched, but software hardening (for example against an LVI class issue) is needed.
+    SWHardeningNeeded,
+    /// Patched, but a BIOS configuration change is needed.
+    ConfigurationNeeded,
+    /// Both of the above.
+    ConfigurationAndSWHardeningNeeded,
+    /// The platform misses security patches.
+    OutOfDate,
+    /// Out of date and needs a configuration change.
+    OutOfDateConfigurationNeeded,
+}
+
+impl TcbStatus {
+    /// Intel's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TcbStatus::UpToDate => "UpToDate",
+            TcbStatus::SWHardeningNeeded => "SWHardeningNeeded",
+            TcbStatus::ConfigurationNeeded => "ConfigurationNeeded",
+            TcbStatus::ConfigurationAndSWHardeningNeeded => "ConfigurationAndSWHardeningNeeded",
+            TcbStatus::OutOfDate => "OutOfDate",
+            TcbStatus::OutOfDateConfigurationNeeded => "OutOfDateConfigurationNeeded",
+        }
+    }
+}
+
+fn default_statuses() -> Vec<TcbStatus> {
+    vec![TcbStatus::UpToDate]
+}
+
+fn is_default_statuses(v: &[TcbStatus]) -> bool {
+    v == [TcbStatus::UpToDate]
+}
+
+/// DCAP (TDX and SGX) settings.
+///
+/// Defaults accept a genuine, up-to-date quote from a public cloud: those platforms report
+/// dynamic platform, cached keys and SMT in the PCK certificate. Set a flag to `false` to refuse
+/// such platforms (stricter, opt-in).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DcapPolicy {
+    /// TCB statuses accepted (default `["UpToDate"]`; `Revoked` is never accepted).
+    #[serde(default = "default_statuses", skip_serializing_if = "is_default_statuses")]
+    pub accepted_tcb_statuses: Vec<TcbStatus>,
+    /// Accept platforms whose PCK says "dynamic platform" (default `true`).
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub allow_dynamic_platform: bool,
+    /// Accept platforms whose PCK says "cached keys" (default `true`).
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub allow_cached_keys: bool,
+    /// Accept platforms with SMT (hyper-threading) enabled (default `true`).
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub allow_smt: bool,
+}
+
+impl Default for DcapPolicy {
+    fn default() -> Self {
+        DcapPolicy {
+            accepted_tcb_statuses: default_statuses(),
+            allow_dynamic_platform: true,
+            allow_cached_keys: true,
+            allow_smt: true,
+        }
+    }
+}
+
+impl DcapPolicy {
+    fn is_default(&self) -> bool {
+        self == &DcapPolicy::default()
+    }
+}
+
+impl SnpPolicy {
+    fn is_default(&self) -> bool {
+        self == &SnpPolicy::default()
+    }
+}
+
+/// The register names a policy may constrain, per kind.
+pub fn register_name_allowed(kind: TeeKind, name: &str) -> bool {
+    match kind {
+        TeeKind::Nitro => name
+            .strip_prefix("pcr")
+            .and_then(|n| n.parse::<u8>().ok())
+            .is_some_and(|n| n < 32 && name == format!("pcr{n}")),
+        TeeKind::Tdx => matches!(
+            name,
+            "rtmr0" | "rtmr1" | "rtmr2" | "rtmr3" | "mr_config_id" | "mr_owner" | "mr_owner_config" | "mr_seam"
+        ),
+        TeeKind::SevSnp => matches!(
+            name,
+            "host_data" | "family_id" | "image_id" | "id_key_digest" | "author_key_digest"
+        ),
+        TeeKind::SgxDcap | TeeKind::InsecureSimulated => false,
+    }
 }
 
 /// Why a policy is not acceptable.
@@ -132,6 +266,23 @@ pub enum PolicyError {
     /// `max_evidence_age_secs` is zero: no evidence could ever be fresh enough.
     #[error("max_evidence_age_secs is 0")]
     ZeroMaxAge,
+    /// `registers` names a kind the policy does not accept.
+    #[error("registers names {0}, which accepted_kinds does not list")]
+    RegistersForUnacceptedKind(TeeKind),
+    /// `registers` names a register that kind does not have.
+    #[error("registers: {kind} has no register {name:?}")]
+    UnknownRegister {
+        /// The kind.
+        kind: TeeKind,
+        /// The name given.
+        name: String,
+    },
+    /// `dcap.accepted_tcb_statuses` is empty: no DCAP quote could ever be accepted.
+    #[error("dcap.accepted_tcb_statuses is empty")]
+    NoAcceptedTcbStatus,
+    /// `snp.max_vmpl` is above 3 (VMPLs are 0 to 3).
+    #[error("snp.max_vmpl {0} is above 3")]
+    BadMaxVmpl(u32),
 }
 
 impl Policy {
@@ -149,6 +300,9 @@ impl Policy {
             min_tcb: BTreeMap::new(),
             allow_insecure_simulated: false,
             max_evidence_age_secs: None,
+            registers: BTreeMap::new(),
+            snp: SnpPolicy::default(),
+            dcap: DcapPolicy::default(),
         }
         .normalized()
     }
@@ -166,6 +320,9 @@ impl Policy {
             min_tcb: BTreeMap::new(),
             allow_insecure_simulated: false,
             max_evidence_age_secs: None,
+            registers: BTreeMap::new(),
+            snp: SnpPolicy::default(),
+            dcap: DcapPolicy::default(),
         }
         .normalized()
     }
@@ -181,6 +338,9 @@ impl Policy {
             min_tcb: BTreeMap::new(),
             allow_insecure_simulated: true,
             max_evidence_age_secs: None,
+            registers: BTreeMap::new(),
+            snp: SnpPolicy::default(),
+            dcap: DcapPolicy::default(),
         }
         .normalized()
     }
@@ -218,6 +378,8 @@ impl Policy {
             m.sort();
             m.dedup();
         }
+        self.dcap.accepted_tcb_statuses.sort();
+        self.dcap.accepted_tcb_statuses.dedup();
     }
 
     /// Checks that the settings are consistent and could accept something.
@@ -267,6 +429,23 @@ impl Policy {
         if self.max_evidence_age_secs == Some(0) {
             return Err(PolicyError::ZeroMaxAge);
         }
+        for (&kind, regs) in &self.registers {
+            if !self.accepted_kinds.contains(&kind) {
+                return Err(PolicyError::RegistersForUnacceptedKind(kind));
+            }
+            if let Some(name) = regs.keys().find(|n| !register_name_allowed(kind, n)) {
+                return Err(PolicyError::UnknownRegister {
+                    kind,
+                    name: name.clone(),
+                });
+            }
+        }
+        if self.dcap.accepted_tcb_statuses.is_empty() {
+            return Err(PolicyError::NoAcceptedTcbStatus);
+        }
+        if self.snp.max_vmpl > 3 {
+            return Err(PolicyError::BadMaxVmpl(self.snp.max_vmpl));
+        }
         Ok(())
     }
 
@@ -291,6 +470,12 @@ struct PolicyFile {
     allow_insecure_simulated: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     max_evidence_age_secs: Option<u64>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    registers: BTreeMap<TeeKind, BTreeMap<String, Measurement>>,
+    #[serde(default, skip_serializing_if = "SnpPolicy::is_default")]
+    snp: SnpPolicy,
+    #[serde(default, skip_serializing_if = "DcapPolicy::is_default")]
+    dcap: DcapPolicy,
 }
 
 impl TryFrom<PolicyFile> for Policy {
@@ -309,6 +494,9 @@ impl TryFrom<PolicyFile> for Policy {
             min_tcb: f.min_tcb,
             allow_insecure_simulated: f.allow_insecure_simulated,
             max_evidence_age_secs: f.max_evidence_age_secs,
+            registers: f.registers,
+            snp: f.snp,
+            dcap: f.dcap,
         }
         .normalized()
     }
@@ -329,6 +517,9 @@ impl From<Policy> for PolicyFile {
             min_tcb: p.min_tcb,
             allow_insecure_simulated: p.allow_insecure_simulated,
             max_evidence_age_secs: p.max_evidence_age_secs,
+            registers: p.registers,
+            snp: p.snp,
+            dcap: p.dcap,
         }
     }
 }

@@ -101,6 +101,7 @@ impl SgxQuote {
             report_data: self.report_data,
             issued_at: None,
             insecure: false,
+            platform: Default::default(),
         }
     }
 }

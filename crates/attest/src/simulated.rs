@@ -229,6 +229,7 @@ impl InsecureSimulatedReport {
             report_data: self.report_data,
             issued_at: self.timestamp,
             insecure: true,
+            platform: Default::default(),
         }
     }
 }

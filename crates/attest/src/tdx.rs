@@ -127,6 +127,7 @@ impl TdxQuote {
             report_data: self.report_data,
             issued_at: None,
             insecure: false,
+            platform: Default::default(),
         }
     }
 }

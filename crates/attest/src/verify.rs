@@ -3,7 +3,13 @@
 //! [`verify()`] runs [`verify_evidence`] (signature / certificate chain per kind, yielding
 //! [`Claims`]) and then [`appraise`], which runs the separate policy checks in a fixed order:
 //! [`check_kind`], [`check_insecure`], [`check_debug`], [`check_identity`], [`check_tcb`],
-//! [`check_report_data`], [`check_age`]. Each check has its own error variant.
+//! [`check_platform`], [`check_registers`], [`check_report_data`], [`check_age`]. Each check
+//! has its own error variant.
+//!
+//! Endorsements (certificates and collateral that do not travel inside the evidence) are passed
+//! in with [`verify_with_endorsements`]; [`verify()`] works whenever the evidence carries what it
+//! needs (Nitro always; SEV-SNP when its certificate table holds the VCEK). This crate never
+//! fetches anything: `clave-collateral` does.
 
 use crate::Error;
 use crate::claims::Claims;
@@ -25,6 +31,81 @@ pub trait Verifier {
     fn verify_evidence(&self, evidence: &Evidence) -> Result<Claims, Error>;
 }
 
+/// Certificates and collateral that real evidence is verified against, supplied by the caller
+/// (fetched and cached by `clave-collateral`, or read from files). All fields are optional;
+/// what a kind needs and does not find here or in the evidence is a
+/// [`Error::MissingEndorsement`]. Roots are never taken from here: they are built in and pinned.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Endorsements {
+    /// SEV-SNP: the VCEK certificate (DER or PEM), e.g. from AMD KDS
+    /// `/vcek/v1/{product}/{chip_id}?blSPL=..`. Overrides a VCEK in the evidence's table.
+    pub snp_vcek: Option<Vec<u8>>,
+    /// SEV-SNP: AMD's `cert_chain` (PEM, ASK then ARK) or the ASK alone. Optional: the built-in
+    /// ASK is used otherwise; a supplied ARK must equal the pinned one.
+    pub snp_chain: Option<Vec<u8>>,
+    /// TDX / SGX: Intel PCS collateral (TCB info, QE identity, CRLs and their chains).
+    pub dcap: Option<crate::dcap::DcapCollateral>,
+}
+
+/// Like [`verify()`], with caller-supplied endorsements.
+pub fn verify_with_endorsements(
+    evidence: &Evidence,
+    endorsements: &Endorsements,
+    policy: &Policy,
+    expected: &ReportData,
+    now_unix: u64,
+) -> Result<Claims, Error> {
+    policy.validate()?;
+    let claims = verify_evidence_with(evidence, endorsements, now_unix)?;
+    appraise(&claims, policy, expected, now_unix)?;
+    Ok(claims)
+}
+
+/// Cryptographic verification with endorsements at `now_unix` (certificate and collateral
+/// validity are checked at that time). Applies no policy.
+pub fn verify_evidence_with(
+    evidence: &Evidence,
+    endorsements: &Endorsements,
+    now_unix: u64,
+) -> Result<Claims, Error> {
+    match evidence {
+        Evidence::Simulated { .. } => InsecureSimulatedVerifier::new().verify_evidence(evidence),
+        Evidence::SevSnp { report, certs } => {
+            let table = match certs {
+                Some(c) if !c.is_empty() => crate::snp::CertTable::parse(c)?,
+                _ => crate::snp::CertTable::default(),
+            };
+            let vcek = endorsements
+                .snp_vcek
+                .as_deref()
+                .or(table.vcek.as_deref());
+            let Some(vcek) = vcek else {
+                // Report errors first: malformed input is reported as such.
+                crate::snp::SnpReport::parse(report)?;
+                return Err(Error::MissingEndorsement {
+                    kind: TeeKind::SevSnp,
+                    what: "VCEK certificate",
+                });
+            };
+            let chain = endorsements.snp_chain.as_deref().or(table.ask.as_deref());
+            crate::snp::verify_report_parts(report, vcek, table.ark.as_deref(), chain, now_unix)
+        }
+        Evidence::Tdx { quote } => crate::dcap::verify_quote(
+            TeeKind::Tdx,
+            quote,
+            endorsements.dcap.as_ref(),
+            now_unix,
+        ),
+        Evidence::SgxDcap { quote } => crate::dcap::verify_quote(
+            TeeKind::SgxDcap,
+            quote,
+            endorsements.dcap.as_ref(),
+            now_unix,
+        ),
+        Evidence::Nitro { document } => crate::nitro::verify_document(document, now_unix),
+    }
+}
+
 /// Verifies `evidence` and appraises it against `policy`: the one call every trust decision
 /// goes through.
 ///
@@ -38,10 +119,7 @@ pub fn verify(
     now_unix: u64,
 ) -> Result<Claims, Error> {
     // An invalid policy accepts nothing; say so before doing any work.
-    policy.validate()?;
-    let claims = verify_evidence(evidence)?;
-    appraise(&claims, policy, expected, now_unix)?;
-    Ok(claims)
+    verify_with_endorsements(evidence, &Endorsements::default(), policy, expected, now_unix)
 }
 
 /// Like [`verify()`], but with a caller-supplied [`Verifier`] for the cryptography (for example an
@@ -70,11 +148,12 @@ pub fn verify_with(
     Ok(claims)
 }
 
-/// Cryptographic verification with the built-in verifier for the evidence's kind. Applies no
-/// policy: the claims it returns must still be appraised.
+/// Cryptographic verification with the built-in verifier for the evidence's kind, without
+/// endorsements and without a time. Applies no policy.
 ///
-/// Real hardware kinds are not verified yet and return [`Error::Unsupported`] (after a
-/// structural parse where one exists, so malformed input is reported as such).
+/// Only the simulated kind can be verified this way: real hardware evidence needs the
+/// verification time (certificate validity), so it is parsed (malformed input is reported as
+/// such) and then refused with [`Error::Unsupported`]; use [`verify_evidence_with`].
 pub fn verify_evidence(evidence: &Evidence) -> Result<Claims, Error> {
     match evidence {
         Evidence::Simulated { .. } => InsecureSimulatedVerifier::new().verify_evidence(evidence),
@@ -110,6 +189,8 @@ pub fn appraise(
     check_debug(claims)?;
     check_identity(claims, policy)?;
     check_tcb(claims, policy)?;
+    check_platform(claims, policy)?;
+    check_registers(claims, policy)?;
     check_report_data(claims, expected)?;
     check_age(claims, policy, now_unix)?;
     Ok(())
@@ -188,6 +269,69 @@ pub fn check_tcb(claims: &Claims, policy: &Policy) -> Result<(), Error> {
         }),
         _ => Ok(()),
     }
+}
+
+/// Kind-specific platform settings: SEV-SNP VMPL at most `snp.max_vmpl`; DCAP TCB status in
+/// `dcap.accepted_tcb_statuses` and the PCK platform flags allowed by `dcap`.
+pub fn check_platform(claims: &Claims, policy: &Policy) -> Result<(), Error> {
+    let p = &claims.platform;
+    if claims.kind == TeeKind::SevSnp {
+        let vmpl = p.vmpl.unwrap_or(u32::MAX);
+        if vmpl > policy.snp.max_vmpl {
+            return Err(Error::VmplNotAllowed {
+                vmpl,
+                max: policy.snp.max_vmpl,
+            });
+        }
+    }
+    if matches!(claims.kind, TeeKind::Tdx | TeeKind::SgxDcap) {
+        let accepted = &policy.dcap.accepted_tcb_statuses;
+        let status = p.tcb_status.clone().unwrap_or_else(|| "missing".into());
+        if !accepted.iter().any(|a| a.as_str() == status) {
+            return Err(Error::TcbStatusNotAccepted {
+                kind: claims.kind,
+                status,
+                accepted: accepted
+                    .iter()
+                    .map(|a| a.as_str())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            });
+        }
+        let flags = [
+            ("dynamic_platform", policy.dcap.allow_dynamic_platform),
+            ("cached_keys", policy.dcap.allow_cached_keys),
+            ("smt_enabled", policy.dcap.allow_smt),
+        ];
+        for (flag, allowed) in flags {
+            if !allowed && p.platform_flags.iter().any(|f| f == flag) {
+                return Err(Error::PlatformFlagNotAllowed {
+                    kind: claims.kind,
+                    flag,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every register the policy names for this kind must be present with exactly that value.
+pub fn check_registers(claims: &Claims, policy: &Policy) -> Result<(), Error> {
+    let Some(wanted) = policy.registers.get(&claims.kind) else {
+        return Ok(());
+    };
+    for (name, value) in wanted {
+        let actual = claims.platform.registers.get(name);
+        if actual != Some(value) {
+            return Err(Error::RegisterMismatch {
+                kind: claims.kind,
+                register: name.clone(),
+                expected: value.to_hex(),
+                actual: actual.map_or_else(|| "missing".into(), |a| a.to_hex()),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The report data must equal `expected` exactly (compared in constant time).

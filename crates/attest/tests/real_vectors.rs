@@ -54,7 +54,8 @@ fn all_kinds_policy() -> Policy {
     .expect("valid")
 }
 
-/// Wire round trip, and `verify` refuses the (well-formed) evidence as unsupported.
+/// Wire round trip; `verify_evidence` (no time, no endorsements) refuses real evidence as
+/// unsupported, and `verify` without endorsements does not accept it either.
 fn check_envelope_and_unsupported(ev: Evidence) {
     let kind = ev.kind();
     assert_eq!(Evidence::from_bytes(&ev.to_bytes()).expect("decode"), ev);
@@ -64,9 +65,10 @@ fn check_envelope_and_unsupported(ev: Evidence) {
         ev
     );
     assert!(matches!(
-        verify(&ev, &all_kinds_policy(), &ReportData::ZERO, NOW),
+        clave_attest::verify_evidence(&ev),
         Err(Error::Unsupported(k)) if k == kind
     ));
+    assert!(verify(&ev, &all_kinds_policy(), &ReportData::ZERO, NOW).is_err());
 }
 
 #[test]
@@ -174,11 +176,18 @@ fn nitro_document_parses() {
     assert_eq!(d.pcrs.len(), 16);
     assert!(!d.cabundle.is_empty());
     assert!(!d.certificate.is_empty());
-    // This document's user_data is 91 bytes: not clave report data, so no claims.
-    assert!(matches!(
-        d.claims_unverified(),
-        Err(Error::Malformed { .. })
-    ));
+    // This document's user_data is 91 bytes: not clave report data, so the report data is
+    // the documented hash binding of public_key, user_data and nonce.
+    let c = d.claims_unverified().expect("claims");
+    assert_eq!(
+        c.report_data,
+        clave_attest::nitro::nitro_binding(
+            d.public_key.as_deref(),
+            d.user_data.as_deref(),
+            d.nonce.as_deref()
+        )
+    );
+    assert!(c.debug, "zero PCRs");
     for cut in [0, 1, 10, bytes.len() / 2, bytes.len() - 1] {
         assert!(NitroDocument::parse(&bytes[..cut]).is_err(), "cut {cut}");
     }

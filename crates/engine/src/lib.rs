@@ -1,5 +1,34 @@
 //! clave-engine: the confidential invoke path inside the TEE.
 //!
-//! It obtains keys from the KDS by attested key release, opens sealed code, runs it in
-//! `clave-sandbox` and seals the result to the requesting user. It refuses to run any code whose
-//! hash differs from the one the user pinned, and it never hands plaintext to the host.
+//! It obtains keys from the KDS by attested key release ([`KdsClient`], [`Engine::refresh`]):
+//! it verifies the KDS's evidence against its own KDS policy, the key bundles against the
+//! attested identity key, and every released private key against its bundle's public key. It
+//! then decapsulates invoke requests, refuses stale or replayed ones and ones routed to the wrong
+//! function, opens the sealed code, compares its hash with the user's pin, runs it in
+//! `clave-sandbox` ([`Runner`], [`SandboxRunner`]) and seals the result — or an error — to the
+//! requesting user ([`Engine::invoke`]).
+//!
+//! It refuses to run any code whose hash differs from the one the user pinned, it never hands
+//! plaintext or an error detail to the host (only "unknown key" / "undecryptable" /
+//! "overloaded" travel in the clear, without content), it keeps keys and code in memory only,
+//! and its log lines carry function names, outcomes, durations and sizes — never content.
+
+#![forbid(unsafe_code)]
+
+mod code_cache;
+mod engine;
+mod error;
+mod kds_client;
+mod keys;
+mod replay;
+mod runner;
+pub mod service;
+
+pub use engine::{
+    Clock, ENGINE_ATTESTATION_LABEL, Engine, EngineAttestation, EngineAttester, EngineConfig,
+    KeyStatus, engine_attestation_report_data, spawn_refresh, system_clock,
+};
+pub use error::{EngineError, Error};
+pub use kds_client::{BoxFuture, HttpKdsClient, KdsClient, KdsError};
+pub use runner::{RunError, RunOutput, Runner, SandboxRunner, SandboxSettings};
+pub use service::router;

@@ -58,6 +58,27 @@ pub enum Error {
     /// An engine or KDS URL is invalid.
     #[error("invalid remote URL")]
     BadRemoteUrl,
+    /// The engine pool already holds its maximum number of engines.
+    #[error("engine limit of {limit} reached")]
+    TooManyEngines {
+        /// The configured limit.
+        limit: usize,
+    },
+    /// The message queue (NATS JetStream) failed; `what` names the operation, the source the cause.
+    #[error("queue error: {what}")]
+    Queue {
+        /// The operation that failed.
+        what: &'static str,
+        /// The cause (for logs).
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The process configuration is unusable; the text names the setting.
+    #[error("invalid configuration: {0}")]
+    Config(&'static str),
+    /// The listen socket could not be bound or served.
+    #[error("listener failed")]
+    Listen(#[source] std::io::Error),
 }
 
 /// An HTTP error answered as an RFC 9457 problem document (`application/problem+json`).
@@ -107,6 +128,8 @@ pub enum ApiError {
     Upstream,
     /// 500: storage failure or bug.
     Internal,
+    /// 501: the feature is not enabled on this gateway (e.g. asynchronous invocation without a queue).
+    NotEnabled(&'static str),
 }
 
 impl ApiError {
@@ -124,6 +147,7 @@ impl ApiError {
             Self::Timeout => StatusCode::GATEWAY_TIMEOUT,
             Self::EngineFailed | Self::Upstream => StatusCode::BAD_GATEWAY,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::NotEnabled(_) => StatusCode::NOT_IMPLEMENTED,
         }
     }
 
@@ -184,6 +208,7 @@ impl ApiError {
                 Some("the key service did not answer".into()),
             ),
             Self::Internal => (problem_type::INTERNAL, "Internal error", None),
+            Self::NotEnabled(d) => (problem_type::NOT_ENABLED, "Not enabled", Some((*d).into())),
         };
         Problem {
             type_: type_.into(),
@@ -231,6 +256,8 @@ impl From<Error> for ApiError {
             Error::Contention => Self::Unavailable {
                 retry_after: Duration::from_secs(1),
             },
+            Error::TooManyEngines { .. } => Self::Conflict("the engine pool is full"),
+            Error::BadRemoteUrl => Self::BadRequest("the URL must be http(s)://host[:port]"),
             other => {
                 tracing::error!(error = %other, source = ?std::error::Error::source(&other), "gateway storage failure");
                 Self::Internal

@@ -18,6 +18,7 @@ mod engine;
 mod error;
 mod keys;
 pub mod metrics;
+mod pool;
 mod routes;
 mod store;
 
@@ -26,10 +27,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use dispatch::{DispatchConfig, DispatchStats, Dispatcher};
-pub use engine::{BoxFuture, DispatchError, EngineClient, HttpEngineClient, InvokeJob};
+pub use engine::{BoxFuture, DispatchError, EngineClient, InvokeJob};
+pub use pool::{EnginePool, EnginePoolConfig, HttpEngineClient, normalize_engine_url};
 pub use error::{ApiError, Error};
 pub use keys::{HttpKeySource, KdsPaths, KeySource, KeySourceError};
-pub use store::{ActiveArtifact, Backend, NewVersion, Store, UsageRecord, is_valid_name};
+pub use store::{
+    ActiveArtifact, Backend, NewVersion, ResultState, Store, StoredResult, UsageRecord, is_valid_name,
+};
 
 use metrics_exporter_prometheus::PrometheusHandle;
 

@@ -18,7 +18,12 @@
 //! | `POST /v1/projects/{project}/functions/{name}/rollback` | – | [`ActivateResponse`] |
 //! | `DELETE /v1/projects/{project}/functions/{name}` | – | 204 |
 //! | `POST /v1/projects/{project}/functions/{name}/invoke` | `message/ohttp-req` | `message/ohttp-res` |
+//! | `POST /v1/projects/{project}/functions/{name}/invoke?mode=async` | `message/ohttp-req` | [`AsyncAccepted`] (202) |
+//! | `GET /v1/projects/{project}/results/{id}` | – | 202 [`AsyncPending`] / 200 `message/ohttp-res` / problem |
 //! | `POST /v1/projects/{project}/tokens` (admin token) | – | [`CreateTokenResponse`] (201) |
+//! | `POST /v1/engines/register` (admin token) | [`EngineRegisterRequest`] | [`EngineRegisterResponse`] |
+//! | `POST /v1/engines/deregister` (admin token) | [`EngineRegisterRequest`] | 204 / 404 |
+//! | `GET /v1/engines` (admin token) | – | [`EngineList`] |
 //! | `GET /healthz`, `GET /readyz`, `GET /metrics` | – | text |
 //!
 //! Every `/v1/projects/{project}/...` route also exists as `/v1/...` for the default project
@@ -27,10 +32,17 @@
 //! Gateway errors are RFC 9457 [`Problem`] documents (`application/problem+json`) and never contain request
 //! content; errors inside the trust boundary travel encrypted inside `message/ohttp-res`.
 //!
+//! An asynchronous call (`?mode=async`) is accepted with `202` and an id; the sealed request waits in a
+//! durable queue and the sealed response (readable only by the caller, like a synchronous one) is fetched
+//! with `GET .../results/{id}`: `202` while pending, `200` `message/ohttp-res` when done, or the problem
+//! the call ended with. Ids are 32 lowercase hex characters (128 random bits).
+//!
 //! # Engine API (served by each engine, called by the gateway)
 //!
 //! `POST /v1/engine/invoke` with `content-type: application/vnd.clave.engine-job` and an [`EngineJob`]
-//! in its binary framing (see [`EngineJob::encode`]). Answers:
+//! in its binary framing (see [`EngineJob::encode`]). A job with [`JobFlags::ASYNC`] comes from the durable
+//! queue and may be a redelivery of a request the engine has already run (see [`JobFlags::ASYNC`]).
+//! Answers:
 //! * `200` `message/ohttp-res`: the encapsulated response (also for errors inside the trust boundary);
 //! * `400` problem of type [`problem_type::ENGINE_REJECTED`]: the outer envelope could not be opened
 //!   (tampered/truncated/unknown key) — nothing ran;
@@ -89,6 +101,8 @@ pub mod problem_type {
     pub const UPSTREAM: &str = "urn:clave:problem:upstream";
     /// A gateway bug or storage failure.
     pub const INTERNAL: &str = "urn:clave:problem:internal";
+    /// The feature (e.g. asynchronous invocation) is not enabled on this gateway.
+    pub const NOT_ENABLED: &str = "urn:clave:problem:not-enabled";
 }
 
 /// Errors decoding gateway wire types.
@@ -122,6 +136,9 @@ pub enum WireError {
         /// Name of the field.
         field: &'static str,
     },
+    /// The engine job sets flag bits this code does not know.
+    #[error("engine job has unknown flags {0:#04x}")]
+    UnknownFlags(u8),
 }
 
 const B64: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
@@ -328,12 +345,59 @@ pub struct Problem {
     pub detail: Option<String>,
 }
 
+/// Flags of an [`EngineJob`] (carried by framing version 2).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct JobFlags(u8);
+
+impl JobFlags {
+    /// No flag: an ordinary synchronous call.
+    pub const NONE: Self = Self(0);
+    /// The job comes from the durable asynchronous queue. The queue delivers at least once, so the same
+    /// encapsulated request may arrive again after the engine already ran it (a gateway or engine restart
+    /// mid-flight). An engine MUST NOT refuse such a repeat as a replay when it still holds the sealed
+    /// response of the first run: it MUST answer with exactly those bytes (the response is sealed to the
+    /// caller, so repeating it reveals nothing). The flag never relaxes anything for synchronous calls.
+    pub const ASYNC: Self = Self(1);
+    const KNOWN: u8 = 1;
+
+    /// The raw bits.
+    pub fn bits(self) -> u8 {
+        self.0
+    }
+
+    /// Flags from raw bits; `None` when an unknown bit is set.
+    pub fn from_bits(bits: u8) -> Option<Self> {
+        (bits & !Self::KNOWN == 0).then_some(Self(bits))
+    }
+
+    /// Whether every flag of `other` is set.
+    pub fn contains(self, other: Self) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// Whether [`JobFlags::ASYNC`] is set.
+    pub fn is_async(self) -> bool {
+        self.contains(Self::ASYNC)
+    }
+}
+
+impl core::ops::BitOr for JobFlags {
+    type Output = Self;
+    fn bitor(self, rhs: Self) -> Self {
+        Self(self.0 | rhs.0)
+    }
+}
+
 /// A job handed from the gateway to an engine: routing metadata plus three opaque byte strings.
 ///
-/// Binary framing (all integers big-endian):
+/// Binary framing (all integers big-endian), version 1 (no flags; still decoded, and still written when no
+/// flag is set so that older engines keep working):
 /// `"CLVJ" | 0x01 | u16 len | project | u16 len | function | i64 version |
 ///  u32 len | manifest | u32 len | sealed_code | u32 len | request`.
-#[derive(Clone, PartialEq, Eq)]
+///
+/// Version 2 adds one flags byte ([`JobFlags`]) after the version byte:
+/// `"CLVJ" | 0x02 | u8 flags | ...the fields of version 1...`. Unknown flag bits are rejected.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct EngineJob {
     /// Project name.
     pub project: String,
@@ -347,6 +411,8 @@ pub struct EngineJob {
     pub sealed_code: Vec<u8>,
     /// `message/ohttp-req` body (opaque).
     pub request: Vec<u8>,
+    /// Flags ([`JobFlags::ASYNC`] for jobs from the durable queue).
+    pub flags: JobFlags,
 }
 
 impl core::fmt::Debug for EngineJob {
@@ -358,20 +424,22 @@ impl core::fmt::Debug for EngineJob {
             .field("manifest_len", &self.manifest.len())
             .field("sealed_code_len", &self.sealed_code.len())
             .field("request_len", &self.request.len())
+            .field("flags", &self.flags)
             .finish()
     }
 }
 
-const ENGINE_JOB_MAGIC: &[u8; 5] = b"CLVJ\x01";
+const ENGINE_JOB_MAGIC: &[u8; 4] = b"CLVJ";
 
 impl EngineJob {
-    /// Encode in the binary framing.
+    /// Encode in the binary framing (version 1 without flags, version 2 with).
     ///
     /// # Errors
     /// [`WireError::TooLong`] when a name exceeds 65535 bytes or a blob 4 GiB.
     pub fn encode(&self) -> Result<Vec<u8>, WireError> {
         let mut out = Vec::with_capacity(
             ENGINE_JOB_MAGIC.len()
+                + 2
                 + 4
                 + self.project.len()
                 + self.function.len()
@@ -382,6 +450,12 @@ impl EngineJob {
                 + self.request.len(),
         );
         out.extend_from_slice(ENGINE_JOB_MAGIC);
+        if self.flags == JobFlags::NONE {
+            out.push(1);
+        } else {
+            out.push(2);
+            out.push(self.flags.bits());
+        }
         put_u16_field(&mut out, self.project.as_bytes(), "project")?;
         put_u16_field(&mut out, self.function.as_bytes(), "function")?;
         out.extend_from_slice(&self.version.to_be_bytes());
@@ -391,12 +465,21 @@ impl EngineJob {
         Ok(out)
     }
 
-    /// Decode the binary framing; rejects truncation, trailing bytes and non-UTF-8 names.
+    /// Decode the binary framing (versions 1 and 2); rejects truncation, trailing bytes, unknown flags and
+    /// non-UTF-8 names.
     pub fn decode(bytes: &[u8]) -> Result<Self, WireError> {
         let mut r = Reader { rest: bytes };
         if r.take(ENGINE_JOB_MAGIC.len())? != ENGINE_JOB_MAGIC {
             return Err(WireError::BadMagic);
         }
+        let flags = match r.array::<1>()? {
+            [1] => JobFlags::NONE,
+            [2] => {
+                let [bits] = r.array::<1>()?;
+                JobFlags::from_bits(bits).ok_or(WireError::UnknownFlags(bits))?
+            }
+            _ => return Err(WireError::BadMagic),
+        };
         let project = r.utf8_u16("project")?;
         let function = r.utf8_u16("function")?;
         let version = i64::from_be_bytes(r.array::<8>()?);
@@ -413,8 +496,75 @@ impl EngineJob {
             manifest,
             sealed_code,
             request,
+            flags,
         })
     }
+}
+
+/// Body of `POST /v1/engines/register` and `/v1/engines/deregister` (admin token).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineRegisterRequest {
+    /// Base URL the gateway reaches the engine at, e.g. `http://10.0.0.5:7001`.
+    pub url: String,
+}
+
+/// Answer to a registration: re-register (heartbeat) well within `ttl_secs`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EngineRegisterResponse {
+    /// The normalised URL.
+    pub url: String,
+    /// Seconds the registration lasts without a heartbeat.
+    pub ttl_secs: u64,
+    /// Whether the engine answered its readiness probe and takes calls now.
+    pub healthy: bool,
+}
+
+/// One engine as a gateway sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EngineInfo {
+    /// Base URL.
+    pub url: String,
+    /// Whether it takes calls (not ejected).
+    pub healthy: bool,
+    /// Calls running on it now through this gateway.
+    pub outstanding: u64,
+    /// Calls sent to it by this gateway since start.
+    pub calls: u64,
+    /// Whether it registered itself (rather than coming from configuration).
+    pub registered: bool,
+    /// Seconds until its registration lapses (registered engines only).
+    pub expires_in_secs: Option<u64>,
+}
+
+/// `GET /v1/engines` (admin token).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EngineList {
+    /// Engines in pool order.
+    pub engines: Vec<EngineInfo>,
+}
+
+/// Answer (202) to an asynchronous invocation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AsyncAccepted {
+    /// Result id (32 lowercase hex characters).
+    pub id: String,
+    /// Where to fetch the result.
+    pub result_url: String,
+}
+
+/// Answer (202) to `GET .../results/{id}` while the call has not finished.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AsyncPending {
+    /// Result id.
+    pub id: String,
+    /// Always `"pending"`.
+    pub status: String,
+}
+
+/// Whether `id` has the shape of a result id (32 lowercase hex characters).
+pub fn is_valid_result_id(id: &str) -> bool {
+    id.len() == 32 && id.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 fn put_u16_field(out: &mut Vec<u8>, data: &[u8], field: &'static str) -> Result<(), WireError> {
@@ -476,6 +626,7 @@ mod tests {
             manifest: b"{\"name\":\"hello\"}".to_vec(),
             sealed_code: vec![1, 2, 3, 4],
             request: vec![9; 10],
+            flags: JobFlags::NONE,
         }
     }
 
@@ -504,7 +655,7 @@ mod tests {
         bytes.push(0);
         assert_eq!(EngineJob::decode(&bytes), Err(WireError::TrailingBytes));
         let mut bytes = job().encode().expect("encode");
-        bytes[4] = 2;
+        bytes[4] = 9;
         assert_eq!(EngineJob::decode(&bytes), Err(WireError::BadMagic));
         let mut bytes = job().encode().expect("encode");
         bytes[7] = 0xff; // first byte of the project name
@@ -512,6 +663,63 @@ mod tests {
             EngineJob::decode(&bytes),
             Err(WireError::BadUtf8 { field: "project" })
         );
+    }
+
+    #[test]
+    fn engine_job_v1_framing_is_unchanged_and_v2_carries_flags() {
+        let v1 = job().encode().expect("encode");
+        assert_eq!(&v1[..5], b"CLVJ\x01");
+        assert_eq!(&v1[5..7], &7u16.to_be_bytes());
+        let mut j = job();
+        j.flags = JobFlags::ASYNC;
+        let v2 = j.encode().expect("encode");
+        assert_eq!(&v2[..6], b"CLVJ\x02\x01");
+        assert_eq!(&v2[6..], &v1[5..]);
+        let back = EngineJob::decode(&v2).expect("decode v2");
+        assert!(back.flags.is_async());
+        assert_eq!(back, j);
+        // v2 with no flag set decodes too.
+        let mut zero = v2.clone();
+        zero[5] = 0;
+        assert_eq!(
+            EngineJob::decode(&zero).expect("v2 zero").flags,
+            JobFlags::NONE
+        );
+        // Unknown flag bits are refused.
+        let mut unknown = v2.clone();
+        unknown[5] = 0x82;
+        assert_eq!(
+            EngineJob::decode(&unknown),
+            Err(WireError::UnknownFlags(0x82))
+        );
+        for n in 0..v2.len() {
+            assert!(EngineJob::decode(&v2[..n]).is_err(), "{n}");
+        }
+        let mut bad_version = v2;
+        bad_version[4] = 3;
+        assert_eq!(EngineJob::decode(&bad_version), Err(WireError::BadMagic));
+        assert_eq!(JobFlags::from_bits(1), Some(JobFlags::ASYNC));
+        assert_eq!(JobFlags::from_bits(2), None);
+        assert!((JobFlags::NONE | JobFlags::ASYNC).is_async());
+    }
+
+    #[test]
+    fn result_ids_and_registration_json() {
+        assert!(is_valid_result_id(&"0a".repeat(16)));
+        for bad in [
+            "",
+            "0A0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a",
+            &"a".repeat(31),
+            &"a".repeat(33),
+            "../../../../../../../../etc/pas",
+        ] {
+            assert!(!is_valid_result_id(bad), "{bad}");
+        }
+        let r: EngineRegisterRequest =
+            serde_json::from_str(r#"{"url":"http://e:1"}"#).expect("parse");
+        assert_eq!(r.url, "http://e:1");
+        assert!(serde_json::from_str::<EngineRegisterRequest>(r#"{"url":"x","y":1}"#).is_err());
+        assert!(serde_json::from_str::<EngineRegisterRequest>(r#"{}"#).is_err());
     }
 
     #[test]

@@ -14,32 +14,63 @@ use base64::Engine as _;
 use rquickjs::{ArrayBuffer, Ctx, Exception, Function, Object, TypedArray, Value, function::Opt};
 use sha2::Digest as _;
 
-use crate::{ConsoleLevel, ConsoleLine, Limits, bytes::with_u8};
+use crate::bytes::{Heap, load_module, with_u8};
+use crate::{ConsoleLevel, ConsoleLine, Limits};
 
 /// State shared by the interrupt handler, the host functions and the job loop of one call.
+///
+/// An instance can be prepared (runtime + context + prelude) before its call is known; the call's
+/// limits are then set with [`CallState::arm`].
 pub(crate) struct CallState {
-    pub deadline: Instant,
+    deadline: Cell<Instant>,
     pub abandon: Arc<AtomicBool>,
     pub interrupted: Cell<bool>,
     pub host_oom: Cell<bool>,
-    pub budget: usize,
+    budget: Cell<usize>,
     pub console: RefCell<Vec<ConsoleLine>>,
     pub console_left: Cell<usize>,
     pub console_truncated: Cell<bool>,
+    /// The runtime's heap accounting (its allocator enforces `Limits::heap_bytes`).
+    pub heap: Rc<Heap>,
 }
 
 impl CallState {
     pub fn new(limits: &Limits, deadline: Instant, abandon: Arc<AtomicBool>) -> Self {
         CallState {
-            deadline,
+            deadline: Cell::new(deadline),
             abandon,
             interrupted: Cell::new(false),
             host_oom: Cell::new(false),
-            budget: limits.heap_bytes,
+            budget: Cell::new(limits.heap_bytes),
             console: RefCell::new(Vec::new()),
             console_left: Cell::new(limits.max_console_bytes),
             console_truncated: Cell::new(false),
+            heap: Heap::new(limits.heap_bytes),
         }
+    }
+
+    /// Sets the limits and deadline of the call about to run (on a prepared instance).
+    pub fn arm(&self, limits: &Limits, deadline: Instant) {
+        self.deadline.set(deadline);
+        self.budget.set(limits.heap_bytes);
+        self.heap.set_limit(limits.heap_bytes);
+        self.heap.clear_refused();
+        self.console_left.set(limits.max_console_bytes);
+        self.console_truncated.set(false);
+        self.console.borrow_mut().clear();
+        self.host_oom.set(false);
+        self.interrupted.set(false);
+    }
+
+    /// The wall-clock deadline of the call.
+    pub fn deadline(&self) -> Instant {
+        self.deadline.get()
+    }
+
+    /// True if the call ran out of memory: the allocator refused a request or a host function
+    /// refused a buffer beyond the budget.
+    pub fn out_of_memory(&self) -> bool {
+        self.host_oom.get() || self.heap.refused()
     }
 
     /// True (and remembered) once the deadline passed or the supervisor gave up on this call.
@@ -47,7 +78,7 @@ impl CallState {
         if self.interrupted.get() {
             return true;
         }
-        if self.abandon.load(Ordering::Relaxed) || Instant::now() >= self.deadline {
+        if self.abandon.load(Ordering::Relaxed) || Instant::now() >= self.deadline.get() {
             self.interrupted.set(true);
             return true;
         }
@@ -55,7 +86,7 @@ impl CallState {
     }
 
     fn charge<'js>(&self, ctx: &Ctx<'js>, bytes: usize) -> rquickjs::Result<()> {
-        if bytes > self.budget {
+        if bytes > self.budget.get() {
             self.host_oom.set(true);
             return Err(Exception::throw_range(
                 ctx,
@@ -154,8 +185,34 @@ fn forgiving_atob(input: &str) -> Option<String> {
 }
 
 /// Installs `globalThis.__clave_host` (the prelude takes it and deletes it).
-pub(crate) fn install<'js>(ctx: &Ctx<'js>, st: &Rc<CallState>) -> rquickjs::Result<()> {
+pub(crate) fn install<'js>(
+    ctx: &Ctx<'js>,
+    st: &Rc<CallState>,
+    chunks: &'static [Vec<u8>],
+) -> rquickjs::Result<()> {
     let host = Object::new(ctx.clone())?;
+
+    // Loads prelude chunk `i` (our own bytecode, compiled at start-up) and returns its namespace.
+    host.set(
+        "load",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, i: f64| -> rquickjs::Result<Object<'js>> {
+                let bytes = chunks
+                    .get(i as usize)
+                    .ok_or_else(|| Exception::throw_internal(&ctx, "no such prelude chunk"))?;
+                let (m, p) = load_module(ctx.clone(), bytes)?.eval()?;
+                match p.result::<Value<'js>>() {
+                    Some(Ok(_)) => m.namespace(),
+                    Some(Err(e)) => Err(e),
+                    None => Err(Exception::throw_internal(
+                        &ctx,
+                        "prelude chunk did not evaluate synchronously",
+                    )),
+                }
+            },
+        )?,
+    )?;
 
     let s = st.clone();
     host.set(

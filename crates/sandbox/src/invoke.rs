@@ -14,7 +14,7 @@ use rquickjs::{
 };
 use sha2::Digest as _;
 
-use crate::bytes::{load_module, with_u8};
+use crate::bytes::{limited_runtime, load_module, with_u8};
 use crate::host::{self, CallState};
 use crate::{BytecodeCache, Error, HttpRequest, HttpResponse, Limits, Outcome};
 
@@ -44,24 +44,48 @@ fn internal(e: impl std::fmt::Display) -> Error {
     Error::Internal(e.to_string())
 }
 
+/// The lazily loaded prelude chunks, in the order of the `CHUNK_*` indices in prelude.js.
+const CHUNKS: [(&str, &str); 5] = [
+    ("clave:text", include_str!("prelude_text.js")),
+    ("clave:url", include_str!("prelude_url.js")),
+    ("clave:crypto", include_str!("prelude_crypto.js")),
+    ("clave:clone", include_str!("prelude_clone.js")),
+    ("clave:console", include_str!("prelude_console.js")),
+];
+
+/// Bytecode of the core prelude and of its lazily loaded chunks.
+pub(crate) struct PreludeCode {
+    core: Vec<u8>,
+    pub(crate) chunks: Vec<Vec<u8>>,
+}
+
 /// The prelude bytecode, compiled once per process.
-fn prelude() -> Result<&'static [u8], Error> {
-    static PRELUDE: OnceLock<Result<Vec<u8>, String>> = OnceLock::new();
+pub(crate) fn prelude() -> Result<&'static PreludeCode, Error> {
+    static PRELUDE: OnceLock<Result<PreludeCode, String>> = OnceLock::new();
     PRELUDE
         .get_or_init(|| {
             let rt = Runtime::new().map_err(|e| e.to_string())?;
             let ctx = Context::custom::<CompileIntrinsics>(&rt).map_err(|e| e.to_string())?;
             ctx.with(|ctx| {
-                let m = Module::declare(ctx.clone(), "clave:prelude", PRELUDE_SRC)
-                    .map_err(|e| format!("{e}: {:?}", exception_text(&ctx, ctx.catch())))?;
-                m.write(WriteOptions {
-                    strip_source: true,
-                    ..Default::default()
+                let compile = |name: &str, src: &str| -> Result<Vec<u8>, String> {
+                    let m = Module::declare(ctx.clone(), name, src)
+                        .map_err(|e| format!("{name}: {e}: {:?}", exception_text(&ctx, ctx.catch())))?;
+                    m.write(WriteOptions {
+                        strip_source: true,
+                        ..Default::default()
+                    })
+                    .map_err(|e| e.to_string())
+                };
+                Ok(PreludeCode {
+                    core: compile("clave:prelude", PRELUDE_SRC)?,
+                    chunks: CHUNKS
+                        .iter()
+                        .map(|(name, src)| compile(name, src))
+                        .collect::<Result<_, _>>()?,
                 })
-                .map_err(|e| e.to_string())
             })
         })
-        .as_deref()
+        .as_ref()
         .map_err(|e| Error::Internal(format!("prelude does not compile: {e}")))
 }
 
@@ -102,7 +126,7 @@ fn classify<'js>(st: &CallState, ctx: &Ctx<'js>, v: Value<'js>) -> Error {
     if st.expired() {
         return Error::Timeout;
     }
-    if st.host_oom.get() {
+    if st.out_of_memory() {
         return Error::OutOfMemory;
     }
     let (message, stack) = exception_text(ctx, v);
@@ -181,12 +205,9 @@ impl rquickjs::loader::Loader for NoImports {
     }
 }
 
-fn new_runtime(limits: &Limits, st: &Rc<CallState>) -> Result<Runtime, Error> {
-    let rt = Runtime::new().map_err(internal)?;
+fn new_runtime(st: &Rc<CallState>) -> Result<Runtime, Error> {
+    let rt = limited_runtime(st.heap.clone()).map_err(internal)?;
     rt.set_loader(NoImports, NoImports);
-    rt.set_memory_limit(limits.heap_bytes);
-    rt.set_max_stack_size(limits.stack_bytes);
-    rt.set_gc_threshold(gc_threshold(limits.heap_bytes));
     let s = st.clone();
     rt.set_interrupt_handler(Some(Box::new(move || s.expired())));
     Ok(rt)
@@ -228,6 +249,7 @@ struct Handles {
     dispatch: Option<Persistent<Function<'static>>>,
     run_timers: Option<Persistent<Function<'static>>>,
     check_handler: Option<Persistent<Function<'static>>>,
+    begin: Option<Persistent<Function<'static>>>,
     namespace: Option<Persistent<Object<'static>>>,
     pending: Option<Persistent<Promise<'static>>>,
 }
@@ -237,7 +259,7 @@ impl Drop for Instance {
         // After an out-of-memory or an interrupt the runtime is never reused; give it headroom so
         // that finalizers and frees during teardown do not fail on the limit.
         if self.failed {
-            self.rt.set_memory_limit(0);
+            self.st.heap.set_limit(usize::MAX);
         }
         // No explicit `run_gc`: dropping the context and then the runtime (`JS_FreeRuntime`) runs
         // the cycle collector once and frees everything.
@@ -252,16 +274,17 @@ impl Instance {
         st: Rc<CallState>,
         bytecode: BytecodeSource<'_>,
     ) -> Result<(Instance, Option<Vec<u8>>), Error> {
+        let mut inst = Instance::prepare(st)?;
+        inst.arm(limits, inst.st.deadline(), false)?;
+        let compiled = inst.load_user(bytecode)?;
+        Ok((inst, compiled))
+    }
+
+    /// Fresh runtime + context with the prelude evaluated, before the call is known: no limits
+    /// yet beyond the ones `st` was created with (see [`Instance::arm`]). Runs only our own code.
+    fn prepare(st: Rc<CallState>) -> Result<Instance, Error> {
         let prelude = prelude()?;
-        let rt = new_runtime(limits, &st)?;
-        let mut compiled = None;
-        let code: &[u8] = match bytecode {
-            BytecodeSource::Bytecode(b) => b,
-            BytecodeSource::Source(src) => {
-                compiled = Some(compile(&rt, src)?);
-                compiled.as_deref().unwrap_or_default()
-            }
-        };
+        let rt = new_runtime(&st)?;
         let ctx = Context::custom::<RunIntrinsics>(&rt).map_err(internal)?;
         let mut inst = Instance {
             st,
@@ -272,44 +295,96 @@ impl Instance {
         };
         let st = inst.st.clone();
         let r = inst.ctx.with(|ctx| -> Result<_, Error> {
-            host::install(&ctx, &st).map_err(|e| caught(&st, &ctx, e))?;
-            let pm = load_module(ctx.clone(), prelude).map_err(|e| caught(&st, &ctx, e))?;
+            host::install(&ctx, &st, &prelude.chunks).map_err(|e| caught(&st, &ctx, e))?;
+            let pm = load_module(ctx.clone(), &prelude.core).map_err(|e| caught(&st, &ctx, e))?;
             let (pm, _p) = pm.eval().map_err(|e| caught(&st, &ctx, e))?;
             let dispatch: Function<'_> = pm.get("dispatch").map_err(internal)?;
             let run_timers: Function<'_> = pm.get("runTimers").map_err(internal)?;
             let check: Function<'_> = pm.get("checkHandler").map_err(internal)?;
+            let begin: Function<'_> = pm.get("begin").map_err(internal)?;
+            Ok((
+                Persistent::save(&ctx, dispatch),
+                Persistent::save(&ctx, run_timers),
+                Persistent::save(&ctx, check),
+                Persistent::save(&ctx, begin),
+            ))
+        });
+        match r {
+            Ok((d, t, c, b)) => {
+                inst.handles.dispatch = Some(d);
+                inst.handles.run_timers = Some(t);
+                inst.handles.check_handler = Some(c);
+                inst.handles.begin = Some(b);
+                Ok(inst)
+            }
+            Err(e) => {
+                inst.failed = true;
+                Err(inst.reclassify(e))
+            }
+        }
+    }
+
+    /// Applies the call's limits and deadline. `restart_clock` (for an instance prepared ahead of
+    /// its call) moves `performance.timeOrigin` to now, as if the prelude had just run.
+    fn arm(&mut self, limits: &Limits, deadline: Instant, restart_clock: bool) -> Result<(), Error> {
+        self.st.arm(limits, deadline);
+        self.rt.set_max_stack_size(limits.stack_bytes);
+        self.rt.set_gc_threshold(gc_threshold(limits.heap_bytes));
+        if restart_clock {
+            let begin = self.handles.begin.clone();
+            let st = self.st.clone();
+            self.ctx.with(|ctx| -> Result<(), Error> {
+                let f = begin
+                    .ok_or_else(|| internal("no begin entry point"))?
+                    .restore(&ctx)
+                    .map_err(internal)?;
+                f.call::<_, ()>(()).map_err(|e| caught(&st, &ctx, e))
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Loads and evaluates the function's module (compiling `Source` first, with the call's
+    /// limits) and drives top-level await to completion. Returns the bytecode it compiled.
+    fn load_user(&mut self, bytecode: BytecodeSource<'_>) -> Result<Option<Vec<u8>>, Error> {
+        let mut compiled = None;
+        let code: &[u8] = match bytecode {
+            BytecodeSource::Bytecode(b) => b,
+            BytecodeSource::Source(src) => {
+                match compile(&self.rt, src) {
+                    Ok(b) => compiled = Some(b),
+                    Err(e) => {
+                        self.failed = true;
+                        return Err(self.reclassify(e));
+                    }
+                }
+                compiled.as_deref().unwrap_or_default()
+            }
+        };
+        let st = self.st.clone();
+        let r = self.ctx.with(|ctx| -> Result<_, Error> {
             let um = load_module(ctx.clone(), code).map_err(|e| compile_error(&ctx, e))?;
             let (um, p) = um.eval().map_err(|e| match caught(&st, &ctx, e) {
                 Error::ScriptError { message, .. } => Error::InvalidModule { message },
                 other => other,
             })?;
             let ns = um.namespace().map_err(|e| caught(&st, &ctx, e))?;
-            Ok((
-                Persistent::save(&ctx, dispatch),
-                Persistent::save(&ctx, run_timers),
-                Persistent::save(&ctx, check),
-                Persistent::save(&ctx, ns),
-                Persistent::save(&ctx, p),
-            ))
+            Ok((Persistent::save(&ctx, ns), Persistent::save(&ctx, p)))
         });
         match r {
-            Ok((d, t, c, ns, p)) => {
-                inst.handles.dispatch = Some(d);
-                inst.handles.run_timers = Some(t);
-                inst.handles.check_handler = Some(c);
-                inst.handles.namespace = Some(ns);
-                inst.handles.pending = Some(p);
+            Ok((ns, p)) => {
+                self.handles.namespace = Some(ns);
+                self.handles.pending = Some(p);
             }
             Err(e) => {
-                inst.failed = true;
-                return Err(inst.reclassify(e));
+                self.failed = true;
+                return Err(self.reclassify(e));
             }
         }
         // Top-level await: drive module evaluation to completion; a throw at top level rejects.
-        let settled = inst.drive().and_then(|()| {
-            let pending = inst.handles.pending.take();
-            let st = inst.st.clone();
-            inst.ctx.with(|ctx| {
+        let settled = self.drive().and_then(|()| {
+            let pending = self.handles.pending.take();
+            self.ctx.with(|ctx| {
                 let p = pending
                     .ok_or_else(|| internal("no module promise"))?
                     .restore(&ctx)
@@ -322,14 +397,14 @@ impl Instance {
             })
         });
         if let Err(e) = settled {
-            inst.failed = true;
-            let e = inst.reclassify(e);
+            self.failed = true;
+            let e = self.reclassify(e);
             return Err(match e {
                 Error::ScriptError { message, .. } => Error::InvalidModule { message },
                 other => other,
             });
         }
-        Ok((inst, compiled))
+        Ok(compiled)
     }
 
     /// Runs jobs and timers until `handles.pending` settles; checks the deadline between jobs.
@@ -374,7 +449,7 @@ impl Instance {
             }
             if wait > 0.0 {
                 let wake = Instant::now() + Duration::from_millis(wait as u64);
-                if wake > st.deadline {
+                if wake > st.deadline() {
                     return Err(Error::Timeout);
                 }
                 std::thread::sleep(wake.saturating_duration_since(Instant::now()));
@@ -382,30 +457,25 @@ impl Instance {
         }
     }
 
-    /// QuickJS reports an allocation failure that left it unable to allocate its own error object
-    /// as a thrown `null` without a stack, and inside promise jobs it can lose the job so the
-    /// promise never settles. Both are classified as out of memory; the cost is that a script
-    /// that itself throws `null`/`undefined` uncaught is also reported as out of memory.
+    /// Out of memory is exact: once the allocator refused a request (or a host function refused
+    /// a buffer), an error that may be its consequence is reported as `OutOfMemory` — an uncaught
+    /// exception of any kind (QuickJS throws a bare `null` when it cannot even allocate its error
+    /// object), a promise that never settled (QuickJS can lose a job whose allocation failed), an
+    /// invalid module, a bad return value or an internal error. Timeouts, stack overflows and size
+    /// limits keep their own error.
     fn reclassify(&self, e: Error) -> Error {
-        let nullish = match &e {
-            Error::ScriptError {
-                message,
-                stack: None,
-            } => message == "null" || message == "undefined",
-            _ => false,
-        };
-        if nullish {
-            return Error::OutOfMemory;
-        }
-        if matches!(e, Error::NeverSettled) {
-            let usage = self.rt.memory_usage();
-            let limit = usage.malloc_limit.max(0) as u64;
-            let used = usage.malloc_size.max(0) as u64;
-            if limit > 0 && used.saturating_mul(2) >= limit {
-                return Error::OutOfMemory;
+        match e {
+            Error::ScriptError { .. }
+            | Error::NeverSettled
+            | Error::InvalidModule { .. }
+            | Error::BadResponse { .. }
+            | Error::Internal(_)
+                if self.st.out_of_memory() =>
+            {
+                Error::OutOfMemory
             }
+            e => e,
         }
-        e
     }
 
     fn check_handler(&mut self) -> Result<(), Error> {
@@ -566,15 +636,58 @@ pub(crate) fn run_at(
     abandon: Arc<AtomicBool>,
     started: Instant,
 ) -> Result<Outcome, Error> {
+    let (result, spent) = run_prepared(
+        cache, code_hash, code, request, limits, abandon, started, None,
+    );
+    drop(spent);
+    result
+}
+
+/// How long preparing an instance ahead of its call may take (only our prelude runs).
+const PREPARE_DEADLINE: Duration = Duration::from_secs(10);
+
+/// A fresh runtime + context with the prelude evaluated, made before its call is known (pool
+/// workers keep one ready while idle). It serves exactly one call; no user code has run in it.
+pub(crate) struct Ready(Instance);
+
+/// An instance whose call is over, to be dropped (torn down) after the reply was sent.
+pub(crate) struct Spent(#[allow(dead_code)] Instance);
+
+/// Prepares an instance for the next call of a worker whose abandon flag is `abandon`.
+pub(crate) fn prepare(abandon: Arc<AtomicBool>) -> Option<Ready> {
+    let limits = Limits::default();
+    let st = Rc::new(CallState::new(
+        &limits,
+        Instant::now() + PREPARE_DEADLINE,
+        abandon,
+    ));
+    Instance::prepare(st).ok().map(Ready)
+}
+
+/// One full call on `ready` (or on a fresh instance). Returns the result and the used instance,
+/// which the caller drops when convenient (after replying).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn run_prepared(
+    cache: &BytecodeCache,
+    code_hash: [u8; 32],
+    code: &str,
+    request: HttpRequest,
+    limits: &Limits,
+    abandon: Arc<AtomicBool>,
+    started: Instant,
+    ready: Option<Ready>,
+) -> (Result<Outcome, Error>, Option<Spent>) {
+    let spent = ready.map(|Ready(i)| Spent(i));
     if request.body.len() > limits.max_request_bytes {
-        return Err(Error::RequestTooLarge {
+        let e = Error::RequestTooLarge {
             size: request.body.len(),
             limit: limits.max_request_bytes,
-        });
+        };
+        return (Err(e), spent);
     }
-    let st = Rc::new(CallState::new(limits, started + limits.timeout(), abandon));
-    if st.expired() {
-        return Err(Error::Timeout);
+    let deadline = started + limits.timeout();
+    if Instant::now() >= deadline || abandon.load(std::sync::atomic::Ordering::Relaxed) {
+        return (Err(Error::Timeout), spent);
     }
     let cached = cache.get(&code_hash);
     let source = match &cached {
@@ -582,30 +695,52 @@ pub(crate) fn run_at(
         None => {
             let actual: [u8; 32] = sha2::Sha256::digest(code.as_bytes()).into();
             if actual != code_hash {
-                return Err(Error::CodeHashMismatch);
+                return (Err(Error::CodeHashMismatch), spent);
             }
             BytecodeSource::Source(code)
         }
     };
-    let (mut inst, compiled) = Instance::new(limits, st.clone(), source)?;
-    if let Some(b) = compiled {
-        cache.insert_compiled(code_hash, Arc::from(b));
-    }
+    let mut inst = match spent {
+        Some(Spent(mut inst)) => {
+            if let Err(e) = inst.arm(limits, deadline, true) {
+                inst.failed = true;
+                return (Err(e), Some(Spent(inst)));
+            }
+            inst
+        }
+        None => {
+            let st = Rc::new(CallState::new(limits, deadline, abandon));
+            let mut inst = match Instance::prepare(st) {
+                Ok(i) => i,
+                Err(e) => return (Err(e), None),
+            };
+            if let Err(e) = inst.arm(limits, deadline, false) {
+                inst.failed = true;
+                return (Err(e), Some(Spent(inst)));
+            }
+            inst
+        }
+    };
     let result = inst
-        .check_handler()
+        .load_user(source)
+        .and_then(|compiled| {
+            if let Some(b) = compiled {
+                cache.insert_compiled(code_hash, Arc::from(b));
+            }
+            inst.check_handler()
+        })
         .and_then(|()| inst.call(request, limits))
         .map_err(|e| inst.reclassify(e));
     if result.is_err() {
         inst.failed = true;
     }
-    drop(inst);
-    let response = result?;
-    let console = std::mem::take(&mut *st.console.borrow_mut());
-    Ok(Outcome {
+    let st = inst.st.clone();
+    let result = result.map(|response| Outcome {
         response,
-        console,
+        console: std::mem::take(&mut *st.console.borrow_mut()),
         console_truncated: st.console_truncated.get(),
-    })
+    });
+    (result, Some(Spent(inst)))
 }
 
 /// Deploy-time check on the current thread.

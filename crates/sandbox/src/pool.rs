@@ -103,6 +103,15 @@ impl Shared {
             .name("clave-sandbox".into())
             .stack_size(thread_stack_for(self.cfg.max.stack_bytes))
             .spawn(move || {
+                // A fresh instance (runtime + context + prelude) is prepared while the worker is
+                // idle, so a call only loads its module and runs; the used instance is torn down
+                // after the reply was sent. Each instance serves exactly one call.
+                let prepare = || {
+                    std::panic::catch_unwind(|| invoke::prepare(flag.clone()))
+                        .ok()
+                        .flatten()
+                };
+                let mut ready = prepare();
                 while let Ok(job) = rx.recv() {
                     let Job {
                         code_hash,
@@ -112,8 +121,8 @@ impl Shared {
                         started,
                         reply,
                     } = job;
-                    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        invoke::run_at(
+                    let (r, spent) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        invoke::run_prepared(
                             &cache,
                             code_hash,
                             &code,
@@ -121,15 +130,21 @@ impl Shared {
                             &limits,
                             flag.clone(),
                             started,
+                            ready.take(),
                         )
                     }))
-                    .unwrap_or_else(|_| Err(Error::Internal("sandbox call panicked".into())));
+                    .unwrap_or_else(|_| {
+                        (Err(Error::Internal("sandbox call panicked".into())), None)
+                    });
                     // The receiver is gone if the supervisor gave up on this call.
                     let _ = reply.send(r);
+                    drop(spent);
                     if flag.load(Ordering::Relaxed) {
                         break;
                     }
+                    ready = prepare();
                 }
+                drop(ready);
                 if flag.load(Ordering::Relaxed) {
                     live_abandoned.fetch_sub(1, Ordering::Relaxed);
                 }
