@@ -43,7 +43,7 @@ pub struct Claims {
 pub struct PlatformClaims {
     /// Named measurement registers, lowercase: Nitro `pcr0`..`pcr31`; TDX `mr_seam`,
     /// `mr_config_id`, `mr_owner`, `mr_owner_config`, `rtmr0`..`rtmr3`; SEV-SNP `host_data`,
-    /// `family_id`, `image_id`.
+    /// `family_id`, `image_id`, `id_key_digest`, `author_key_digest`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub registers: BTreeMap<String, Measurement>,
     /// SEV-SNP: the VMPL that requested the report.

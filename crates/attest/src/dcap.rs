@@ -104,15 +104,43 @@ pub fn verify_quote(
     now_unix: u64,
 ) -> Result<Claims, Error> {
     // Structure first, with our own parsers: malformed input is reported as such.
-    let mut claims = match kind {
-        TeeKind::Tdx => crate::tdx::TdxQuote::parse(quote)?.claims_unverified(),
-        TeeKind::SgxDcap => crate::sgx::SgxQuote::parse(quote)?.claims_unverified(),
-        _ => return Err(Error::InvalidArgument("verify_quote handles tdx and sgx_dcap")),
+    let (mut claims, sig_data) = match kind {
+        TeeKind::Tdx => {
+            let q = crate::tdx::TdxQuote::parse(quote)?;
+            (q.claims_unverified(), q.signature_data)
+        }
+        TeeKind::SgxDcap => {
+            let q = crate::sgx::SgxQuote::parse(quote)?;
+            (q.claims_unverified(), q.signature_data)
+        }
+        _ => {
+            return Err(Error::InvalidArgument(
+                "verify_quote handles tdx and sgx_dcap",
+            ));
+        }
     };
     let collateral = collateral.ok_or(Error::MissingEndorsement {
         kind,
         what: "DCAP collateral (TCB info, QE identity, CRLs)",
     })?;
+    // The signature data length must fit the rest of the quote (dcap-qvl does not check).
+    const WHAT: &str = "DCAP quote signature data";
+    let declared = sig_data
+        .get(..4)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+        .ok_or(Error::Truncated { what: WHAT })?;
+    let actual = sig_data.len() - 4;
+    if declared > actual {
+        return Err(Error::Truncated { what: WHAT });
+    }
+    // Real quotes may come in a zero-padded buffer (the TDX sample here has 70 zero bytes);
+    // anything else after the signature data is refused.
+    if declared < actual && sig_data[4 + declared..].iter().any(|&b| b != 0) {
+        return Err(Error::TrailingBytes {
+            what: WHAT,
+            count: actual - declared,
+        });
+    }
     let verifier = dcap_qvl::verify::QuoteVerifier::new(INTEL_SGX_ROOT_CA_DER.to_vec())
         .allow_debug(true) // so that debug is reported by our check, after the cryptography
         .with_config::<dcap_qvl::configs::RustCryptoConfig>();

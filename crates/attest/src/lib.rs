@@ -7,9 +7,10 @@
 //!
 //! It refuses debug-mode TEEs under every policy (there is no knob), and it refuses the insecure
 //! simulated TEE ([`simulated`]) unless a policy explicitly allows it; claims from the simulated
-//! TEE always carry `insecure: true`. Evidence of real hardware kinds already decodes and fits
-//! the policy engine, but its cryptographic verification is not implemented yet, so it is
-//! refused with [`Error::Unsupported`] rather than trusted.
+//! TEE always carry `insecure: true`. Real hardware evidence (AWS Nitro, AMD SEV-SNP, Intel TDX
+//! and SGX DCAP) is verified against built-in, pinned vendor roots at a caller-given time, with
+//! endorsements (VCEK, Intel collateral) passed in through [`Endorsements`]; it never fetches
+//! them (`clave-collateral` does) and has no way to replace a root.
 //!
 //! ```
 //! use clave_attest::{verify, Attester, InsecureSimulatedAttester, Measurement, Policy, ReportData};
@@ -28,16 +29,16 @@
 
 mod attester;
 mod cbor;
-pub mod dcap;
 mod claims;
 #[cfg(feature = "configfs-tsm")]
 pub mod configfs_tsm;
+pub mod dcap;
 mod error;
 mod evidence;
-mod pki;
 pub mod nitro;
 #[cfg(feature = "nitro-nsm")]
 pub mod nitro_nsm;
+mod pki;
 pub mod policy;
 pub mod sgx;
 pub mod simulated;

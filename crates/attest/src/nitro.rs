@@ -176,12 +176,14 @@ impl NitroDocument {
             .map(|p| SignerId(p.to_vec()));
         let report_data = match self.user_data.as_deref().map(<[u8; 64]>::try_from) {
             Some(Ok(rd)) => rd,
-            _ => nitro_binding(
-                self.public_key.as_deref(),
-                self.user_data.as_deref(),
-                self.nonce.as_deref(),
-            )
-            .0,
+            _ => {
+                nitro_binding(
+                    self.public_key.as_deref(),
+                    self.user_data.as_deref(),
+                    self.nonce.as_deref(),
+                )
+                .0
+            }
         };
         let debug = [0u16, 1, 2]
             .iter()
@@ -262,8 +264,14 @@ pub fn verify_document(bytes: &[u8], now_unix: u64) -> Result<Claims, Error> {
         return Err(malformed("COSE_Sign1 decoders disagree"));
     }
     let h = &sign1.protected.header;
-    let alg_ok = h.alg == Some(coset::RegisteredLabelWithPrivate::Assigned(coset::iana::Algorithm::ES384))
-        || h.alg == Some(coset::RegisteredLabelWithPrivate::PrivateUse(COSE_ALG_ES384));
+    let alg_ok = h.alg
+        == Some(coset::RegisteredLabelWithPrivate::Assigned(
+            coset::iana::Algorithm::ES384,
+        ))
+        || h.alg
+            == Some(coset::RegisteredLabelWithPrivate::PrivateUse(
+                COSE_ALG_ES384,
+            ));
     if !alg_ok {
         return Err(Error::UnsupportedAlgorithm {
             kind,
@@ -283,7 +291,11 @@ pub fn verify_document(bytes: &[u8], now_unix: u64) -> Result<Claims, Error> {
     }
     let mut chain = Vec::with_capacity(doc.cabundle.len() + 1);
     for (i, der) in doc.cabundle.iter().enumerate() {
-        let role = if i == 0 { "root".to_owned() } else { format!("cabundle[{i}]") };
+        let role = if i == 0 {
+            "root".to_owned()
+        } else {
+            format!("cabundle[{i}]")
+        };
         chain.push(crate::pki::Cert::from_der(der, kind, &role)?);
     }
     chain.push(crate::pki::Cert::from_der(&doc.certificate, kind, "leaf")?);
@@ -319,7 +331,8 @@ pub fn verify_document(bytes: &[u8], now_unix: u64) -> Result<Claims, Error> {
     let sig = p384::ecdsa::Signature::from_slice(&doc.signature)
         .map_err(|_| malformed("ES384 signature r or s is zero or out of range"))?;
     let tbs = sign1.tbs_data(&[]);
-    key.verify(&tbs, &sig).map_err(|_| Error::BadSignature(kind))?;
+    key.verify(&tbs, &sig)
+        .map_err(|_| Error::BadSignature(kind))?;
 
     let mut claims = doc.claims_unverified()?;
     for (i, p) in &doc.pcrs {
@@ -402,8 +415,14 @@ pub(crate) mod tests {
         let c2 = doc.claims_unverified().expect("claims");
         assert_eq!(c2.report_data, nitro_binding(None, None, None));
         assert_ne!(c.report_data, c2.report_data);
-        assert_ne!(nitro_binding(None, Some(b""), None), nitro_binding(None, None, None));
-        assert_ne!(nitro_binding(Some(b"a"), None, None), nitro_binding(None, Some(b"a"), None));
+        assert_ne!(
+            nitro_binding(None, Some(b""), None),
+            nitro_binding(None, None, None)
+        );
+        assert_ne!(
+            nitro_binding(Some(b"a"), None, None),
+            nitro_binding(None, Some(b"a"), None)
+        );
     }
 
     #[test]

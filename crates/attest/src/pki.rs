@@ -78,7 +78,8 @@ impl Cert {
         if der.len() > MAX_CERT_LEN {
             return Err(bad("larger than 16 KiB"));
         }
-        let parsed = x509_cert::Certificate::from_der(der).map_err(|_| bad("not a DER X.509 certificate"))?;
+        let parsed = x509_cert::Certificate::from_der(der)
+            .map_err(|_| bad("not a DER X.509 certificate"))?;
         // Outer SEQUENCE, then the TBS SEQUENCE: keep its exact bytes.
         let (tag, hl, len) = der_header(der, 0).ok_or(bad("bad outer header"))?;
         if tag != 0x30 || hl + len != der.len() {
@@ -226,8 +227,14 @@ pub(crate) fn cert_from_pem_or_der(bytes: &[u8], kind: TeeKind, role: &str) -> R
 }
 
 /// Parses a DER certificate or a PEM bundle of `CERTIFICATE` blocks, in order.
-pub(crate) fn certs_from_pem_or_der(bytes: &[u8], kind: TeeKind, role: &str) -> Result<Vec<Cert>, Error> {
-    let text = std::str::from_utf8(bytes).ok().filter(|t| t.contains("-----BEGIN"));
+pub(crate) fn certs_from_pem_or_der(
+    bytes: &[u8],
+    kind: TeeKind,
+    role: &str,
+) -> Result<Vec<Cert>, Error> {
+    let text = std::str::from_utf8(bytes)
+        .ok()
+        .filter(|t| t.contains("-----BEGIN"));
     let Some(text) = text else {
         return Ok(vec![Cert::from_der(bytes, kind, role)?]);
     };
@@ -270,7 +277,10 @@ mod tests {
     #[test]
     fn header_lengths() {
         assert_eq!(der_header(&[0x30, 0x03], 0), Some((0x30, 2, 3)));
-        assert_eq!(der_header(&[0x30, 0x82, 0x01, 0x00], 0), Some((0x30, 4, 256)));
+        assert_eq!(
+            der_header(&[0x30, 0x82, 0x01, 0x00], 0),
+            Some((0x30, 4, 256))
+        );
         assert_eq!(der_header(&[0x30, 0x80], 0), None);
         assert_eq!(der_header(&[0x30, 0x85, 1, 1, 1, 1, 1], 0), None);
         assert_eq!(der_header(&[0x30], 0), None);
@@ -278,7 +288,12 @@ mod tests {
 
     #[test]
     fn garbage_is_an_error() {
-        for b in [&[][..], &[0x30, 0x00], &[0xff; 40], b"-----BEGIN CERTIFICATE-----\n!!\n-----END CERTIFICATE-----"] {
+        for b in [
+            &[][..],
+            &[0x30, 0x00],
+            &[0xff; 40],
+            b"-----BEGIN CERTIFICATE-----\n!!\n-----END CERTIFICATE-----",
+        ] {
             assert!(cert_from_pem_or_der(b, TeeKind::Nitro, "x").is_err());
         }
     }

@@ -167,7 +167,10 @@ fn is_default_statuses(v: &[TcbStatus]) -> bool {
 #[serde(deny_unknown_fields)]
 pub struct DcapPolicy {
     /// TCB statuses accepted (default `["UpToDate"]`; `Revoked` is never accepted).
-    #[serde(default = "default_statuses", skip_serializing_if = "is_default_statuses")]
+    #[serde(
+        default = "default_statuses",
+        skip_serializing_if = "is_default_statuses"
+    )]
     pub accepted_tcb_statuses: Vec<TcbStatus>,
     /// Accept platforms whose PCK says "dynamic platform" (default `true`).
     #[serde(default = "yes", skip_serializing_if = "is_true")]
@@ -212,7 +215,14 @@ pub fn register_name_allowed(kind: TeeKind, name: &str) -> bool {
             .is_some_and(|n| n < 32 && name == format!("pcr{n}")),
         TeeKind::Tdx => matches!(
             name,
-            "rtmr0" | "rtmr1" | "rtmr2" | "rtmr3" | "mr_config_id" | "mr_owner" | "mr_owner_config" | "mr_seam"
+            "rtmr0"
+                | "rtmr1"
+                | "rtmr2"
+                | "rtmr3"
+                | "mr_config_id"
+                | "mr_owner"
+                | "mr_owner_config"
+                | "mr_seam"
         ),
         TeeKind::SevSnp => matches!(
             name,

@@ -19,6 +19,9 @@
 //!    with a masked chip id (`MASK_CHIP_ID`, all zeros) cannot be bound to its VCEK and is
 //!    refused with [`Error::ChipIdMasked`].
 //!
+//! The ECDSA check of step 2 runs last, so a corrupted `CHIP_ID` or `REPORTED_TCB` is reported
+//! as an endorsement mismatch and any other flip as [`Error::BadSignature`].
+//!
 //! Policy ([`crate::verify()`]) then checks debug (guest policy bit 19), VMPL
 //! ([`crate::SnpPolicy::max_vmpl`]), minimum TCB, measurement or ID/author key digest + guest
 //! SVN, named registers (`host_data`, `family_id`, `image_id`, `id_key_digest`,
@@ -438,7 +441,7 @@ pub(crate) fn verify_report_parts(
         }
     }
 
-    // 2. Signature field, then our own ECDSA check over the raw signed bytes.
+    // 2. Signature field (checked here, verified in step 6).
     let sig = &r.signature;
     let (r_le, s_le, reserved) = (&sig[..72], &sig[72..144], &sig[144..]);
     if r_le[48..].iter().any(|&b| b != 0) || s_le[48..].iter().any(|&b| b != 0) {
@@ -459,14 +462,12 @@ pub(crate) fn verify_report_parts(
     s_be.copy_from_slice(&s_le[..48]);
     r_be.reverse();
     s_be.reverse();
-    let signature = p384::ecdsa::Signature::from_scalars(r_be, s_be).map_err(|_| Error::Malformed {
-        what: SIG,
-        reason: "R or S is zero or not below the group order",
-    })?;
+    let signature =
+        p384::ecdsa::Signature::from_scalars(r_be, s_be).map_err(|_| Error::Malformed {
+            what: SIG,
+            reason: "R or S is zero or not below the group order",
+        })?;
     let vcek = cert_from_pem_or_der(vcek, KIND, "VCEK")?;
-    vcek.p384_key(KIND)?
-        .verify(&r.signed, &signature)
-        .map_err(|_| Error::BadSignature(KIND))?;
 
     // 3. VCEK -> ASK -> ARK, the ARK pinned per product.
     let supplied: Vec<Cert> = match chain {
@@ -484,7 +485,9 @@ pub(crate) fn verify_report_parts(
         .into_iter()
         .find(|p| {
             Cert::from_der(p.ask_der(), KIND, "ASK")
-                .map(|ask| ask.parsed.tbs_certificate().subject() == vcek.parsed.tbs_certificate().issuer())
+                .map(|ask| {
+                    ask.parsed.tbs_certificate().subject() == vcek.parsed.tbs_certificate().issuer()
+                })
                 .unwrap_or(false)
         })
         .ok_or(Error::BadCertificate {
@@ -494,7 +497,12 @@ pub(crate) fn verify_report_parts(
         })?;
     let ark = Cert::from_der(product.ark_der(), KIND, "ARK")?;
     // Any ARK the host supplied must be the pinned one, byte for byte.
-    for given in supplied.get(1).map(|c| c.der.as_slice()).into_iter().chain(table_ark) {
+    for given in supplied
+        .get(1)
+        .map(|c| c.der.as_slice())
+        .into_iter()
+        .chain(table_ark)
+    {
         if given != ark.der.as_slice() {
             return Err(Error::UntrustedRoot {
                 kind: KIND,
@@ -523,10 +531,12 @@ pub(crate) fn verify_report_parts(
     if r.chip_id.iter().all(|&b| b == 0) {
         return Err(Error::ChipIdMasked);
     }
-    let hwid = vcek.extension(&oid::HW_ID).ok_or(Error::EndorsementMismatch {
-        kind: KIND,
-        what: "VCEK lacks the hwID extension",
-    })?;
+    let hwid = vcek
+        .extension(&oid::HW_ID)
+        .ok_or(Error::EndorsementMismatch {
+            kind: KIND,
+            what: "VCEK lacks the hwID extension",
+        })?;
     let hwid = if hwid.len() == 64 || hwid.len() == 8 {
         hwid.to_vec()
     } else {
@@ -551,10 +561,18 @@ pub(crate) fn verify_report_parts(
     }
     let [bl, tee, snp, ucode] = product.tcb_components(r.reported_tcb);
     let checks = [
-        (oid::BL_SPL, bl, "VCEK boot loader SPL differs from REPORTED_TCB"),
+        (
+            oid::BL_SPL,
+            bl,
+            "VCEK boot loader SPL differs from REPORTED_TCB",
+        ),
         (oid::TEE_SPL, tee, "VCEK TEE SPL differs from REPORTED_TCB"),
         (oid::SNP_SPL, snp, "VCEK SNP SPL differs from REPORTED_TCB"),
-        (oid::UCODE_SPL, ucode, "VCEK microcode SPL differs from REPORTED_TCB"),
+        (
+            oid::UCODE_SPL,
+            ucode,
+            "VCEK microcode SPL differs from REPORTED_TCB",
+        ),
     ];
     for (o, want, what) in checks {
         if spl(&vcek, &o)? != want {
@@ -571,6 +589,11 @@ pub(crate) fn verify_report_parts(
         }
     }
 
+    // 6. The report signature, by the VCEK, over the raw signed bytes.
+    vcek.p384_key(KIND)?
+        .verify(&r.signed, &signature)
+        .map_err(|_| Error::BadSignature(KIND))?;
+
     let mut claims = r.claims_unverified();
     claims.tcb = Tcb([bl, tee, snp, ucode].map(u16::from).to_vec());
     claims.platform.vmpl = Some(r.vmpl);
@@ -578,8 +601,14 @@ pub(crate) fn verify_report_parts(
     regs.insert("host_data".into(), Measurement(r.host_data.to_vec()));
     regs.insert("family_id".into(), Measurement(r.family_id.to_vec()));
     regs.insert("image_id".into(), Measurement(r.image_id.to_vec()));
-    regs.insert("id_key_digest".into(), Measurement(r.id_key_digest.to_vec()));
-    regs.insert("author_key_digest".into(), Measurement(r.author_key_digest.to_vec()));
+    regs.insert(
+        "id_key_digest".into(),
+        Measurement(r.id_key_digest.to_vec()),
+    );
+    regs.insert(
+        "author_key_digest".into(),
+        Measurement(r.author_key_digest.to_vec()),
+    );
     Ok(claims)
 }
 

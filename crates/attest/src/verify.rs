@@ -75,10 +75,7 @@ pub fn verify_evidence_with(
                 Some(c) if !c.is_empty() => crate::snp::CertTable::parse(c)?,
                 _ => crate::snp::CertTable::default(),
             };
-            let vcek = endorsements
-                .snp_vcek
-                .as_deref()
-                .or(table.vcek.as_deref());
+            let vcek = endorsements.snp_vcek.as_deref().or(table.vcek.as_deref());
             let Some(vcek) = vcek else {
                 // Report errors first: malformed input is reported as such.
                 crate::snp::SnpReport::parse(report)?;
@@ -90,12 +87,9 @@ pub fn verify_evidence_with(
             let chain = endorsements.snp_chain.as_deref().or(table.ask.as_deref());
             crate::snp::verify_report_parts(report, vcek, table.ark.as_deref(), chain, now_unix)
         }
-        Evidence::Tdx { quote } => crate::dcap::verify_quote(
-            TeeKind::Tdx,
-            quote,
-            endorsements.dcap.as_ref(),
-            now_unix,
-        ),
+        Evidence::Tdx { quote } => {
+            crate::dcap::verify_quote(TeeKind::Tdx, quote, endorsements.dcap.as_ref(), now_unix)
+        }
         Evidence::SgxDcap { quote } => crate::dcap::verify_quote(
             TeeKind::SgxDcap,
             quote,
@@ -119,7 +113,13 @@ pub fn verify(
     now_unix: u64,
 ) -> Result<Claims, Error> {
     // An invalid policy accepts nothing; say so before doing any work.
-    verify_with_endorsements(evidence, &Endorsements::default(), policy, expected, now_unix)
+    verify_with_endorsements(
+        evidence,
+        &Endorsements::default(),
+        policy,
+        expected,
+        now_unix,
+    )
 }
 
 /// Like [`verify()`], but with a caller-supplied [`Verifier`] for the cryptography (for example an

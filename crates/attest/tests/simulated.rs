@@ -293,6 +293,9 @@ fn signer_identity_and_svn() {
         min_tcb: BTreeMap::new(),
         allow_insecure_simulated: true,
         max_evidence_age_secs: None,
+        registers: BTreeMap::new(),
+        snp: Default::default(),
+        dcap: Default::default(),
     };
     policy.validate().expect("valid");
     let make = |s: SignerId, product: u16, svn: u32| {
@@ -471,7 +474,8 @@ fn real_kinds_are_unsupported_not_accepted() {
         [measurement()],
     )
     .expect("valid");
-    // Structurally valid reports: parsed, then refused as unsupported (never accepted).
+    // Structurally valid but unsigned reports without endorsements: refused with a missing
+    // endorsement (never accepted); verify_evidence (no time) calls them unsupported.
     let mut snp = vec![0u8; 0x4A0];
     snp[0] = 2; // version 2
     snp[0x34] = 1; // ECDSA P-384
@@ -488,6 +492,10 @@ fn real_kinds_are_unsupported_not_accepted() {
         let kind = ev.kind();
         assert!(matches!(
             verify(&ev, &policy, &nonce(), NOW),
+            Err(Error::MissingEndorsement { kind: k, .. }) if k == kind
+        ));
+        assert!(matches!(
+            clave_attest::verify_evidence(&ev),
             Err(Error::Unsupported(k)) if k == kind
         ));
     }

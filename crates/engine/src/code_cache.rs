@@ -78,6 +78,7 @@ impl CodeCache {
         );
     }
 
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }

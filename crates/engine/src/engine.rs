@@ -15,7 +15,7 @@ use crate::Error;
 use crate::code_cache::CodeCache;
 use crate::kds_client::KdsClient;
 use crate::keys::{Acquire, KeyRing};
-use crate::replay::{ReplayCache, Verdict};
+use crate::replay::{ReplayCache, ResultCache, Verdict};
 use crate::runner::{RunError, Runner, SandboxRunner, SandboxSettings};
 
 /// A clock returning unix seconds.
@@ -64,6 +64,13 @@ pub struct EngineConfig {
     pub sandbox: SandboxSettings,
     /// Largest engine job accepted by the HTTP service, bytes.
     pub max_job_bytes: usize,
+    /// Most sealed responses of asynchronous jobs held for redelivery.
+    pub async_result_entries: usize,
+    /// Most bytes of sealed responses of asynchronous jobs held for redelivery.
+    pub async_result_bytes: usize,
+    /// How long a sealed response of an asynchronous job is held, seconds (at least the date
+    /// window).
+    pub async_result_secs: u64,
 }
 
 impl EngineConfig {
@@ -86,6 +93,9 @@ impl EngineConfig {
             key_grace_secs: Self::DEFAULT_KEY_GRACE_SECS,
             sandbox: SandboxSettings::default(),
             max_job_bytes: 32 << 20,
+            async_result_entries: 4096,
+            async_result_bytes: 64 << 20,
+            async_result_secs: 3_600,
         }
     }
 
@@ -144,6 +154,7 @@ pub struct Engine {
     ring: RwLock<Option<Arc<KeyRing>>>,
     refresh_lock: tokio::sync::Mutex<()>,
     replay: Mutex<ReplayCache>,
+    async_results: Mutex<ResultCache>,
     code_cache: Mutex<CodeCache>,
 }
 
@@ -235,6 +246,10 @@ impl Engine {
         config.validate()?;
         Ok(Self {
             replay: Mutex::new(ReplayCache::new(config.replay_capacity)),
+            async_results: Mutex::new(ResultCache::new(
+                config.async_result_entries,
+                config.async_result_bytes,
+            )),
             code_cache: Mutex::new(CodeCache::new(
                 config.code_cache_entries,
                 config.code_cache_bytes,
@@ -377,8 +392,12 @@ impl Engine {
     /// not open or does not match the pinned `clave-code-hash` (the function is then not run),
     /// sandbox limits and script errors — is sealed to the user as a problem.
     ///
-    /// A replayed encapsulation is refused even if it is the same job delivered twice: a queue
-    /// that redelivers must keep and reuse the first result instead of re-running the job.
+    /// A replayed encapsulation is refused, even if it is the same job delivered twice: the
+    /// function never runs twice for one request. For jobs flagged
+    /// [`clave_proto::gateway_api::JobFlags::ASYNC`] (the at-least-once queue) the engine holds
+    /// the sealed response of the first run (bounded, [`EngineConfig::async_result_secs`]) and
+    /// answers a redelivery with exactly those bytes; once it no longer holds them, the
+    /// redelivery is refused like any replay, so the queue must also keep the first result.
     ///
     /// # Errors
     /// As above.
@@ -391,10 +410,34 @@ impl Engine {
                 _ => Error::Undecryptable,
             })?;
         let bhttp = Zeroizing::new(bhttp);
-        let result = self.handle(&ring, &job, &bhttp, &responder, now).await?;
+        let replay_id = responder.replay_id();
+        let is_async = job.flags.is_async();
+        if is_async && let Some(first) = lock(&self.async_results).get(&replay_id, now) {
+            tracing::info!(
+                function = %job.function,
+                outcome = "redelivered",
+                response_bytes = first.len(),
+                "invoke"
+            );
+            return Ok(first.as_ref().clone());
+        }
+        let (result, recorded) = self.handle(&ring, &job, &bhttp, &responder, now).await?;
         let sealed = seal(&responder, &result)?;
+        if is_async && recorded {
+            let hold = self
+                .config
+                .async_result_secs
+                .max(self.config.date_window_secs.saturating_mul(2));
+            lock(&self.async_results).insert(
+                replay_id,
+                sealed.clone(),
+                now.saturating_add(hold),
+                now,
+            );
+        }
         tracing::info!(
             function = %job.function,
+            is_async,
             outcome = outcome_label(&result),
             request_bytes = job.request.len(),
             response_bytes = sealed.len(),
@@ -404,7 +447,9 @@ impl Engine {
         Ok(sealed)
     }
 
-    /// Everything after decapsulation. `Err` only for the clear "overloaded" refusal.
+    /// Everything after decapsulation: the outcome, and whether the request was recorded in
+    /// the replay cache (it then counts as "the first run"). `Err` only for the clear
+    /// "overloaded" refusal.
     async fn handle(
         &self,
         ring: &KeyRing,
@@ -412,17 +457,20 @@ impl Engine {
         bhttp: &[u8],
         responder: &InvokeResponder,
         now: u64,
-    ) -> Result<Result<InvokeResponse, InvokeError>, Error> {
+    ) -> Result<(Result<InvokeResponse, InvokeError>, bool), Error> {
         let req = match InvokeRequest::from_bhttp(bhttp) {
             Ok(r) => r,
-            Err(e) => return Ok(Err(problem(ProblemKind::BadRequest, e.to_string()))),
+            Err(e) => return Ok((Err(problem(ProblemKind::BadRequest, e.to_string())), false)),
         };
         let window = self.config.date_window_secs;
         if now.abs_diff(req.date) > window {
-            return Ok(Err(problem(
-                ProblemKind::StaleDate,
-                format!("date must be within {window} s of the engine's clock"),
-            )));
+            return Ok((
+                Err(problem(
+                    ProblemKind::StaleDate,
+                    format!("date must be within {window} s of the engine's clock"),
+                )),
+                false,
+            ));
         }
         let verdict = lock(&self.replay).check_and_insert(
             responder.replay_id(),
@@ -431,10 +479,10 @@ impl Engine {
         );
         match verdict {
             Verdict::Fresh => {}
-            Verdict::Replayed => return Ok(Err(problem(ProblemKind::Replay, None))),
+            Verdict::Replayed => return Ok((Err(problem(ProblemKind::Replay, None)), false)),
             Verdict::Full => return Err(Error::Overloaded),
         }
-        Ok(self.run_checked(ring, job, req).await)
+        Ok((self.run_checked(ring, job, req).await, true))
     }
 
     /// Path and code checks, then the sandbox.
@@ -518,12 +566,8 @@ impl Engine {
         if hash != manifest.code_hash {
             return Err(problem(ProblemKind::CodeHashMismatch, None));
         }
-        let text = std::str::from_utf8(&code).map_err(|_| {
-            problem(
-                ProblemKind::ScriptError,
-                "the code is not UTF-8".to_owned(),
-            )
-        })?;
+        let text = std::str::from_utf8(&code)
+            .map_err(|_| problem(ProblemKind::ScriptError, "the code is not UTF-8".to_owned()))?;
         let code: Arc<str> = Arc::from(text);
         lock(&self.code_cache).insert(key, code.clone());
         Ok(code)

@@ -129,16 +129,14 @@ impl HttpKdsClient {
             return Err(KdsError::Malformed("answer too large".into()));
         }
         if !status.is_success() {
-            return Err(
-                match serde_json::from_slice::<kds_api::Problem>(&body) {
-                    Ok(p) => KdsError::from_problem(&p),
-                    Err(_) => KdsError::Refused {
-                        status: status.as_u16(),
-                        slug: "unknown".into(),
-                        detail: None,
-                    },
+            return Err(match serde_json::from_slice::<kds_api::Problem>(&body) {
+                Ok(p) => KdsError::from_problem(&p),
+                Err(_) => KdsError::Refused {
+                    status: status.as_u16(),
+                    slug: "unknown".into(),
+                    detail: None,
                 },
-            );
+            });
         }
         serde_json::from_slice(&body).map_err(|e| KdsError::Malformed(e.to_string()))
     }

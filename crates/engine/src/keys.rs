@@ -10,6 +10,11 @@
 //!
 //! Keys live only in memory ([`clave_proto::ServerKey`] zeroizes its private key on drop). Keys of
 //! past epochs are kept for a grace window after their bundle's `not_after`.
+//!
+//! The next epoch's invoke key is released ahead of time (its bundle is published before it is
+//! valid). Decapsulation tries every held invoke key with the request's key id; validity is
+//! enforced at refresh time (expired bundles are refused, keys past their grace window are
+//! dropped), so an engine whose refreshes keep failing keeps serving with the keys it holds.
 
 use std::collections::BTreeMap;
 
@@ -64,19 +69,14 @@ impl KeyRing {
         }
     }
 
-    /// Whether a key of `purpose` is valid at `now`.
-    pub(crate) fn has_valid(&self, purpose: KeyPurpose, now: u64) -> bool {
-        self.held
-            .values()
-            .any(|h| h.purpose == purpose && h.not_before <= now && now <= h.not_after)
-    }
-
     /// The invoke epochs held, ascending.
     pub(crate) fn invoke_epochs(&self) -> Vec<u64> {
         self.held
             .values()
             .filter(|h| h.purpose == KeyPurpose::Invoke)
             .map(|h| h.epoch)
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
             .collect()
     }
 }
@@ -121,9 +121,10 @@ impl Acquire<'_> {
             bundles.push(bundle);
         }
         for (purpose, name) in [(KeyPurpose::Code, "code"), (KeyPurpose::Invoke, "invoke")] {
-            if !bundles.iter().any(|b| {
-                b.spec.purpose == purpose && b.check_validity(now).is_ok()
-            }) {
+            if !bundles
+                .iter()
+                .any(|b| b.spec.purpose == purpose && b.check_validity(now).is_ok())
+            {
                 return Err(Error::MissingKey { purpose: name });
             }
         }

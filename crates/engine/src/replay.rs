@@ -67,6 +67,7 @@ impl ReplayCache {
         Verdict::Fresh
     }
 
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.expiry.len()
     }
@@ -99,5 +100,101 @@ mod tests {
         assert_eq!(c.check_and_insert(id(3), 130, 111), Verdict::Fresh);
         assert_eq!(c.len(), 2);
         assert_eq!(c.check_and_insert(id(1), 130, 111), Verdict::Full);
+    }
+}
+
+/// Sealed responses of asynchronous jobs ([`clave_proto::gateway_api::JobFlags::ASYNC`]), kept so
+/// that a queue redelivering the same encapsulated request gets exactly the bytes of the first
+/// run instead of a replay refusal (the bytes are sealed to the caller: repeating them reveals
+/// nothing). Bounded by entries and bytes; when full, the entries closest to expiry go first (a
+/// forgotten result only turns a later repeat into a replay refusal, never into a second run).
+#[derive(Debug)]
+pub(crate) struct ResultCache {
+    max_entries: usize,
+    max_bytes: usize,
+    bytes: usize,
+    results: HashMap<ReplayId, (u64, std::sync::Arc<Vec<u8>>)>,
+    by_expiry: BTreeSet<(u64, ReplayId)>,
+}
+
+impl ResultCache {
+    pub(crate) fn new(max_entries: usize, max_bytes: usize) -> Self {
+        Self {
+            max_entries,
+            max_bytes,
+            bytes: 0,
+            results: HashMap::new(),
+            by_expiry: BTreeSet::new(),
+        }
+    }
+
+    fn remove_first(&mut self) {
+        if let Some((_, id)) = self.by_expiry.pop_first()
+            && let Some((_, r)) = self.results.remove(&id)
+        {
+            self.bytes -= r.len();
+        }
+    }
+
+    fn purge(&mut self, now: u64) {
+        while let Some(&(exp, _)) = self.by_expiry.first() {
+            if exp >= now {
+                break;
+            }
+            self.remove_first();
+        }
+    }
+
+    /// The held response of `id`, if any.
+    pub(crate) fn get(&mut self, id: &ReplayId, now: u64) -> Option<std::sync::Arc<Vec<u8>>> {
+        self.purge(now);
+        self.results.get(id).map(|(_, r)| r.clone())
+    }
+
+    /// Hold `response` for `id` until `expires_at`.
+    pub(crate) fn insert(&mut self, id: ReplayId, response: Vec<u8>, expires_at: u64, now: u64) {
+        self.purge(now);
+        if self.max_entries == 0
+            || response.len() > self.max_bytes
+            || self.results.contains_key(&id)
+        {
+            return;
+        }
+        while !self.results.is_empty()
+            && (self.results.len() >= self.max_entries
+                || self.bytes + response.len() > self.max_bytes)
+        {
+            self.remove_first();
+        }
+        self.bytes += response.len();
+        self.by_expiry.insert((expires_at, id));
+        self.results
+            .insert(id, (expires_at, std::sync::Arc::new(response)));
+    }
+}
+
+#[cfg(test)]
+mod result_tests {
+    use super::*;
+
+    #[test]
+    fn held_until_expiry_and_bounded() {
+        let mut c = ResultCache::new(2, 10);
+        c.insert(ReplayId([1; 32]), vec![1; 4], 100, 50);
+        assert_eq!(c.get(&ReplayId([1; 32]), 100).as_deref(), Some(&vec![1; 4]));
+        assert!(c.get(&ReplayId([1; 32]), 101).is_none());
+        c.insert(ReplayId([2; 32]), vec![2; 4], 200, 150);
+        c.insert(ReplayId([3; 32]), vec![3; 4], 300, 150);
+        c.insert(ReplayId([4; 32]), vec![4; 4], 400, 150);
+        assert!(
+            c.get(&ReplayId([2; 32]), 150).is_none(),
+            "closest to expiry evicted"
+        );
+        assert!(c.get(&ReplayId([4; 32]), 150).is_some());
+        c.insert(ReplayId([5; 32]), vec![5; 11], 400, 150);
+        assert!(
+            c.get(&ReplayId([5; 32]), 150).is_none(),
+            "too large to hold"
+        );
     }
 }

@@ -130,8 +130,8 @@ impl SandboxRunner {
             grace: std::time::Duration::from_millis(settings.grace_ms),
             cache_bytes: settings.bytecode_cache_bytes,
         };
-        let pool =
-            clave_sandbox::SandboxPool::new(cfg).map_err(|e| crate::Error::Sandbox(e.to_string()))?;
+        let pool = clave_sandbox::SandboxPool::new(cfg)
+            .map_err(|e| crate::Error::Sandbox(e.to_string()))?;
         Ok(Self { pool })
     }
 }

@@ -7,9 +7,11 @@
 //! encapsulated requests and responses, key configs, bundles and evidence are opaque bytes it stores or
 //! forwards. Its errors never echo request content.
 //!
-//! Entry points: [`Store::connect`], [`AppState::new`], [`app`], [`serve`]. Engines plug in through
-//! [`EngineClient`] (in-process, or [`HttpEngineClient`] for remote engines), the KDS through
-//! [`KeySource`] ([`HttpKeySource`] for a remote KDS). Wire types live in `clave_proto::gateway_api`.
+//! Entry points: [`run_gateway`] (the whole `clave gateway` process from a [`GatewayProcessConfig`]), or
+//! the parts: [`Store::connect`], [`AppState::new`], [`app`], [`serve`], [`run_worker`]. Engines plug in
+//! through [`EngineClient`] (in-process, or an [`EnginePool`] balancing over remote engines), the KDS
+//! through [`KeySource`] ([`HttpKeySource`] for a remote KDS), the asynchronous queue through [`JobQueue`]
+//! (NATS JetStream). Wire types live in `clave_proto::gateway_api`.
 
 #![forbid(unsafe_code)]
 
@@ -19,6 +21,8 @@ mod error;
 mod keys;
 pub mod metrics;
 mod pool;
+mod process;
+mod queue;
 mod routes;
 mod store;
 
@@ -29,6 +33,8 @@ use std::time::Duration;
 pub use dispatch::{DispatchConfig, DispatchStats, Dispatcher};
 pub use engine::{BoxFuture, DispatchError, EngineClient, InvokeJob};
 pub use pool::{EnginePool, EnginePoolConfig, HttpEngineClient, normalize_engine_url};
+pub use process::{GatewayProcess, GatewayProcessConfig, parse_engine_list, run_gateway};
+pub use queue::{JobQueue, QueueConfig, run_worker};
 pub use error::{ApiError, Error};
 pub use keys::{HttpKeySource, KdsPaths, KeySource, KeySourceError};
 pub use store::{
@@ -122,12 +128,14 @@ impl GatewayConfig {
     }
 }
 
+#[derive(Clone)]
 struct StateInner {
     store: Store,
     keys: Arc<dyn KeySource>,
     dispatcher: Dispatcher,
     config: GatewayConfig,
     metrics: PrometheusHandle,
+    queue: Option<JobQueue>,
 }
 
 /// Everything the handlers share. Cheap to clone.
@@ -162,28 +170,33 @@ impl AppState {
                 dispatcher,
                 config,
                 metrics: metrics::prometheus_handle(),
+                queue: None,
             }),
+        }
+    }
+
+    fn map_inner(self, f: impl FnOnce(&mut StateInner)) -> Self {
+        let mut inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| (*shared).clone());
+        f(&mut inner);
+        Self {
+            inner: Arc::new(inner),
         }
     }
 
     /// Render `/metrics` from `handle` instead of the process-wide one.
     pub fn with_metrics(self, handle: PrometheusHandle) -> Self {
-        let inner = match Arc::try_unwrap(self.inner) {
-            Ok(mut inner) => {
-                inner.metrics = handle;
-                inner
-            }
-            Err(shared) => StateInner {
-                store: shared.store.clone(),
-                keys: shared.keys.clone(),
-                dispatcher: shared.dispatcher.clone(),
-                config: shared.config.clone(),
-                metrics: handle,
-            },
-        };
-        Self {
-            inner: Arc::new(inner),
-        }
+        self.map_inner(|inner| inner.metrics = handle)
+    }
+
+    /// Enable asynchronous invocation (`?mode=async`, `GET .../results/{id}`) through `queue`. The calls
+    /// are run by [`run_worker`] (in this process or another gateway over the same database and stream).
+    pub fn with_queue(self, queue: JobQueue) -> Self {
+        self.map_inner(|inner| inner.queue = Some(queue))
+    }
+
+    /// The asynchronous queue, when enabled.
+    pub fn queue(&self) -> Option<&JobQueue> {
+        self.inner.queue.as_ref()
     }
 
     /// The store.

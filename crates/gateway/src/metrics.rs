@@ -12,6 +12,12 @@ pub const INVOKE_DURATION: &str = "clave_gateway_invoke_duration_seconds";
 pub const QUEUE_DEPTH: &str = "clave_gateway_queue_depth";
 /// Gauge: engine slots in use.
 pub const ENGINE_IN_USE: &str = "clave_gateway_engine_in_use";
+/// Counter of asynchronous calls run by the worker, label `outcome`.
+pub const ASYNC_INVOCATIONS: &str = "clave_gateway_async_invocations_total";
+/// Counter of asynchronous calls accepted (queued).
+pub const ASYNC_ACCEPTED: &str = "clave_gateway_async_accepted_total";
+/// Gauge: engines taking calls (not ejected).
+pub const ENGINES_HEALTHY: &str = "clave_gateway_engines_healthy";
 /// Counter of deploys, label `outcome`.
 pub const DEPLOYS: &str = "clave_gateway_deploys_total";
 

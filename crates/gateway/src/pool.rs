@@ -41,6 +41,10 @@ pub struct EnginePoolConfig {
     pub registration_ttl: Duration,
     /// Most engines the pool holds (configured + registered).
     pub max_engines: usize,
+    /// Idle keep-alive connections kept per engine (0: a new connection per call). A call that races an
+    /// engine crash on a kept connection fails as "may have run" and is not retried; a call on a new
+    /// connection to a dead engine is refused before sending and goes to another engine.
+    pub max_idle_per_engine: usize,
 }
 
 impl Default for EnginePoolConfig {
@@ -54,6 +58,7 @@ impl Default for EnginePoolConfig {
             failures_to_eject: 2,
             registration_ttl: Duration::from_secs(30),
             max_engines: 256,
+            max_idle_per_engine: 16,
         }
     }
 }
@@ -85,6 +90,8 @@ struct Endpoint {
     calls: AtomicU64,
     healthy: AtomicBool,
     failures: AtomicU32,
+    /// Whether a health check has answered (the first answer decides at once).
+    probed: AtomicBool,
     /// Registered engines only: when the registration lapses.
     expires: Mutex<Option<Instant>>,
 }
@@ -98,6 +105,7 @@ impl Endpoint {
             calls: AtomicU64::new(0),
             healthy: AtomicBool::new(healthy),
             failures: AtomicU32::new(0),
+            probed: AtomicBool::new(false),
             expires: Mutex::new(expires),
         }
     }
@@ -206,6 +214,7 @@ impl EnginePool {
         let client = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
             .pool_idle_timeout(Duration::from_secs(30))
+            .pool_max_idle_per_host(config.max_idle_per_engine)
             .build()
             .map_err(Error::HttpClient)?;
         Ok(Self {
@@ -332,11 +341,12 @@ impl EnginePool {
             .send()
             .await
             .is_ok_and(|r| r.status().is_success());
+        let first = !ep.probed.swap(true, Ordering::AcqRel);
         if ok {
             ep.admit();
         } else {
             let failures = ep.failures.fetch_add(1, Ordering::AcqRel) + 1;
-            if failures >= self.config.failures_to_eject.max(1) {
+            if first || failures >= self.config.failures_to_eject.max(1) {
                 ep.eject("health check failed");
             }
         }

@@ -13,14 +13,16 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use clave_proto::gateway_api::{
-    ActivateRequest, CreateTokenResponse, DEFAULT_PROJECT, DeployRequest, ManifestMeta,
-    OHTTP_KEYS_CONTENT_TYPE, OHTTP_REQUEST_CONTENT_TYPE, OHTTP_RESPONSE_CONTENT_TYPE,
-    b64url_decoded_len_upper_bound,
+    ActivateRequest, AsyncAccepted, AsyncPending, CreateTokenResponse, DEFAULT_PROJECT,
+    DeployRequest, EngineList, EngineRegisterRequest, EngineRegisterResponse, JobFlags,
+    ManifestMeta, OHTTP_KEYS_CONTENT_TYPE, OHTTP_REQUEST_CONTENT_TYPE,
+    OHTTP_RESPONSE_CONTENT_TYPE, b64url_decoded_len_upper_bound, is_valid_result_id,
 };
 
 use crate::engine::{DispatchError, InvokeJob};
 use crate::keys::KeySourceError;
-use crate::store::{NewVersion, UsageRecord, is_valid_name};
+use crate::queue::{QueuedCall, new_result_id};
+use crate::store::{NewVersion, ResultState, UsageRecord, is_valid_name};
 use crate::{ApiError, AppState, Error, metrics};
 
 /// Body limit for routes that take small JSON bodies (activate, admin).
@@ -47,6 +49,7 @@ pub(crate) fn router(state: AppState) -> Router {
             .route("/functions/{name}/activate", post(activate))
             .route("/functions/{name}/rollback", post(rollback))
             .route("/functions/{name}/invoke", post(invoke).layer(invoke_limit))
+            .route("/results/{id}", get(async_result))
     };
 
     Router::new()
@@ -55,6 +58,9 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/attestation", get(attestation))
         .route("/v1/projects/{project}", put(admin_create_project))
         .route("/v1/projects/{project}/tokens", post(admin_create_token))
+        .route("/v1/engines", get(admin_list_engines))
+        .route("/v1/engines/register", post(admin_register_engine))
+        .route("/v1/engines/deregister", post(admin_deregister_engine))
         .nest("/v1/projects/{project}", scoped())
         .nest("/v1", scoped())
         .route("/healthz", get(healthz))
@@ -439,7 +445,7 @@ async fn delete_function(
     }
 }
 
-fn dispatch_error(state: &AppState, e: &DispatchError) -> ApiError {
+pub(crate) fn dispatch_error(state: &AppState, e: &DispatchError) -> ApiError {
     let retry_after = state.config().dispatch.retry_after;
     match e {
         DispatchError::Rejected => ApiError::EnvelopeRejected,
@@ -458,17 +464,42 @@ fn dispatch_error(state: &AppState, e: &DispatchError) -> ApiError {
     }
 }
 
+/// `?mode=sync` (default) or `?mode=async`.
+fn async_mode(query: Option<&str>) -> Result<bool, ApiError> {
+    let mut mode = None;
+    for kv in query.unwrap_or("").split('&').filter(|kv| !kv.is_empty()) {
+        match kv.split_once('=') {
+            Some(("mode", v)) if mode.is_none() => mode = Some(v),
+            _ => return Err(ApiError::BadRequest("the only query parameter is mode=sync|async")),
+        }
+    }
+    match mode {
+        None | Some("sync") => Ok(false),
+        Some("async") => Ok(true),
+        Some(_) => Err(ApiError::BadRequest("mode must be sync or async")),
+    }
+}
+
 async fn invoke(
     State(state): State<AppState>,
     target: FunctionTarget,
     req: Request,
 ) -> Result<Response, ApiError> {
     let limit = state.config().limits.max_request_bytes;
+    let is_async = async_mode(req.uri().query())?;
+    if is_async && state.queue().is_none() {
+        return Err(ApiError::NotEnabled(
+            "asynchronous invocation is not enabled on this gateway",
+        ));
+    }
     require_content_type(req.headers(), OHTTP_REQUEST_CONTENT_TYPE)?;
     check_declared_length(req.headers(), limit)?;
     let body = read_body(req, limit).await?;
     if body.len() < MIN_OHTTP_REQUEST {
         return Err(ApiError::BadRequest("encapsulated request is truncated"));
+    }
+    if is_async {
+        return invoke_async(&state, &target, body.to_vec()).await;
     }
     let artifact = match state
         .store()
@@ -491,6 +522,7 @@ async fn invoke(
         manifest: artifact.manifest,
         sealed_code: artifact.sealed_code,
         request: body.to_vec(),
+        flags: JobFlags::NONE,
     };
     drop(body);
     let started = Instant::now();
@@ -539,6 +571,198 @@ async fn invoke(
             .into_response()),
         Err(e) => Err(dispatch_error(&state, &e)),
     }
+}
+
+async fn invoke_async(
+    state: &AppState,
+    target: &FunctionTarget,
+    request: Vec<u8>,
+) -> Result<Response, ApiError> {
+    let Some(queue) = state.queue() else {
+        return Err(ApiError::NotEnabled(
+            "asynchronous invocation is not enabled on this gateway",
+        ));
+    };
+    let version = match state
+        .store()
+        .active_version(&target.project, &target.name)
+        .await
+    {
+        Ok(v) => v,
+        Err(Error::UnknownFunction) => {
+            ::metrics::counter!(metrics::INVOCATIONS, "outcome" => "not_found").increment(1);
+            return Err(ApiError::NotFound("unknown function"));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let call = QueuedCall {
+        id: new_result_id()?,
+        project: target.project.clone(),
+        function: target.name.clone(),
+        version,
+        request,
+    };
+    let id = call.id_hex();
+    if !state
+        .store()
+        .create_result(&id, &call.project, &call.function, version)
+        .await?
+    {
+        // 128 random bits collided: a broken random generator.
+        return Err(Error::Random.into());
+    }
+    if let Err(e) = queue.publish(&call).await {
+        tracing::warn!(error = %e, source = ?std::error::Error::source(&e), "could not queue an asynchronous call");
+        if let Err(e) = state.store().delete_pending_result(&id).await {
+            tracing::warn!(error = %e, "could not forget the unqueued call");
+        }
+        return Err(ApiError::Unavailable {
+            retry_after: state.config().dispatch.retry_after,
+        });
+    }
+    ::metrics::counter!(metrics::ASYNC_ACCEPTED).increment(1);
+    let result_url = if target.project == DEFAULT_PROJECT {
+        format!("/v1/results/{id}")
+    } else {
+        format!("/v1/projects/{}/results/{id}", target.project)
+    };
+    tracing::debug!(project = %target.project, function = %target.name, version, "queued an asynchronous call");
+    let mut resp = (
+        StatusCode::ACCEPTED,
+        axum::Json(AsyncAccepted {
+            id,
+            result_url: result_url.clone(),
+        }),
+    )
+        .into_response();
+    if let Ok(v) = HeaderValue::from_str(&result_url) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(resp)
+}
+
+async fn async_result(
+    State(state): State<AppState>,
+    target: ProjectTarget,
+    axum::extract::Path(params): axum::extract::Path<Vec<(String, String)>>,
+) -> Result<Response, ApiError> {
+    if state.queue().is_none() {
+        return Err(ApiError::NotEnabled(
+            "asynchronous invocation is not enabled on this gateway",
+        ));
+    }
+    let id = param(&params, "id").unwrap_or_default();
+    if !is_valid_result_id(&id) {
+        return Err(ApiError::BadRequest("a result id is 32 lowercase hex characters"));
+    }
+    let found = state.store().result(&id).await?;
+    let Some(result) = found.filter(|r| r.project == target.project) else {
+        return Err(ApiError::NotFound("unknown result"));
+    };
+    match result.state {
+        ResultState::Done(response) => Ok((
+            [
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static(OHTTP_RESPONSE_CONTENT_TYPE),
+                ),
+                (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            ],
+            response,
+        )
+            .into_response()),
+        ResultState::Failed(problem) => {
+            let status =
+                StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let body = serde_json::to_vec(&problem).unwrap_or_default();
+            Ok((
+                status,
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static(clave_proto::gateway_api::PROBLEM_CONTENT_TYPE),
+                )],
+                body,
+            )
+                .into_response())
+        }
+        _ => Ok((
+            StatusCode::ACCEPTED,
+            [
+                (header::RETRY_AFTER, HeaderValue::from_static("1")),
+                (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            ],
+            axum::Json(AsyncPending {
+                id,
+                status: "pending".into(),
+            }),
+        )
+            .into_response()),
+    }
+}
+
+fn engine_pool(state: &AppState) -> Result<&crate::EnginePool, ApiError> {
+    state
+        .dispatcher()
+        .engine()
+        .as_pool()
+        .ok_or(ApiError::NotEnabled(
+            "this gateway runs engines in-process; there is no pool to register with",
+        ))
+}
+
+async fn read_register_request(req: Request) -> Result<EngineRegisterRequest, ApiError> {
+    require_content_type(req.headers(), "application/json")?;
+    check_declared_length(req.headers(), SMALL_BODY)?;
+    let body = read_body(req, SMALL_BODY).await?;
+    serde_json::from_slice(&body).map_err(|_| ApiError::BadRequest("body must be {\"url\": \"http(s)://host:port\"}"))
+}
+
+async fn admin_register_engine(
+    State(state): State<AppState>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    authorize_admin(&state, req.headers())?;
+    let pool = engine_pool(&state)?;
+    let request = read_register_request(req).await?;
+    let url = crate::normalize_engine_url(&request.url)?;
+    let ttl = pool.register(&url).await?;
+    let healthy = pool
+        .engines()
+        .iter()
+        .any(|e| e.url == url && e.healthy);
+    ::metrics::gauge!(metrics::ENGINES_HEALTHY).set(pool.healthy_count() as f64);
+    Ok(axum::Json(EngineRegisterResponse {
+        url,
+        ttl_secs: ttl.as_secs().max(1),
+        healthy,
+    })
+    .into_response())
+}
+
+async fn admin_deregister_engine(
+    State(state): State<AppState>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    authorize_admin(&state, req.headers())?;
+    let pool = engine_pool(&state)?;
+    let request = read_register_request(req).await?;
+    if pool.deregister(&request.url) {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(ApiError::NotFound("no such registered engine"))
+    }
+}
+
+async fn admin_list_engines(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    authorize_admin(&state, &headers)?;
+    let pool = engine_pool(&state)?;
+    Ok(axum::Json(EngineList {
+        engines: pool.engines(),
+    })
+    .into_response())
 }
 
 async fn admin_create_project(
@@ -605,6 +829,9 @@ async fn metrics_text(State(state): State<AppState>) -> Response {
     let stats = state.dispatcher().stats();
     ::metrics::gauge!(metrics::QUEUE_DEPTH).set(stats.queued as f64);
     ::metrics::gauge!(metrics::ENGINE_IN_USE).set(stats.running as f64);
+    if let Some(pool) = state.dispatcher().engine().as_pool() {
+        ::metrics::gauge!(metrics::ENGINES_HEALTHY).set(pool.healthy_count() as f64);
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         handle.render(),

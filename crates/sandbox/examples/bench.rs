@@ -1,6 +1,6 @@
 //! Sandbox benchmark: `cargo run --release -p clave-sandbox --example bench [-- N [MODE]]`.
-//! Cold call from source, cold call from cached bytecode, pool round trip (1 KiB JSON echo), and
-//! QuickJS heap bytes per idle instance. `N` is the number of calls per measurement (default
+//! Cold call from source, cold call from cached bytecode, pool round trips back to back and paced
+//! (1 KiB JSON echo), and QuickJS heap bytes per idle instance. `N` is the number of calls per measurement (default
 //! 2000); `MODE` is one of `all` (default), `source`, `bytecode`, `pool` (for profiling one path,
 //! e.g. under `valgrind --tool=callgrind`).
 use std::sync::Arc;
@@ -32,11 +32,7 @@ fn report(what: &str, mut v: Vec<Duration>) {
     }
     v.sort();
     let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
-    println!(
-        "{what:<62} p50 {:>9.1?}  p99 {:>9.1?}",
-        at(0.5),
-        at(0.99)
-    );
+    println!("{what:<62} p50 {:>9.1?}  p99 {:>9.1?}", at(0.5), at(0.99));
 }
 
 fn main() {
@@ -47,7 +43,7 @@ fn main() {
     let hash: [u8; 32] = sha2::Sha256::digest(ECHO.as_bytes()).into();
     let limits = Limits::default();
     let (do_src, do_bc) = (want("source"), want("bytecode"));
-    let (src, bc) = std::thread::Builder::new()
+    let (src, bc, bc_paced) = std::thread::Builder::new()
         .stack_size(4 << 20)
         .spawn(move || {
             let mut src = Vec::new();
@@ -72,7 +68,20 @@ fn main() {
                     bc.push(t.elapsed());
                 }
             }
-            (src, bc)
+            let mut bc_paced = Vec::new();
+            if do_bc {
+                let cache = BytecodeCache::new(1 << 20);
+                clave_sandbox::run_on_current_thread(&cache, hash, ECHO, request(), &limits)
+                    .expect("warm-up");
+                for _ in 0..n {
+                    std::thread::sleep(Duration::from_millis(2));
+                    let t = Instant::now();
+                    clave_sandbox::run_on_current_thread(&cache, hash, ECHO, request(), &limits)
+                        .expect("call");
+                    bc_paced.push(t.elapsed());
+                }
+            }
+            (src, bc, bc_paced)
         })
         .expect("spawn")
         .join()
@@ -84,6 +93,10 @@ fn main() {
     report(
         "cold call from cached bytecode (fresh runtime, 1 KiB JSON echo)",
         bc,
+    );
+    report(
+        "cold call from cached bytecode, 2 ms apart (caches cooled)",
+        bc_paced,
     );
 
     if want("pool") {
@@ -108,8 +121,25 @@ fn main() {
             }
         });
         report(
-            "pool.run round trip (bytecode cached, worker thread hop)",
+            "pool.run round trip, back to back (bytecode cached)",
             pooled,
+        );
+        // With a little idle time between calls the worker has torn down the previous instance
+        // and prepared the next one (runtime + context + prelude) before the call arrives.
+        let mut paced = Vec::new();
+        rt.block_on(async {
+            for _ in 0..n {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                let t = Instant::now();
+                pool.run(hash, code.clone(), request(), limits)
+                    .await
+                    .expect("call");
+                paced.push(t.elapsed());
+            }
+        });
+        report(
+            "pool.run round trip, 2 ms apart (instance prepared while idle)",
+            paced,
         );
     }
     if mode == "all" {

@@ -183,7 +183,8 @@ mod tests {
         assert!(heap.used() > 0);
         heap.set_limit(heap.used() + (1 << 20));
         ctx.with(|ctx| {
-            let r: rquickjs::Result<()> = ctx.eval("const a = []; for (;;) a.push(new Array(1000).fill(1));");
+            let r: rquickjs::Result<()> =
+                ctx.eval("const a = []; for (;;) a.push(new Array(1000).fill(1));");
             assert!(r.is_err());
         });
         assert!(heap.refused());

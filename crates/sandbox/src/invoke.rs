@@ -68,8 +68,9 @@ pub(crate) fn prelude() -> Result<&'static PreludeCode, Error> {
             let ctx = Context::custom::<CompileIntrinsics>(&rt).map_err(|e| e.to_string())?;
             ctx.with(|ctx| {
                 let compile = |name: &str, src: &str| -> Result<Vec<u8>, String> {
-                    let m = Module::declare(ctx.clone(), name, src)
-                        .map_err(|e| format!("{name}: {e}: {:?}", exception_text(&ctx, ctx.catch())))?;
+                    let m = Module::declare(ctx.clone(), name, src).map_err(|e| {
+                        format!("{name}: {e}: {:?}", exception_text(&ctx, ctx.catch()))
+                    })?;
                     m.write(WriteOptions {
                         strip_source: true,
                         ..Default::default()
@@ -326,7 +327,12 @@ impl Instance {
 
     /// Applies the call's limits and deadline. `restart_clock` (for an instance prepared ahead of
     /// its call) moves `performance.timeOrigin` to now, as if the prelude had just run.
-    fn arm(&mut self, limits: &Limits, deadline: Instant, restart_clock: bool) -> Result<(), Error> {
+    fn arm(
+        &mut self,
+        limits: &Limits,
+        deadline: Instant,
+        restart_clock: bool,
+    ) -> Result<(), Error> {
         self.st.arm(limits, deadline);
         self.rt.set_max_stack_size(limits.stack_bytes);
         self.rt.set_gc_threshold(gc_threshold(limits.heap_bytes));

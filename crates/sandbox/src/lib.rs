@@ -238,6 +238,15 @@ pub enum Error {
     /// The code does not hash to the given code hash.
     #[error("the code does not match its code hash")]
     CodeHashMismatch,
+    /// Too many abandoned worker threads (calls whose native built-in overran the deadline) are
+    /// still running: the pool refuses to start another thread until some exit. Retry later.
+    #[error("the sandbox is overloaded: {running} abandoned workers still running (limit {limit})")]
+    Overloaded {
+        /// Abandoned worker threads still running.
+        running: usize,
+        /// The pool's cap ([`SandboxPool::max_abandoned_running`]).
+        limit: usize,
+    },
     /// A bug or resource failure in the sandbox itself.
     #[error("internal sandbox error: {0}")]
     Internal(String),

@@ -71,6 +71,7 @@ struct Shared {
     permits: Semaphore,
     abandoned: AtomicUsize,
     live_abandoned: Arc<AtomicUsize>,
+    max_abandoned_running: usize,
 }
 
 /// A pool of supervised sandbox worker threads with a shared bytecode cache.
@@ -155,8 +156,24 @@ impl Shared {
 }
 
 impl SandboxPool {
-    /// Starts `cfg.workers` (at least 1) worker threads.
+    /// Starts `cfg.workers` (at least 1) worker threads. At most
+    /// [`SandboxPool::default_max_abandoned_running`] abandoned workers may still be running
+    /// before `run` answers [`Error::Overloaded`] (see [`SandboxPool::with_max_abandoned_running`]).
     pub fn new(cfg: PoolConfig) -> Result<Self, Error> {
+        let cap = Self::default_max_abandoned_running(&cfg);
+        Self::with_max_abandoned_running(cfg, cap)
+    }
+
+    /// The default cap on abandoned workers still running: twice the workers, at least 4.
+    pub fn default_max_abandoned_running(cfg: &PoolConfig) -> usize {
+        cfg.workers.max(1).saturating_mul(2).max(4)
+    }
+
+    /// Like [`SandboxPool::new`] with an explicit cap on abandoned worker threads still running
+    /// (each keeps burning a core until its native built-in returns). While `max` of them run, a
+    /// worker that overran is not replaced, and a call that finds no worker answers
+    /// [`Error::Overloaded`] instead of starting a new thread; slots are refilled once they exit.
+    pub fn with_max_abandoned_running(cfg: PoolConfig, max: usize) -> Result<Self, Error> {
         let workers = cfg.workers.max(1);
         let shared = Arc::new(Shared {
             cache: Arc::new(BytecodeCache::new(cfg.cache_bytes)),
@@ -164,6 +181,7 @@ impl SandboxPool {
             permits: Semaphore::new(workers),
             abandoned: AtomicUsize::new(0),
             live_abandoned: Arc::new(AtomicUsize::new(0)),
+            max_abandoned_running: max,
             cfg,
         });
         for _ in 0..workers {
@@ -171,6 +189,11 @@ impl SandboxPool {
             shared.idle().push(w);
         }
         Ok(SandboxPool { shared })
+    }
+
+    /// The cap on abandoned worker threads still running.
+    pub fn max_abandoned_running(&self) -> usize {
+        self.shared.max_abandoned_running
     }
 
     /// The configuration.
@@ -218,11 +241,20 @@ impl SandboxPool {
             .acquire()
             .await
             .map_err(|_| Error::Internal("pool closed".into()))?;
-        let worker = self
-            .shared
-            .idle()
-            .pop()
-            .ok_or_else(|| Error::Internal("no idle worker despite a permit".into()))?;
+        // A slot is empty if its worker was abandoned while the cap was reached (or spawning a
+        // replacement failed): refill it now unless too many abandoned workers still run.
+        let idle = self.shared.idle().pop();
+        let worker = match idle {
+            Some(w) => w,
+            None => {
+                let running = self.shared.live_abandoned.load(Ordering::Relaxed);
+                let limit = self.shared.max_abandoned_running;
+                if running >= limit {
+                    return Err(Error::Overloaded { running, limit });
+                }
+                self.shared.spawn_worker()?
+            }
+        };
         let mut lease = Lease {
             shared: &self.shared,
             worker: Some(worker),
@@ -274,11 +306,13 @@ impl Drop for Lease<'_> {
         }
         w.abandon.store(true, Ordering::Relaxed);
         self.shared.abandoned.fetch_add(1, Ordering::Relaxed);
-        self.shared.live_abandoned.fetch_add(1, Ordering::Relaxed);
+        let running = self.shared.live_abandoned.fetch_add(1, Ordering::Relaxed) + 1;
         drop(w);
-        // The replacement keeps the pool at full strength. If even spawning fails, the permit
-        // count stays higher than the idle list and later calls get `Error::Internal`.
-        if let Ok(nw) = self.shared.spawn_worker() {
+        // The replacement keeps the pool at full strength, unless too many abandoned workers
+        // still run: then the slot stays empty and `run` refills it (or answers `Overloaded`).
+        if running < self.shared.max_abandoned_running
+            && let Ok(nw) = self.shared.spawn_worker()
+        {
             self.shared.idle().push(nw);
         }
     }

@@ -112,13 +112,13 @@ async fn cpu_bombs_time_out() {
         timeout,
     )
     .await;
-    // Known gap: QuickJS can drop a job that failed to allocate, so this flood may also end as
-    // NeverSettled (see README).
+    // QuickJS can drop a job that failed to allocate (the promise then never settles); the
+    // allocator's refusal flag still reports it as OutOfMemory.
     hostile(
         &p,
         "function l() { return Promise.resolve().then(l); } return l();",
         limits(),
-        |e| matches!(e, Error::Timeout | Error::OutOfMemory | Error::NeverSettled),
+        timeout_or_oom,
     )
     .await;
     hostile(
@@ -487,4 +487,43 @@ async fn code_hash_is_checked_on_compile() {
     assert!(matches!(r, Err(Error::CodeHashMismatch)), "{r:?}");
     normal_works(&p).await;
     assert_eq!(p.cache().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_memory_is_exact() {
+    let _serial = SERIAL.lock().await;
+    let p = pool();
+    // Throwing null/undefined is a script error, not an allocation failure.
+    for v in ["null", "undefined"] {
+        let code = format!("export default {{ fetch() {{ throw {v}; }} }};");
+        match call(&p, &code, "https://x.test/", limits()).await {
+            Err(Error::ScriptError { message, .. }) => assert_eq!(message, v),
+            other => panic!("throw {v}: unexpected {other:?}"),
+        }
+    }
+    // A flood of promise jobs in a small heap: whatever QuickJS does with the failed job, the
+    // answer is OutOfMemory.
+    let small = Limits {
+        heap_bytes: 2 << 20,
+        ..limits()
+    };
+    hostile(
+        &p,
+        "function l() { return Promise.resolve().then(l); } return l();",
+        small,
+        oom,
+    )
+    .await;
+    // Recovering from a caught out-of-memory is allowed: the call succeeds.
+    let code = "export default { fetch() { let a = []; try { for (;;) a.push(new Array(1000).fill(1.5)); } catch (e) { a = null; } return new Response('recovered'); } };";
+    let o = call(&p, code, "https://x.test/", small)
+        .await
+        .expect("recovered call");
+    assert_eq!(o.response.body, b"recovered");
+    // A module whose top level runs out of memory is OutOfMemory, not InvalidModule.
+    let code =
+        "const a = []; for (;;) a.push(new Array(1000).fill(1.5)); export default { fetch() {} };";
+    let r = call(&p, code, "https://x.test/", small).await;
+    assert!(matches!(r, Err(Error::OutOfMemory)), "{r:?}");
+    normal_works(&p).await;
 }

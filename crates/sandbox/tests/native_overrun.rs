@@ -92,3 +92,42 @@ async fn native_overruns_answer_timeout_on_time() {
     hostile(&p, "const a = Array.from({ length: 1e6 }, (_, i) => (i * 7919) % 1000003); a.sort(); return new Response('sorted');", short, timeout).await;
     println!("abandoned workers: {}", p.abandoned_workers() - before);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abandoned_workers_are_capped() {
+    let _serial = SERIAL.lock().await;
+    let p = SandboxPool::with_max_abandoned_running(
+        PoolConfig {
+            workers: 1,
+            grace: Duration::from_millis(50),
+            ..PoolConfig::default()
+        },
+        1,
+    )
+    .expect("pool");
+    assert_eq!(p.max_abandoned_running(), 1);
+    let short = Limits {
+        cpu_ms: 100,
+        heap_bytes: 256 << 20,
+        ..limits()
+    };
+    // A naive substring search over 10^8 characters with a 4001-character needle: minutes of
+    // native work that no interrupt can stop.
+    let code = "export default { fetch() { const s = 'ab'.repeat(5e7); return new Response(String(s.indexOf('ab'.repeat(2000) + 'c'))); } };";
+    let r = call(&p, code, "https://x.test/", short).await;
+    assert!(matches!(r, Err(Error::Timeout)), "{r:?}");
+    assert_eq!(p.abandoned_running(), 1);
+    // The only slot was not refilled: the cap is reached, so the pool refuses to start a thread.
+    let r = call(&p, NORMAL, "https://x.test/", limits()).await;
+    assert!(
+        matches!(
+            r,
+            Err(Error::Overloaded {
+                running: 1,
+                limit: 1
+            })
+        ),
+        "{r:?}"
+    );
+    assert!(r.is_err_and(|e| e.to_string().contains("overloaded")));
+}

@@ -23,6 +23,8 @@ pub const ADMIN_TOKEN: &str = "admin-secret-token-for-tests";
 #[derive(Default)]
 pub struct FakeEngine {
     pub started: AtomicUsize,
+    /// Calls that carried `JobFlags::ASYNC`.
+    pub async_calls: AtomicUsize,
     pub finished: AtomicUsize,
     pub gate: Option<Arc<tokio::sync::Semaphore>>,
 }
@@ -52,6 +54,9 @@ impl EngineClient for FakeEngine {
     fn invoke(&self, job: InvokeJob) -> BoxFuture<'_, Result<Vec<u8>, DispatchError>> {
         Box::pin(async move {
             self.started.fetch_add(1, Ordering::SeqCst);
+            if job.flags.is_async() {
+                self.async_calls.fetch_add(1, Ordering::SeqCst);
+            }
             if let Some(gate) = &self.gate {
                 gate.acquire().await.expect("gate open").forget();
             }

@@ -1,0 +1,77 @@
+//! clave-cli: the `clave` command and the in-process platform behind `clave dev`.
+//!
+//! The binary (`src/main.rs`) only calls [`run`]. This library holds the command-line
+//! definitions ([`cli`]), the commands, their output and exit codes ([`output::exit`]), the
+//! configuration files ([`config`]) and the in-process wiring of KDS, engine and gateway
+//! ([`platform::DevPlatform`]), which tests and benchmarks start directly.
+//!
+//! It refuses to seal anything to a platform it has not verified under an explicit trust
+//! policy, and it never produces output against the simulated TEE without saying, on that
+//! output, that it is insecure.
+
+#![forbid(unsafe_code)]
+
+pub mod cli;
+mod commands;
+pub mod config;
+pub mod output;
+pub mod platform;
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+pub use platform::{DevConfig, DevPlatform};
+
+/// Parse `args` (including the program name), run the command, and return the exit code.
+#[must_use]
+pub fn run<I, T>(args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match cli::Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(output::exit::USAGE)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let out = output::Out::new(cli.global.json);
+    init_tracing(matches!(cli.command, cli::Command::Dev(_)));
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            return output::finish(
+                &out,
+                Err(output::CliError::failed(format!("cannot start the async runtime: {e}"))),
+            );
+        }
+    };
+    let result = rt.block_on(commands::run(cli, out.clone()));
+    output::finish(&out, result)
+}
+
+fn init_tracing(server: bool) {
+    // Servers log at info; client commands stay quiet unless RUST_LOG asks.
+    let default = if server { "info" } else { "error" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(
+            std::io::IsTerminal::is_terminal(&std::io::stderr())
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        )
+        .with_target(false)
+        .try_init();
+}
