@@ -388,3 +388,64 @@ async fn sqlite_file_and_plaintext_token_not_stored() {
         "plaintext token found in the database file"
     );
 }
+
+#[tokio::test]
+async fn async_results_are_written_once_on_both_backends() {
+    use clave_gateway::ResultState;
+    use clave_proto::gateway_api::Problem;
+    for db in test_dbs().await {
+        let store = db.store().await;
+        let id = "ab".repeat(16);
+        assert!(store.create_result(&id, "default", "f", 3).await.unwrap());
+        assert!(!store.create_result(&id, "default", "f", 3).await.unwrap());
+        let r = store.result(&id).await.unwrap().unwrap();
+        assert_eq!(r.state, ResultState::Pending);
+        assert_eq!((r.version, r.completed), (3, None));
+        assert!(
+            store
+                .complete_result(&id, "default", "f", 3, &ResultState::Done(vec![1, 2, 3]))
+                .await
+                .unwrap()
+        );
+        // A second delivery's write (success or failure) changes nothing.
+        let problem = Problem {
+            type_: "urn:clave:problem:timeout".into(),
+            title: "Timeout".into(),
+            status: 504,
+            detail: None,
+        };
+        assert!(
+            !store
+                .complete_result(&id, "default", "f", 3, &ResultState::Failed(problem.clone()))
+                .await
+                .unwrap()
+        );
+        let r = store.result(&id).await.unwrap().unwrap();
+        assert_eq!(r.state, ResultState::Done(vec![1, 2, 3]));
+        assert!(r.completed.is_some());
+        // Insert-if-absent: a result whose pending row is missing is still stored, once.
+        let other = "cd".repeat(16);
+        assert!(
+            store
+                .complete_result(&other, "default", "f", 3, &ResultState::Failed(problem.clone()))
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            store.result(&other).await.unwrap().unwrap().state,
+            ResultState::Failed(problem)
+        );
+        assert_eq!(store.count_results("default").await.unwrap(), (0, 2));
+        // Pending rows of calls that never got queued can be forgotten; completed ones cannot.
+        let third = "ef".repeat(16);
+        store.create_result(&third, "default", "f", 3).await.unwrap();
+        store.delete_pending_result(&third).await.unwrap();
+        store.delete_pending_result(&id).await.unwrap();
+        assert!(store.result(&third).await.unwrap().is_none());
+        assert!(store.result(&id).await.unwrap().is_some());
+        assert_eq!(store.purge_results(i64::MAX).await.unwrap(), 2);
+        assert!(store.result(&id).await.unwrap().is_none());
+        store.close().await;
+        db.cleanup().await;
+    }
+}

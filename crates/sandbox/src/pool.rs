@@ -2,6 +2,12 @@
 //! the deadline plus the grace period (a native built-in such as `JSON.parse` of a huge string is not
 //! interruptible), the pool answers `Error::Timeout`, tells the worker to stop at the next interrupt
 //! check, forgets it and starts a replacement. The abandoned thread exits when its call returns.
+//! At most `max_abandoned_running` abandoned threads may run at once: beyond that an overrun worker
+//! is not replaced, and a call that would need a new thread answers `Error::Overloaded`.
+//!
+//! While idle, each worker keeps one prepared instance (fresh runtime + context + core prelude, no
+//! user code) for its next call, and tears the used instance down after replying. An instance
+//! serves exactly one call.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -221,6 +227,8 @@ impl SandboxPool {
     /// `limits` are clamped to the pool's maxima. Answers [`Error::Timeout`] at the latest at
     /// deadline + `grace`, counted from when a worker became free (waiting for a worker does not
     /// count). Cancel-safe: dropping the future abandons and replaces the worker if it is busy.
+    /// Answers [`Error::Overloaded`] when it would have to start a worker thread while
+    /// [`SandboxPool::max_abandoned_running`] abandoned ones are still running.
     pub async fn run(
         &self,
         code_hash: [u8; 32],

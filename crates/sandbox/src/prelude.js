@@ -28,9 +28,6 @@ function tag(cls, name) {
   ObjectDefineProperty(cls.prototype, SymbolToStringTag, { value: name, configurable: true });
 }
 
-
-
-
 // ---------------------------------------------------------------- DOMException
 const DOMExceptionCtor = globalThis.DOMException;
 function domError(message, name) {
@@ -62,7 +59,6 @@ function utf8Encode(s) {
 function utf8Decode(u8) {
   return H.utf8Decode(u8, false, false);
 }
-
 
 // ---------------------------------------------------------------- Headers
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -138,7 +134,6 @@ class Headers {
 tag(Headers, 'Headers');
 const headerPairs = Headers.pairs;
 delete Headers.pairs;
-
 
 // ---------------------------------------------------------------- Body (shared by Request and Response)
 function extractBody(body) {
@@ -382,7 +377,6 @@ const performance = {
   get timeOrigin() { return timeOrigin; },
 };
 
-
 // ---------------------------------------------------------------- lazily loaded chunks
 // Indices of the chunks in the host's table (src/invoke.rs, `CHUNKS`).
 const CHUNK_TEXT = 0;
@@ -433,7 +427,6 @@ defineGlobal('clearInterval', clearTimer);
 defineGlobal('fetch', fetch);
 defineGlobal('performance', performance);
 defineGlobal('self', globalThis);
-
 
 // ---------------------------------------------------------------- entry points used by the host
 export function checkHandler(ns) {

@@ -527,3 +527,47 @@ async fn out_of_memory_is_exact() {
     assert!(matches!(r, Err(Error::OutOfMemory)), "{r:?}");
     normal_works(&p).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lazy_globals_and_prepared_instances() {
+    let _serial = SERIAL.lock().await;
+    let p = SandboxPool::new(PoolConfig {
+        workers: 1,
+        ..PoolConfig::default()
+    })
+    .expect("pool");
+    let code = r#"export default { fetch() {
+      const d = (n) => { const x = Object.getOwnPropertyDescriptor(globalThis, n); return [typeof x.value, x.writable, x.configurable, x.enumerable]; };
+      const r = {};
+      r.types = ['TextEncoder', 'TextDecoder', 'atob', 'btoa', 'URL', 'URLSearchParams', 'crypto', 'structuredClone', 'console']
+        .map((n) => typeof globalThis[n]);
+      r.urlDesc = d('URL');
+      r.consoleDesc = d('console');
+      r.enumerable = Object.keys(globalThis).filter((k) => ['URL', 'console', 'crypto'].includes(k));
+      globalThis.atob = 1;
+      r.assigned = atob;
+      r.btoa = btoa('hi');
+      r.uuid = /^[0-9a-f-]{36}$/.test(crypto.randomUUID());
+      r.clone = structuredClone({ u: new URL('https://a.test/x?y=1').href, m: new Map([[1, 2]]) }).m.get(1);
+      r.url = new URL('/p', 'https://a.test').href;
+      r.sp = new URLSearchParams('a=1&b=2').get('b');
+      r.start = performance.now() < 1000;
+      return Response.json(r);
+    } };"#;
+    let want = r#"{"types":["function","function","function","function","function","function","object","function","object"],"urlDesc":["function",true,true,false],"consoleDesc":["object",true,true,false],"enumerable":[],"assigned":1,"btoa":"aGk=","uuid":true,"clone":2,"url":"https://a.test/p","sp":"2","start":true}"#;
+    for _ in 0..2 {
+        // The worker's next instance is prepared while it idles: performance.now() still starts
+        // at the call, and nothing from the previous call is visible.
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        let o = call(&p, code, "https://x.test/", limits())
+            .await
+            .expect("lazy globals call");
+        assert_eq!(String::from_utf8_lossy(&o.response.body), want);
+    }
+    // A global assigned before its chunk was loaded is a plain data property.
+    let code = "export default { fetch() { globalThis.URL = 'mine'; return new Response(typeof URL + ' ' + URL + ' ' + new Request('https://a.test/q').url); } };";
+    let o = call(&p, code, "https://x.test/", limits())
+        .await
+        .expect("assign before load");
+    assert_eq!(o.response.body, b"string mine https://a.test/q");
+}

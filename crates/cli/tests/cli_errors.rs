@@ -1,0 +1,110 @@
+//! Every error a newcomer can hit prints one clear sentence on stderr and exits non-zero with
+//! the documented code.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::process::Output;
+
+use common::{DevProcess, clave, deploy_json, stderr};
+
+/// Exactly one `error:` line, a sentence, and the expected exit code.
+fn assert_one_sentence(o: &Output, code: i32, needle: &str) {
+    let err = stderr(o);
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(lines.len(), 1, "want exactly one error line, got: {err}");
+    let line = lines[0];
+    assert!(line.ends_with('.'), "not a sentence: {line}");
+    assert!(
+        line.to_lowercase().contains(&needle.to_lowercase()),
+        "{line:?} does not mention {needle:?}"
+    );
+    assert_eq!(o.status.code(), Some(code), "exit code for {line}");
+    // Nothing but the error and the insecure banner on stderr.
+    for l in err.lines() {
+        assert!(
+            l.starts_with("error:") || l.contains("INSECURE"),
+            "unexpected stderr line: {l}"
+        );
+    }
+}
+
+#[test]
+fn error_paths() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let config = tmp.path().join("config");
+    let dev = DevProcess::start("127.0.0.1:0", &data, &config, tmp.path(), "e");
+    let hello = deploy_json(&config, "examples/hello.js", "hello");
+    let hash = hello["code_hash"].as_str().unwrap().to_owned();
+
+    // Wrong token.
+    let o = clave(&config, &["--token", "cdt_wrong", "functions", "list"]);
+    assert_one_sentence(&o, 1, "token");
+
+    // Unknown function.
+    let o = clave(&config, &["invoke", "nosuch", "--hash", &hash]);
+    assert_one_sentence(&o, 1, "no function named \"nosuch\"");
+
+    // Hash mismatch: the engine refuses.
+    let zero = "0".repeat(64);
+    let o = clave(&config, &["invoke", "hello", "--hash", &zero, "--data", "{}"]);
+    assert_one_sentence(&o, 6, "code hash");
+
+    // Attestation refused: a simulated TEE without --insecure-dev.
+    let o = clave(&config, &["--gateway", &dev.url, "--token", "t", "deploy", "examples/hello.js", "--name", "x"]);
+    assert_one_sentence(&o, 3, "attestation refused");
+    let o = clave(&config, &["--gateway", &dev.url, "attest"]);
+    assert_one_sentence(&o, 3, "--insecure-dev");
+
+    // Malformed input file, missing input file, malformed code, bad hash syntax.
+    let bad = tmp.path().join("bad.json");
+    std::fs::write(&bad, "{\"name\": ").unwrap();
+    let o = clave(&config, &["invoke", "hello", "--data", &format!("@{}", bad.display())]);
+    assert_one_sentence(&o, 2, "not valid JSON");
+    let o = clave(&config, &["invoke", "hello", "--data", "@/nonexistent/input.json"]);
+    assert_one_sentence(&o, 2, "cannot read input file");
+    let badjs = tmp.path().join("bad.js");
+    std::fs::write(&badjs, "export default { fetch( }").unwrap();
+    let o = clave(&config, &["deploy", badjs.to_str().unwrap(), "--name", "bad"]);
+    assert_one_sentence(&o, 2, "not a deployable function");
+    let o = clave(&config, &["invoke", "hello", "--hash", "abc"]);
+    assert_one_sentence(&o, 2, "not a code hash");
+    let o = clave(&config, &["invoke", "never-deployed"]);
+    assert_one_sentence(&o, 2, "--trust-latest");
+    let o = clave(&config, &["deploy", "examples/hello.js", "--name", "hello", "--limit", "cpu=1"]);
+    assert_one_sentence(&o, 2, "unknown limit");
+
+    // The function throws / hits a limit: exit 5, the message decrypted for the caller only.
+    let thrower = tmp.path().join("thrower.js");
+    std::fs::write(&thrower, "export default { fetch() { throw new Error('no such customer') } }").unwrap();
+    deploy_json(&config, thrower.to_str().unwrap(), "thrower");
+    let o = clave(&config, &["invoke", "thrower"]);
+    assert_one_sentence(&o, 5, "no such customer");
+    let spin = tmp.path().join("spin.js");
+    std::fs::write(&spin, "export default { fetch() { for(;;){} } }").unwrap();
+    let o = clave(&config, &["--json", "deploy", spin.to_str().unwrap(), "--name", "spin", "--limit", "cpu_ms=50"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = clave(&config, &["invoke", "spin"]);
+    assert_one_sentence(&o, 5, "limit");
+
+    // Gateway down: the recorded dev platform is stopped.
+    let url = dev.url.clone();
+    dev.stop();
+    let o = clave(&config, &["invoke", "hello", "--data", "{}"]);
+    assert_one_sentence(&o, 4, "cannot reach the gateway");
+    let o = clave(&config, &["--gateway", &url, "--insecure-dev", "attest"]);
+    assert_one_sentence(&o, 4, "cannot reach the gateway");
+}
+
+#[test]
+fn nothing_configured_is_a_usage_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = clave(tmp.path(), &["invoke", "hello", "--hash", &"a".repeat(64)]);
+    assert_one_sentence(&o, 2, "clave dev");
+    let o = clave(tmp.path(), &["--json", "functions", "list"]);
+    assert_eq!(o.status.code(), Some(2));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["exit_code"], 2);
+}
