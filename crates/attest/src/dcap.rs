@@ -231,6 +231,66 @@ fn fill_from_verified(
     Ok(())
 }
 
+/// The Intel CA that issued a quote's PCK certificate; it selects the PCK CRL to fetch
+/// (Intel PCS `pckcrl?ca=platform|processor`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PckCa {
+    /// `CN=Intel SGX PCK Platform CA` (multi-package platforms, most cloud hosts).
+    Platform,
+    /// `CN=Intel SGX PCK Processor CA`.
+    Processor,
+}
+
+impl PckCa {
+    /// The value of Intel PCS's `ca` query parameter (`platform` or `processor`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PckCa::Platform => "platform",
+            PckCa::Processor => "processor",
+        }
+    }
+}
+
+/// What Intel PCS collateral a DCAP quote needs, read from the quote's embedded PCK
+/// certificate.
+///
+/// **Unverified**: these values only say what to fetch; the fetched collateral is checked by
+/// [`verify_quote`] like any other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CollateralRequest {
+    /// [`TeeKind::Tdx`] or [`TeeKind::SgxDcap`] (selects the `/tdx/` or `/sgx/` PCS paths).
+    pub kind: TeeKind,
+    /// The platform's FMSPC (family-model-stepping-platform-custom SKU), 6 bytes.
+    pub fmspc: [u8; 6],
+    /// The CA that issued the PCK certificate.
+    pub ca: PckCa,
+}
+
+/// Reads the FMSPC and PCK issuing CA from a TDX or SGX quote's PCK certificate chain, to know
+/// which collateral to fetch. Checks no signature (see [`CollateralRequest`]).
+pub fn collateral_request(quote: &[u8]) -> Result<CollateralRequest, Error> {
+    use dcap_qvl::configs::RustCryptoConfig;
+    let q = dcap_qvl::quote::Quote::parse(quote).map_err(|_| Error::Malformed {
+        what: "DCAP quote",
+        reason: "does not parse",
+    })?;
+    let kind = if q.header.is_sgx() {
+        TeeKind::SgxDcap
+    } else {
+        TeeKind::Tdx
+    };
+    let no_pck = |_| Error::Malformed {
+        what: "DCAP quote PCK certificate",
+        reason: "missing or without the Intel SGX extension",
+    };
+    let fmspc = dcap_qvl::intel::quote_fmspc_with::<RustCryptoConfig>(&q).map_err(no_pck)?;
+    let ca = match dcap_qvl::intel::quote_ca_with::<RustCryptoConfig>(&q).map_err(no_pck)? {
+        dcap_qvl::config::PckCa::Platform => PckCa::Platform,
+        dcap_qvl::config::PckCa::Processor => PckCa::Processor,
+    };
+    Ok(CollateralRequest { kind, fmspc, ca })
+}
+
 /// TD attributes: debug (bit 0) is reported as `debug` and refused by policy; any other TUD bit
 /// (profiling) is refused here, and SEPT_VE_DISABLE must be set.
 pub fn check_td_attributes(attributes: u64) -> Result<(), Error> {
@@ -259,6 +319,26 @@ mod tests {
             hex::encode(crate::pki::fingerprint(INTEL_SGX_ROOT_CA_DER)),
             INTEL_SGX_ROOT_CA_SHA256
         );
+    }
+
+    #[test]
+    fn collateral_request_reads_fmspc_and_ca_of_real_quotes() {
+        fn unhex(t: &str) -> Vec<u8> {
+            let t: String = t.chars().filter(|c| !c.is_whitespace()).collect();
+            hex::decode(t).expect("hex")
+        }
+        let tdx = unhex(include_str!("../tests/data/real/tdx/tdx_quote_v4.hex"));
+        let r = collateral_request(&tdx).expect("tdx");
+        assert_eq!(r.kind, TeeKind::Tdx);
+        assert_eq!(hex::encode(r.fmspc), "20a06f000000");
+        assert_eq!(r.ca, PckCa::Platform);
+        let sgx = unhex(include_str!("../tests/data/real/sgx/sgx_quote_v3.hex"));
+        let r = collateral_request(&sgx).expect("sgx");
+        assert_eq!(r.kind, TeeKind::SgxDcap);
+        assert_eq!(hex::encode(r.fmspc), "00606a000000");
+        assert_eq!(r.ca.as_str(), "platform");
+        assert!(collateral_request(&tdx[..600]).is_err());
+        assert!(collateral_request(b"garbage").is_err());
     }
 
     #[test]

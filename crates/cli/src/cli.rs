@@ -168,7 +168,12 @@ pub struct DeployArgs {
     #[arg(long)]
     pub entry: Option<String>,
     /// A limit as KEY=VALUE (repeatable, or comma-separated)
-    #[arg(long = "limit", visible_alias = "limits", value_name = "KEY=VALUE", value_delimiter = ',')]
+    #[arg(
+        long = "limit",
+        visible_alias = "limits",
+        value_name = "KEY=VALUE",
+        value_delimiter = ','
+    )]
     pub limits: Vec<String>,
 }
 

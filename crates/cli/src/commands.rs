@@ -9,7 +9,9 @@ use clave_attest::{Measurement, Policy, TeeKind};
 use clave_client::{Client, CodeHash, Limits, TrustPolicy, Verified, now_unix, policy_words};
 use serde_json::json;
 
-use crate::cli::{Cli, Command, DeployArgs, DevArgs, FunctionsCommand, Global, InvokeArgs, TokenCommand};
+use crate::cli::{
+    Cli, Command, DeployArgs, DevArgs, FunctionsCommand, Global, InvokeArgs, TokenCommand,
+};
 use crate::config::{ConfigFile, DeployRecord, Deploys, DevRecord, config_dir, one_line};
 use crate::output::{CliError, ErrContext, Out, exit, from_client};
 use crate::platform::{DevConfig, DevPlatform, dev_engine_measurement, dev_kds_measurement};
@@ -54,7 +56,9 @@ pub(crate) async fn run(cli: Cli, out: Out) -> Result<(), CliError> {
         Command::Functions(cmd) => functions(&ctx, cmd).await,
         Command::Keys => keys(&ctx).await,
         Command::Attest => attest(&ctx).await,
-        Command::Token(TokenCommand::Create { admin_token }) => token_create(&ctx, admin_token).await,
+        Command::Token(TokenCommand::Create { admin_token }) => {
+            token_create(&ctx, admin_token).await
+        }
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             clap_complete::generate(shell, &mut cmd, "clave", &mut std::io::stdout());
@@ -65,7 +69,10 @@ pub(crate) async fn run(cli: Cli, out: Out) -> Result<(), CliError> {
 
 fn read_policy(path: &Path, what: &str) -> Result<Policy, CliError> {
     let text = std::fs::read_to_string(path).map_err(|e| {
-        CliError::usage(format!("cannot read the {what} policy file {}: {e}", path.display()))
+        CliError::usage(format!(
+            "cannot read the {what} policy file {}: {e}",
+            path.display()
+        ))
     })?;
     Policy::from_json(&text).map_err(|e| {
         CliError::usage(format!(
@@ -96,7 +103,10 @@ impl Ctx {
             .clone()
             .or_else(|| f.token.clone())
             .or_else(|| dev.map(|d| d.token.clone()));
-        let admin_token = f.admin_token.clone().or_else(|| dev.map(|d| d.admin_token.clone()));
+        let admin_token = f
+            .admin_token
+            .clone()
+            .or_else(|| dev.map(|d| d.admin_token.clone()));
         let project = g
             .project
             .clone()
@@ -128,7 +138,10 @@ impl Ctx {
             Some(t)
         } else {
             match (&kds_file, &engine_file) {
-                (Some(k), Some(e)) => Some(TrustPolicy::new(read_policy(k, "KDS")?, read_policy(e, "engine")?)),
+                (Some(k), Some(e)) => Some(TrustPolicy::new(
+                    read_policy(k, "KDS")?,
+                    read_policy(e, "engine")?,
+                )),
                 (None, None) => None,
                 _ => {
                     return Err(CliError::usage(
@@ -258,8 +271,14 @@ async fn dev(ctx: &Ctx, args: DevArgs) -> Result<(), CliError> {
             "  published:  {} (URL + development deploy token for other commands)",
             ctx.dir.join(crate::config::DEV_FILE).display()
         ));
-        out.line(&format!("  KDS measurement (simulated):    {}", rec.kds_measurement));
-        out.line(&format!("  engine measurement (simulated): {}", rec.engine_measurement));
+        out.line(&format!(
+            "  KDS measurement (simulated):    {}",
+            rec.kds_measurement
+        ));
+        out.line(&format!(
+            "  engine measurement (simulated): {}",
+            rec.engine_measurement
+        ));
         out.line("");
         out.line("Next, in another terminal:");
         out.line(&format!(
@@ -323,7 +342,10 @@ fn load_code(path: &Path, entry: Option<&str>) -> Result<(String, Vec<u8>), CliE
     let code = std::fs::read(&file)
         .map_err(|e| CliError::usage(format!("cannot read {}: {e}", file.display())))?;
     let text = std::str::from_utf8(&code).map_err(|_| {
-        CliError::usage(format!("{} is not UTF-8 text, so not a JavaScript module.", file.display()))
+        CliError::usage(format!(
+            "{} is not UTF-8 text, so not a JavaScript module.",
+            file.display()
+        ))
     })?;
     if let Err(e) = clave_sandbox::check(text) {
         return Err(CliError::usage(format!(
@@ -332,9 +354,10 @@ fn load_code(path: &Path, entry: Option<&str>) -> Result<(String, Vec<u8>), CliE
             one_line(&e.to_string()).trim_end_matches('.')
         )));
     }
-    let entry_name = file
-        .file_name()
-        .map_or_else(|| "index.js".to_owned(), |n| n.to_string_lossy().into_owned());
+    let entry_name = file.file_name().map_or_else(
+        || "index.js".to_owned(),
+        |n| n.to_string_lossy().into_owned(),
+    );
     Ok((entry_name, code))
 }
 
@@ -356,7 +379,9 @@ fn parse_limits(items: &[String]) -> Result<Limits, CliError> {
     let mut l = Limits::default();
     for item in items.iter().filter(|s| !s.trim().is_empty()) {
         let (k, v) = item.split_once('=').ok_or_else(|| {
-            CliError::usage(format!("--limit {item:?} must look like KEY=VALUE, e.g. cpu_ms=500."))
+            CliError::usage(format!(
+                "--limit {item:?} must look like KEY=VALUE, e.g. cpu_ms=500."
+            ))
         })?;
         let value = parse_size(v)
             .ok_or_else(|| CliError::usage(format!("--limit {item:?}: {v:?} is not a number.")))?;
@@ -378,7 +403,11 @@ fn parse_limits(items: &[String]) -> Result<Limits, CliError> {
 }
 
 fn default_name(path: &Path) -> Option<String> {
-    let p = if path.is_dir() { path.canonicalize().ok()? } else { path.to_path_buf() };
+    let p = if path.is_dir() {
+        path.canonicalize().ok()?
+    } else {
+        path.to_path_buf()
+    };
     let stem = p.file_stem()?.to_string_lossy().to_ascii_lowercase();
     let name: String = stem
         .chars()
@@ -404,7 +433,9 @@ async fn deploy(ctx: &Ctx, args: DeployArgs) -> Result<(), CliError> {
     let token = ctx.need_token(&t, "deploy")?;
     let client = ctx.client(&t)?;
     let verified = ctx.verify(&client, &t).await?;
-    let pb = ctx.out.spinner("sealing the code to the attested code key and uploading…");
+    let pb = ctx
+        .out
+        .spinner("sealing the code to the attested code key and uploading…");
     let r = client
         .deploy(&t.project, &name, &entry, &code, limits, token)
         .await;
@@ -446,7 +477,11 @@ async fn deploy(ctx: &Ctx, args: DeployArgs) -> Result<(), CliError> {
             out.green("deployed"),
             out.bold(&format!("{}/{}", d.response.project, d.response.function)),
             d.response.version,
-            if d.response.active_version == Some(d.response.version) { " (active)" } else { "" },
+            if d.response.active_version == Some(d.response.version) {
+                " (active)"
+            } else {
+                ""
+            },
             code.len()
         ));
         out.line(&format!("code hash: {}", out.bold(&hash)));
@@ -462,9 +497,9 @@ fn read_data(arg: Option<&str>) -> Result<Vec<u8>, CliError> {
         None => Ok(Vec::new()),
         Some("-") => {
             let mut buf = Vec::new();
-            std::io::stdin()
-                .read_to_end(&mut buf)
-                .map_err(|e| CliError::usage(format!("cannot read the request body from stdin: {e}")))?;
+            std::io::stdin().read_to_end(&mut buf).map_err(|e| {
+                CliError::usage(format!("cannot read the request body from stdin: {e}"))
+            })?;
             Ok(buf)
         }
         Some(a) if a.starts_with('@') => {
@@ -491,9 +526,9 @@ async fn invoke(ctx: &Ctx, args: InvokeArgs) -> Result<(), CliError> {
     let body = read_data(args.data.as_deref())?;
     let mut headers = Vec::new();
     for h in &args.headers {
-        let (n, v) = h.split_once(':').ok_or_else(|| {
-            CliError::usage(format!("--header {h:?} must look like NAME:VALUE."))
-        })?;
+        let (n, v) = h
+            .split_once(':')
+            .ok_or_else(|| CliError::usage(format!("--header {h:?} must look like NAME:VALUE.")))?;
         headers.push((n.trim().to_ascii_lowercase(), v.trim().to_owned()));
     }
     if !headers.iter().any(|(n, _)| n == "content-type") {
@@ -510,9 +545,14 @@ async fn invoke(ctx: &Ctx, args: InvokeArgs) -> Result<(), CliError> {
         }
     }
     let explicit = match &args.hash {
-        Some(h) => Some(h.trim().to_ascii_lowercase().parse::<CodeHash>().map_err(|_| {
-            CliError::usage(format!("--hash {h:?} is not a code hash (64 hex digits)."))
-        })?),
+        Some(h) => Some(
+            h.trim()
+                .to_ascii_lowercase()
+                .parse::<CodeHash>()
+                .map_err(|_| {
+                    CliError::usage(format!("--hash {h:?} is not a code hash (64 hex digits)."))
+                })?,
+        ),
         None => None,
     };
     let t = ctx.target()?;
@@ -552,7 +592,9 @@ async fn invoke(ctx: &Ctx, args: InvokeArgs) -> Result<(), CliError> {
         }
     };
     let verified = ctx.verify(&client, &t).await?;
-    let pb = ctx.out.spinner("sealing the request and waiting for the engine…");
+    let pb = ctx
+        .out
+        .spinner("sealing the request and waiting for the engine…");
     let r = client
         .invoke(&t.project, &args.name, &body, &headers, &hash)
         .await;
@@ -560,9 +602,10 @@ async fn invoke(ctx: &Ctx, args: InvokeArgs) -> Result<(), CliError> {
     let resp = r.map_err(|e| from_client(&e, &ectx))?;
     let out = &ctx.out;
     if out.json {
-        let body_json = serde_json::from_slice::<serde_json::Value>(&resp.body).unwrap_or_else(
-            |_| serde_json::Value::String(String::from_utf8_lossy(&resp.body).into_owned()),
-        );
+        let body_json =
+            serde_json::from_slice::<serde_json::Value>(&resp.body).unwrap_or_else(|_| {
+                serde_json::Value::String(String::from_utf8_lossy(&resp.body).into_owned())
+            });
         let hdrs: serde_json::Map<String, serde_json::Value> = resp
             .headers
             .iter()
@@ -585,7 +628,10 @@ async fn invoke(ctx: &Ctx, args: InvokeArgs) -> Result<(), CliError> {
         }
         let _ = stdout.flush();
         if !(200..300).contains(&resp.status) {
-            out.warn(&format!("the function answered with status {}", resp.status));
+            out.warn(&format!(
+                "the function answered with status {}",
+                resp.status
+            ));
         }
     }
     Ok(())
@@ -618,7 +664,8 @@ async fn functions(ctx: &Ctx, cmd: FunctionsCommand) -> Result<(), CliError> {
                     out.line(&format!(
                         "{:<24} {:>7} {:>8}  {}",
                         f.name,
-                        f.active_version.map_or_else(|| "-".to_owned(), |v| v.to_string()),
+                        f.active_version
+                            .map_or_else(|| "-".to_owned(), |v| v.to_string()),
                         f.versions,
                         f.active_code_hash.as_deref().unwrap_or("-")
                     ));
@@ -636,7 +683,8 @@ async fn functions(ctx: &Ctx, cmd: FunctionsCommand) -> Result<(), CliError> {
                 out.line(&format!(
                     "{}  active version: {}",
                     out.bold(&format!("{}/{}", d.project, d.name)),
-                    d.active_version.map_or_else(|| "none".to_owned(), |v| v.to_string())
+                    d.active_version
+                        .map_or_else(|| "none".to_owned(), |v| v.to_string())
                 ));
                 for v in &d.versions {
                     out.line(&format!(
@@ -672,7 +720,10 @@ async fn functions(ctx: &Ctx, cmd: FunctionsCommand) -> Result<(), CliError> {
             if out.json {
                 out.json_doc(&json!({"ok": true, "deleted": name, "project": t.project}));
             } else {
-                out.line(&format!("deleted {}/{name} and all its versions", t.project));
+                out.line(&format!(
+                    "deleted {}/{name} and all its versions",
+                    t.project
+                ));
             }
         }
     }
@@ -688,9 +739,12 @@ fn print_activation(out: &Out, t: &Target, r: &clave_proto::gateway_api::Activat
             r.project,
             r.function,
             r.active_version,
-            r.previous_version.map_or_else(|| "none".to_owned(), |v| v.to_string())
+            r.previous_version
+                .map_or_else(|| "none".to_owned(), |v| v.to_string())
         ));
-        out.line(&out.dim("callers who pinned the old code hash are refused until they pin the new one"));
+        out.line(
+            &out.dim("callers who pinned the old code hash are refused until they pin the new one"),
+        );
     }
 }
 
@@ -739,7 +793,10 @@ async fn keys(ctx: &Ctx) -> Result<(), CliError> {
                 b.not_before,
                 b.not_after
             ));
-            out.line(&out.dim(&format!("         released only to {}", policy_words(&b.spec.policy))));
+            out.line(&out.dim(&format!(
+                "         released only to {}",
+                policy_words(&b.spec.policy)
+            )));
         }
     }
     Ok(())
@@ -767,7 +824,11 @@ async fn attest(ctx: &Ctx) -> Result<(), CliError> {
             "statements": v.describe(),
         }));
     } else {
-        out.line(&format!("{} {}", out.green("verified"), out.bold(&t.gateway)));
+        out.line(&format!(
+            "{} {}",
+            out.green("verified"),
+            out.bold(&t.gateway)
+        ));
         for s in v.describe() {
             out.line(&format!("  - {s}"));
         }

@@ -56,8 +56,13 @@ impl ConfigFile {
     pub fn load(dir: &Path) -> Result<Self, String> {
         let path = dir.join(CONFIG_FILE);
         match std::fs::read_to_string(&path) {
-            Ok(text) => toml::from_str(&text)
-                .map_err(|e| format!("{} is not a valid config file: {}", path.display(), one_line(&e.to_string()))),
+            Ok(text) => toml::from_str(&text).map_err(|e| {
+                format!(
+                    "{} is not a valid config file: {}",
+                    path.display(),
+                    one_line(&e.to_string())
+                )
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
             Err(e) => Err(format!("cannot read {}: {e}", path.display())),
         }

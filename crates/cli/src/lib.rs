@@ -52,7 +52,9 @@ where
         Err(e) => {
             return output::finish(
                 &out,
-                Err(output::CliError::failed(format!("cannot start the async runtime: {e}"))),
+                Err(output::CliError::failed(format!(
+                    "cannot start the async runtime: {e}"
+                ))),
             );
         }
     };

@@ -80,7 +80,7 @@ pub fn from_client(e: &ClientError, ctx: &ErrContext) -> CliError {
     match e {
         ClientError::Transport { url, reason } => {
             let hint = if ctx.dev {
-                "is `clave dev` still running?"
+                "start it again with `clave dev`."
             } else {
                 "check --gateway / CLAVE_GATEWAY, or start a local platform with `clave dev`."
             };
@@ -124,11 +124,16 @@ pub fn from_client(e: &ClientError, ctx: &ErrContext) -> CliError {
         ),
         ClientError::FunctionThrew { message } => CliError::new(
             exit::FUNCTION,
-            format!("the function {fname:?} threw: {}", crate::config::one_line(message)),
+            format!(
+                "the function {fname:?} threw: {}.",
+                crate::config::one_line(message).trim_end_matches('.')
+            ),
         ),
         ClientError::LimitHit { kind } => CliError::new(
             exit::FUNCTION,
-            format!("the function {fname:?} hit its {kind}; raise it with `clave deploy --limit` or make the function cheaper."),
+            format!(
+                "the function {fname:?} hit its {kind}; raise it with `clave deploy --limit` or make the function cheaper."
+            ),
         ),
         other => {
             let code = match other.fault() {
@@ -138,7 +143,10 @@ pub fn from_client(e: &ClientError, ctx: &ErrContext) -> CliError {
                 Fault::Function => exit::FUNCTION,
                 Fault::Gateway | Fault::Engine => exit::REFUSED,
             };
-            CliError::new(code, format!("{}.", crate::config::one_line(&other.to_string())))
+            CliError::new(
+                code,
+                format!("{}.", crate::config::one_line(&other.to_string())),
+            )
         }
     }
 }
@@ -233,7 +241,11 @@ impl Out {
 
     /// The error sentence on stderr (and a JSON document on stdout in JSON mode).
     pub fn error(&self, e: &CliError) {
-        eprintln!("{} {}", Self::paint(self.color_err, "1;31", "error:"), e.message);
+        eprintln!(
+            "{} {}",
+            Self::paint(self.color_err, "1;31", "error:"),
+            e.message
+        );
         if self.json {
             self.json_doc(&serde_json::json!({
                 "ok": false,

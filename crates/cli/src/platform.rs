@@ -181,7 +181,9 @@ impl KdsKeySource {
         let configs: Vec<KeyConfig> = keys
             .bundles
             .iter()
-            .filter_map(|b| KeyBundle::from_payload(&clave_proto::kds_api::b64::decode(&b.payload).ok()?).ok())
+            .filter_map(|b| {
+                KeyBundle::from_payload(&clave_proto::kds_api::b64::decode(&b.payload).ok()?).ok()
+            })
             .filter(|b| b.spec.purpose == KeyPurpose::Invoke)
             .map(|b| b.key_config)
             .collect();
@@ -238,10 +240,8 @@ impl EngineClient for InProcessEngines {
             if self.engines.is_empty() {
                 return Err(DispatchError::Unavailable);
             }
-            let i = self
-                .next
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-                % self.engines.len();
+            let i =
+                self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.engines.len();
             let engine = &self.engines[i];
             engine.invoke(job, engine.now()).await.map_err(|e| {
                 if e.is_rejected() {
@@ -296,8 +296,10 @@ impl DevPlatform {
         let engine_m = dev_engine_measurement();
 
         // KDS.
-        let engine_policy = Policy::insecure_dev([engine_m.clone()]).map_err(|e| start_err("engine policy", e))?;
-        let kds_policy = Policy::insecure_dev([kds_m.clone()]).map_err(|e| start_err("KDS policy", e))?;
+        let engine_policy =
+            Policy::insecure_dev([engine_m.clone()]).map_err(|e| start_err("engine policy", e))?;
+        let kds_policy =
+            Policy::insecure_dev([kds_m.clone()]).map_err(|e| start_err("KDS policy", e))?;
         let kds_config = KdsConfig::new(engine_policy.clone(), engine_policy, kds_policy);
         let kds_attester = InsecureSimulatedAttester::new(kds_m.clone())
             .map_err(|e| start_err("simulated KDS attester", e))?;

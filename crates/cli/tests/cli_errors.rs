@@ -48,11 +48,26 @@ fn error_paths() {
 
     // Hash mismatch: the engine refuses.
     let zero = "0".repeat(64);
-    let o = clave(&config, &["invoke", "hello", "--hash", &zero, "--data", "{}"]);
+    let o = clave(
+        &config,
+        &["invoke", "hello", "--hash", &zero, "--data", "{}"],
+    );
     assert_one_sentence(&o, 6, "code hash");
 
     // Attestation refused: a simulated TEE without --insecure-dev.
-    let o = clave(&config, &["--gateway", &dev.url, "--token", "t", "deploy", "examples/hello.js", "--name", "x"]);
+    let o = clave(
+        &config,
+        &[
+            "--gateway",
+            &dev.url,
+            "--token",
+            "t",
+            "deploy",
+            "examples/hello.js",
+            "--name",
+            "x",
+        ],
+    );
     assert_one_sentence(&o, 3, "attestation refused");
     let o = clave(&config, &["--gateway", &dev.url, "attest"]);
     assert_one_sentence(&o, 3, "--insecure-dev");
@@ -60,30 +75,64 @@ fn error_paths() {
     // Malformed input file, missing input file, malformed code, bad hash syntax.
     let bad = tmp.path().join("bad.json");
     std::fs::write(&bad, "{\"name\": ").unwrap();
-    let o = clave(&config, &["invoke", "hello", "--data", &format!("@{}", bad.display())]);
+    let o = clave(
+        &config,
+        &["invoke", "hello", "--data", &format!("@{}", bad.display())],
+    );
     assert_one_sentence(&o, 2, "not valid JSON");
-    let o = clave(&config, &["invoke", "hello", "--data", "@/nonexistent/input.json"]);
+    let o = clave(
+        &config,
+        &["invoke", "hello", "--data", "@/nonexistent/input.json"],
+    );
     assert_one_sentence(&o, 2, "cannot read input file");
     let badjs = tmp.path().join("bad.js");
     std::fs::write(&badjs, "export default { fetch( }").unwrap();
-    let o = clave(&config, &["deploy", badjs.to_str().unwrap(), "--name", "bad"]);
+    let o = clave(
+        &config,
+        &["deploy", badjs.to_str().unwrap(), "--name", "bad"],
+    );
     assert_one_sentence(&o, 2, "not a deployable function");
     let o = clave(&config, &["invoke", "hello", "--hash", "abc"]);
     assert_one_sentence(&o, 2, "not a code hash");
     let o = clave(&config, &["invoke", "never-deployed"]);
     assert_one_sentence(&o, 2, "--trust-latest");
-    let o = clave(&config, &["deploy", "examples/hello.js", "--name", "hello", "--limit", "cpu=1"]);
+    let o = clave(
+        &config,
+        &[
+            "deploy",
+            "examples/hello.js",
+            "--name",
+            "hello",
+            "--limit",
+            "cpu=1",
+        ],
+    );
     assert_one_sentence(&o, 2, "unknown limit");
 
     // The function throws / hits a limit: exit 5, the message decrypted for the caller only.
     let thrower = tmp.path().join("thrower.js");
-    std::fs::write(&thrower, "export default { fetch() { throw new Error('no such customer') } }").unwrap();
+    std::fs::write(
+        &thrower,
+        "export default { fetch() { throw new Error('no such customer') } }",
+    )
+    .unwrap();
     deploy_json(&config, thrower.to_str().unwrap(), "thrower");
     let o = clave(&config, &["invoke", "thrower"]);
     assert_one_sentence(&o, 5, "no such customer");
     let spin = tmp.path().join("spin.js");
     std::fs::write(&spin, "export default { fetch() { for(;;){} } }").unwrap();
-    let o = clave(&config, &["--json", "deploy", spin.to_str().unwrap(), "--name", "spin", "--limit", "cpu_ms=50"]);
+    let o = clave(
+        &config,
+        &[
+            "--json",
+            "deploy",
+            spin.to_str().unwrap(),
+            "--name",
+            "spin",
+            "--limit",
+            "cpu_ms=50",
+        ],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let o = clave(&config, &["invoke", "spin"]);
     assert_one_sentence(&o, 5, "limit");

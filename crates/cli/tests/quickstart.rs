@@ -17,7 +17,10 @@ fn quickstart_deploy_invoke_restart_invoke() {
     let port = dev.port();
     let banner = std::fs::read_to_string(&dev.stdout_log).unwrap();
     assert!(banner.contains(&dev.url), "{banner}");
-    assert!(banner.contains("clave deploy"), "next command missing: {banner}");
+    assert!(
+        banner.contains("clave deploy"),
+        "next command missing: {banner}"
+    );
     let banner_err = std::fs::read_to_string(&dev.stderr_log).unwrap();
     assert!(banner_err.contains("INSECURE"), "{banner_err}");
 
@@ -26,7 +29,10 @@ fn quickstart_deploy_invoke_restart_invoke() {
     let out = ok(&o);
     assert!(out.contains("code hash:"), "{out}");
     assert!(out.contains("version 1"), "{out}");
-    assert!(stderr(&o).contains("INSECURE"), "every output says it is insecure");
+    assert!(
+        stderr(&o).contains("INSECURE"),
+        "every output says it is insecure"
+    );
 
     let o = clave(&config, &["invoke", "hello", "--data", r#"{"name":"Ada"}"#]);
     let body: serde_json::Value = serde_json::from_str(&ok(&o)).unwrap();
@@ -38,28 +44,54 @@ fn quickstart_deploy_invoke_restart_invoke() {
     assert!(list.contains("hello"), "{list}");
     let att = ok(&clave(&config, &["attest"]));
     assert!(att.contains("measurement"), "{att}");
-    let keys: serde_json::Value = serde_json::from_str(&ok(&clave(&config, &["--json", "keys"]))).unwrap();
+    let keys: serde_json::Value =
+        serde_json::from_str(&ok(&clave(&config, &["--json", "keys"]))).unwrap();
     assert_eq!(keys["insecure"], true);
     assert!(keys["bundles"].as_array().unwrap().len() >= 2);
 
     // Restart on the same port and data dir: functions and keys survive.
     dev.stop();
     let dev = DevProcess::start(&format!("127.0.0.1:{port}"), &data, &config, logs, "2");
-    let o = clave(&config, &["invoke", "hello", "--data", r#"{"name":"again"}"#]);
+    let o = clave(
+        &config,
+        &["invoke", "hello", "--data", r#"{"name":"again"}"#],
+    );
     let body: serde_json::Value = serde_json::from_str(&ok(&o)).unwrap();
     assert_eq!(body["greeting"], "Hello, again!", "stderr: {}", stderr(&o));
 
     // A second deploy becomes version 2; rollback returns to version 1.
-    let o = clave(&config, &["--json", "deploy", "examples/text-digest.js", "--name", "hello"]);
+    let o = clave(
+        &config,
+        &[
+            "--json",
+            "deploy",
+            "examples/text-digest.js",
+            "--name",
+            "hello",
+        ],
+    );
     let d: serde_json::Value = serde_json::from_str(&ok(&o)).unwrap();
     assert_eq!(d["version"], 2);
     let o = clave(&config, &["functions", "rollback", "hello"]);
-    assert!(stdout(&o).contains("version 1 is now active"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("version 1 is now active"),
+        "{}",
+        stdout(&o)
+    );
     // The recorded pin is now version 2's hash: the engine refuses version 1's code.
     let o = clave(&config, &["invoke", "hello", "--data", "{}"]);
     assert_eq!(o.status.code(), Some(6), "{}", stderr(&o));
     // --trust-latest pins what is active.
-    let o = clave(&config, &["invoke", "hello", "--trust-latest", "--data", r#"{"name":"L"}"#]);
+    let o = clave(
+        &config,
+        &[
+            "invoke",
+            "hello",
+            "--trust-latest",
+            "--data",
+            r#"{"name":"L"}"#,
+        ],
+    );
     assert!(ok(&o).contains("Hello, L!"));
     assert!(stderr(&o).contains("--trust-latest"));
     drop(dev);
@@ -70,7 +102,13 @@ fn help_teaches_and_completions_work() {
     let tmp = tempfile::tempdir().unwrap();
     let o = clave(tmp.path(), &["--help"]);
     let help = ok(&o);
-    for needle in ["Exit codes", "clave dev", "clave deploy", "--insecure-dev", "CLAVE_GATEWAY"] {
+    for needle in [
+        "Exit codes",
+        "clave dev",
+        "clave deploy",
+        "--insecure-dev",
+        "CLAVE_GATEWAY",
+    ] {
         assert!(help.contains(needle), "--help lacks {needle}: {help}");
     }
     let o = clave(tmp.path(), &["completions", "bash"]);
@@ -78,5 +116,9 @@ fn help_teaches_and_completions_work() {
     let o = clave(tmp.path(), &["up", "--help"]);
     assert!(ok(&o).contains("--data-dir"));
     let o = clave(tmp.path(), &["invoke"]);
-    assert_eq!(o.status.code(), Some(2), "missing argument is a usage error");
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "missing argument is a usage error"
+    );
 }

@@ -158,7 +158,9 @@ impl Client {
         let mut body = Vec::new();
         while let Some(chunk) = resp.chunk().await.map_err(|e| self.transport(&e))? {
             if body.len() + chunk.len() > MAX_ANSWER {
-                return Err(ClientError::Protocol("the gateway's answer is too large".into()));
+                return Err(ClientError::Protocol(
+                    "the gateway's answer is too large".into(),
+                ));
             }
             body.extend_from_slice(&chunk);
         }
@@ -201,8 +203,7 @@ impl Client {
     pub async fn probe(&self) -> Result<UnverifiedClaim> {
         let nonce = hex::encode(fresh_nonce());
         let att = self.fetch_attestation(&nonce).await?;
-        let evidence =
-            Evidence::from_bytes(&att.evidence).map_err(AttestationError::Evidence)?;
+        let evidence = Evidence::from_bytes(&att.evidence).map_err(AttestationError::Evidence)?;
         let measurement = clave_attest::verify_evidence(&evidence)
             .ok()
             .map(|c| c.measurement);
@@ -238,11 +239,7 @@ impl Client {
     /// # Errors
     /// As [`Client::verify`].
     pub async fn verified(&self, now: u64) -> Result<Arc<Verified>> {
-        let cached = self
-            .cache
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let cached = self.cache.lock().unwrap_or_else(|p| p.into_inner()).clone();
         if let Some(v) = cached
             && now >= v.verified_at
             && now <= v.usable_until(self.trust.max_age.as_secs())
@@ -419,10 +416,9 @@ impl Client {
                 status: 404,
                 problem: None,
             })?;
-        let hash = v
-            .code_hash
-            .parse()
-            .map_err(|_| ClientError::Protocol("the gateway reported a malformed code hash".into()))?;
+        let hash = v.code_hash.parse().map_err(|_| {
+            ClientError::Protocol("the gateway reported a malformed code hash".into())
+        })?;
         Ok((v.version, hash))
     }
 
@@ -454,7 +450,12 @@ impl Client {
     ///
     /// # Errors
     /// Transport and gateway errors.
-    pub async fn rollback(&self, project: &str, name: &str, token: &str) -> Result<ActivateResponse> {
+    pub async fn rollback(
+        &self,
+        project: &str,
+        name: &str,
+        token: &str,
+    ) -> Result<ActivateResponse> {
         let project = parse_project(project)?;
         let function = parse_function(name)?;
         let req = self
@@ -485,7 +486,11 @@ impl Client {
     ///
     /// # Errors
     /// Transport and gateway errors.
-    pub async fn create_token(&self, project: &str, admin_token: &str) -> Result<CreateTokenResponse> {
+    pub async fn create_token(
+        &self,
+        project: &str,
+        admin_token: &str,
+    ) -> Result<CreateTokenResponse> {
         let project = parse_project(project)?;
         let req = self
             .http
@@ -500,7 +505,9 @@ impl Client {
     /// # Errors
     /// Transport errors.
     pub async fn health(&self) -> Result<()> {
-        self.send(self.http.get(self.url("/healthz"))).await.map(|_| ())
+        self.send(self.http.get(self.url("/healthz")))
+            .await
+            .map(|_| ())
     }
 }
 

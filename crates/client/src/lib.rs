@@ -32,6 +32,6 @@ pub use error::{AttestationError, ClientError, Fault, LimitKind, Result};
 pub use trust::{DEFAULT_MAX_AGE, TrustPolicy, policy_within};
 pub use verify::{Verified, policy_words, verify_platform};
 
+pub use clave_proto::CodeHash;
 pub use clave_proto::code::Limits;
 pub use clave_proto::invoke::InvokeResponse;
-pub use clave_proto::CodeHash;

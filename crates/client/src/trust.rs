@@ -78,13 +78,16 @@ pub fn policy_within(
 ) -> Result<(), String> {
     for kind in &spec.accepted_kinds {
         if !accepted.accepts_kind(*kind) {
-            return Err(format!("it admits TEE kind {kind}, which you do not accept"));
+            return Err(format!(
+                "it admits TEE kind {kind}, which you do not accept"
+            ));
         }
         if *kind == TeeKind::InsecureSimulated && !allow_insecure_simulated {
             return Err("it admits the insecure simulated TEE, which you do not accept".into());
         }
     }
-    if spec.allow_insecure_simulated && !(accepted.allow_insecure_simulated && allow_insecure_simulated)
+    if spec.allow_insecure_simulated
+        && !(accepted.allow_insecure_simulated && allow_insecure_simulated)
     {
         return Err("it admits the insecure simulated TEE, which you do not accept".into());
     }

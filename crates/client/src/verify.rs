@@ -121,7 +121,10 @@ pub fn policy_words(p: &clave_attest::Policy) -> String {
             format!("measurement {}", ms.join(" or "))
         }
         clave_attest::Identity::Signer(s) => {
-            format!("images signed by {} with security version >= {}", s.id, s.min_svn)
+            format!(
+                "images signed by {} with security version >= {}",
+                s.id, s.min_svn
+            )
         }
     };
     format!("{} TEEs with {ident}", kinds.join(" or "))
@@ -166,12 +169,9 @@ pub fn verify_platform(
     let mut code_key = None;
     let mut invoke_keys = Vec::new();
     for signed in &keys.bundles {
-        let bundle = KeyBundle::from_payload(
-            &signed
-                .verify(&vk)
-                .map_err(AttestationError::Bundle)?,
-        )
-        .map_err(AttestationError::Bundle)?;
+        let bundle =
+            KeyBundle::from_payload(&signed.verify(&vk).map_err(AttestationError::Bundle)?)
+                .map_err(AttestationError::Bundle)?;
         let purpose = match bundle.spec.purpose {
             KeyPurpose::Code => "code",
             KeyPurpose::Invoke => "invoke",
@@ -188,7 +188,9 @@ pub fn verify_platform(
         }
         match bundle.spec.purpose {
             KeyPurpose::Code => {
-                bundle.check_validity(now).map_err(AttestationError::Bundle)?;
+                bundle
+                    .check_validity(now)
+                    .map_err(AttestationError::Bundle)?;
                 code_key = Some(bundle);
             }
             KeyPurpose::Invoke => invoke_keys.push(bundle),

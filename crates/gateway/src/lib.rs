@@ -32,13 +32,14 @@ use std::time::Duration;
 
 pub use dispatch::{DispatchConfig, DispatchStats, Dispatcher};
 pub use engine::{BoxFuture, DispatchError, EngineClient, InvokeJob};
+pub use error::{ApiError, Error};
+pub use keys::{HttpKeySource, KdsPaths, KeySource, KeySourceError};
 pub use pool::{EnginePool, EnginePoolConfig, HttpEngineClient, normalize_engine_url};
 pub use process::{GatewayProcess, GatewayProcessConfig, parse_engine_list, run_gateway};
 pub use queue::{JobQueue, QueueConfig, run_worker};
-pub use error::{ApiError, Error};
-pub use keys::{HttpKeySource, KdsPaths, KeySource, KeySourceError};
 pub use store::{
-    ActiveArtifact, Backend, NewVersion, ResultState, Store, StoredResult, UsageRecord, is_valid_name,
+    ActiveArtifact, Backend, NewVersion, ResultState, Store, StoredResult, UsageRecord,
+    is_valid_name,
 };
 
 use metrics_exporter_prometheus::PrometheusHandle;

@@ -26,6 +26,10 @@ use crate::engine::{BoxFuture, DispatchError, EngineClient, InvokeJob, ensure_ru
 pub struct EnginePoolConfig {
     /// Engines known from configuration (base URLs such as `http://10.0.0.5:7001`). They never expire; a
     /// failing one is ejected and re-admitted when healthy again.
+    ///
+    /// An entry `dns+http://name:port` is a discovery source instead: at every health-check round the
+    /// name is resolved and each address becomes an engine `http://addr:port` (engines that leave the
+    /// answer are dropped). On Kubernetes, a headless Service lists exactly the ready engine pods.
     pub engines: Vec<String>,
     /// Largest response read back from an engine.
     pub max_response_bytes: usize,
@@ -86,6 +90,8 @@ pub fn normalize_engine_url(url: &str) -> Result<String, Error> {
 struct Endpoint {
     url: String,
     configured: bool,
+    /// Index of the DNS discovery source that produced this engine.
+    discovered_by: Option<usize>,
     outstanding: AtomicUsize,
     calls: AtomicU64,
     healthy: AtomicBool,
@@ -101,6 +107,7 @@ impl Endpoint {
         Self {
             url,
             configured,
+            discovered_by: None,
             outstanding: AtomicUsize::new(0),
             calls: AtomicU64::new(0),
             healthy: AtomicBool::new(healthy),
@@ -165,6 +172,8 @@ enum Attempt {
 pub struct EnginePool {
     client: reqwest::Client,
     config: EnginePoolConfig,
+    /// DNS discovery sources: (scheme, host, port).
+    discovery: Vec<(String, String, u16)>,
     endpoints: RwLock<Vec<Arc<Endpoint>>>,
     rotate: AtomicUsize,
     checked: AtomicBool,
@@ -203,7 +212,19 @@ impl EnginePool {
     /// [`Error::BadRemoteUrl`], [`Error::HttpClient`].
     pub fn with_config(config: EnginePoolConfig) -> Result<Self, Error> {
         let mut endpoints: Vec<Arc<Endpoint>> = Vec::new();
+        let mut discovery = Vec::new();
         for raw in &config.engines {
+            if let Some(rest) = raw.trim().strip_prefix("dns+") {
+                let parsed = reqwest::Url::parse(&normalize_engine_url(rest)?)
+                    .map_err(|_| Error::BadRemoteUrl)?;
+                let host = parsed.host_str().ok_or(Error::BadRemoteUrl)?.to_owned();
+                let port = parsed.port_or_known_default().ok_or(Error::BadRemoteUrl)?;
+                if parsed.path() != "/" {
+                    return Err(Error::BadRemoteUrl);
+                }
+                discovery.push((parsed.scheme().to_owned(), host, port));
+                continue;
+            }
             let url = normalize_engine_url(raw)?;
             if !endpoints.iter().any(|e| e.url == url) {
                 // Optimistic: a configured engine takes calls until it fails once.
@@ -220,6 +241,7 @@ impl EnginePool {
         Ok(Self {
             client,
             config,
+            discovery,
             endpoints: RwLock::new(endpoints),
             rotate: AtomicUsize::new(0),
             checked: AtomicBool::new(false),
@@ -248,7 +270,7 @@ impl EnginePool {
                 healthy: e.healthy.load(Ordering::Acquire),
                 outstanding: e.outstanding.load(Ordering::Acquire) as u64,
                 calls: e.calls.load(Ordering::Relaxed),
-                registered: !e.configured,
+                registered: !e.configured && e.discovered_by.is_none(),
                 expires_in_secs: e
                     .expires()
                     .map(|t| t.saturating_duration_since(now).as_secs()),
@@ -277,7 +299,7 @@ impl EnginePool {
         let added = {
             let mut list = self.endpoints.write().unwrap_or_else(|p| p.into_inner());
             if let Some(existing) = list.iter().find(|e| e.url == url) {
-                if !existing.configured {
+                if !existing.configured && existing.discovered_by.is_none() {
                     *existing.expires.lock().unwrap_or_else(|p| p.into_inner()) = Some(expires);
                 }
                 None
@@ -307,7 +329,7 @@ impl EnginePool {
         };
         let mut list = self.endpoints.write().unwrap_or_else(|p| p.into_inner());
         let before = list.len();
-        list.retain(|e| e.configured || e.url != url);
+        list.retain(|e| e.configured || e.discovered_by.is_some() || e.url != url);
         let removed = list.len() != before;
         if removed {
             tracing::info!(engine = %url, "engine deregistered");
@@ -315,8 +337,37 @@ impl EnginePool {
         removed
     }
 
-    /// One health-check round now: drop lapsed registrations, probe every engine, eject or admit.
+    /// Resolve the DNS discovery sources; add new addresses, drop vanished ones (a failed lookup changes
+    /// nothing).
+    async fn discover(&self) {
+        for (index, (scheme, host, port)) in self.discovery.iter().enumerate() {
+            let found: Vec<String> = match tokio::net::lookup_host((host.as_str(), *port)).await {
+                Ok(addrs) => addrs.map(|a| format!("{scheme}://{a}")).collect(),
+                Err(e) => {
+                    tracing::warn!(%host, error = %e, "engine discovery lookup failed");
+                    continue;
+                }
+            };
+            let mut list = self.endpoints.write().unwrap_or_else(|p| p.into_inner());
+            list.retain(|e| e.discovered_by != Some(index) || found.contains(&e.url));
+            for url in found {
+                if list.len() >= self.config.max_engines {
+                    break;
+                }
+                if !list.iter().any(|e| e.url == url) {
+                    tracing::info!(engine = %url, %host, "engine discovered");
+                    let mut ep = Endpoint::new(url, false, None, false);
+                    ep.discovered_by = Some(index);
+                    list.push(Arc::new(ep));
+                }
+            }
+        }
+    }
+
+    /// One health-check round now: resolve discovery names, drop lapsed registrations, probe every
+    /// engine, eject or admit.
     pub async fn check_now(&self) {
+        self.discover().await;
         let now = Instant::now();
         {
             let mut list = self.endpoints.write().unwrap_or_else(|p| p.into_inner());
@@ -562,6 +613,31 @@ mod tests {
         }
         let long = format!("http://{}.example", "a".repeat(600));
         assert!(normalize_engine_url(&long).is_err());
+    }
+
+    #[tokio::test]
+    async fn dns_sources_resolve_to_engines() {
+        assert!(
+            EnginePool::with_config(EnginePoolConfig {
+                engines: vec!["dns+http://localhost:7001/path".into()],
+                ..EnginePoolConfig::default()
+            })
+            .is_err()
+        );
+        let pool = EnginePool::with_config(EnginePoolConfig {
+            engines: vec!["dns+http://localhost:9".into()],
+            health_timeout: Duration::from_millis(200),
+            ..EnginePoolConfig::default()
+        })
+        .expect("pool");
+        assert!(pool.engines().is_empty());
+        pool.check_now().await;
+        let engines = pool.engines();
+        assert!(
+            engines.iter().any(|e| e.url == "http://127.0.0.1:9"),
+            "{engines:?}"
+        );
+        assert!(engines.iter().all(|e| !e.registered && !e.healthy));
     }
 
     #[tokio::test]

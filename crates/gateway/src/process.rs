@@ -339,7 +339,10 @@ mod tests {
         assert_eq!(cfg.gateway.dispatch.engine_slots, 16);
         assert_eq!(cfg.listen.port(), 8080);
         let debug = format!("{cfg:?}");
-        assert!(!debug.contains("secret") && !debug.contains("t0k"), "{debug}");
+        assert!(
+            !debug.contains("secret") && !debug.contains("t0k"),
+            "{debug}"
+        );
         for bad in [
             ("CLAVE_GATEWAY_LISTEN", "nowhere"),
             ("CLAVE_ASYNC_WORKER", "maybe"),

@@ -265,7 +265,9 @@ impl JobQueue {
 
     /// Publish a call and wait for the stream to store it.
     pub(crate) async fn publish(&self, call: &QueuedCall) -> Result<(), Error> {
-        let payload = call.encode().ok_or(Error::Config("queued call too large"))?;
+        let payload = call
+            .encode()
+            .ok_or(Error::Config("queued call too large"))?;
         let subject = format!(
             "{}.{}.{}",
             self.config.subject_prefix, call.project, call.function
@@ -280,8 +282,7 @@ impl JobQueue {
             )
             .await
             .map_err(queue_err("publish"))?;
-        ack.await
-            .map_err(queue_err("publish acknowledgement"))?;
+        ack.await.map_err(queue_err("publish acknowledgement"))?;
         Ok(())
     }
 
@@ -307,10 +308,7 @@ impl JobQueue {
             .get_stream(&self.config.stream)
             .await
             .map_err(queue_err("open the stream"))?;
-        let info = stream
-            .info()
-            .await
-            .map_err(queue_err("stream info"))?;
+        let info = stream.info().await.map_err(queue_err("stream info"))?;
         Ok(info.state.messages)
     }
 
@@ -391,12 +389,12 @@ pub async fn run_worker(
         while tasks.try_join_next().is_some() {}
     };
     let drain = state.config().drain_timeout;
-    let waited = tokio::time::timeout(drain, async {
-        while tasks.join_next().await.is_some() {}
-    })
-    .await;
+    let waited =
+        tokio::time::timeout(drain, async { while tasks.join_next().await.is_some() {} }).await;
     if waited.is_err() {
-        tracing::warn!("async worker: drain deadline reached; unfinished calls will be redelivered");
+        tracing::warn!(
+            "async worker: drain deadline reached; unfinished calls will be redelivered"
+        );
         tasks.abort_all();
     }
     tracing::info!("async worker stopped");
@@ -531,7 +529,10 @@ async fn process(state: &AppState, queue: &JobQueue, payload: &[u8], delivered: 
         Err(e) if e.is_retryable() => Step::Nak(queue.config.retry_delay),
         // The engine could not open the envelope: running it again cannot help.
         Err(DispatchError::Rejected) => {
-            complete(ResultState::Failed(problem_for(&ApiError::EnvelopeRejected))).await
+            complete(ResultState::Failed(problem_for(
+                &ApiError::EnvelopeRejected,
+            )))
+            .await
         }
         // It may have run: run it again (no side effects; the engine repeats its sealed answer) until
         // the attempts are used up.
@@ -587,6 +588,8 @@ mod tests {
         let a = new_result_id().expect("id");
         let b = new_result_id().expect("id");
         assert_ne!(a, b);
-        assert!(clave_proto::gateway_api::is_valid_result_id(&hex::encode(a)));
+        assert!(clave_proto::gateway_api::is_valid_result_id(&hex::encode(
+            a
+        )));
     }
 }

@@ -15,8 +15,8 @@ use axum::routing::{get, post, put};
 use clave_proto::gateway_api::{
     ActivateRequest, AsyncAccepted, AsyncPending, CreateTokenResponse, DEFAULT_PROJECT,
     DeployRequest, EngineList, EngineRegisterRequest, EngineRegisterResponse, JobFlags,
-    ManifestMeta, OHTTP_KEYS_CONTENT_TYPE, OHTTP_REQUEST_CONTENT_TYPE,
-    OHTTP_RESPONSE_CONTENT_TYPE, b64url_decoded_len_upper_bound, is_valid_result_id,
+    ManifestMeta, OHTTP_KEYS_CONTENT_TYPE, OHTTP_REQUEST_CONTENT_TYPE, OHTTP_RESPONSE_CONTENT_TYPE,
+    b64url_decoded_len_upper_bound, is_valid_result_id,
 };
 
 use crate::engine::{DispatchError, InvokeJob};
@@ -470,7 +470,11 @@ fn async_mode(query: Option<&str>) -> Result<bool, ApiError> {
     for kv in query.unwrap_or("").split('&').filter(|kv| !kv.is_empty()) {
         match kv.split_once('=') {
             Some(("mode", v)) if mode.is_none() => mode = Some(v),
-            _ => return Err(ApiError::BadRequest("the only query parameter is mode=sync|async")),
+            _ => {
+                return Err(ApiError::BadRequest(
+                    "the only query parameter is mode=sync|async",
+                ));
+            }
         }
     }
     match mode {
@@ -653,7 +657,9 @@ async fn async_result(
     }
     let id = param(&params, "id").unwrap_or_default();
     if !is_valid_result_id(&id) {
-        return Err(ApiError::BadRequest("a result id is 32 lowercase hex characters"));
+        return Err(ApiError::BadRequest(
+            "a result id is 32 lowercase hex characters",
+        ));
     }
     let found = state.store().result(&id).await?;
     let Some(result) = found.filter(|r| r.project == target.project) else {
@@ -714,7 +720,8 @@ async fn read_register_request(req: Request) -> Result<EngineRegisterRequest, Ap
     require_content_type(req.headers(), "application/json")?;
     check_declared_length(req.headers(), SMALL_BODY)?;
     let body = read_body(req, SMALL_BODY).await?;
-    serde_json::from_slice(&body).map_err(|_| ApiError::BadRequest("body must be {\"url\": \"http(s)://host:port\"}"))
+    serde_json::from_slice(&body)
+        .map_err(|_| ApiError::BadRequest("body must be {\"url\": \"http(s)://host:port\"}"))
 }
 
 async fn admin_register_engine(
@@ -726,10 +733,7 @@ async fn admin_register_engine(
     let request = read_register_request(req).await?;
     let url = crate::normalize_engine_url(&request.url)?;
     let ttl = pool.register(&url).await?;
-    let healthy = pool
-        .engines()
-        .iter()
-        .any(|e| e.url == url && e.healthy);
+    let healthy = pool.engines().iter().any(|e| e.url == url && e.healthy);
     ::metrics::gauge!(metrics::ENGINES_HEALTHY).set(pool.healthy_count() as f64);
     Ok(axum::Json(EngineRegisterResponse {
         url,

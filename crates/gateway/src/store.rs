@@ -824,19 +824,25 @@ impl Store {
         version: i64,
         state: &ResultState,
     ) -> Result<bool, Error> {
-        let (status, http_status, problem, response): (&str, Option<i32>, Option<String>, Option<&[u8]>) =
-            match state {
-                ResultState::Pending => return Ok(false),
-                ResultState::Done(r) => ("ok", None, None, Some(r.as_slice())),
-                ResultState::Failed(p) => (
-                    "error",
-                    Some(i32::from(p.status)),
-                    Some(serde_json::to_string(p).unwrap_or_default()),
-                    None,
-                ),
-            };
+        let (status, http_status, problem, response): (
+            &str,
+            Option<i32>,
+            Option<String>,
+            Option<&[u8]>,
+        ) = match state {
+            ResultState::Pending => return Ok(false),
+            ResultState::Done(r) => ("ok", None, None, Some(r.as_slice())),
+            ResultState::Failed(p) => (
+                "error",
+                Some(i32::from(p.status)),
+                Some(serde_json::to_string(p).unwrap_or_default()),
+                None,
+            ),
+        };
         let at = now();
-        let done = with_db!(self, |pool| sqlx::query(
+        let done =
+            with_db!(self, |pool| {
+                sqlx::query(
             "INSERT INTO results (id, project, function, version, status, http_status, problem, \
              response, created, completed) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
              ON CONFLICT (id) DO UPDATE SET status = excluded.status, \
@@ -855,7 +861,8 @@ impl Store {
         .bind(at)
         .execute(pool)
         .await?
-        .rows_affected());
+        .rows_affected()
+            });
         Ok(done == 1)
     }
 
@@ -926,11 +933,13 @@ impl Store {
     /// # Errors
     /// [`Error::Database`].
     pub async fn purge_results(&self, before_unix: i64) -> Result<u64, Error> {
-        let n = with_db!(self, |pool| sqlx::query("DELETE FROM results WHERE created < $1")
-            .bind(before_unix)
-            .execute(pool)
-            .await?
-            .rows_affected());
+        let n = with_db!(self, |pool| sqlx::query(
+            "DELETE FROM results WHERE created < $1"
+        )
+        .bind(before_unix)
+        .execute(pool)
+        .await?
+        .rows_affected());
         Ok(n)
     }
 

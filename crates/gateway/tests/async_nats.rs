@@ -95,9 +95,7 @@ impl AsyncGateway {
     }
 
     async fn accept(&self, body: &[u8]) -> String {
-        let r = self
-            .submit("/v1/functions/f/invoke?mode=async", body)
-            .await;
+        let r = self.submit("/v1/functions/f/invoke?mode=async", body).await;
         assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
         let id = r.json()["id"].as_str().unwrap().to_owned();
         assert_eq!(
@@ -119,7 +117,12 @@ impl AsyncGateway {
         .await
     }
 
-    fn start_worker(&self) -> (tokio::task::JoinHandle<()>, tokio::sync::oneshot::Sender<()>) {
+    fn start_worker(
+        &self,
+    ) -> (
+        tokio::task::JoinHandle<()>,
+        tokio::sync::oneshot::Sender<()>,
+    ) {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let state = self.state.clone();
         let queue = self.queue.clone();
@@ -220,7 +223,9 @@ async fn async_call_is_queued_run_and_fetched() {
     assert_eq!(r.problem().type_, problem_type::ENGINE_REJECTED);
 
     // Bad modes and unknown functions are refused before queueing.
-    let r = g.submit("/v1/functions/f/invoke?mode=later", b"12345678").await;
+    let r = g
+        .submit("/v1/functions/f/invoke?mode=later", b"12345678")
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     let r = g.submit("/v1/functions/f/invoke?x=1", b"12345678").await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
@@ -229,11 +234,15 @@ async fn async_call_is_queued_run_and_fetched() {
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     // mode=sync is the ordinary call.
-    let r = g.submit("/v1/functions/f/invoke?mode=sync", b"12345678").await;
+    let r = g
+        .submit("/v1/functions/f/invoke?mode=sync", b"12345678")
+        .await;
     assert_eq!(r.status, StatusCode::OK);
 
     // A gateway without a queue says so.
-    let r = h.invoke("/v1/functions/f/invoke?mode=async", b"12345678").await;
+    let r = h
+        .invoke("/v1/functions/f/invoke?mode=async", b"12345678")
+        .await;
     assert_eq!(r.status, StatusCode::NOT_IMPLEMENTED);
     assert_eq!(r.problem().type_, problem_type::NOT_ENABLED);
     let r = h.get(&format!("/v1/results/{id}")).await;
@@ -259,14 +268,26 @@ async fn redelivery_of_a_stored_result_is_acked_without_running() {
     let store = g.state.store();
     assert!(
         store
-            .complete_result(&id, "default", "f", 1, &ResultState::Done(b"first".to_vec()))
+            .complete_result(
+                &id,
+                "default",
+                "f",
+                1,
+                &ResultState::Done(b"first".to_vec())
+            )
             .await
             .unwrap()
     );
     // Written once: a second completion changes nothing.
     assert!(
         !store
-            .complete_result(&id, "default", "f", 1, &ResultState::Done(b"second".to_vec()))
+            .complete_result(
+                &id,
+                "default",
+                "f",
+                1,
+                &ResultState::Done(b"second".to_vec())
+            )
             .await
             .unwrap()
     );
@@ -277,7 +298,11 @@ async fn redelivery_of_a_stored_result_is_acked_without_running() {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert_eq!(g.queue.depth().await.unwrap(), 0, "the redelivery was acked");
+    assert_eq!(
+        g.queue.depth().await.unwrap(),
+        0,
+        "the redelivery was acked"
+    );
     assert_eq!(g.engine.started.load(Ordering::SeqCst), 0, "nothing ran");
     assert_eq!(&g.result(&id).await.body[..], b"first");
     stop.send(()).unwrap();
@@ -305,7 +330,10 @@ async fn worker_restart_mid_flight_loses_nothing_and_stores_nothing_twice() {
     wait_until(|| g.engine.started.load(Ordering::SeqCst) >= 2).await;
     worker1.abort();
     let _ = worker1.await;
-    assert_eq!(g.state.store().count_results("default").await.unwrap(), (N as i64, 0));
+    assert_eq!(
+        g.state.store().count_results("default").await.unwrap(),
+        (N as i64, 0)
+    );
 
     // Worker 2 (a restarted gateway) finishes everything, including the two interrupted calls.
     gate.add_permits(10 * N);
@@ -315,7 +343,11 @@ async fn worker_restart_mid_flight_loses_nothing_and_stores_nothing_twice() {
     for (id, body) in &ids {
         let r = g.result(id).await;
         assert_eq!(r.status, StatusCode::OK, "{id}");
-        assert_eq!(&r.body[..], &expected(1, "one", body.as_bytes())[..], "{id}");
+        assert_eq!(
+            &r.body[..],
+            &expected(1, "one", body.as_bytes())[..],
+            "{id}"
+        );
     }
     assert_eq!(
         g.state.store().count_results("default").await.unwrap(),

@@ -64,8 +64,14 @@ async fn two_gateways_share_one_postgres() {
     assert_eq!(r.status, StatusCode::OK);
     let r = b.invoke("/v1/functions/hello/invoke", b"abcdefgh").await;
     assert_eq!(&r.body[..], b"default/hello@1|v1|hgfedcba");
-    a.send(Method::DELETE, "/v1/functions/hello", Some(&a.token), None, vec![])
-        .await;
+    a.send(
+        Method::DELETE,
+        "/v1/functions/hello",
+        Some(&a.token),
+        None,
+        vec![],
+    )
+    .await;
     assert_eq!(
         b.invoke("/v1/functions/hello/invoke", b"abcdefgh")
             .await
@@ -87,7 +93,10 @@ async fn two_gateways_share_one_postgres() {
     }
     let mut versions = BTreeSet::new();
     for t in tasks {
-        assert!(versions.insert(t.await.unwrap()), "a version was handed out twice");
+        assert!(
+            versions.insert(t.await.unwrap()),
+            "a version was handed out twice"
+        );
     }
     let n = i64::try_from(2 * PER_GATEWAY).unwrap();
     assert_eq!(versions, (1..=n).collect::<BTreeSet<i64>>());
@@ -104,7 +113,10 @@ async fn two_gateways_share_one_postgres() {
     }
     let r = b.invoke("/v1/functions/race/invoke", b"12345678").await;
     assert_eq!(r.status, StatusCode::OK);
-    assert!(r.body.starts_with(format!("default/race@{n}|code-").as_bytes()));
+    assert!(
+        r.body
+            .starts_with(format!("default/race@{n}|code-").as_bytes())
+    );
 
     a.state.store().close().await;
     b.state.store().close().await;

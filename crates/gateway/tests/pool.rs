@@ -221,17 +221,16 @@ async fn least_outstanding_spreads_held_calls() {
     let mut calls = Vec::new();
     for i in 1..=3 {
         let p = pool.clone();
-        calls.push(tokio::spawn(async move { p.invoke(job(b"HOLD-req")).await }));
+        calls.push(tokio::spawn(
+            async move { p.invoke(job(b"HOLD-req")).await },
+        ));
         wait_until(|| engines.iter().map(EngineServer::received).sum::<usize>() == i).await;
     }
     // One held call on each engine: the pool never stacked a second call on a busy engine.
     for e in &engines {
         assert_eq!(e.received(), 1);
     }
-    assert_eq!(
-        pool.engines().iter().map(|e| e.outstanding).sum::<u64>(),
-        3
-    );
+    assert_eq!(pool.engines().iter().map(|e| e.outstanding).sum::<u64>(), 3);
     for e in &engines {
         e.release.add_permits(1);
     }
@@ -263,7 +262,10 @@ async fn killed_engine_is_skipped_ejected_and_readmitted() {
     }
     let after_kill = engines[1].received();
     assert!(after_kill <= 10);
-    assert_eq!(engines[0].received() + engines[2].received() + after_kill, 30);
+    assert_eq!(
+        engines[0].received() + engines[2].received() + after_kill,
+        30
+    );
     assert!(!healthy(&pool, &engines[1]));
     assert!(healthy(&pool, &engines[0]) && healthy(&pool, &engines[2]));
 
@@ -286,8 +288,14 @@ async fn a_call_that_reached_a_dying_engine_is_not_retried() {
     let pool = pool(&engines.iter().collect::<Vec<_>>());
     let p = pool.clone();
     let call = tokio::spawn(async move { p.invoke(job(b"HANG-forever")).await });
-    wait_until(|| engines.iter().map(|e| e.counters.hanging.load(Ordering::SeqCst)).sum::<usize>() == 1)
-        .await;
+    wait_until(|| {
+        engines
+            .iter()
+            .map(|e| e.counters.hanging.load(Ordering::SeqCst))
+            .sum::<usize>()
+            == 1
+    })
+    .await;
     let victim = usize::from(engines[0].counters.hanging.load(Ordering::SeqCst) == 0);
     engines[victim].kill();
     let result = tokio::time::timeout(Duration::from_secs(60), call)
@@ -319,13 +327,14 @@ async fn overloaded_engine_passes_the_call_on_and_health_checks_eject() {
     for i in 0..6 {
         pool.invoke(job(format!("x-{i}").as_bytes())).await.unwrap();
     }
-    assert_eq!(engines[1].received(), 6, "every call ended on the free engine");
+    assert_eq!(
+        engines[1].received(),
+        6,
+        "every call ended on the free engine"
+    );
     engines[1].counters.busy.store(true, Ordering::SeqCst);
     let r = pool.invoke(job(b"both-busy")).await;
-    assert!(
-        matches!(r, Err(DispatchError::Overloaded { .. })),
-        "{r:?}"
-    );
+    assert!(matches!(r, Err(DispatchError::Overloaded { .. })), "{r:?}");
     engines[0].counters.busy.store(false, Ordering::SeqCst);
     engines[1].counters.busy.store(false, Ordering::SeqCst);
 
@@ -338,7 +347,11 @@ async fn overloaded_engine_passes_the_call_on_and_health_checks_eject() {
     for i in 0..4 {
         pool.invoke(job(format!("y-{i}").as_bytes())).await.unwrap();
     }
-    assert_eq!(engines[0].received(), before, "ejected engines get no calls");
+    assert_eq!(
+        engines[0].received(),
+        before,
+        "ejected engines get no calls"
+    );
     engines[0].counters.not_ready.store(false, Ordering::SeqCst);
     pool.check_now().await;
     assert!(healthy(&pool, &engines[0]));
@@ -421,9 +434,16 @@ async fn engines_register_with_the_admin_token_and_heartbeat() {
     let r = invoke().await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(&r.body[..], b"default/f@1|sealed|87654321");
-    let list = send(&app, Method::GET, "/v1/engines", Some(ADMIN_TOKEN), None, vec![])
-        .await
-        .json();
+    let list = send(
+        &app,
+        Method::GET,
+        "/v1/engines",
+        Some(ADMIN_TOKEN),
+        None,
+        vec![],
+    )
+    .await
+    .json();
     let engines = list["engines"].as_array().unwrap();
     assert_eq!(engines.len(), 1);
     assert_eq!(engines[0]["registered"], true);
@@ -444,8 +464,14 @@ async fn engines_register_with_the_admin_token_and_heartbeat() {
             b,
         )
     };
-    assert_eq!(dereg(body(&engine.url())).await.status, StatusCode::NO_CONTENT);
-    assert_eq!(dereg(body(&engine.url())).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        dereg(body(&engine.url())).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        dereg(body(&engine.url())).await.status,
+        StatusCode::NOT_FOUND
+    );
     assert_eq!(invoke().await.status, StatusCode::SERVICE_UNAVAILABLE);
 
     // A gateway with in-process engines has no pool to register with.

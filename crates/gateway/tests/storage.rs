@@ -416,7 +416,13 @@ async fn async_results_are_written_once_on_both_backends() {
         };
         assert!(
             !store
-                .complete_result(&id, "default", "f", 3, &ResultState::Failed(problem.clone()))
+                .complete_result(
+                    &id,
+                    "default",
+                    "f",
+                    3,
+                    &ResultState::Failed(problem.clone())
+                )
                 .await
                 .unwrap()
         );
@@ -427,7 +433,13 @@ async fn async_results_are_written_once_on_both_backends() {
         let other = "cd".repeat(16);
         assert!(
             store
-                .complete_result(&other, "default", "f", 3, &ResultState::Failed(problem.clone()))
+                .complete_result(
+                    &other,
+                    "default",
+                    "f",
+                    3,
+                    &ResultState::Failed(problem.clone())
+                )
                 .await
                 .unwrap()
         );
@@ -438,7 +450,10 @@ async fn async_results_are_written_once_on_both_backends() {
         assert_eq!(store.count_results("default").await.unwrap(), (0, 2));
         // Pending rows of calls that never got queued can be forgotten; completed ones cannot.
         let third = "ef".repeat(16);
-        store.create_result(&third, "default", "f", 3).await.unwrap();
+        store
+            .create_result(&third, "default", "f", 3)
+            .await
+            .unwrap();
         store.delete_pending_result(&third).await.unwrap();
         store.delete_pending_result(&id).await.unwrap();
         assert!(store.result(&third).await.unwrap().is_none());

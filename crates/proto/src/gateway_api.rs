@@ -358,7 +358,11 @@ impl JobFlags {
     /// response of the first run: it MUST answer with exactly those bytes (the response is sealed to the
     /// caller, so repeating it reveals nothing). The flag never relaxes anything for synchronous calls.
     pub const ASYNC: Self = Self(1);
-    const KNOWN: u8 = 1;
+    /// INSECURE, for benchmarks only: the job's `request` is a plain BHTTP request and the engine answers
+    /// with a plain BHTTP response (no OHTTP). An engine MUST refuse it unless its operator explicitly
+    /// enabled the plaintext benchmark path; a gateway MUST NOT set it unless likewise enabled.
+    pub const INSECURE_PLAINTEXT_BENCH: Self = Self(0x80);
+    const KNOWN: u8 = 1 | 0x80;
 
     /// The raw bits.
     pub fn bits(self) -> u8 {
@@ -378,6 +382,11 @@ impl JobFlags {
     /// Whether [`JobFlags::ASYNC`] is set.
     pub fn is_async(self) -> bool {
         self.contains(Self::ASYNC)
+    }
+
+    /// Whether [`JobFlags::INSECURE_PLAINTEXT_BENCH`] is set.
+    pub fn is_insecure_plaintext_bench(self) -> bool {
+        self.contains(Self::INSECURE_PLAINTEXT_BENCH)
     }
 }
 
