@@ -218,8 +218,9 @@ pub enum FunctionsCommand {
     Activate {
         /// Function name
         name: String,
-        /// Version number
-        version: i64,
+        /// Version number to activate
+        #[arg(value_name = "VERSION")]
+        to_version: i64,
     },
     /// Make the previous version active again
     Rollback {
@@ -242,4 +243,14 @@ pub enum TokenCommand {
         #[arg(long, env = "CLAVE_ADMIN_TOKEN", hide_env_values = true)]
         admin_token: Option<String>,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    #[test]
+    fn clap_definitions_are_consistent() {
+        super::Cli::command().debug_assert();
+    }
 }

@@ -698,9 +698,9 @@ async fn functions(ctx: &Ctx, cmd: FunctionsCommand) -> Result<(), CliError> {
                 }
             }
         }
-        FunctionsCommand::Activate { name, version } => {
+        FunctionsCommand::Activate { name, to_version } => {
             let r = client
-                .activate(&t.project, &name, version, token)
+                .activate(&t.project, &name, to_version, token)
                 .await
                 .map_err(|e| from_client(&e, &ctx.err_ctx(&t, Some(&name))))?;
             print_activation(out, &t, &r);
@@ -718,7 +718,7 @@ async fn functions(ctx: &Ctx, cmd: FunctionsCommand) -> Result<(), CliError> {
                 .await
                 .map_err(|e| from_client(&e, &ctx.err_ctx(&t, Some(&name))))?;
             if out.json {
-                out.json_doc(&json!({"ok": true, "deleted": name, "project": t.project}));
+                out.json_doc(&json!({"ok": true, "insecure": t.insecure, "deleted": name, "project": t.project}));
             } else {
                 out.line(&format!(
                     "deleted {}/{name} and all its versions",
@@ -850,10 +850,17 @@ async fn token_create(ctx: &Ctx, admin: Option<String>) -> Result<(), CliError> 
     let r = client
         .create_token(&t.project, &admin)
         .await
-        .map_err(|e| from_client(&e, &ctx.err_ctx(&t, None)))?;
+        .map_err(|e| match e.gateway_status() {
+            Some(s @ (401 | 403)) => CliError::failed(format!(
+                "the gateway refused the admin token ({s}); pass the gateway's admin token with --admin-token or CLAVE_ADMIN_TOKEN."
+            )),
+            _ => from_client(&e, &ctx.err_ctx(&t, None)),
+        })?;
     let out = &ctx.out;
     if out.json {
-        out.json_doc(&json!({"ok": true, "project": r.project, "token": r.token}));
+        out.json_doc(
+            &json!({"ok": true, "insecure": t.insecure, "project": r.project, "token": r.token}),
+        );
     } else {
         out.line(&r.token);
         out.note(&format!(
@@ -862,4 +869,69 @@ async fn token_create(ctx: &Ctx, admin: Option<String>) -> Result<(), CliError> 
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_parse_with_suffixes_and_refuse_unknown_keys() {
+        let l = parse_limits(&["cpu_ms=250".into(), "heap_bytes=16m".into(), " ".into()])
+            .expect("valid");
+        assert_eq!(l.cpu_ms, 250);
+        assert_eq!(l.heap_bytes, 16 << 20);
+        assert_eq!(l.stack_bytes, Limits::default().stack_bytes);
+        assert_eq!(parse_size("2k"), Some(2048));
+        assert_eq!(parse_size("x"), None);
+        assert_eq!(
+            parse_limits(&["cpu=1".into()]).map_err(|e| e.code),
+            Err(exit::USAGE)
+        );
+        assert_eq!(
+            parse_limits(&["cpu_ms".into()]).map_err(|e| e.code),
+            Err(exit::USAGE)
+        );
+        assert_eq!(
+            parse_limits(&["cpu_ms=-1".into()]).map_err(|e| e.code),
+            Err(exit::USAGE)
+        );
+    }
+
+    #[test]
+    fn data_argument_forms() {
+        assert_eq!(read_data(None).expect("none"), b"");
+        assert_eq!(read_data(Some("{\"a\":1}")).expect("literal"), b"{\"a\":1}");
+        let dir = tempfile::tempdir().expect("tmp");
+        let good = dir.path().join("in.json");
+        std::fs::write(&good, "[1,2]").expect("write");
+        assert_eq!(
+            read_data(Some(&format!("@{}", good.display()))).expect("file"),
+            b"[1,2]"
+        );
+        let bad = dir.path().join("bad.json");
+        std::fs::write(&bad, "[1,").expect("write");
+        let e = read_data(Some(&format!("@{}", bad.display()))).expect_err("bad json");
+        assert_eq!(e.code, exit::USAGE);
+        assert!(e.message.contains("not valid JSON"), "{}", e.message);
+        let txt = dir.path().join("in.txt");
+        std::fs::write(&txt, "[1,").expect("write");
+        assert_eq!(
+            read_data(Some(&format!("@{}", txt.display()))).expect("text"),
+            b"[1,"
+        );
+        assert!(read_data(Some("@/nonexistent/x")).is_err());
+    }
+
+    #[test]
+    fn default_names_come_from_the_file() {
+        assert_eq!(
+            default_name(Path::new("examples/Salary_Stats.js")).as_deref(),
+            Some("salary-stats")
+        );
+        assert_eq!(
+            default_name(Path::new("x/hello.mjs")).as_deref(),
+            Some("hello")
+        );
+    }
 }

@@ -206,3 +206,74 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 pub fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_file_parses_and_refuses_unknown_keys() {
+        let dir = tempfile::tempdir().expect("tmp");
+        assert!(
+            ConfigFile::load(dir.path())
+                .expect("missing is empty")
+                .gateway
+                .is_none()
+        );
+        std::fs::write(
+            dir.path().join(CONFIG_FILE),
+            "gateway = \"https://clave.example\"\nproject = \"shop\"\ninsecure_dev = false\nmax_age_secs = 60\n",
+        )
+        .expect("write");
+        let c = ConfigFile::load(dir.path()).expect("valid");
+        assert_eq!(c.gateway.as_deref(), Some("https://clave.example"));
+        assert_eq!(c.project.as_deref(), Some("shop"));
+        assert_eq!(c.max_age_secs, Some(60));
+        std::fs::write(dir.path().join(CONFIG_FILE), "gatway = 1\n").expect("write");
+        let e = ConfigFile::load(dir.path()).expect_err("unknown key");
+        assert!(e.contains("config.toml"), "{e}");
+        assert!(!e.contains('\n'), "one line: {e}");
+    }
+
+    #[test]
+    fn deploy_records_round_trip_and_dev_record_hides_tokens() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let rec = DeployRecord {
+            code_hash: "ab".repeat(32),
+            version: 3,
+            deployed_at: 1,
+        };
+        Deploys::record(dir.path(), "http://h:1/", "p", "f", rec.clone()).expect("store");
+        assert_eq!(
+            Deploys::load(dir.path()).get("http://h:1", "p", "f"),
+            Some(&rec)
+        );
+        assert!(
+            Deploys::load(dir.path())
+                .get("http://h:2", "p", "f")
+                .is_none()
+        );
+        let dev = DevRecord {
+            gateway: "http://127.0.0.1:1".into(),
+            token: "cdt_secret".into(),
+            admin_token: "cat_secret".into(),
+            project: "default".into(),
+            kds_measurement: "00".into(),
+            engine_measurement: "11".into(),
+            insecure: true,
+            data_dir: ".clave".into(),
+        };
+        assert!(!format!("{dev:?}").contains("secret"));
+        dev.store(dir.path()).expect("store");
+        assert_eq!(DevRecord::load(dir.path()), Some(dev));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(dir.path().join(DEV_FILE))
+                .expect("meta")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o077, 0, "dev.json is private");
+        }
+    }
+}

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clave_attest::{Attester, Policy, ReportData};
 use clave_proto::code::{Limits, Manifest, SealedCode, open_code_with_keys};
-use clave_proto::gateway_api::EngineJob;
+use clave_proto::gateway_api::{EngineJob, JobFlags};
 use clave_proto::invoke::decapsulate_invoke;
 use clave_proto::{InvokeError, InvokeRequest, InvokeResponder, InvokeResponse, ProblemKind};
 use serde::{Deserialize, Serialize};
@@ -51,8 +51,19 @@ pub struct EngineConfig {
     pub kds_policy: Policy,
     /// Accepted distance between a request's `date` and the engine's clock, seconds (±).
     pub date_window_secs: u64,
-    /// Most replay ids remembered at once; when full of live entries, new requests are refused
-    /// with [`Error::Overloaded`] (nothing runs).
+    /// Accepted distance for jobs flagged [`JobFlags::ASYNC`], seconds (±): they may wait in the
+    /// durable queue much longer than a synchronous call takes. Never narrower than
+    /// `date_window_secs`.
+    ///
+    /// The flag is set by the untrusted host, which could relabel a captured synchronous request
+    /// as asynchronous once its synchronous window has passed; so every request, synchronous or
+    /// not, is remembered by the replay cache until `date` + the wider of the two windows. Size
+    /// `replay_capacity` for the peak request rate times that window.
+    pub async_date_window_secs: u64,
+    /// Most replay ids remembered at once (about 40 bytes each); when full of live entries, new
+    /// requests are refused with [`Error::Overloaded`] (nothing runs). Every id is kept until its
+    /// request's `date` + the replay window ([`EngineConfig::replay_window_secs`]), so the
+    /// sustained request rate is at most `replay_capacity / replay_window_secs()`.
     pub replay_capacity: usize,
     /// Most opened code modules cached in memory.
     pub code_cache_entries: usize,
@@ -68,16 +79,26 @@ pub struct EngineConfig {
     pub async_result_entries: usize,
     /// Most bytes of sealed responses of asynchronous jobs held for redelivery.
     pub async_result_bytes: usize,
-    /// How long a sealed response of an asynchronous job is held, seconds (at least the date
-    /// window).
+    /// How long a sealed response of an asynchronous job is held, seconds (at least twice the
+    /// asynchronous date window, so that it outlives the job's replay entry).
     pub async_result_secs: u64,
+    /// INSECURE, for benchmarks only: accept jobs flagged
+    /// [`JobFlags::INSECURE_PLAINTEXT_BENCH`], whose request is a plain BHTTP request and whose
+    /// answer is a plain BHTTP response (no OHTTP; the host sees input and result). Everything
+    /// else on that path (date, routing and hash checks, code opening, the sandbox) is the
+    /// confidential path's. Default `false`: such jobs are refused with
+    /// [`Error::PlaintextRefused`].
+    pub insecure_plaintext_bench: bool,
 }
 
 impl EngineConfig {
     /// Default date window: ±60 s.
     pub const DEFAULT_DATE_WINDOW_SECS: u64 = 60;
-    /// Default replay cache size.
-    pub const DEFAULT_REPLAY_CAPACITY: usize = 1 << 18;
+    /// Default date window of asynchronous jobs: ±15 min.
+    pub const DEFAULT_ASYNC_DATE_WINDOW_SECS: u64 = 900;
+    /// Default replay cache size (2 Mi ids, at most about 80 MiB): with the default windows a
+    /// sustained ~2 300 requests/s.
+    pub const DEFAULT_REPLAY_CAPACITY: usize = 1 << 21;
     /// Default key grace window: one day (the KDS's default epoch).
     pub const DEFAULT_KEY_GRACE_SECS: u64 = 86_400;
 
@@ -87,6 +108,7 @@ impl EngineConfig {
         Self {
             kds_policy,
             date_window_secs: Self::DEFAULT_DATE_WINDOW_SECS,
+            async_date_window_secs: Self::DEFAULT_ASYNC_DATE_WINDOW_SECS,
             replay_capacity: Self::DEFAULT_REPLAY_CAPACITY,
             code_cache_entries: 256,
             code_cache_bytes: 64 << 20,
@@ -96,7 +118,25 @@ impl EngineConfig {
             async_result_entries: 4096,
             async_result_bytes: 64 << 20,
             async_result_secs: 3_600,
+            insecure_plaintext_bench: false,
         }
+    }
+
+    /// The accepted date window of a job with `flags`, seconds (±).
+    #[must_use]
+    pub fn date_window_for(&self, flags: JobFlags) -> u64 {
+        if flags.is_async() {
+            self.async_date_window_secs.max(self.date_window_secs)
+        } else {
+            self.date_window_secs
+        }
+    }
+
+    /// How long after its `date` every request is remembered by the replay cache, seconds: the
+    /// widest window any job could claim (the host sets the job flags).
+    #[must_use]
+    pub fn replay_window_secs(&self) -> u64 {
+        self.async_date_window_secs.max(self.date_window_secs)
     }
 
     /// The `clave dev` configuration: the KDS may be the insecure simulated TEE with exactly
@@ -402,6 +442,12 @@ impl Engine {
     /// # Errors
     /// As above.
     pub async fn invoke(&self, job: EngineJob, now: u64) -> Result<Vec<u8>, Error> {
+        if job.flags.is_insecure_plaintext_bench() {
+            if !self.config.insecure_plaintext_bench || job.flags.is_async() {
+                return Err(Error::PlaintextRefused);
+            }
+            return self.invoke_insecure_plaintext(job, now).await;
+        }
         let started = Instant::now();
         let ring = self.ring().ok_or(Error::NotReady)?;
         let (bhttp, responder) =
@@ -427,7 +473,7 @@ impl Engine {
             let hold = self
                 .config
                 .async_result_secs
-                .max(self.config.date_window_secs.saturating_mul(2));
+                .max(self.config.replay_window_secs().saturating_mul(2));
             lock(&self.async_results).insert(
                 replay_id,
                 sealed.clone(),
@@ -462,19 +508,12 @@ impl Engine {
             Ok(r) => r,
             Err(e) => return Ok((Err(problem(ProblemKind::BadRequest, e.to_string())), false)),
         };
-        let window = self.config.date_window_secs;
-        if now.abs_diff(req.date) > window {
-            return Ok((
-                Err(problem(
-                    ProblemKind::StaleDate,
-                    format!("date must be within {window} s of the engine's clock"),
-                )),
-                false,
-            ));
+        if let Err(p) = self.check_date(&req, job.flags, now) {
+            return Ok((Err(p), false));
         }
         let verdict = lock(&self.replay).check_and_insert(
             responder.replay_id(),
-            req.date.saturating_add(window),
+            req.date.saturating_add(self.config.replay_window_secs()),
             now,
         );
         match verdict {
@@ -483,6 +522,50 @@ impl Engine {
             Verdict::Full => return Err(Error::Overloaded),
         }
         Ok((self.run_checked(ring, job, req).await, true))
+    }
+
+    /// Refuse a `date` outside the window of the job's kind.
+    fn check_date(
+        &self,
+        req: &InvokeRequest,
+        flags: JobFlags,
+        now: u64,
+    ) -> Result<(), InvokeError> {
+        let window = self.config.date_window_for(flags);
+        if now.abs_diff(req.date) > window {
+            return Err(problem(
+                ProblemKind::StaleDate,
+                format!("date must be within {window} s of the engine's clock"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// INSECURE benchmark path ([`EngineConfig::insecure_plaintext_bench`]): the job's request
+    /// is plain BHTTP and so is the answer. The same checks, code opening and sandbox as
+    /// [`Engine::invoke`]; only the OHTTP layer (and with it the replay id, which is derived
+    /// from the encapsulation) is absent.
+    async fn invoke_insecure_plaintext(&self, job: EngineJob, now: u64) -> Result<Vec<u8>, Error> {
+        let started = Instant::now();
+        let ring = self.ring().ok_or(Error::NotReady)?;
+        let result = match InvokeRequest::from_bhttp(&job.request) {
+            Err(e) => Err(problem(ProblemKind::BadRequest, e.to_string())),
+            Ok(req) => match self.check_date(&req, job.flags, now) {
+                Err(p) => Err(p),
+                Ok(()) => self.run_checked(&ring, &job, req).await,
+            },
+        };
+        let plain = plain_response(&result)?;
+        tracing::info!(
+            function = %job.function,
+            insecure_plaintext = true,
+            outcome = outcome_label(&result),
+            request_bytes = job.request.len(),
+            response_bytes = plain.len(),
+            ms = started.elapsed().as_millis(),
+            "invoke"
+        );
+        Ok(plain)
     }
 
     /// Path and code checks, then the sandbox.
@@ -595,6 +678,32 @@ fn seal(
                 .map_err(Error::Seal),
         },
         Err(p) => responder.seal_error(p, &mut rng).map_err(Error::Seal),
+    }
+}
+
+/// The plain BHTTP answer of the INSECURE benchmark path: the function's response, or the
+/// problem JSON with its status.
+fn plain_response(result: &Result<InvokeResponse, InvokeError>) -> Result<Vec<u8>, Error> {
+    let as_problem = |p: &InvokeError| {
+        InvokeResponse {
+            status: p.status,
+            headers: vec![(
+                "content-type".to_owned(),
+                clave_proto::invoke::MEDIA_TYPE_PROBLEM.to_owned(),
+            )],
+            body: p.to_problem_json(),
+        }
+        .to_bhttp()
+        .map_err(Error::Seal)
+    };
+    match result {
+        Ok(resp) => resp.to_bhttp().or_else(|_| {
+            as_problem(&problem(
+                ProblemKind::ScriptError,
+                "the function's response cannot be encoded".to_owned(),
+            ))
+        }),
+        Err(p) => as_problem(p),
     }
 }
 

@@ -76,6 +76,11 @@ pub enum Error {
     /// The engine could not even seal an error for the user (an internal bug).
     #[error("could not seal the response: {0}")]
     Seal(#[source] clave_proto::Error),
+    /// A job flagged [`clave_proto::gateway_api::JobFlags::INSECURE_PLAINTEXT_BENCH`] reached an
+    /// engine that does not enable the insecure benchmark path (or it was also flagged
+    /// asynchronous). Nothing ran.
+    #[error("insecure plaintext jobs are not enabled on this engine")]
+    PlaintextRefused,
     /// A caller nonce for the engine's own attestation is empty or longer than 64 bytes.
     #[error("nonce must be 1 to 64 bytes")]
     BadNonce,
@@ -94,7 +99,10 @@ impl Error {
     pub fn is_rejected(&self) -> bool {
         matches!(
             self,
-            Error::UnknownKeyId(_) | Error::Undecryptable | Error::BadJob(_)
+            Error::UnknownKeyId(_)
+                | Error::Undecryptable
+                | Error::BadJob(_)
+                | Error::PlaintextRefused
         )
     }
 

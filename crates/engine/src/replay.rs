@@ -7,11 +7,15 @@
 //! capacity; when the cache is full of live entries a new request is refused (nothing runs)
 //! rather than an entry forgotten early.
 //!
+//! Entries are kept compact (about 40 bytes each): the first 128 bits of the replay id (a
+//! collision between two honest requests is a 2^-128-per-pair event; it would only refuse the
+//! second one, never run anything twice) in a hash set, plus a per-second expiry bucket.
+//!
 //! Asynchronous redelivery (a queue handing the same job twice) is indistinguishable from a
 //! replay: a redelivering queue must keep and reuse the first result instead of re-running the
 //! job, which would be refused.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use clave_proto::ReplayId;
 
@@ -26,50 +30,59 @@ pub(crate) enum Verdict {
     Full,
 }
 
+fn fingerprint(id: &ReplayId) -> u128 {
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&id.0[..16]);
+    u128::from_le_bytes(b)
+}
+
 /// Replay ids with their expiry time (unix seconds).
 #[derive(Debug)]
 pub(crate) struct ReplayCache {
     capacity: usize,
-    expiry: HashMap<ReplayId, u64>,
-    by_expiry: BTreeSet<(u64, ReplayId)>,
+    live: HashSet<u128>,
+    /// Expiry second → the ids expiring then.
+    by_expiry: BTreeMap<u64, Vec<u128>>,
 }
 
 impl ReplayCache {
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
             capacity: capacity.max(1),
-            expiry: HashMap::new(),
-            by_expiry: BTreeSet::new(),
+            live: HashSet::new(),
+            by_expiry: BTreeMap::new(),
         }
     }
 
     fn purge(&mut self, now: u64) {
-        while let Some(&(exp, id)) = self.by_expiry.first() {
-            if exp >= now {
+        while let Some(entry) = self.by_expiry.first_entry() {
+            if *entry.key() >= now {
                 break;
             }
-            self.by_expiry.pop_first();
-            self.expiry.remove(&id);
+            for id in entry.remove() {
+                self.live.remove(&id);
+            }
         }
     }
 
     /// Record `id` until `expires_at` unless it is already live.
     pub(crate) fn check_and_insert(&mut self, id: ReplayId, expires_at: u64, now: u64) -> Verdict {
         self.purge(now);
-        if self.expiry.contains_key(&id) {
+        let id = fingerprint(&id);
+        if self.live.contains(&id) {
             return Verdict::Replayed;
         }
-        if self.expiry.len() >= self.capacity {
+        if self.live.len() >= self.capacity {
             return Verdict::Full;
         }
-        self.expiry.insert(id, expires_at);
-        self.by_expiry.insert((expires_at, id));
+        self.live.insert(id);
+        self.by_expiry.entry(expires_at).or_default().push(id);
         Verdict::Fresh
     }
 
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.expiry.len()
+        self.live.len()
     }
 }
 

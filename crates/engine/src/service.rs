@@ -3,7 +3,7 @@
 //!
 //! | method + path | in | out |
 //! |---|---|---|
-//! | `POST /v1/engine/invoke` | `application/vnd.clave.engine-job` ([`EngineJob`] framing) | `200 message/ohttp-res`; `400` engine-rejected; `503` overloaded; `500` engine-failed |
+//! | `POST /v1/engine/invoke` | `application/vnd.clave.engine-job` ([`EngineJob`] framing) | `200 message/ohttp-res` (`message/bhttp` for the INSECURE plaintext benchmark path, when enabled); `400` engine-rejected; `503` overloaded; `500` engine-failed |
 //! | `GET /v1/engine/attestation?nonce=N` | – | [`crate::EngineAttestation`] JSON; `N` is hex or base64url, 1–64 bytes |
 //! | `GET /v1/engine/ready` | – | `200` once keys are held, else `503` |
 //! | `GET /healthz` | – | `200 ok` |
@@ -100,12 +100,17 @@ async fn invoke(State(engine): State<Arc<Engine>>, headers: HeaderMap, body: Byt
         Ok(j) => j,
         Err(e) => return error_response(&Error::BadJob(e)),
     };
+    let plaintext = job.flags.is_insecure_plaintext_bench();
     match engine.invoke(job, engine.now()).await {
         Ok(sealed) => {
             let mut resp = (StatusCode::OK, sealed).into_response();
             resp.headers_mut().insert(
                 header::CONTENT_TYPE,
-                HeaderValue::from_static(OHTTP_RESPONSE_CONTENT_TYPE),
+                HeaderValue::from_static(if plaintext {
+                    "message/bhttp"
+                } else {
+                    OHTTP_RESPONSE_CONTENT_TYPE
+                }),
             );
             resp
         }

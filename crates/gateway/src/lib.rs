@@ -84,6 +84,10 @@ pub struct GatewayConfig {
     pub dispatch: DispatchConfig,
     /// How long graceful shutdown waits for in-flight calls.
     pub drain_timeout: Duration,
+    /// INSECURE, for benchmarks only: also accept `Content-Type: message/bhttp` (a plain BHTTP request) on
+    /// the synchronous invoke routes and hand it to the engine flagged
+    /// `JobFlags::INSECURE_PLAINTEXT_BENCH` (the engine must enable it too). Default `false`: `415`.
+    pub insecure_plaintext_bench: bool,
     /// SHA-256 of the admin bearer token (see [`GatewayConfig::with_admin_token`]); `None` disables the
     /// admin API.
     admin_token_hash: Option<String>,
@@ -95,6 +99,7 @@ impl std::fmt::Debug for GatewayConfig {
             .field("limits", &self.limits)
             .field("dispatch", &self.dispatch)
             .field("drain_timeout", &self.drain_timeout)
+            .field("insecure_plaintext_bench", &self.insecure_plaintext_bench)
             .field(
                 "admin_token",
                 &self.admin_token_hash.as_ref().map(|_| "<set>"),
@@ -109,6 +114,7 @@ impl Default for GatewayConfig {
             limits: Limits::default(),
             dispatch: DispatchConfig::default(),
             drain_timeout: Duration::from_secs(10),
+            insecure_plaintext_bench: false,
             admin_token_hash: None,
         }
     }

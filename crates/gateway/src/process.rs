@@ -22,8 +22,8 @@ use crate::{
 /// | admin token ([`with_admin_token`](Self::with_admin_token)) | `CLAVE_ADMIN_TOKEN` | none: admin API off |
 /// | [`queue`](Self::queue) | `CLAVE_NATS_URL` | none: `?mode=async` answers 501 |
 /// | [`async_worker`](Self::async_worker) | `CLAVE_ASYNC_WORKER` (`true`/`false`) | `true` |
-/// | [`gateway`](Self::gateway)`.dispatch.engine_slots` | `CLAVE_ENGINE_SLOTS` | 8 |
-/// | [`gateway`](Self::gateway)`.dispatch.queue_limit` | `CLAVE_QUEUE_LIMIT` | 64 |
+/// | [`gateway`](Self::gateway)`.dispatch.engine_slots` | `CLAVE_GATEWAY_SLOTS` | 8 |
+/// | [`gateway`](Self::gateway)`.dispatch.queue_limit` | `CLAVE_GATEWAY_QUEUE_LIMIT` | 64 |
 #[derive(Clone)]
 pub struct GatewayProcessConfig {
     /// Address to listen on.
@@ -121,15 +121,15 @@ impl GatewayProcessConfig {
                 _ => return Err(Error::Config("CLAVE_ASYNC_WORKER must be true or false")),
             };
         }
-        if let Some(n) = get("CLAVE_ENGINE_SLOTS") {
+        if let Some(n) = get("CLAVE_GATEWAY_SLOTS") {
             cfg.gateway.dispatch.engine_slots = n
                 .parse()
-                .map_err(|_| Error::Config("CLAVE_ENGINE_SLOTS must be a number"))?;
+                .map_err(|_| Error::Config("CLAVE_GATEWAY_SLOTS must be a number"))?;
         }
-        if let Some(n) = get("CLAVE_QUEUE_LIMIT") {
+        if let Some(n) = get("CLAVE_GATEWAY_QUEUE_LIMIT") {
             cfg.gateway.dispatch.queue_limit = n
                 .parse()
-                .map_err(|_| Error::Config("CLAVE_QUEUE_LIMIT must be a number"))?;
+                .map_err(|_| Error::Config("CLAVE_GATEWAY_QUEUE_LIMIT must be a number"))?;
         }
         Ok(cfg)
     }
@@ -326,7 +326,7 @@ mod tests {
             ("CLAVE_NATS_URL", "nats://nats:4222"),
             ("CLAVE_GATEWAY_LISTEN", "0.0.0.0:8080"),
             ("CLAVE_ASYNC_WORKER", "false"),
-            ("CLAVE_ENGINE_SLOTS", "16"),
+            ("CLAVE_GATEWAY_SLOTS", "16"),
         ]))
         .expect("config");
         assert_eq!(cfg.pool.engines.len(), 2);
@@ -346,7 +346,7 @@ mod tests {
         for bad in [
             ("CLAVE_GATEWAY_LISTEN", "nowhere"),
             ("CLAVE_ASYNC_WORKER", "maybe"),
-            ("CLAVE_ENGINE_SLOTS", "many"),
+            ("CLAVE_GATEWAY_SLOTS", "many"),
         ] {
             let get = move |k: &str| match k {
                 "CLAVE_DATABASE_URL" => Some("sqlite://x.db".to_owned()),

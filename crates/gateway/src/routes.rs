@@ -464,18 +464,16 @@ pub(crate) fn dispatch_error(state: &AppState, e: &DispatchError) -> ApiError {
     }
 }
 
-/// `?mode=sync` (default) or `?mode=async`.
+/// `?mode=sync` (default) or `?mode=async`; other parameters are ignored, a repeated or unknown mode is
+/// refused.
 fn async_mode(query: Option<&str>) -> Result<bool, ApiError> {
-    let mut mode = None;
-    for kv in query.unwrap_or("").split('&').filter(|kv| !kv.is_empty()) {
-        match kv.split_once('=') {
-            Some(("mode", v)) if mode.is_none() => mode = Some(v),
-            _ => {
-                return Err(ApiError::BadRequest(
-                    "the only query parameter is mode=sync|async",
-                ));
-            }
-        }
+    let mut modes = query
+        .unwrap_or("")
+        .split('&')
+        .filter_map(|kv| kv.strip_prefix("mode="));
+    let mode = modes.next();
+    if modes.next().is_some() {
+        return Err(ApiError::BadRequest("mode may be given once"));
     }
     match mode {
         None | Some("sync") => Ok(false),
@@ -496,7 +494,13 @@ async fn invoke(
             "asynchronous invocation is not enabled on this gateway",
         ));
     }
-    require_content_type(req.headers(), OHTTP_REQUEST_CONTENT_TYPE)?;
+    // INSECURE benchmark path (`GatewayConfig::insecure_plaintext_bench`): a plain BHTTP request.
+    let plaintext = !is_async
+        && state.config().insecure_plaintext_bench
+        && require_content_type(req.headers(), "message/bhttp").is_ok();
+    if !plaintext {
+        require_content_type(req.headers(), OHTTP_REQUEST_CONTENT_TYPE)?;
+    }
     check_declared_length(req.headers(), limit)?;
     let body = read_body(req, limit).await?;
     if body.len() < MIN_OHTTP_REQUEST {
@@ -526,7 +530,11 @@ async fn invoke(
         manifest: artifact.manifest,
         sealed_code: artifact.sealed_code,
         request: body.to_vec(),
-        flags: JobFlags::NONE,
+        flags: if plaintext {
+            JobFlags::INSECURE_PLAINTEXT_BENCH
+        } else {
+            JobFlags::NONE
+        },
     };
     drop(body);
     let started = Instant::now();
@@ -568,7 +576,11 @@ async fn invoke(
         Ok(response) => Ok((
             [(
                 header::CONTENT_TYPE,
-                HeaderValue::from_static(OHTTP_RESPONSE_CONTENT_TYPE),
+                HeaderValue::from_static(if plaintext {
+                    "message/bhttp"
+                } else {
+                    OHTTP_RESPONSE_CONTENT_TYPE
+                }),
             )],
             response,
         )

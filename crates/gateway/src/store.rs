@@ -840,9 +840,8 @@ impl Store {
             ),
         };
         let at = now();
-        let done =
-            with_db!(self, |pool| {
-                sqlx::query(
+        let done = with_db!(self, |pool| {
+            sqlx::query(
             "INSERT INTO results (id, project, function, version, status, http_status, problem, \
              response, created, completed) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
              ON CONFLICT (id) DO UPDATE SET status = excluded.status, \
@@ -862,7 +861,7 @@ impl Store {
         .execute(pool)
         .await?
         .rows_affected()
-            });
+        });
         Ok(done == 1)
     }
 

@@ -227,8 +227,13 @@ async fn async_call_is_queued_run_and_fetched() {
         .submit("/v1/functions/f/invoke?mode=later", b"12345678")
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    let r = g.submit("/v1/functions/f/invoke?x=1", b"12345678").await;
+    let r = g
+        .submit("/v1/functions/f/invoke?mode=async&mode=sync", b"12345678")
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    // Other parameters are ignored.
+    let r = g.submit("/v1/functions/f/invoke?x=1", b"12345678").await;
+    assert_eq!(r.status, StatusCode::OK);
     let r = g
         .submit("/v1/functions/nope/invoke?mode=async", b"12345678")
         .await;

@@ -1,0 +1,858 @@
+//! clave-bench: the confidential path against a plaintext path on the same engine and sandbox, and
+//! against a real peer (Cloudflare's workerd), side by side.
+//!
+//! It starts the platform in this process on 127.0.0.1 (KDS, engine, gateway; SQLite in a temporary
+//! directory; the INSECURE simulated TEE), deploys a 1 KiB JSON echo function and drives it with a
+//! built-in closed-loop load generator. It prints a table and, with `--json FILE`, writes the
+//! results. It refuses nothing and proves nothing about security: the plaintext path it enables
+//! exists only for this comparison, and every figure comes from the simulated TEE.
+
+mod load;
+mod platform;
+mod sys;
+mod workerd;
+
+use std::path::PathBuf;
+use std::process::{ExitCode, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+use clap::Parser;
+use clave_cli::platform::DEV_PROJECT;
+use clave_client::{CodeHash, Limits};
+use serde_json::{Value, json};
+
+use crate::load::{Conn, Mode, RunStats, Target};
+use crate::platform::Platform;
+
+/// The echo function (the same source runs on workerd).
+const ECHO: &str = "export default {\n  async fetch(request) {\n    return Response.json(await request.json());\n  }\n};\n";
+
+/// Benchmark the confidential path, the plaintext path and workerd.
+#[derive(Parser, Debug, Clone)]
+#[command(name = "clave-bench", version)]
+struct Args {
+    /// Fewer and shorter samples (under a minute), same table.
+    #[arg(long)]
+    quick: bool,
+    /// Also write the results as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Connections of the loaded runs.
+    #[arg(long, default_value_t = 32)]
+    connections: usize,
+    /// Skip the workerd comparison.
+    #[arg(long)]
+    no_workerd: bool,
+    /// Skip the run pinned to CPU 0.
+    #[arg(long)]
+    no_pinned: bool,
+    /// Internal: run the loaded measurements pinned to CPU 0 and print JSON.
+    #[arg(long, hide = true)]
+    child_pinned: bool,
+    /// Internal: the workerd binary for the pinned child.
+    #[arg(long, hide = true)]
+    workerd_bin: Option<PathBuf>,
+}
+
+/// Durations and sample counts.
+#[derive(Clone, Copy, Debug)]
+struct Plan {
+    latency: Duration,
+    warmup: Duration,
+    loaded: Duration,
+    cold_functions: usize,
+    idle_functions: usize,
+    process_starts: usize,
+}
+
+impl Plan {
+    fn new(quick: bool) -> Self {
+        if quick {
+            Self {
+                latency: Duration::from_millis(1500),
+                warmup: Duration::from_millis(500),
+                loaded: Duration::from_secs(2),
+                cold_functions: 10,
+                idle_functions: 50,
+                process_starts: 2,
+            }
+        } else {
+            Self {
+                latency: Duration::from_secs(5),
+                warmup: Duration::from_secs(1),
+                loaded: Duration::from_secs(6),
+                cold_functions: 40,
+                idle_functions: 200,
+                process_starts: 5,
+            }
+        }
+    }
+}
+
+/// A free TCP port on 127.0.0.1.
+pub(crate) fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// A 1 KiB JSON document.
+fn body_1k() -> Vec<u8> {
+    let head = r#"{"id":42,"kind":"bench","payload":""#;
+    let tail = r#""}"#;
+    let pad = 1024 - head.len() - tail.len();
+    format!("{head}{}{tail}", "x".repeat(pad)).into_bytes()
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if args.child_pinned {
+        // Before any thread exists: every thread of the process inherits the affinity.
+        if let Err(e) = sys::pin_to_cpu(0) {
+            eprintln!("clave-bench: cannot pin to CPU 0: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("clave-bench: tokio: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = rt.block_on(async move {
+        if args.child_pinned {
+            child_pinned(&args).await
+        } else {
+            parent(&args).await
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("clave-bench: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The platform with the echo function deployed, and targets for both paths.
+struct Bench {
+    platform: Platform,
+    confidential: Arc<Target>,
+    plaintext: Arc<Target>,
+    body: Arc<Vec<u8>>,
+}
+
+async fn deploy(p: &Platform, name: &str, code: &str) -> Result<CodeHash> {
+    let d = p
+        .client
+        .deploy(
+            DEV_PROJECT,
+            name,
+            "index.js",
+            code.as_bytes(),
+            Limits::default(),
+            &p.token,
+        )
+        .await
+        .with_context(|| format!("deploy {name}"))?;
+    Ok(d.code_hash)
+}
+
+impl Bench {
+    async fn start() -> Result<(Self, Duration)> {
+        let started = Instant::now();
+        let platform = Platform::start().await?;
+        let start_time = started.elapsed();
+        let code_hash = deploy(&platform, "echo", ECHO).await?;
+        let body = Arc::new(body_1k());
+        let confidential =
+            Arc::new(Self::target_of(&platform, "echo", code_hash, &body, true).await?);
+        let plaintext =
+            Arc::new(Self::target_of(&platform, "echo", code_hash, &body, false).await?);
+        Ok((
+            Self {
+                platform,
+                confidential,
+                plaintext,
+                body,
+            },
+            start_time,
+        ))
+    }
+
+    async fn target_of(
+        p: &Platform,
+        function: &str,
+        code_hash: CodeHash,
+        body: &Arc<Vec<u8>>,
+        confidential: bool,
+    ) -> Result<Target> {
+        let mode = if confidential {
+            let now = clave_client::now_unix();
+            let verified = p.client.verified(now).await?;
+            let key = verified
+                .invoke_key(now)
+                .context("no invoke key")?
+                .key_config
+                .clone();
+            Mode::Confidential { key, code_hash }
+        } else {
+            Mode::Plaintext { code_hash }
+        };
+        Ok(Target {
+            addr: p.addr,
+            project: DEV_PROJECT.parse()?,
+            function: function.parse()?,
+            mode,
+            body: body.clone(),
+        })
+    }
+
+    fn raw(&self, addr: std::net::SocketAddr) -> Arc<Target> {
+        let mut t = self.plaintext.as_ref().clone();
+        t.addr = addr;
+        t.mode = Mode::Raw;
+        Arc::new(t)
+    }
+}
+
+fn stats_json(s: &RunStats) -> Value {
+    json!({
+        "requests": s.requests,
+        "errors": s.errors,
+        "first_error": s.first_error,
+        "seconds": s.secs,
+        "requests_per_second": s.throughput(),
+        "p50_us": s.percentile(50.0),
+        "p99_us": s.percentile(99.0),
+        "max_us": s.latencies_us.last().copied().unwrap_or(f64::NAN),
+        "cpu_us_per_request": s.cpu_per_request(),
+        "max_rss_kib": s.max_rss_kib,
+    })
+}
+
+fn warn_errors(what: &str, s: &RunStats) {
+    if s.errors > 0 {
+        eprintln!(
+            "  ! {what}: {} failed requests (first: {})",
+            s.errors,
+            s.first_error.as_deref().unwrap_or("?")
+        );
+    }
+}
+
+/// The pinned child: loaded runs on CPU 0 only, JSON on stdout.
+async fn child_pinned(args: &Args) -> Result<()> {
+    let plan = Plan::new(args.quick);
+    let (bench, _) = Bench::start().await?;
+    let n = args.connections;
+    let conf = load::run(
+        bench.confidential.clone(),
+        n,
+        plan.warmup,
+        plan.loaded,
+        None,
+    )
+    .await?;
+    let plain = load::run(bench.plaintext.clone(), n, plan.warmup, plan.loaded, None).await?;
+    let mut out = json!({
+        "confidential": stats_json(&conf),
+        "plaintext": stats_json(&plain),
+    });
+    if let Some(bin) = &args.workerd_bin {
+        let w = workerd::Workerd::start(bin, ECHO).await?;
+        let peer = load::run(
+            bench.raw(w.addr),
+            n,
+            plan.warmup,
+            plan.loaded,
+            Some(w.pid()),
+        )
+        .await?;
+        out["workerd"] = stats_json(&peer);
+    }
+    println!("{out}");
+    Ok(())
+}
+
+async fn pinned_run(args: &Args, workerd_bin: Option<&PathBuf>) -> Result<Value> {
+    let exe = std::env::current_exe()?;
+    let mut cmd = tokio::process::Command::new(exe);
+    cmd.arg("--child-pinned")
+        .arg("--connections")
+        .arg(args.connections.to_string());
+    if args.quick {
+        cmd.arg("--quick");
+    }
+    if let Some(w) = workerd_bin {
+        cmd.arg("--workerd-bin").arg(w);
+    }
+    let out = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .output()
+        .await?;
+    if !out.status.success() {
+        bail!("the pinned run failed: {}", out.status);
+    }
+    Ok(serde_json::from_slice(&out.stdout).context("pinned run output")?)
+}
+
+/// Deploy new functions and time each one's first call (and a second, warm one).
+async fn cold_start(bench: &Bench, n: usize) -> Result<Value> {
+    let mut first = Vec::new();
+    let mut warm = Vec::new();
+    let mut deploys = Vec::new();
+    for i in 0..n {
+        let name = format!("cold-{i}");
+        let t = Instant::now();
+        let hash = deploy(&bench.platform, &name, &format!("{ECHO}// cold {i}\n")).await?;
+        deploys.push(t.elapsed().as_secs_f64() * 1e6);
+        let target = Bench::target_of(&bench.platform, &name, hash, &bench.body, true).await?;
+        let mut conn = Conn::open(Arc::new(target)).await?;
+        let t = Instant::now();
+        conn.request().await?;
+        first.push(t.elapsed().as_secs_f64() * 1e6);
+        let t = Instant::now();
+        conn.request().await?;
+        warm.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    for v in [&mut first, &mut warm, &mut deploys] {
+        v.sort_by(f64::total_cmp);
+    }
+    Ok(json!({
+        "functions": n,
+        "first_call_p50_us": load::percentile(&first, 50.0),
+        "first_call_max_us": first.last().copied().unwrap_or(f64::NAN),
+        "second_call_p50_us": load::percentile(&warm, 50.0),
+        "deploy_p50_us": load::percentile(&deploys, 50.0),
+    }))
+}
+
+/// RSS growth per deployed function that was called once and is now idle.
+async fn idle_functions(bench: &Bench, n: usize) -> Result<Value> {
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let before = sys::rss_kib(None).unwrap_or(0);
+    for i in 0..n {
+        let name = format!("idle-{i}");
+        let hash = deploy(&bench.platform, &name, &format!("{ECHO}// idle {i}\n")).await?;
+        let target = Bench::target_of(&bench.platform, &name, hash, &bench.body, true).await?;
+        Conn::open(Arc::new(target)).await?.request().await?;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let after = sys::rss_kib(None).unwrap_or(0);
+    Ok(json!({
+        "functions": n,
+        "rss_before_kib": before,
+        "rss_after_kib": after,
+        "kib_per_function": after.saturating_sub(before) as f64 / n.max(1) as f64,
+    }))
+}
+
+/// Spawn `clave dev` (next to this binary) and time process start to the first confidential
+/// response, with the echo function already deployed in its data directory.
+async fn process_start(bench_body: &[u8], runs: usize) -> Result<Value> {
+    let exe = std::env::current_exe()?;
+    let clave = exe.with_file_name("clave");
+    if !clave.is_file() {
+        let msg = format!(
+            "skipped: {} not found (build it: cargo build --release -p clave-cli)",
+            clave.display()
+        );
+        eprintln!("  ! process start: {msg}");
+        return Ok(json!({ "skipped": msg }));
+    }
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().join("data");
+    let spawn = |port: u16| {
+        std::process::Command::new(&clave)
+            .arg("dev")
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--data-dir")
+            .arg(&data)
+            .env("CLAVE_CONFIG_DIR", dir.path().join("config"))
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+    };
+    // First start: genesis, then deploy the echo function.
+    let port = free_port()?;
+    let mut child = spawn(port)?;
+    let url = format!("http://127.0.0.1:{port}");
+    let t = Instant::now();
+    let record = loop {
+        if let Some(r) = clave_cli::config::DevRecord::load(&data)
+            && tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+        {
+            break r;
+        }
+        if t.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            bail!("clave dev did not come up within 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let first_start_ms = t.elapsed().as_secs_f64() * 1e3;
+    let client = clave_client::Client::new(&url, platform::trust()?)?;
+    let deployed = client
+        .deploy(
+            DEV_PROJECT,
+            "echo",
+            "index.js",
+            ECHO.as_bytes(),
+            Limits::default(),
+            &record.token,
+        )
+        .await?;
+    let _ = child.kill();
+    let _ = child.wait();
+
+    let headers = [("content-type".to_owned(), "application/json".to_owned())];
+    let mut samples = Vec::new();
+    for _ in 0..runs {
+        let port = free_port()?;
+        let url = format!("http://127.0.0.1:{port}");
+        let client = clave_client::Client::new(&url, platform::trust()?)?;
+        let t = Instant::now();
+        let mut child = spawn(port)?;
+        let ok = loop {
+            match client
+                .invoke(
+                    DEV_PROJECT,
+                    "echo",
+                    bench_body,
+                    &headers,
+                    &deployed.code_hash,
+                )
+                .await
+            {
+                Ok(r) if r.status == 200 => break true,
+                _ if t.elapsed() > Duration::from_secs(60) => break false,
+                _ => tokio::time::sleep(Duration::from_micros(200)).await,
+            }
+        };
+        let ms = t.elapsed().as_secs_f64() * 1e3;
+        let _ = child.kill();
+        let _ = child.wait();
+        if !ok {
+            bail!("no confidential response from clave dev within 60 s");
+        }
+        samples.push(ms);
+    }
+    samples.sort_by(f64::total_cmp);
+    Ok(json!({
+        "runs": runs,
+        "first_start_with_genesis_ms": first_start_ms,
+        "to_first_confidential_response_p50_ms": load::percentile(&samples, 50.0),
+        "to_first_confidential_response_min_ms": samples.first().copied().unwrap_or(f64::NAN),
+        "samples_ms": samples,
+    }))
+}
+
+async fn parent(args: &Args) -> Result<()> {
+    let plan = Plan::new(args.quick);
+    let (model, cpus) = sys::machine();
+    eprintln!(
+        "clave-bench ({}) on {cpus} CPUs, {model}",
+        if args.quick { "quick" } else { "full" }
+    );
+    eprintln!("  INSECURE: simulated TEE and a plaintext comparison path; figures only.");
+    let workerd_bin = if args.no_workerd {
+        None
+    } else {
+        let found = workerd::find();
+        if found.is_none() {
+            eprintln!(
+                "  ! workerd not found: peer comparison skipped (install it with crates/bench/workerd.sh, or set WORKERD)"
+            );
+        }
+        found
+    };
+
+    let (bench, start_time) = Bench::start().await?;
+    // A few calls on each path so that code and bytecode are cached, then idle RSS.
+    for t in [&bench.confidential, &bench.plaintext] {
+        let mut c = Conn::open(t.clone()).await?;
+        for _ in 0..20 {
+            c.request().await?;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let rss_idle = sys::rss_kib(None).unwrap_or(0);
+    // Before any loaded run, so that freed load buffers do not hide the growth.
+    eprintln!(
+        "  memory per idle function ({} functions) ...",
+        plan.idle_functions
+    );
+    let idle = idle_functions(&bench, plan.idle_functions).await?;
+
+    let peer = match &workerd_bin {
+        Some(bin) => match workerd::Workerd::start(bin, ECHO).await {
+            Ok(w) => Some(w),
+            Err(e) => {
+                eprintln!("  ! workerd did not start ({e:#}): peer comparison skipped");
+                None
+            }
+        },
+        None => None,
+    };
+
+    eprintln!("  unloaded latency (1 connection) ...");
+    let lat_conf = load::run(
+        bench.confidential.clone(),
+        1,
+        plan.warmup,
+        plan.latency,
+        None,
+    )
+    .await?;
+    let lat_plain = load::run(bench.plaintext.clone(), 1, plan.warmup, plan.latency, None).await?;
+    let lat_peer = match &peer {
+        Some(w) => Some(
+            load::run(
+                bench.raw(w.addr),
+                1,
+                plan.warmup,
+                plan.latency,
+                Some(w.pid()),
+            )
+            .await?,
+        ),
+        None => None,
+    };
+    let n = args.connections;
+    eprintln!("  throughput ({n} connections, all CPUs) ...");
+    let tp_conf = load::run(
+        bench.confidential.clone(),
+        n,
+        plan.warmup,
+        plan.loaded,
+        None,
+    )
+    .await?;
+    let tp_plain = load::run(bench.plaintext.clone(), n, plan.warmup, plan.loaded, None).await?;
+    let tp_peer = match &peer {
+        Some(w) => Some(
+            load::run(
+                bench.raw(w.addr),
+                n,
+                plan.warmup,
+                plan.loaded,
+                Some(w.pid()),
+            )
+            .await?,
+        ),
+        None => None,
+    };
+    let peer_rss = peer.as_ref().and_then(|w| sys::rss_kib(Some(w.pid())));
+    drop(peer);
+    for (what, s) in [
+        ("confidential 1 conn", &lat_conf),
+        ("plaintext 1 conn", &lat_plain),
+        ("confidential loaded", &tp_conf),
+        ("plaintext loaded", &tp_plain),
+    ] {
+        warn_errors(what, s);
+    }
+
+    let pinned = if args.no_pinned {
+        None
+    } else {
+        eprintln!("  throughput ({n} connections, pinned to CPU 0, in a child process) ...");
+        match pinned_run(args, workerd_bin.as_ref().filter(|_| lat_peer.is_some())).await {
+            Ok(v) => Some(v),
+            Err(e) => {
+                eprintln!("  ! pinned run failed: {e:#}");
+                None
+            }
+        }
+    };
+
+    eprintln!("  cold start ({} new functions) ...", plan.cold_functions);
+    let cold = cold_start(&bench, plan.cold_functions).await?;
+    eprintln!("  process start to first confidential response ...");
+    let start = match process_start(&bench.body, plan.process_starts).await {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("  ! process start failed: {e:#}");
+            json!({ "skipped": format!("{e:#}") })
+        }
+    };
+
+    let results = json!({
+        "machine": { "cpus": cpus, "cpu_model": model, "quick": args.quick, "connections": n },
+        "in_process_platform_start_ms": start_time.as_secs_f64() * 1e3,
+        "unloaded": {
+            "confidential": stats_json(&lat_conf),
+            "plaintext": stats_json(&lat_plain),
+            "workerd": lat_peer.as_ref().map(stats_json),
+        },
+        "loaded_all_cpus": {
+            "confidential": stats_json(&tp_conf),
+            "plaintext": stats_json(&tp_plain),
+            "workerd": tp_peer.as_ref().map(stats_json),
+        },
+        "loaded_pinned_cpu0": pinned,
+        "memory": {
+            "rss_idle_kib": rss_idle,
+            "rss_under_load_kib": tp_conf.max_rss_kib,
+            "workerd_rss_after_load_kib": peer_rss,
+            "idle_functions": idle,
+        },
+        "cold_start": cold,
+        "process_start": start,
+    });
+    print_table(&results);
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_vec_pretty(&results)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        eprintln!("  results written to {}", path.display());
+    }
+    Ok(())
+}
+
+fn f(v: &Value, path: &[&str]) -> Option<f64> {
+    let mut v = v;
+    for p in path {
+        v = v.get(p)?;
+    }
+    v.as_f64()
+}
+
+fn fmt(x: Option<f64>, unit: &str) -> String {
+    match x {
+        Some(x) if x.is_finite() => {
+            if unit == "×" {
+                format!("{x:.2}×")
+            } else if x >= 100.0 {
+                format!("{x:.0} {unit}")
+            } else {
+                format!("{x:.1} {unit}")
+            }
+        }
+        _ => "–".into(),
+    }
+}
+
+fn ratio(a: Option<f64>, b: Option<f64>) -> String {
+    match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 && a.is_finite() && b.is_finite() => format!("{:.2}×", a / b),
+        _ => "–".into(),
+    }
+}
+
+fn verdict(ok: Option<bool>) -> &'static str {
+    match ok {
+        Some(true) => "met",
+        Some(false) => "MISSED",
+        None => "–",
+    }
+}
+
+fn print_table(r: &Value) {
+    println!();
+    println!(
+        "{:<34} {:>12} {:>12} {:>12} {:>10} {:>10}",
+        "metric", "confidential", "plaintext", "workerd", "conf/plain", "conf/wrkd"
+    );
+    println!("{}", "-".repeat(94));
+    for (name, section, metric, unit) in [
+        ("1 conn p50", "unloaded", "p50_us", "µs"),
+        ("1 conn p99", "unloaded", "p99_us", "µs"),
+        (
+            "1 conn CPU per request",
+            "unloaded",
+            "cpu_us_per_request",
+            "µs",
+        ),
+        (
+            "32 conn throughput, all CPUs",
+            "loaded_all_cpus",
+            "requests_per_second",
+            "/s",
+        ),
+        ("32 conn p50, all CPUs", "loaded_all_cpus", "p50_us", "µs"),
+        ("32 conn p99, all CPUs", "loaded_all_cpus", "p99_us", "µs"),
+        (
+            "32 conn CPU per request, all CPUs",
+            "loaded_all_cpus",
+            "cpu_us_per_request",
+            "µs",
+        ),
+        (
+            "32 conn throughput, CPU 0",
+            "loaded_pinned_cpu0",
+            "requests_per_second",
+            "/s",
+        ),
+        ("32 conn p99, CPU 0", "loaded_pinned_cpu0", "p99_us", "µs"),
+        (
+            "32 conn CPU per request, CPU 0",
+            "loaded_pinned_cpu0",
+            "cpu_us_per_request",
+            "µs",
+        ),
+    ] {
+        let get = |who: &str| f(r, &[section, who, metric]);
+        let (c, p, w) = (get("confidential"), get("plaintext"), get("workerd"));
+        println!(
+            "{name:<34} {:>12} {:>12} {:>12} {:>10} {:>10}",
+            fmt(c, unit),
+            fmt(p, unit),
+            fmt(w, unit),
+            ratio(c, p),
+            ratio(c, w),
+        );
+    }
+    println!("{}", "-".repeat(94));
+    let kib = |k: &[&str]| fmt(f(r, k), "KiB");
+    println!(
+        "{:<34} {:>12}",
+        "RSS idle (whole platform)",
+        kib(&["memory", "rss_idle_kib"])
+    );
+    println!(
+        "{:<34} {:>12}",
+        "RSS under load (+ load generator)",
+        kib(&["memory", "rss_under_load_kib"])
+    );
+    println!(
+        "{:<34} {:>12}",
+        "RSS per idle deployed function",
+        kib(&["memory", "idle_functions", "kib_per_function"])
+    );
+    println!(
+        "{:<34} {:>12}",
+        "cold start: first call p50",
+        fmt(f(r, &["cold_start", "first_call_p50_us"]), "µs")
+    );
+    println!(
+        "{:<34} {:>12}",
+        "cold start: second call p50",
+        fmt(f(r, &["cold_start", "second_call_p50_us"]), "µs")
+    );
+    println!(
+        "{:<34} {:>12}",
+        "process start → first conf. resp.",
+        fmt(
+            f(
+                r,
+                &["process_start", "to_first_confidential_response_p50_ms"]
+            ),
+            "ms"
+        )
+    );
+    println!(
+        "{:<34} {:>12}",
+        "in-process platform start",
+        fmt(f(r, &["in_process_platform_start_ms"]), "ms")
+    );
+
+    // Goals.
+    println!();
+    println!("{:<52} {:>14} {:>8}", "goal", "measured", "");
+    println!("{}", "-".repeat(76));
+    let goal = |name: &str, measured: Option<f64>, unit: &str, ok: Option<bool>| {
+        println!("{name:<52} {:>14} {:>8}", fmt(measured, unit), verdict(ok));
+    };
+    let c_p50 = f(r, &["unloaded", "confidential", "p50_us"]);
+    goal(
+        "confidential 1 conn p50 ≤ 150 µs",
+        c_p50,
+        "µs",
+        c_p50.map(|v| v <= 150.0),
+    );
+    let c_p99 = f(r, &["unloaded", "confidential", "p99_us"]);
+    goal(
+        "confidential 1 conn p99 ≤ 400 µs",
+        c_p99,
+        "µs",
+        c_p99.map(|v| v <= 400.0),
+    );
+    let rat = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+        _ => None,
+    };
+    let both = rat(
+        f(
+            r,
+            &["loaded_all_cpus", "confidential", "requests_per_second"],
+        ),
+        f(r, &["loaded_all_cpus", "workerd", "requests_per_second"]),
+    );
+    goal(
+        "confidential/workerd throughput, all CPUs ≥ 1.5×",
+        both,
+        "×",
+        both.map(|v| v >= 1.5),
+    );
+    let one = rat(
+        f(
+            r,
+            &["loaded_pinned_cpu0", "confidential", "requests_per_second"],
+        ),
+        f(r, &["loaded_pinned_cpu0", "workerd", "requests_per_second"]),
+    );
+    goal(
+        "confidential/workerd throughput, CPU 0 ≥ 1.0×",
+        one,
+        "×",
+        one.map(|v| v >= 1.0),
+    );
+    let cpu = rat(
+        f(
+            r,
+            &["loaded_all_cpus", "confidential", "cpu_us_per_request"],
+        ),
+        f(r, &["loaded_all_cpus", "plaintext", "cpu_us_per_request"]),
+    );
+    goal(
+        "CPU per request confidential/plaintext ≤ 1.5×",
+        cpu,
+        "×",
+        cpu.map(|v| v <= 1.5),
+    );
+    let cold = f(r, &["cold_start", "first_call_p50_us"]);
+    goal(
+        "cold start of a new function p50 ≤ 1 ms",
+        cold,
+        "µs",
+        cold.map(|v| v <= 1000.0),
+    );
+    let ps = f(
+        r,
+        &["process_start", "to_first_confidential_response_p50_ms"],
+    );
+    goal(
+        "process start → first confidential response ≤ 10 ms",
+        ps,
+        "ms",
+        ps.map(|v| v <= 10.0),
+    );
+    let per = f(r, &["memory", "idle_functions", "kib_per_function"]);
+    goal(
+        "per idle deployed function ≤ 256 KiB",
+        per,
+        "KiB",
+        per.map(|v| v <= 256.0),
+    );
+    let p99 = f(r, &["loaded_all_cpus", "confidential", "p99_us"]);
+    goal(
+        "confidential p99 under load ≤ 10 ms",
+        p99,
+        "µs",
+        p99.map(|v| v <= 10_000.0),
+    );
+}
