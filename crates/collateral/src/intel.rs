@@ -1,10 +1,13 @@
 //! Intel PCS v4: TCB info, QE identity, PCK CRL, root CA CRL → [`DcapCollateral`].
 //!
-//! `GET {base}/{sgx|tdx}/certification/v4/tcb?fmspc=..` → `{"tcbInfo":{..},"signature":".."}`
-//! + `TCB-Info-Issuer-Chain`; `GET {base}/{sgx|tdx}/certification/v4/qe/identity` →
-//! `{"enclaveIdentity":{..},"signature":".."}` + `SGX-Enclave-Identity-Issuer-Chain`;
-//! `GET {base}/sgx/certification/v4/pckcrl?ca=platform|processor&encoding=der` → DER +
-//! `SGX-PCK-CRL-Issuer-Chain`; the root CA CRL from [`crate::Config::intel_root_ca_crl_url`].
+//! - `GET {base}/{sgx|tdx}/certification/v4/tcb?fmspc=..` → `{"tcbInfo":{..},"signature":".."}`
+//!   with header `TCB-Info-Issuer-Chain`;
+//! - `GET {base}/{sgx|tdx}/certification/v4/qe/identity` →
+//!   `{"enclaveIdentity":{..},"signature":".."}` with `SGX-Enclave-Identity-Issuer-Chain`;
+//! - `GET {base}/sgx/certification/v4/pckcrl?ca=platform|processor&encoding=der` → DER with
+//!   `SGX-PCK-CRL-Issuer-Chain`;
+//! - the root CA CRL from [`crate::Config::intel_root_ca_crl_url`].
+//!
 //! Headers are percent-encoded PEM. The signed JSON objects are kept byte for byte: their
 //! signatures cover the exact text.
 

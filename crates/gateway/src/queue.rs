@@ -583,6 +583,58 @@ mod tests {
         assert!(debug.contains("request_len") && !debug.contains("sealed"));
     }
 
+    /// Against the NATS on 127.0.0.1:4222 when it is there: publishing one call twice stores it once.
+    #[tokio::test]
+    async fn repeated_publish_is_deduplicated_by_message_id() {
+        let reachable = tokio::time::timeout(
+            Duration::from_secs(2),
+            tokio::net::TcpStream::connect("127.0.0.1:4222"),
+        )
+        .await
+        .is_ok_and(|r| r.is_ok());
+        if !reachable {
+            println!("skipped: no NATS server at 127.0.0.1:4222");
+            return;
+        }
+        let tag = hex::encode(new_result_id().expect("id"));
+        let queue = JobQueue::connect(QueueConfig {
+            stream: format!("CLAVE_UNIT_{tag}"),
+            subject_prefix: format!("claveunit.{tag}"),
+            consumer: format!("w-{tag}"),
+            ..QueueConfig::new("nats://127.0.0.1:4222")
+        })
+        .await
+        .expect("connect");
+        let mut second = call();
+        second.id = [8; 16];
+        queue.publish(&call()).await.expect("publish");
+        queue.publish(&call()).await.expect("publish again");
+        queue.publish(&second).await.expect("publish another");
+        let depth = queue.depth().await.expect("depth");
+        queue.delete_stream().await.expect("delete");
+        assert_eq!(depth, 2);
+        // Unusable names are refused before connecting.
+        for bad in [
+            QueueConfig {
+                stream: "a.b".into(),
+                ..QueueConfig::new("nats://127.0.0.1:4222")
+            },
+            QueueConfig {
+                subject_prefix: "a..b".into(),
+                ..QueueConfig::new("nats://127.0.0.1:4222")
+            },
+            QueueConfig {
+                max_in_flight: 0,
+                ..QueueConfig::new("nats://127.0.0.1:4222")
+            },
+        ] {
+            assert!(matches!(
+                JobQueue::connect(bad).await,
+                Err(Error::Config(_))
+            ));
+        }
+    }
+
     #[test]
     fn result_ids_are_fresh() {
         let a = new_result_id().expect("id");
