@@ -289,6 +289,7 @@ async fn dev(ctx: &Ctx, args: DevArgs) -> Result<(), CliError> {
             "  {}",
             out.bold("clave invoke hello --data '{\"name\":\"Ada\"}'")
         ));
+        out.line(&out.dim("(in a source checkout, `clave` is `cargo run --release --`)"));
         out.line(&out.dim("Stop with Ctrl-C; restarting keeps functions and keys."));
     }
     let _ = std::io::stdout().flush();

@@ -234,8 +234,9 @@ fn prepare(args: &EvidenceVerifyArgs) -> Result<Input, Usage> {
         })?);
     }
     let now = match &args.at {
-        Some(s) => parse_rfc3339(s)
-            .ok_or_else(|| Usage(format!("--at {s:?} is not an RFC 3339 time")))?,
+        Some(s) => {
+            parse_rfc3339(s).ok_or_else(|| Usage(format!("--at {s:?} is not an RFC 3339 time")))?
+        }
         None => std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
@@ -269,13 +270,17 @@ fn prepare(args: &EvidenceVerifyArgs) -> Result<Input, Usage> {
             .split(',')
             .map(|c| c.trim().parse::<u16>())
             .collect::<Result<Vec<_>, _>>()
-            .or_else(|_| usage(format!("--min-tcb {s:?} is not a comma-separated list of numbers")))?)),
+            .or_else(|_| {
+                usage(format!(
+                    "--min-tcb {s:?} is not a comma-separated list of numbers"
+                ))
+            })?)),
     };
     let report_data = match &args.expect_report_data {
         None => None,
         Some(h) => {
-            let b = hex::decode(strip_0x(h))
-                .or_else(|_| usage("--expect-report-data is not hex"))?;
+            let b =
+                hex::decode(strip_0x(h)).or_else(|_| usage("--expect-report-data is not hex"))?;
             let arr: [u8; 64] = b.try_into().or_else(|b: Vec<u8>| {
                 usage(format!(
                     "--expect-report-data must be 64 bytes (128 hex digits), not {}",
@@ -333,8 +338,14 @@ fn cert_input(b: &[u8]) -> Vec<u8> {
 }
 
 fn trim_ascii(b: &[u8]) -> &[u8] {
-    let start = b.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(b.len());
-    let end = b.iter().rposition(|c| !c.is_ascii_whitespace()).map_or(start, |e| e + 1);
+    let start = b
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .unwrap_or(b.len());
+    let end = b
+        .iter()
+        .rposition(|c| !c.is_ascii_whitespace())
+        .map_or(start, |e| e + 1);
     &b[start..end]
 }
 
@@ -346,9 +357,7 @@ fn decode_input(b: &[u8]) -> Vec<u8> {
         .copied()
         .filter(|c| !c.is_ascii_whitespace())
         .collect();
-    let body = compact
-        .strip_prefix(b"0x")
-        .unwrap_or(&compact[..]);
+    let body = compact.strip_prefix(b"0x").unwrap_or(&compact[..]);
     if !body.is_empty()
         && body.len().is_multiple_of(2)
         && body.iter().all(u8::is_ascii_hexdigit)
@@ -672,8 +681,16 @@ mod tests {
     #[test]
     fn arg_parsing() {
         let a = parse(&[
-            "--tee", "nitro", "--evidence", "d.b64", "--expect-pcr", "0=00", "--expect-pcr",
-            "8=ab", "--at", "2023-09-07T16:00:00Z",
+            "--tee",
+            "nitro",
+            "--evidence",
+            "d.b64",
+            "--expect-pcr",
+            "0=00",
+            "--expect-pcr",
+            "8=ab",
+            "--at",
+            "2023-09-07T16:00:00Z",
         ])
         .expect("parse");
         assert_eq!(a.tee, TeeArg::Nitro);
@@ -684,17 +701,41 @@ mod tests {
             parse(&["--tee", "snp", "--evidence", "x", "--collateral-cache", "d"]).is_err(),
             "--collateral-cache needs --fetch-collateral"
         );
-        assert!(parse(&[
-            "--tee", "tdx", "--evidence", "x", "--policy", "p", "--expect-measurement", "00"
-        ])
-        .is_err());
-        assert!(parse(&[
-            "--tee", "tdx", "--evidence", "x", "--collateral", "c", "--fetch-collateral"
-        ])
-        .is_err());
+        assert!(
+            parse(&[
+                "--tee",
+                "tdx",
+                "--evidence",
+                "x",
+                "--policy",
+                "p",
+                "--expect-measurement",
+                "00"
+            ])
+            .is_err()
+        );
+        assert!(
+            parse(&[
+                "--tee",
+                "tdx",
+                "--evidence",
+                "x",
+                "--collateral",
+                "c",
+                "--fetch-collateral"
+            ])
+            .is_err()
+        );
         let a = parse(&[
-            "--tee", "snp", "--evidence", "r", "--fetch-collateral", "--collateral-cache", "d",
-            "--product", "genoa",
+            "--tee",
+            "snp",
+            "--evidence",
+            "r",
+            "--fetch-collateral",
+            "--collateral-cache",
+            "d",
+            "--product",
+            "genoa",
         ])
         .expect("parse");
         assert_eq!(a.product, Some(ProductArg::Genoa));
@@ -705,7 +746,10 @@ mod tests {
         let (n, m) = parse_register(TeeKind::Nitro, "8=0xabcd").expect("pcr");
         assert_eq!(n, "pcr8");
         assert_eq!(m.to_hex(), "abcd");
-        assert_eq!(parse_register(TeeKind::Tdx, "RTMR0=00").expect("rtmr").0, "rtmr0");
+        assert_eq!(
+            parse_register(TeeKind::Tdx, "RTMR0=00").expect("rtmr").0,
+            "rtmr0"
+        );
         assert!(parse_register(TeeKind::Nitro, "32=00").is_err());
         assert!(parse_register(TeeKind::Nitro, "999=00").is_err());
         assert!(parse_register(TeeKind::Nitro, "1").is_err());
@@ -742,8 +786,14 @@ mod tests {
         assert_eq!(parse_rfc3339("2026-01-01T00:00:00Z"), Some(1_767_225_600));
         assert_eq!(parse_rfc3339("2025-09-15T00:00:00Z"), Some(1_757_894_400));
         assert_eq!(parse_rfc3339("2025-08-15T05:45:00z"), Some(1_755_236_700));
-        assert_eq!(parse_rfc3339("2025-08-15t07:45:00.999+02:00"), Some(1_755_236_700));
-        assert_eq!(parse_rfc3339("2025-08-15T03:15:00-02:30"), Some(1_755_236_700));
+        assert_eq!(
+            parse_rfc3339("2025-08-15t07:45:00.999+02:00"),
+            Some(1_755_236_700)
+        );
+        assert_eq!(
+            parse_rfc3339("2025-08-15T03:15:00-02:30"),
+            Some(1_755_236_700)
+        );
         assert_eq!(parse_rfc3339("2024-02-29T00:00:00Z"), Some(1_709_164_800));
         assert_eq!(parse_rfc3339("2016-12-31T23:59:60Z"), Some(1_483_228_799));
         for bad in [
