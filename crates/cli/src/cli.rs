@@ -137,6 +137,9 @@ refuses to run any other code (exit code 6). The decrypted body goes to stdout."
     /// Deploy tokens
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Verify a piece of real TEE evidence offline against the built-in vendor roots
+    #[command(subcommand)]
+    Evidence(EvidenceCommand),
     /// Print a shell completion script, e.g. `clave completions bash > ~/.local/share/bash-completion/completions/clave`
     Completions {
         /// Shell
@@ -232,6 +235,13 @@ pub enum FunctionsCommand {
         /// Function name
         name: String,
     },
+}
+
+/// `clave evidence ...`.
+#[derive(Debug, Subcommand)]
+pub enum EvidenceCommand {
+    /// Verify SEV-SNP, TDX, SGX or Nitro evidence and print the verified claims as JSON
+    Verify(crate::evidence::EvidenceVerifyArgs),
 }
 
 /// `clave token ...`.

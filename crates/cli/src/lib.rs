@@ -14,6 +14,7 @@
 pub mod cli;
 mod commands;
 pub mod config;
+pub mod evidence;
 pub mod output;
 pub mod platform;
 
@@ -58,6 +59,9 @@ where
             );
         }
     };
+    if let cli::Command::Evidence(cli::EvidenceCommand::Verify(args)) = &cli.command {
+        return rt.block_on(evidence::run(args));
+    }
     let result = rt.block_on(commands::run(cli, out.clone()));
     output::finish(&out, result)
 }

@@ -2,7 +2,7 @@
 //! a bit flip (exit 1, one line), a wrong expected measurement (exit 1, naming it), a missing
 //! file (exit 2).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn real(rel: &str) -> PathBuf {
@@ -26,7 +26,7 @@ fn stderr_line(o: &Output) -> String {
     s.trim_end().to_owned()
 }
 
-fn p(path: &PathBuf) -> &str {
+fn p(path: &Path) -> &str {
     path.to_str().expect("utf-8 path")
 }
 
