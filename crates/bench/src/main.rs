@@ -302,7 +302,7 @@ async fn pinned_run(args: &Args, workerd_bin: Option<&PathBuf>) -> Result<Value>
         .await?;
     if !out.status.success() {
         bail!("the pinned run failed: {}", out.status);
-    serde_json::from_slice(&out.stdout).context("pinned run output")
+    }
     serde_json::from_slice(&out.stdout).context("pinned run output")
 }
 
