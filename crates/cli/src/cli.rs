@@ -103,6 +103,39 @@ the binary does not change them. Anyone can forge simulated evidence: never use 
 Stop with Ctrl-C."
     )]
     Dev(DevArgs),
+    /// Run the Key Derivation Service as its own process (replicas share the master secret)
+    #[command(after_long_help = "\
+Examples:
+  clave kds --listen 127.0.0.1:7000 --data-dir /var/lib/clave-kds --insecure-simulated-tee
+  clave kds --listen 127.0.0.1:7010 --data-dir ./kds-2 --join http://127.0.0.1:7000 --insecure-simulated-tee
+
+A new replica (empty --data-dir) with --join obtains the master secret from a running one by
+mutual attestation; with --peers it tries every peer and creates a new master only when none
+is reachable. Environment: CLAVE_KDS_LISTEN, CLAVE_KDS_DATA_DIR, CLAVE_KDS_JOIN, CLAVE_KDS_PEERS,
+CLAVE_POLICY_DIR, CLAVE_INSECURE_SIMULATED_TEE, CLAVE_CONFIG_FILE ([kds] section).")]
+    Kds(crate::server::KdsArgs),
+    /// Run a confidential engine as its own process (keys from the KDS)
+    #[command(after_long_help = "\
+Examples:
+  clave engine --listen 127.0.0.1:7001 --kds http://127.0.0.1:7000 --insecure-simulated-tee
+  clave engine --kds http://kds:7000 --register-with http://gw-1:8080 --register-with http://gw-2:8080 --admin-token T
+
+Environment: CLAVE_ENGINE_LISTEN, CLAVE_KDS_URL, CLAVE_ENGINE_REGISTER_WITH, CLAVE_ADMIN_TOKEN,
+CLAVE_ENGINE_ADVERTISE, CLAVE_ENGINE_HEARTBEAT_SECS, CLAVE_ENGINE_WORKERS, CLAVE_POLICY_DIR,
+CLAVE_INSECURE_SIMULATED_TEE, CLAVE_CONFIG_FILE ([engine] section).")]
+    Engine(crate::server::EngineArgs),
+    /// Run a gateway as its own process (PostgreSQL for several gateways, NATS for async calls)
+    #[command(after_long_help = "\
+Examples:
+  clave gateway --database-url postgres://clave@db/clave --kds http://127.0.0.1:7000 \\
+                --engines http://127.0.0.1:7001,http://127.0.0.1:7002 --admin-token T \\
+                --nats-url nats://127.0.0.1:4222 --listen 0.0.0.0:8080
+
+Environment: CLAVE_GATEWAY_LISTEN, CLAVE_DATABASE_URL, CLAVE_KDS_URL, CLAVE_ENGINES,
+CLAVE_ADMIN_TOKEN, CLAVE_NATS_URL, CLAVE_NATS_STREAM, CLAVE_NATS_SUBJECT_PREFIX,
+CLAVE_NATS_ACK_WAIT_SECS, CLAVE_ASYNC_WORKER, CLAVE_GATEWAY_SLOTS, CLAVE_GATEWAY_QUEUE_LIMIT,
+CLAVE_CONFIG_FILE ([gateway] section). See docs/scaling.md.")]
+    Gateway(crate::server::GatewayArgs),
     /// Verify attestation, seal a function's code to the attested code key, and upload it
     #[command(after_long_help = "\
 Examples:

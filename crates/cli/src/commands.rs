@@ -59,8 +59,8 @@ pub(crate) async fn run(cli: Cli, out: Out) -> Result<(), CliError> {
         Command::Token(TokenCommand::Create { admin_token }) => {
             token_create(&ctx, admin_token).await
         }
-        // Handled before the runtime starts commands (it has its own exit codes).
-        Command::Evidence(_) => Ok(()),
+        // Handled before the runtime starts commands (own exit codes / own settings).
+        Command::Evidence(_) | Command::Kds(_) | Command::Engine(_) | Command::Gateway(_) => Ok(()),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             clap_complete::generate(shell, &mut cmd, "clave", &mut std::io::stdout());

@@ -3,7 +3,8 @@
 //! The binary (`src/main.rs`) only calls [`run`]. This library holds the command-line
 //! definitions ([`cli`]), the commands, their output and exit codes ([`output::exit`]), the
 //! configuration files ([`config`]) and the in-process wiring of KDS, engine and gateway
-//! ([`platform::DevPlatform`]), which tests and benchmarks start directly.
+//! ([`platform::DevPlatform`]), which tests and benchmarks start directly, and the separate
+//! processes `clave kds`, `clave engine` and `clave gateway` ([`server`]).
 //!
 //! It refuses to seal anything to a platform it has not verified under an explicit trust
 //! policy, and it never produces output against the simulated TEE without saying, on that
@@ -17,6 +18,7 @@ pub mod config;
 pub mod evidence;
 pub mod output;
 pub mod platform;
+pub mod server;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -44,7 +46,13 @@ where
         }
     };
     let out = output::Out::new(cli.global.json);
-    init_tracing(matches!(cli.command, cli::Command::Dev(_)));
+    init_tracing(matches!(
+        cli.command,
+        cli::Command::Dev(_)
+            | cli::Command::Kds(_)
+            | cli::Command::Engine(_)
+            | cli::Command::Gateway(_)
+    ));
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -62,7 +70,18 @@ where
     if let cli::Command::Evidence(cli::EvidenceCommand::Verify(args)) = &cli.command {
         return rt.block_on(evidence::run(args));
     }
-    let result = rt.block_on(commands::run(cli, out.clone()));
+    let result = match cli.command {
+        cli::Command::Kds(args) => rt.block_on(server::kds(args, &out)),
+        cli::Command::Engine(args) => rt.block_on(server::engine(args, &out)),
+        cli::Command::Gateway(args) => rt.block_on(server::gateway(args)),
+        command => rt.block_on(commands::run(
+            cli::Cli {
+                global: cli.global,
+                command,
+            },
+            out.clone(),
+        )),
+    };
     output::finish(&out, result)
 }
 

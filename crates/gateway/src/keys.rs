@@ -37,9 +37,9 @@ pub trait KeySource: Send + Sync + 'static {
 pub struct KdsPaths {
     /// Key config list (default `/.well-known/ohttp-gateway`).
     pub key_configs: String,
-    /// Signed bundles (default `/v1/keys`).
+    /// Signed bundles (default `/v1/kds/keys`, the KDS service's route).
     pub bundles: String,
-    /// Evidence; `?nonce=` is appended (default `/v1/attestation`).
+    /// Evidence; `?nonce=` is appended (default `/v1/kds/attestation`, the KDS service's route).
     pub attestation: String,
 }
 
@@ -47,8 +47,8 @@ impl Default for KdsPaths {
     fn default() -> Self {
         Self {
             key_configs: "/.well-known/ohttp-gateway".into(),
-            bundles: "/v1/keys".into(),
-            attestation: "/v1/attestation".into(),
+            bundles: clave_proto::kds_api::paths::KEYS.into(),
+            attestation: clave_proto::kds_api::paths::ATTESTATION.into(),
         }
     }
 }

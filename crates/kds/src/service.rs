@@ -52,6 +52,7 @@ pub fn router_with_clock(kds: Arc<Kds>, clock: Clock) -> Router {
     Router::new()
         .route(paths::ATTESTATION, get(attestation))
         .route(paths::KEYS, get(keys))
+        .route(OHTTP_KEYS_PATH, get(ohttp_keys))
         .route(paths::NONCE, post(nonce))
         .route(paths::RELEASE, post(release))
         .route(paths::LOG, get(log))
@@ -154,6 +155,34 @@ async fn attestation(
         .ok_or_else(|| ApiError::from(Error::BadCallerNonce))?;
     let nonce = kds_api::parse_caller_nonce(raw).map_err(|_| Error::BadCallerNonce)?;
     Ok(json(&st.kds.attestation(&nonce)?))
+}
+
+/// `GET`: the current invoke key configs as an `application/ohttp-keys` list (RFC 9540), taken
+/// from the signed bundles (the gateway proxies it; clients still verify the bundles).
+pub const OHTTP_KEYS_PATH: &str = "/.well-known/ohttp-gateway";
+
+async fn ohttp_keys(State(st): State<AppState>) -> Result<Response, ApiError> {
+    let keys = st.kds.keys((st.clock)())?;
+    let configs: Vec<clave_proto::KeyConfig> = keys
+        .bundles
+        .iter()
+        .filter_map(|b| {
+            let payload = kds_api::b64::decode(&b.payload).ok()?;
+            clave_proto::bundle::KeyBundle::from_payload(&payload).ok()
+        })
+        .filter(|b| b.spec.purpose == clave_proto::spec::KeyPurpose::Invoke)
+        .map(|b| b.key_config)
+        .collect();
+    let mut resp = (
+        StatusCode::OK,
+        clave_proto::KeyConfig::encode_list(&configs),
+    )
+        .into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/ohttp-keys"),
+    );
+    Ok(resp)
 }
 
 async fn keys(State(st): State<AppState>) -> Result<Response, ApiError> {
