@@ -296,6 +296,26 @@ pub enum PolicyError {
 }
 
 impl Policy {
+    /// The policy of `kinds` and `identity` with every optional check at its default (no TCB
+    /// floor, no age limit, no register or SNP/DCAP constraints), normalised and validated.
+    fn base(
+        accepted_kinds: Vec<TeeKind>,
+        identity: Identity,
+        allow_insecure_simulated: bool,
+    ) -> Result<Policy, PolicyError> {
+        Policy {
+            accepted_kinds,
+            identity,
+            min_tcb: BTreeMap::new(),
+            allow_insecure_simulated,
+            max_evidence_age_secs: None,
+            registers: BTreeMap::new(),
+            snp: SnpPolicy::default(),
+            dcap: DcapPolicy::default(),
+        }
+        .normalized()
+    }
+
     /// A policy accepting exactly `measurements` on the given hardware kinds, with no TCB floor
     /// and no age limit. Lists are normalised (sorted, deduplicated). Listing
     /// [`TeeKind::InsecureSimulated`] here is an error ([`PolicyError::InsecureKindNotAllowed`]):
@@ -304,17 +324,11 @@ impl Policy {
         kinds: impl IntoIterator<Item = TeeKind>,
         measurements: impl IntoIterator<Item = Measurement>,
     ) -> Result<Policy, PolicyError> {
-        Policy {
-            accepted_kinds: kinds.into_iter().collect(),
-            identity: Identity::Measurements(measurements.into_iter().collect()),
-            min_tcb: BTreeMap::new(),
-            allow_insecure_simulated: false,
-            max_evidence_age_secs: None,
-            registers: BTreeMap::new(),
-            snp: SnpPolicy::default(),
-            dcap: DcapPolicy::default(),
-        }
-        .normalized()
+        Policy::base(
+            kinds.into_iter().collect(),
+            Identity::Measurements(measurements.into_iter().collect()),
+            false,
+        )
     }
 
     /// A policy accepting any image of `signer.id` (and product) with SVN at least
@@ -324,17 +338,7 @@ impl Policy {
         kinds: impl IntoIterator<Item = TeeKind>,
         signer: SignerPolicy,
     ) -> Result<Policy, PolicyError> {
-        Policy {
-            accepted_kinds: kinds.into_iter().collect(),
-            identity: Identity::Signer(signer),
-            min_tcb: BTreeMap::new(),
-            allow_insecure_simulated: false,
-            max_evidence_age_secs: None,
-            registers: BTreeMap::new(),
-            snp: SnpPolicy::default(),
-            dcap: DcapPolicy::default(),
-        }
-        .normalized()
+        Policy::base(kinds.into_iter().collect(), Identity::Signer(signer), false)
     }
 
     /// The development policy: accepts only the insecure simulated TEE, with exactly these
@@ -342,17 +346,11 @@ impl Policy {
     pub fn insecure_dev(
         measurements: impl IntoIterator<Item = Measurement>,
     ) -> Result<Policy, PolicyError> {
-        Policy {
-            accepted_kinds: vec![TeeKind::InsecureSimulated],
-            identity: Identity::Measurements(measurements.into_iter().collect()),
-            min_tcb: BTreeMap::new(),
-            allow_insecure_simulated: true,
-            max_evidence_age_secs: None,
-            registers: BTreeMap::new(),
-            snp: SnpPolicy::default(),
-            dcap: DcapPolicy::default(),
-        }
-        .normalized()
+        Policy::base(
+            vec![TeeKind::InsecureSimulated],
+            Identity::Measurements(measurements.into_iter().collect()),
+            true,
+        )
     }
 
     /// Parses a policy file (JSON), normalises and validates it.

@@ -208,6 +208,18 @@ fn store_sealed_new(path: &Path, blob: &[u8]) -> Result<(), Error> {
     Ok(())
 }
 
+/// Records in `entry` what parsed `evidence` says about the requester before any decision: its
+/// TEE kind, and its measurement if the evidence is genuinely signed (worth recording even if
+/// the policy then refuses it).
+fn note_evidence<E>(entry: &mut ReleaseLogEntry, evidence: &Result<Evidence, E>) {
+    if let Ok(ev) = evidence {
+        entry.tee_kind = Some(ev.kind().as_str().to_owned());
+        if let Ok(claims) = verify_evidence(ev) {
+            entry.measurement = Some(claims.measurement.to_hex());
+        }
+    }
+}
+
 fn log_entry(time: u64, event: LogEvent) -> ReleaseLogEntry {
     ReleaseLogEntry {
         time,
@@ -379,16 +391,28 @@ impl Kds {
         self.issue_nonce(NoncePurpose::Replica, now)
     }
 
-    /// Appends an entry; a grant that cannot be logged is not granted.
-    fn record(&self, mut entry: ReleaseLogEntry, result: &Result<(), &Error>) -> Result<(), Error> {
+    /// Appends an entry with the outcome of `result`; a grant that cannot be logged is not
+    /// granted (the append error is returned), while a refusal stays a refusal whether or not
+    /// its entry could be appended (an append failure is only traced).
+    fn record<T>(
+        &self,
+        mut entry: ReleaseLogEntry,
+        result: &Result<T, Error>,
+    ) -> Result<(), Error> {
         match result {
-            Ok(()) => entry.outcome = Outcome::Granted,
+            Ok(_) => {
+                entry.outcome = Outcome::Granted;
+                self.log.append(&entry)
+            }
             Err(e) => {
                 entry.outcome = Outcome::Refused;
                 entry.reason = Some(e.slug().to_owned());
+                if let Err(log_err) = self.log.append(&entry) {
+                    tracing::error!(error = %log_err, "release log append failed");
+                }
+                Ok(())
             }
         }
-        self.log.append(&entry)
     }
 
     /// Key release: verifies `req` (nonce issued here, unexpired and unused — consumed in any
@@ -401,14 +425,9 @@ impl Kds {
         let mut entry = log_entry(now, LogEvent::KeyRelease);
         entry.spec_id = Some(spec_id.to_hex());
         let result = self.release_inner(req, &spec_id, now, &mut entry);
-        match &result {
-            Ok(_) => self.record(entry, &Ok(()))?,
-            Err(e) => {
-                if let Err(log_err) = self.record(entry, &Err(e)) {
-                    tracing::error!(error = %log_err, "release log append failed");
-                }
-                tracing::info!(spec_id = %spec_id.to_hex(), reason = e.slug(), "key release refused");
-            }
+        self.record(entry, &result)?;
+        if let Err(e) = &result {
+            tracing::info!(spec_id = %spec_id.to_hex(), reason = e.slug(), "key release refused");
         }
         result
     }
@@ -423,13 +442,7 @@ impl Kds {
         // Parse the evidence first only to learn what to log; the nonce is consumed before any
         // decision so that it is single-use whatever happens.
         let evidence = Evidence::from_bytes(&req.evidence);
-        if let Ok(ev) = &evidence {
-            entry.tee_kind = Some(ev.kind().as_str().to_owned());
-            if let Ok(claims) = verify_evidence(ev) {
-                // Genuinely signed: worth recording even if the policy refuses it.
-                entry.measurement = Some(claims.measurement.to_hex());
-            }
-        }
+        note_evidence(entry, &evidence);
         self.consume_nonce(&req.nonce, NoncePurpose::Release, now)?;
         let spec = KeySpec::from_bytes(&req.spec).map_err(|_| Error::MalformedSpec)?;
         if !self
@@ -478,14 +491,9 @@ impl Kds {
     ) -> Result<ReplicaJoinResponse, Error> {
         let mut entry = log_entry(now, LogEvent::ReplicaJoin);
         let result = self.admit_inner(req, now, &mut entry);
-        match &result {
-            Ok(_) => self.record(entry, &Ok(()))?,
-            Err(e) => {
-                if let Err(log_err) = self.record(entry, &Err(e)) {
-                    tracing::error!(error = %log_err, "release log append failed");
-                }
-                tracing::warn!(reason = e.slug(), "replica join refused");
-            }
+        self.record(entry, &result)?;
+        if let Err(e) = &result {
+            tracing::warn!(reason = e.slug(), "replica join refused");
         }
         result
     }
@@ -497,12 +505,7 @@ impl Kds {
         entry: &mut ReleaseLogEntry,
     ) -> Result<ReplicaJoinResponse, Error> {
         let evidence = Evidence::from_bytes(&req.evidence);
-        if let Ok(ev) = &evidence {
-            entry.tee_kind = Some(ev.kind().as_str().to_owned());
-            if let Ok(claims) = verify_evidence(ev) {
-                entry.measurement = Some(claims.measurement.to_hex());
-            }
-        }
+        note_evidence(entry, &evidence);
         self.consume_nonce(&req.nonce, NoncePurpose::Replica, now)?;
         let evidence = evidence.map_err(Error::MalformedEvidence)?;
         let expected = kds_api::replica_join_report_data(&req.ephemeral_public_key, &req.nonce);

@@ -6,9 +6,10 @@
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
+use crate::b64;
 use crate::error::{Error, Result};
 use crate::ohttp::KeyConfig;
-use crate::signed::{SignedObject, b64, unb64};
+use crate::signed::SignedObject;
 use crate::spec::KeySpec;
 
 /// A published derived key.
@@ -38,8 +39,8 @@ impl KeyBundle {
     #[must_use]
     pub fn to_payload(&self) -> Vec<u8> {
         let p = Payload {
-            spec: b64(&self.spec.to_bytes()),
-            key_config: b64(&self.key_config.encode()),
+            spec: b64::encode(&self.spec.to_bytes()),
+            key_config: b64::encode(&self.key_config.encode()),
             not_before: self.not_before,
             not_after: self.not_after,
         };
@@ -54,8 +55,8 @@ impl KeyBundle {
             what: "key bundle",
             reason: e.to_string(),
         })?;
-        let spec = KeySpec::from_bytes(&unb64(&p.spec, "spec")?)?;
-        let key_config = KeyConfig::decode(&unb64(&p.key_config, "key_config")?)?;
+        let spec = KeySpec::from_bytes(&b64::decode_field(&p.spec, "spec")?)?;
+        let key_config = KeyConfig::decode(&b64::decode_field(&p.key_config, "key_config")?)?;
         let expected = spec.id().key_id();
         if key_config.key_id() != expected {
             return Err(Error::KeyIdMismatch {

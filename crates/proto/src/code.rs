@@ -157,6 +157,12 @@ pub fn seal_code(
     rng: &mut impl CryptoRng,
 ) -> Result<SealedCode> {
     let manifest = Manifest::from_bytes(manifest_bytes)?;
+    check_code_hash(&manifest, code)?;
+    seal_code_unbound(config, manifest_bytes, code, rng)
+}
+
+/// `code`'s hash, if it is the one `manifest` names.
+fn check_code_hash(manifest: &Manifest, code: &[u8]) -> Result<CodeHash> {
     let actual = CodeHash::of(code);
     if actual != manifest.code_hash {
         return Err(Error::CodeHashMismatch {
@@ -164,6 +170,17 @@ pub fn seal_code(
             actual,
         });
     }
+    Ok(actual)
+}
+
+/// Seal `code` to `config` with AAD = SHA-256(`manifest_bytes`), without checking the code
+/// against the manifest (the callers do, or deliberately do not).
+fn seal_code_unbound(
+    config: &KeyConfig,
+    manifest_bytes: &[u8],
+    code: &[u8],
+    rng: &mut impl CryptoRng,
+) -> Result<SealedCode> {
     let digest = Manifest::digest(manifest_bytes);
     let sealed = ohttp::seal_to_config(config, LABEL_CODE, &digest, code, rng)?;
     Ok(SealedCode {
@@ -201,13 +218,7 @@ pub fn open_code_with_keys(
         ct: &sealed.ciphertext,
     };
     let (code, _) = ohttp::open_with_keys(keys, &parsed, LABEL_CODE, &digest)?;
-    let actual = CodeHash::of(&code);
-    if actual != manifest.code_hash {
-        return Err(Error::CodeHashMismatch {
-            expected: manifest.code_hash,
-            actual,
-        });
-    }
+    let actual = check_code_hash(&manifest, &code)?;
     Ok((code, actual))
 }
 
@@ -224,13 +235,6 @@ pub mod testing {
         code: &[u8],
         rng: &mut impl CryptoRng,
     ) -> Result<SealedCode> {
-        let digest = Manifest::digest(manifest_bytes);
-        let sealed = ohttp::seal_to_config(config, LABEL_CODE, &digest, code, rng)?;
-        Ok(SealedCode {
-            header: sealed.header,
-            manifest_digest: digest,
-            enc: sealed.enc,
-            ciphertext: sealed.ct,
-        })
+        seal_code_unbound(config, manifest_bytes, code, rng)
     }
 }

@@ -51,7 +51,6 @@
 //!
 //! `GET /v1/engine/ready` answers `200` when the engine can take work.
 
-use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
 /// Project used by the bare (`/v1/functions/...`) routes.
@@ -141,21 +140,14 @@ pub enum WireError {
     UnknownFlags(u8),
 }
 
-const B64: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
-    &base64::alphabet::URL_SAFE,
-    base64::engine::GeneralPurposeConfig::new()
-        .with_encode_padding(false)
-        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
-);
-
 /// base64url without padding (decoding accepts padding too).
 pub fn b64url_encode(bytes: &[u8]) -> String {
-    B64.encode(bytes)
+    crate::b64::encode(bytes)
 }
 
 /// Decode base64url (padded or not); `field` names the field in the error.
 pub fn b64url_decode(text: &str, field: &'static str) -> Result<Vec<u8>, WireError> {
-    B64.decode(text).map_err(|_| WireError::BadBase64 { field })
+    crate::b64::decode_padding_optional(text).map_err(|_| WireError::BadBase64 { field })
 }
 
 /// Length in bytes of the data that a base64url text of `encoded_len` characters decodes to (at most).

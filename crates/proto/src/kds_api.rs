@@ -404,18 +404,16 @@ impl Problem {
 
 /// Unpadded base64url helpers used by the wire types.
 pub mod b64 {
-    use base64::Engine as _;
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use serde::{Deserialize, Deserializer, Serializer};
 
     /// Encodes as unpadded base64url.
     pub fn encode(bytes: &[u8]) -> String {
-        URL_SAFE_NO_PAD.encode(bytes)
+        crate::b64::encode(bytes)
     }
 
     /// Decodes unpadded base64url.
     pub fn decode(s: &str) -> Result<Vec<u8>, base64::DecodeError> {
-        URL_SAFE_NO_PAD.decode(s)
+        crate::b64::decode(s)
     }
 
     /// serde `serialize_with`.
@@ -430,6 +428,11 @@ pub mod b64 {
     }
 }
 
+/// `bytes` as a 32-byte array, or the error every 32-byte field reports.
+fn exactly_32<E: serde::de::Error>(bytes: Vec<u8>) -> Result<[u8; 32], E> {
+    bytes.try_into().map_err(|_| E::custom("expected 32 bytes"))
+}
+
 mod b64_32 {
     use serde::{Deserializer, Serializer};
 
@@ -438,9 +441,7 @@ mod b64_32 {
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
-        let v = super::b64::deserialize(d)?;
-        v.try_into()
-            .map_err(|_| serde::de::Error::custom("expected 32 bytes"))
+        super::exactly_32(super::b64::deserialize(d)?)
     }
 }
 
@@ -465,9 +466,7 @@ mod hex_32 {
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
-        let v = super::hex_bytes::deserialize(d)?;
-        v.try_into()
-            .map_err(|_| serde::de::Error::custom("expected 32 bytes"))
+        super::exactly_32(super::hex_bytes::deserialize(d)?)
     }
 }
 

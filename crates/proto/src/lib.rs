@@ -6,6 +6,7 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
+mod b64;
 pub mod bundle;
 mod canonical;
 pub mod code;

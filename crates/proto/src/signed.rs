@@ -2,22 +2,11 @@
 //!
 //! The signature covers exactly the decoded payload bytes; verification never re-serialises.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
+use crate::b64;
 use crate::error::{Error, Result};
-
-pub(crate) fn b64(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-pub(crate) fn unb64(s: &str, field: &'static str) -> Result<Vec<u8>> {
-    URL_SAFE_NO_PAD
-        .decode(s)
-        .map_err(|_| Error::InvalidBase64 { field })
-}
 
 /// A payload with a detached Ed25519 signature, both unpadded base64url.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,15 +24,15 @@ impl SignedObject {
     pub fn sign(key: &SigningKey, payload: &[u8]) -> Self {
         let sig = key.sign(payload);
         Self {
-            payload: b64(payload),
-            signature: b64(&sig.to_bytes()),
+            payload: b64::encode(payload),
+            signature: b64::encode(&sig.to_bytes()),
         }
     }
 
     /// Verify against `key` and return the exact payload bytes that were signed.
     pub fn verify(&self, key: &VerifyingKey) -> Result<Vec<u8>> {
-        let payload = unb64(&self.payload, "payload")?;
-        let sig = unb64(&self.signature, "signature")?;
+        let payload = b64::decode_field(&self.payload, "payload")?;
+        let sig = b64::decode_field(&self.signature, "signature")?;
         let sig: [u8; 64] = sig.as_slice().try_into().map_err(|_| Error::BadSignature)?;
         key.verify_strict(&payload, &Signature::from_bytes(&sig))
             .map_err(|_| Error::BadSignature)?;
