@@ -71,6 +71,9 @@ pub enum Error {
     /// The nonce was already used.
     #[error("nonce was already used")]
     NonceReused,
+    /// Too many nonces are in use at once on this replica; try again shortly.
+    #[error("too many outstanding nonces; try again shortly")]
+    NonceStoreFull,
     /// The evidence failed verification or the policy refused it.
     #[error("attestation refused: {0}")]
     Attestation(#[source] clave_attest::Error),
@@ -150,6 +153,7 @@ impl Error {
             Error::NonceUnknown => "nonce-unknown",
             Error::NonceExpired => "nonce-expired",
             Error::NonceReused => "nonce-reused",
+            Error::NonceStoreFull => "nonce-store-full",
             Error::Attestation(e) => attestation_slug(e),
             Error::BadCallerNonce => "bad-caller-nonce",
             Error::PeerAttestation(_) => "peer-attestation",

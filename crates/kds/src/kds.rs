@@ -52,7 +52,8 @@ pub struct KdsConfig {
     pub grace_epochs: u64,
     /// Lifetime of a release or join nonce in seconds.
     pub nonce_ttl_seconds: u64,
-    /// How many nonces are remembered at once (oldest forgotten first).
+    /// How many used nonces one replica remembers until they expire (when full, releases are
+    /// refused with `NonceStoreFull` until some expire: a used nonce is never forgotten early).
     pub nonce_capacity: usize,
 }
 
@@ -167,6 +168,16 @@ impl fmt::Debug for Kds {
     }
 }
 
+/// The key that authenticates nonces: every replica holding `master` derives the same one, so any
+/// replica accepts a nonce that another issued (see `nonce.rs`).
+fn nonce_key(master: &MasterSecret) -> Result<zeroize::Zeroizing<[u8; 32]>, Error> {
+    let hk = hkdf::Hkdf::<sha2::Sha256>::new(None, master.expose_secret());
+    let mut key = zeroize::Zeroizing::new([0u8; 32]);
+    hk.expand(b"clave/v1/kds-nonce-key", key.as_mut_slice())
+        .map_err(|_| Error::Internal("nonce key derivation"))?;
+    Ok(key)
+}
+
 /// Reads the sealed master secret, or `None` if the file does not exist. Any other problem is an
 /// error; the file is never touched.
 fn load_master(path: &Path, sealer: &dyn Sealer) -> Result<Option<MasterSecret>, Error> {
@@ -272,12 +283,14 @@ impl Kds {
         rng: KdsRng,
     ) -> Result<Kds, Error> {
         let identity = identity_key(&master).map_err(|e| Error::Proto(e.to_string()))?;
+        let nonce_key = nonce_key(&master)?;
         Ok(Kds {
             dir: dir.to_path_buf(),
             master,
             identity,
             attester,
             nonces: Mutex::new(NonceStore::new(
+                nonce_key,
                 config.nonce_capacity,
                 config.nonce_ttl_seconds,
             )),
@@ -307,8 +320,8 @@ impl Kds {
         f(&mut guard)
     }
 
-    fn draw_nonce(&self) -> [u8; 32] {
-        let mut n = [0u8; 32];
+    fn draw_nonce_random(&self) -> [u8; 11] {
+        let mut n = [0u8; 11];
         self.with_rng(|r| r.fill_bytes(&mut n));
         n
     }
@@ -360,12 +373,12 @@ impl Kds {
     }
 
     fn issue_nonce(&self, purpose: NoncePurpose, now: u64) -> NonceResponse {
-        let nonce = self.draw_nonce();
-        let expires_at = self
+        let random = self.draw_nonce_random();
+        let (nonce, expires_at) = self
             .nonces
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .issue(nonce, purpose, now);
+            .issue(random, purpose, now);
         NonceResponse { nonce, expires_at }
     }
 

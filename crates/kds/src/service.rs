@@ -93,6 +93,7 @@ pub fn status_of(e: &Error) -> StatusCode {
         | Error::BadEphemeralKey
         | Error::BadCallerNonce => StatusCode::BAD_REQUEST,
         Error::UnknownSpec => StatusCode::NOT_FOUND,
+        Error::NonceStoreFull => StatusCode::SERVICE_UNAVAILABLE,
         Error::NonceUnknown | Error::NonceExpired | Error::NonceReused | Error::Attestation(_) => {
             StatusCode::FORBIDDEN
         }

@@ -323,3 +323,38 @@ fn join_refuses_an_initialised_directory() {
         before
     );
 }
+
+/// Behind one service name an engine may get its nonce from one replica and send the release to
+/// another: replicas sharing the master accept each other's nonces, once each per replica.
+#[test]
+fn replicas_accept_each_others_nonces() {
+    let a_dir = tempfile::tempdir().expect("tempdir");
+    let b_dir = tempfile::tempdir().expect("tempdir");
+    let a = open_kds(a_dir.path());
+    let b = join_with(
+        &a,
+        b_dir.path(),
+        kds_attester(kds_measurement()),
+        dev_config(),
+    )
+    .expect("join");
+    let spec = dev_config().code_spec().to_bytes();
+    let eph = Ephemeral::new(5);
+    let nonce = a.new_nonce(NOW).nonce;
+    b.release(&release_request(&engine(), spec.clone(), &eph, nonce), NOW)
+        .expect("b accepts a's nonce");
+    assert!(matches!(
+        b.release(&release_request(&engine(), spec.clone(), &eph, nonce), NOW),
+        Err(Error::NonceReused)
+    ));
+    // A KDS with another master does not.
+    let c_dir = tempfile::tempdir().expect("tempdir");
+    let c = open_kds(c_dir.path());
+    assert!(matches!(
+        c.release(
+            &release_request(&engine(), spec, &eph, a.new_nonce(NOW).nonce),
+            NOW
+        ),
+        Err(Error::NonceUnknown)
+    ));
+}
