@@ -25,6 +25,7 @@ mod process;
 mod queue;
 mod routes;
 mod store;
+mod usage;
 
 use std::future::{Future, IntoFuture};
 use std::sync::Arc;
@@ -238,6 +239,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let dispatcher = state.dispatcher().clone();
+    let store = state.store().clone();
     let drain_timeout = state.config().drain_timeout;
     let triggered = Arc::new(tokio::sync::Notify::new());
     let trigger = triggered.clone();
@@ -251,7 +253,7 @@ pub async fn serve(
         })
         .into_future();
     tokio::pin!(server);
-    tokio::select! {
+    let result = tokio::select! {
         result = &mut server => result,
         () = async {
             triggered.notified().await;
@@ -261,5 +263,8 @@ pub async fn serve(
             tracing::warn!(drained, "drain deadline reached; dropping remaining connections");
             Ok(())
         }
-    }
+    };
+    // Usage rows of the calls that just finished are written off the request path: write them now.
+    store.flush_usage().await;
+    result
 }

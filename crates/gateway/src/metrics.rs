@@ -18,6 +18,9 @@ pub const ASYNC_INVOCATIONS: &str = "clave_gateway_async_invocations_total";
 pub const ASYNC_ACCEPTED: &str = "clave_gateway_async_accepted_total";
 /// Gauge: engines taking calls (not ejected).
 pub const ENGINES_HEALTHY: &str = "clave_gateway_engines_healthy";
+/// Counter of usage records dropped instead of written (the writer's queue was full, or the
+/// database refused a batch); see [`crate::Store::record_usage_later`].
+pub const USAGE_DROPPED: &str = "clave_gateway_usage_dropped_total";
 /// Counter of deploys, label `outcome`.
 pub const DEPLOYS: &str = "clave_gateway_deploys_total";
 

@@ -560,9 +560,6 @@ async fn invoke(
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)),
     };
-    if let Err(e) = state.store().record_usage(&record).await {
-        tracing::warn!(error = %e, "could not record usage");
-    }
     tracing::debug!(
         project = %target.project,
         function = %target.name,
@@ -572,6 +569,8 @@ async fn invoke(
         elapsed_ms = record.duration_ms,
         "invocation"
     );
+    // Off the request path: batched by the store's background writer.
+    state.store().record_usage_later(record);
     match result {
         Ok(response) => Ok((
             [(

@@ -4,8 +4,10 @@
 //! Both backends run the same SQL text (`$n` placeholders work in both); [`with_db!`] expands each body once
 //! per pool type. The store never sees plaintext code or requests.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clave_proto::gateway_api::{
@@ -19,6 +21,7 @@ use sqlx::sqlite::{
 };
 
 use crate::Error;
+use crate::usage::{BatchSink, UsageWriter};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -212,10 +215,149 @@ fn is_retryable(e: &Error) -> bool {
     )
 }
 
-/// The gateway's database. Cheap to clone.
+/// Most artifacts (manifest + sealed code of one version) kept in memory per store.
+const ARTIFACT_CACHE_ENTRIES: usize = 1024;
+/// Most bytes of artifacts kept in memory per store.
+const ARTIFACT_CACHE_BYTES: usize = 64 << 20;
+
+/// The bytes of one immutable version.
+#[derive(Debug)]
+struct CachedArtifact {
+    manifest: Vec<u8>,
+    sealed_code: Vec<u8>,
+    last_used: u64,
+}
+
+impl CachedArtifact {
+    fn size(&self) -> usize {
+        self.manifest.len() + self.sealed_code.len()
+    }
+}
+
+/// Artifact bytes by (function row id, version), least recently used out first. Both halves of
+/// the key are never reused: function ids come from an autoincrement/identity column (a deleted
+/// and re-created function gets a new id) and version rows are never updated, so an entry can
+/// never go stale; only which version is active is read from the database on every call.
+#[derive(Debug)]
+struct ArtifactCache {
+    max_entries: usize,
+    max_bytes: usize,
+    bytes: usize,
+    tick: u64,
+    entries: HashMap<(i64, i64), CachedArtifact>,
+}
+
+impl ArtifactCache {
+    fn new(max_entries: usize, max_bytes: usize) -> Self {
+        Self {
+            max_entries,
+            max_bytes,
+            bytes: 0,
+            tick: 0,
+            entries: HashMap::new(),
+        }
+    }
+
+    fn get(&mut self, key: (i64, i64)) -> Option<(Vec<u8>, Vec<u8>)> {
+        self.tick += 1;
+        let tick = self.tick;
+        self.entries.get_mut(&key).map(|e| {
+            e.last_used = tick;
+            (e.manifest.clone(), e.sealed_code.clone())
+        })
+    }
+
+    fn insert(&mut self, key: (i64, i64), manifest: &[u8], sealed_code: &[u8]) {
+        let size = manifest.len() + sealed_code.len();
+        if self.max_entries == 0 || size > self.max_bytes / 4 {
+            return;
+        }
+        self.tick += 1;
+        if let Some(old) = self.entries.remove(&key) {
+            self.bytes -= old.size();
+        }
+        while !self.entries.is_empty()
+            && (self.entries.len() >= self.max_entries || self.bytes + size > self.max_bytes)
+        {
+            let Some(victim) = self
+                .entries
+                .iter()
+                .min_by_key(|(_, e)| e.last_used)
+                .map(|(k, _)| *k)
+            else {
+                break;
+            };
+            if let Some(e) = self.entries.remove(&victim) {
+                self.bytes -= e.size();
+            }
+        }
+        self.bytes += size;
+        self.entries.insert(
+            key,
+            CachedArtifact {
+                manifest: manifest.to_vec(),
+                sealed_code: sealed_code.to_vec(),
+                last_used: self.tick,
+            },
+        );
+    }
+
+    fn remove_function(&mut self, function_id: i64) {
+        let bytes = &mut self.bytes;
+        self.entries.retain(|(fid, _), e| {
+            if *fid == function_id {
+                *bytes -= e.size();
+                false
+            } else {
+                true
+            }
+        });
+    }
+}
+
+/// Inserts batches of usage rows for the background writer.
+struct UsageSink {
+    db: Db,
+}
+
+impl BatchSink for UsageSink {
+    async fn write(&mut self, batch: &[UsageRecord]) -> Result<(), String> {
+        self.insert(batch).await.map_err(|e| e.to_string())
+    }
+}
+
+impl UsageSink {
+    async fn insert(&self, batch: &[UsageRecord]) -> Result<(), Error> {
+        with_db!(self, |pool, begin| {
+            let mut tx = pool.begin_with(begin).await?;
+            for r in batch {
+                sqlx::query(
+                    "INSERT INTO usage_records (project, function, version, outcome, duration_ms, \
+                     request_bytes, response_bytes, created) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(&r.project)
+                .bind(&r.function)
+                .bind(r.version)
+                .bind(&r.outcome)
+                .bind(r.duration_ms)
+                .bind(r.request_bytes)
+                .bind(r.response_bytes)
+                .bind(r.created)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+}
+
+/// The gateway's database. Cheap to clone (clones share the artifact cache and the usage writer).
 #[derive(Clone, Debug)]
 pub struct Store {
     db: Db,
+    artifacts: Arc<Mutex<ArtifactCache>>,
+    usage: Arc<UsageWriter>,
 }
 
 impl Store {
@@ -238,9 +380,7 @@ impl Store {
                 .connect_with(opts)
                 .await?;
             POSTGRES_MIGRATIONS.run(&pool).await?;
-            Ok(Self {
-                db: Db::Postgres(pool),
-            })
+            Ok(Self::with_db(Db::Postgres(pool)))
         } else {
             Err(Error::UnsupportedUrl)
         }
@@ -274,9 +414,24 @@ impl Store {
             .connect_with(opts)
             .await?;
         SQLITE_MIGRATIONS.run(&pool).await?;
-        Ok(Self {
-            db: Db::Sqlite(pool),
-        })
+        Ok(Self::with_db(Db::Sqlite(pool)))
+    }
+
+    /// Needs a tokio runtime (it starts the usage writer).
+    fn with_db(db: Db) -> Self {
+        Self {
+            usage: Arc::new(UsageWriter::spawn(UsageSink { db: db.clone() })),
+            artifacts: Arc::new(Mutex::new(ArtifactCache::new(
+                ARTIFACT_CACHE_ENTRIES,
+                ARTIFACT_CACHE_BYTES,
+            ))),
+            db,
+        }
+    }
+
+    fn artifacts(&self) -> std::sync::MutexGuard<'_, ArtifactCache> {
+        // The cache is consistent between statements; a poisoned lock is usable.
+        self.artifacts.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Which backend this store uses.
@@ -287,8 +442,9 @@ impl Store {
         }
     }
 
-    /// Close the pool (waits for connections to return).
+    /// Write the queued usage records, then close the pool (waits for connections to return).
     pub async fn close(&self) {
+        self.flush_usage().await;
         with_db!(self, |pool| pool.close().await)
     }
 
@@ -693,11 +849,16 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
+            self.artifacts().remove_function(fid);
             Ok(true)
         })
     }
 
     /// The active version's manifest and sealed code, for dispatch.
+    ///
+    /// Which version is active is read from the database on every call (so a deploy, activate or
+    /// rollback through any gateway over the same database takes effect at once); the bytes of
+    /// that immutable version come from a bounded in-memory cache when present.
     ///
     /// # Errors
     /// [`Error::UnknownFunction`] (also when no version is active), [`Error::Database`].
@@ -706,22 +867,45 @@ impl Store {
         project: &str,
         function: &str,
     ) -> Result<ActiveArtifact, Error> {
-        let row: Option<(i64, Vec<u8>, Vec<u8>)> = with_db!(self, |pool| sqlx::query_as(
-            "SELECT v.version, v.manifest, v.sealed_code FROM functions f \
-             JOIN projects p ON p.id = f.project_id \
-             JOIN versions v ON v.function_id = f.id AND v.version = f.active_version \
+        let head: Option<(i64, Option<i64>)> = with_db!(self, |pool| sqlx::query_as(
+            "SELECT f.id, f.active_version FROM functions f JOIN projects p ON p.id = f.project_id \
              WHERE p.name = $1 AND f.name = $2"
         )
         .bind(project)
         .bind(function)
         .fetch_optional(pool)
         .await?);
-        let (version, manifest, sealed_code) = row.ok_or(Error::UnknownFunction)?;
+        let Some((fid, Some(version))) = head else {
+            return Err(Error::UnknownFunction);
+        };
+        if let Some((manifest, sealed_code)) = self.artifacts().get((fid, version)) {
+            return Ok(ActiveArtifact {
+                version,
+                manifest,
+                sealed_code,
+            });
+        }
+        let row: Option<(Vec<u8>, Vec<u8>)> = with_db!(self, |pool| sqlx::query_as(
+            "SELECT manifest, sealed_code FROM versions WHERE function_id = $1 AND version = $2"
+        )
+        .bind(fid)
+        .bind(version)
+        .fetch_optional(pool)
+        .await?);
+        // Gone in between: the function was deleted.
+        let (manifest, sealed_code) = row.ok_or(Error::UnknownFunction)?;
+        self.artifacts()
+            .insert((fid, version), &manifest, &sealed_code);
         Ok(ActiveArtifact {
             version,
             manifest,
             sealed_code,
         })
+    }
+
+    /// Artifacts held in the in-memory cache (operators' and tests' view).
+    pub fn cached_artifacts(&self) -> usize {
+        self.artifacts().entries.len()
     }
 
     /// The active version number of a function (no artifact bytes).
@@ -942,7 +1126,26 @@ impl Store {
         Ok(n)
     }
 
-    /// Append a usage record.
+    /// Queue a usage record for the background writer (batched transactions, written within about
+    /// 50 ms, on [`Store::flush_usage`] and on [`Store::close`]). Never waits: when the queue is
+    /// full the record is dropped and counted ([`Store::usage_dropped`],
+    /// `clave_gateway_usage_dropped_total`).
+    pub fn record_usage_later(&self, r: UsageRecord) {
+        self.usage.record(r);
+    }
+
+    /// Wait until every usage record queued through this store (or a clone) before the call is
+    /// written.
+    pub async fn flush_usage(&self) {
+        self.usage.flush().await;
+    }
+
+    /// Usage records this store dropped: queue full, or a batch the database refused three times.
+    pub fn usage_dropped(&self) -> u64 {
+        self.usage.dropped()
+    }
+
+    /// Append a usage record now.
     ///
     /// # Errors
     /// [`Error::Database`].
@@ -965,11 +1168,13 @@ impl Store {
         Ok(())
     }
 
-    /// Usage records of a project, oldest first (at most `limit`).
+    /// Usage records of a project, oldest first (at most `limit`). Writes the records queued
+    /// through this store first, so it sees its own calls.
     ///
     /// # Errors
     /// [`Error::Database`].
     pub async fn usage(&self, project: &str, limit: i64) -> Result<Vec<UsageRecord>, Error> {
+        self.flush_usage().await;
         type Row = (String, String, i64, String, i64, i64, i64, i64);
         let rows: Vec<Row> = with_db!(self, |pool| sqlx::query_as(
             "SELECT project, function, version, outcome, duration_ms, request_bytes, \
@@ -1019,6 +1224,24 @@ mod tests {
         ] {
             assert!(!is_valid_name(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn artifact_cache_is_bounded_lru() {
+        let mut c = ArtifactCache::new(2, 40);
+        c.insert((1, 1), b"m", b"aaaa");
+        c.insert((1, 2), b"m", b"bbbb");
+        assert!(c.get((1, 1)).is_some());
+        c.insert((2, 1), b"m", b"cccc");
+        assert!(c.get((1, 2)).is_none(), "least recently used evicted");
+        assert_eq!(c.entries.len(), 2);
+        c.insert((3, 1), b"m", &[0u8; 11]);
+        assert!(c.get((3, 1)).is_none(), "larger than a quarter: not kept");
+        c.insert((3, 2), b"", &[0u8; 10]);
+        assert!(c.bytes <= 40);
+        c.remove_function(3);
+        assert!(c.get((3, 2)).is_none());
+        assert_eq!(c.bytes, c.entries.values().map(CachedArtifact::size).sum::<usize>());
     }
 
     #[test]
