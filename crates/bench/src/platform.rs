@@ -73,6 +73,13 @@ impl Platform {
         let store = Store::open_dir(dir.path()).await.context("gateway store")?;
         store.create_project(DEV_PROJECT).await?;
         let token = store.create_token(DEV_PROJECT).await?;
+        // Off by default, like every gateway; set to measure `Store::set_active_version_ttl`.
+        if let Some(ms) = std::env::var("CLAVE_BENCH_ACTIVE_VERSION_TTL_MS")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+        {
+            store.set_active_version_ttl(std::time::Duration::from_millis(ms));
+        }
         let mut config = GatewayConfig::default();
         config.insecure_plaintext_bench = true;
         let state = AppState::new(

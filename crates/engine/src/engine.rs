@@ -467,7 +467,7 @@ impl Engine {
             );
             return Ok(first.as_ref().clone());
         }
-        let (result, recorded) = self.handle(&ring, &job, &bhttp, &responder, now).await?;
+        let (result, recorded) = self.handle(&ring, &job, &bhttp, replay_id, now).await?;
         let sealed = seal(&responder, &result)?;
         if is_async && recorded {
             let hold = self
@@ -501,7 +501,7 @@ impl Engine {
         ring: &KeyRing,
         job: &EngineJob,
         bhttp: &[u8],
-        responder: &InvokeResponder,
+        replay_id: clave_proto::ReplayId,
         now: u64,
     ) -> Result<(Result<InvokeResponse, InvokeError>, bool), Error> {
         let req = match InvokeRequest::from_bhttp(bhttp) {
@@ -512,7 +512,7 @@ impl Engine {
             return Ok((Err(p), false));
         }
         let verdict = lock(&self.replay).check_and_insert(
-            responder.replay_id(),
+            replay_id,
             req.date.saturating_add(self.config.replay_window_secs()),
             now,
         );

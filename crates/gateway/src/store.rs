@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clave_proto::gateway_api::{
     ActivateResponse, DeployResponse, FunctionDetail, FunctionList, FunctionSummary, Problem,
@@ -238,6 +238,10 @@ impl CachedArtifact {
 /// the key are never reused: function ids come from an autoincrement/identity column (a deleted
 /// and re-created function gets a new id) and version rows are never updated, so an entry can
 /// never go stale; only which version is active is read from the database on every call.
+///
+/// Optionally (`active_ttl` > 0, off by default) it also remembers which version is active, for
+/// at most `active_ttl`; every deploy, activate, rollback and delete through this store forgets
+/// all of that at once (and a lookup that raced with one is not remembered: `generation`).
 #[derive(Debug)]
 struct ArtifactCache {
     max_entries: usize,
@@ -245,6 +249,10 @@ struct ArtifactCache {
     bytes: usize,
     tick: u64,
     entries: HashMap<(i64, i64), CachedArtifact>,
+    active_ttl: Duration,
+    generation: u64,
+    /// (project, function) → (function id, active version, looked up at).
+    active: HashMap<(String, String), (i64, i64, Instant)>,
 }
 
 impl ArtifactCache {
@@ -255,7 +263,48 @@ impl ArtifactCache {
             bytes: 0,
             tick: 0,
             entries: HashMap::new(),
+            active_ttl: Duration::ZERO,
+            generation: 0,
+            active: HashMap::new(),
         }
+    }
+
+    /// A remembered active version younger than the TTL.
+    fn active(&self, project: &str, function: &str) -> Option<(i64, i64)> {
+        if self.active_ttl.is_zero() {
+            return None;
+        }
+        let (fid, version, at) = self
+            .active
+            .get(&(project.to_owned(), function.to_owned()))?;
+        (at.elapsed() < self.active_ttl).then_some((*fid, *version))
+    }
+
+    /// Remember an active version looked up while the generation was `generation`.
+    fn remember_active(
+        &mut self,
+        generation: u64,
+        project: &str,
+        function: &str,
+        fid: i64,
+        version: i64,
+    ) {
+        if self.active_ttl.is_zero() || generation != self.generation {
+            return;
+        }
+        if self.active.len() >= self.max_entries.max(1) * 4 {
+            self.active.clear();
+        }
+        self.active.insert(
+            (project.to_owned(), function.to_owned()),
+            (fid, version, Instant::now()),
+        );
+    }
+
+    /// Something changed which version is active: forget every remembered one.
+    fn invalidate_active(&mut self) {
+        self.generation += 1;
+        self.active.clear();
     }
 
     fn get(&mut self, key: (i64, i64)) -> Option<(Vec<u8>, Vec<u8>)> {
@@ -568,6 +617,21 @@ impl Store {
         new: &NewVersion<'_>,
         max_functions: u32,
     ) -> Result<DeployResponse, Error> {
+        let result = self
+            .try_deploy_tx(project, function, new, max_functions)
+            .await;
+        // Also on error: a failed commit may still have committed.
+        self.artifacts().invalidate_active();
+        result
+    }
+
+    async fn try_deploy_tx(
+        &self,
+        project: &str,
+        function: &str,
+        new: &NewVersion<'_>,
+        max_functions: u32,
+    ) -> Result<DeployResponse, Error> {
         let created = now();
         let manifest_len = i64::try_from(new.manifest.len()).unwrap_or(i64::MAX);
         let code_len = i64::try_from(new.sealed_code.len()).unwrap_or(i64::MAX);
@@ -771,6 +835,17 @@ impl Store {
         function: &str,
         target: Option<i64>,
     ) -> Result<ActivateResponse, Error> {
+        let result = self.set_active_tx(project, function, target).await;
+        self.artifacts().invalidate_active();
+        result
+    }
+
+    async fn set_active_tx(
+        &self,
+        project: &str,
+        function: &str,
+        target: Option<i64>,
+    ) -> Result<ActivateResponse, Error> {
         with_db!(self, |pool, begin| {
             let mut tx = pool.begin_with(begin).await?;
             let head: Option<(i64, Option<i64>)> = sqlx::query_as(
@@ -827,6 +902,12 @@ impl Store {
     /// # Errors
     /// [`Error::Database`].
     pub async fn delete_function(&self, project: &str, function: &str) -> Result<bool, Error> {
+        let result = self.delete_function_tx(project, function).await;
+        self.artifacts().invalidate_active();
+        result
+    }
+
+    async fn delete_function_tx(&self, project: &str, function: &str) -> Result<bool, Error> {
         with_db!(self, |pool, begin| {
             let mut tx = pool.begin_with(begin).await?;
             let fid: Option<(i64,)> = sqlx::query_as(
@@ -860,6 +941,9 @@ impl Store {
     /// rollback through any gateway over the same database takes effect at once); the bytes of
     /// that immutable version come from a bounded in-memory cache when present.
     ///
+    /// With [`Store::set_active_version_ttl`] the active version itself may come from memory too
+    /// (see there).
+    ///
     /// # Errors
     /// [`Error::UnknownFunction`] (also when no version is active), [`Error::Database`].
     pub async fn active_artifact(
@@ -867,16 +951,28 @@ impl Store {
         project: &str,
         function: &str,
     ) -> Result<ActiveArtifact, Error> {
-        let head: Option<(i64, Option<i64>)> = with_db!(self, |pool| sqlx::query_as(
-            "SELECT f.id, f.active_version FROM functions f JOIN projects p ON p.id = f.project_id \
-             WHERE p.name = $1 AND f.name = $2"
-        )
-        .bind(project)
-        .bind(function)
-        .fetch_optional(pool)
-        .await?);
-        let Some((fid, Some(version))) = head else {
-            return Err(Error::UnknownFunction);
+        let (remembered, generation) = {
+            let cache = self.artifacts();
+            (cache.active(project, function), cache.generation)
+        };
+        let (fid, version) = match remembered {
+            Some(head) => head,
+            None => {
+                let head: Option<(i64, Option<i64>)> = with_db!(self, |pool| sqlx::query_as(
+                    "SELECT f.id, f.active_version FROM functions f \
+                     JOIN projects p ON p.id = f.project_id WHERE p.name = $1 AND f.name = $2"
+                )
+                .bind(project)
+                .bind(function)
+                .fetch_optional(pool)
+                .await?);
+                let Some((fid, Some(version))) = head else {
+                    return Err(Error::UnknownFunction);
+                };
+                self.artifacts()
+                    .remember_active(generation, project, function, fid, version);
+                (fid, version)
+            }
         };
         if let Some((manifest, sealed_code)) = self.artifacts().get((fid, version)) {
             return Ok(ActiveArtifact {
@@ -901,6 +997,18 @@ impl Store {
             manifest,
             sealed_code,
         })
+    }
+
+    /// Let [`Store::active_artifact`] reuse which version is active for up to `ttl` instead of
+    /// reading it from the database on every call (`Duration::ZERO`, the default, reads it every
+    /// time). A deploy, activate, rollback or delete through this store (or a clone) takes effect
+    /// on the next call regardless; one made through ANOTHER gateway (another store over the same
+    /// database) may be seen only up to `ttl` later — in that window this gateway keeps
+    /// dispatching the version it last read, including a function another gateway deleted.
+    pub fn set_active_version_ttl(&self, ttl: Duration) {
+        let mut cache = self.artifacts();
+        cache.active_ttl = ttl;
+        cache.invalidate_active();
     }
 
     /// Artifacts held in the in-memory cache (operators' and tests' view).
@@ -1241,7 +1349,10 @@ mod tests {
         assert!(c.bytes <= 40);
         c.remove_function(3);
         assert!(c.get((3, 2)).is_none());
-        assert_eq!(c.bytes, c.entries.values().map(CachedArtifact::size).sum::<usize>());
+        assert_eq!(
+            c.bytes,
+            c.entries.values().map(CachedArtifact::size).sum::<usize>()
+        );
     }
 
     #[test]
