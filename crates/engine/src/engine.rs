@@ -195,7 +195,23 @@ pub struct Engine {
     refresh_lock: tokio::sync::Mutex<()>,
     replay: Mutex<ReplayCache>,
     async_results: Mutex<ResultCache>,
+    /// Async jobs running right now, so that a redelivery arriving before the first run has
+    /// finished is answered "overloaded" (nothing ran; the queue delivers it again later and then
+    /// gets the held result) instead of a sealed replay refusal.
+    async_in_flight: Arc<Mutex<std::collections::HashSet<clave_proto::ReplayId>>>,
     code_cache: Mutex<CodeCache>,
+}
+
+/// Removes an async job from the in-flight set when its run ends, however it ends.
+struct InFlight {
+    set: Arc<Mutex<std::collections::HashSet<clave_proto::ReplayId>>>,
+    id: clave_proto::ReplayId,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        lock(&self.set).remove(&self.id);
+    }
 }
 
 impl std::fmt::Debug for Engine {
@@ -290,6 +306,7 @@ impl Engine {
                 config.async_result_entries,
                 config.async_result_bytes,
             )),
+            async_in_flight: Arc::default(),
             code_cache: Mutex::new(CodeCache::new(
                 config.code_cache_entries,
                 config.code_cache_bytes,
@@ -436,8 +453,10 @@ impl Engine {
     /// function never runs twice for one request. For jobs flagged
     /// [`clave_proto::gateway_api::JobFlags::ASYNC`] (the at-least-once queue) the engine holds
     /// the sealed response of the first run (bounded, [`EngineConfig::async_result_secs`]) and
-    /// answers a redelivery with exactly those bytes; once it no longer holds them, the
-    /// redelivery is refused like any replay, so the queue must also keep the first result.
+    /// answers a redelivery with exactly those bytes; a redelivery that arrives while the first
+    /// run is still going is answered [`Error::Overloaded`] (nothing ran; deliver again later);
+    /// once the engine no longer holds the result, the redelivery is refused like any replay, so
+    /// the queue must also keep the first result.
     ///
     /// # Errors
     /// As above.
@@ -467,6 +486,18 @@ impl Engine {
             );
             return Ok(first.as_ref().clone());
         }
+        let in_flight = if is_async {
+            if !lock(&self.async_in_flight).insert(replay_id) {
+                // The first delivery is still running here: nothing ran for this one.
+                return Err(Error::Overloaded);
+            }
+            Some(InFlight {
+                set: Arc::clone(&self.async_in_flight),
+                id: replay_id,
+            })
+        } else {
+            None
+        };
         let (result, recorded) = self.handle(&ring, &job, &bhttp, replay_id, now).await?;
         let sealed = seal(&responder, &result)?;
         if is_async && recorded {
@@ -481,6 +512,8 @@ impl Engine {
                 now,
             );
         }
+        // Only now, with the result held, may a redelivery be answered from `async_results`.
+        drop(in_flight);
         tracing::info!(
             function = %job.function,
             is_async,

@@ -410,3 +410,42 @@ async fn http_attestation_ready_and_health() {
     let resp = app.oneshot(get("/v1/engine/attestation")).await.expect("r");
     assert_eq!(resp.status(), 400);
 }
+
+/// A redelivery that arrives while the first run of the same async job is still running is told
+/// "overloaded" (nothing ran, deliver again later), never a sealed replay refusal that the queue
+/// would store as the user's result; once the first run is done, a redelivery gets its bytes.
+#[tokio::test]
+async fn async_redelivery_during_the_first_run_is_overloaded_not_refused() {
+    const SLOW: &str = r#"export default {
+      async fetch(request) {
+        await new Promise((r) => setTimeout(r, 400));
+        return Response.json(await request.json());
+      }
+    };"#;
+    let h = ready_harness().await;
+    let d = h.deploy("slow", SLOW, clave_proto::code::Limits::default());
+    let (enc, opener) = h.seal_request("slow", d.code_hash, NOW, b"{\"n\":7}");
+    let mut job = h.job(&d, enc);
+    job.flags = JobFlags::ASYNC;
+    let engine = h.engine.clone();
+    let first_job = job.clone();
+    let first = tokio::spawn(async move { engine.invoke(first_job, NOW).await });
+    // Wait (bounded) until the first delivery is running in the sandbox.
+    for _ in 0..200 {
+        if h.runs() == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert_eq!(h.runs(), 1, "the first delivery started");
+    let during = h.engine.invoke(job.clone(), NOW).await;
+    assert!(
+        matches!(during, Err(Error::Overloaded)),
+        "a concurrent redelivery must be retryable, got {during:?}"
+    );
+    let first = first.await.expect("join").expect("first run");
+    assert!(opener.open(&first).expect("opens").is_ok());
+    let after = h.engine.invoke(job, NOW + 5).await.expect("redelivery");
+    assert_eq!(after, first, "exactly the bytes of the first run");
+    assert_eq!(h.runs(), 1, "ran once");
+}
