@@ -233,6 +233,19 @@ pub struct InvokeArgs {
     /// Content type [default: application/json when the body is JSON, else text/plain]
     #[arg(long, value_name = "TYPE")]
     pub content_type: Option<String>,
+    /// Call asynchronously: the sealed request waits in the platform's durable queue (the
+    /// gateway needs NATS: `clave gateway --nats-url`); clave polls for the sealed result and
+    /// prints it like a synchronous call
+    #[arg(long = "async")]
+    pub asynchronous: bool,
+    /// With --async: how long to wait for the result, seconds
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 300,
+        requires = "asynchronous"
+    )]
+    pub wait_secs: u64,
 }
 
 /// `clave functions ...`.

@@ -595,13 +595,40 @@ async fn invoke(ctx: &Ctx, args: InvokeArgs) -> Result<(), CliError> {
         }
     };
     let verified = ctx.verify(&client, &t).await?;
-    let pb = ctx
-        .out
-        .spinner("sealing the request and waiting for the engine…");
-    let r = client
-        .invoke(&t.project, &args.name, &body, &headers, &hash)
-        .await;
-    pb.finish_and_clear();
+    let r = if args.asynchronous {
+        let pb = ctx
+            .out
+            .spinner("sealing the request and queueing it (asynchronous call)…");
+        let pending = client
+            .invoke_async(&t.project, &args.name, &body, &headers, &hash)
+            .await;
+        pb.finish_and_clear();
+        let pending = pending.map_err(|e| from_client(&e, &ectx))?;
+        ctx.out.note(&format!(
+            "queued as {}; waiting for the sealed result (up to {} s)…",
+            pending.id(),
+            args.wait_secs
+        ));
+        let pb = ctx.out.spinner("waiting for an engine to run the call…");
+        let r = client
+            .wait_result(
+                &pending,
+                std::time::Duration::from_secs(args.wait_secs),
+                std::time::Duration::from_millis(200),
+            )
+            .await;
+        pb.finish_and_clear();
+        r
+    } else {
+        let pb = ctx
+            .out
+            .spinner("sealing the request and waiting for the engine…");
+        let r = client
+            .invoke(&t.project, &args.name, &body, &headers, &hash)
+            .await;
+        pb.finish_and_clear();
+        r
+    };
     let resp = r.map_err(|e| from_client(&e, &ectx))?;
     let out = &ctx.out;
     if out.json {

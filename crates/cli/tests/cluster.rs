@@ -433,7 +433,8 @@ async fn submit_async(
         *hash,
         now,
         body,
-    );
+    )
+    .asynchronous();
     let (enc, opener) = seal_invoke(
         &key.key_config,
         &req,
@@ -893,6 +894,22 @@ async fn run_cluster(dir: PathBuf, logs: PathBuf, db_url: String, nats: String, 
             .expect("call after the chaos");
         assert_eq!(check_body(&r.body, "after", 5), Outcome::Correct);
     }
+    // The SDK's asynchronous call: sealed with `clave-mode: async`, queued, polled, opened.
+    let pending = clients[0]
+        .invoke_async(
+            PROJECT,
+            FUNCTION,
+            br#"{"id":"sdk-async","n":6}"#,
+            &[],
+            &hash,
+        )
+        .await
+        .expect("async submit");
+    let r = clients[0]
+        .wait_result(&pending, limit, Duration::from_millis(100))
+        .await
+        .expect("async result");
+    assert_eq!(check_body(&r.body, "sdk-async", 6), Outcome::Correct);
 
     // Graceful shutdown on SIGTERM.
     for p in [&mut gw1, &mut gw2, &mut e2]

@@ -6,10 +6,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use clave_attest::{Evidence, Measurement, TeeKind};
 use clave_proto::code::{Limits, Manifest, seal_code};
 use clave_proto::gateway_api::{
-    ActivateRequest, ActivateResponse, CreateTokenResponse, DeployRequest, DeployResponse,
-    FunctionDetail, FunctionList, OHTTP_REQUEST_CONTENT_TYPE, Problem,
+    ActivateRequest, ActivateResponse, AsyncAccepted, CreateTokenResponse, DeployRequest,
+    DeployResponse, FunctionDetail, FunctionList, OHTTP_REQUEST_CONTENT_TYPE, Problem,
+    is_valid_result_id,
 };
-use clave_proto::invoke::{InvokeRequest, InvokeResponse, ProblemKind, seal_invoke};
+use clave_proto::invoke::{
+    InvokeMode, InvokeRequest, InvokeResponse, InvokeResponseOpener, ProblemKind, seal_invoke,
+};
 use clave_proto::kds_api::{AttestationResponse, KeysResponse};
 use clave_proto::{CodeHash, FunctionName, ProjectName};
 use rand::rand_core::UnwrapErr;
@@ -313,6 +316,117 @@ impl Client {
         headers: &[(String, String)],
         code_hash: &CodeHash,
     ) -> Result<InvokeResponse> {
+        let (project, function, enc, opener) = self
+            .seal_call(project, name, body, headers, code_hash, InvokeMode::Sync)
+            .await?;
+        let req = self
+            .http
+            .post(self.url(&format!(
+                "/v1/projects/{project}/functions/{function}/invoke"
+            )))
+            .header(reqwest::header::CONTENT_TYPE, OHTTP_REQUEST_CONTENT_TYPE)
+            .body(enc);
+        let (_, answer) = self.send(req).await?;
+        open_answer(&opener, &answer)
+    }
+
+    /// Submit an asynchronous call (`?mode=async`): the request is sealed with
+    /// `clave-mode: async` (so the engine gives it the wider date window of queued calls) and
+    /// waits, still sealed, in the platform's durable queue. The returned [`PendingCall`] holds
+    /// the only key that opens the answer; fetch it with [`Client::poll_result`] or
+    /// [`Client::wait_result`].
+    ///
+    /// # Errors
+    /// [`ClientError::Gateway`] (asynchronous calls not enabled, unknown function, overload),
+    /// attestation and transport errors.
+    pub async fn invoke_async(
+        &self,
+        project: &str,
+        name: &str,
+        body: &[u8],
+        headers: &[(String, String)],
+        code_hash: &CodeHash,
+    ) -> Result<PendingCall> {
+        let (project, function, enc, opener) = self
+            .seal_call(project, name, body, headers, code_hash, InvokeMode::Async)
+            .await?;
+        let req = self
+            .http
+            .post(self.url(&format!(
+                "/v1/projects/{project}/functions/{function}/invoke?mode=async"
+            )))
+            .header(reqwest::header::CONTENT_TYPE, OHTTP_REQUEST_CONTENT_TYPE)
+            .body(enc);
+        let (_, answer) = self.send(req).await?;
+        let accepted: AsyncAccepted = parse_json(&answer, "asynchronous invoke")?;
+        if !is_valid_result_id(&accepted.id) {
+            return Err(ClientError::Protocol(format!(
+                "the gateway answered an invalid result id {:?}",
+                accepted.id
+            )));
+        }
+        Ok(PendingCall {
+            project,
+            id: accepted.id,
+            opener,
+        })
+    }
+
+    /// One look at an asynchronous call's result: `Ok(None)` while it is pending, the opened
+    /// answer once the engine has run it.
+    ///
+    /// # Errors
+    /// As [`Client::invoke`]; [`ClientError::Gateway`] with status 404 once the result has
+    /// expired (or for an unknown id).
+    pub async fn poll_result(&self, call: &PendingCall) -> Result<Option<InvokeResponse>> {
+        let req = self.http.get(self.url(&format!(
+            "/v1/projects/{}/results/{}",
+            call.project, call.id
+        )));
+        let (status, answer) = self.send(req).await?;
+        if status == 202 {
+            return Ok(None);
+        }
+        open_answer(&call.opener, &answer).map(Some)
+    }
+
+    /// Poll an asynchronous call's result every `interval` until it is there or `timeout` has
+    /// passed.
+    ///
+    /// # Errors
+    /// As [`Client::poll_result`]; [`ClientError::Timeout`] when the call is still pending at
+    /// `timeout` (it may still run: poll again later with the same [`PendingCall`]).
+    pub async fn wait_result(
+        &self,
+        call: &PendingCall,
+        timeout: std::time::Duration,
+        interval: std::time::Duration,
+    ) -> Result<InvokeResponse> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(resp) = self.poll_result(call).await? {
+                return Ok(resp);
+            }
+            if tokio::time::Instant::now() + interval > deadline {
+                return Err(ClientError::Timeout {
+                    what: format!("the result of asynchronous call {}", call.id),
+                    after: timeout,
+                });
+            }
+            tokio::time::sleep(interval).await;
+        }
+    }
+
+    /// Verify, then seal a call for `project/name` with the given sealed mode.
+    async fn seal_call(
+        &self,
+        project: &str,
+        name: &str,
+        body: &[u8],
+        headers: &[(String, String)],
+        code_hash: &CodeHash,
+        mode: InvokeMode,
+    ) -> Result<(ProjectName, FunctionName, Vec<u8>, InvokeResponseOpener)> {
         let project = parse_project(project)?;
         let function = parse_function(name)?;
         let now = now_unix();
@@ -327,49 +441,14 @@ impl Client {
             now,
             body.to_vec(),
         );
+        request.mode = mode;
         request.headers = headers
             .iter()
             .map(|(n, v)| (n.to_ascii_lowercase(), v.clone()))
             .collect();
         let (enc, opener) = seal_invoke(&key.key_config, &request, &mut rng())
             .map_err(|e| ClientError::InvalidInput(format!("cannot build the request: {e}")))?;
-        let req = self
-            .http
-            .post(self.url(&format!(
-                "/v1/projects/{project}/functions/{function}/invoke"
-            )))
-            .header(reqwest::header::CONTENT_TYPE, OHTTP_REQUEST_CONTENT_TYPE)
-            .body(enc);
-        let (_, answer) = self.send(req).await?;
-        let opened = opener.open(&answer).map_err(|e| {
-            ClientError::Protocol(format!("the encrypted answer does not open: {e}"))
-        })?;
-        match opened {
-            Ok(resp) => Ok(resp),
-            Err(problem) => Err(match problem.kind {
-                ProblemKind::CodeHashMismatch => ClientError::HashRefused {
-                    detail: problem.detail,
-                },
-                ProblemKind::ScriptError => ClientError::FunctionThrew {
-                    message: problem.detail.unwrap_or(problem.title),
-                },
-                ProblemKind::Timeout => ClientError::LimitHit {
-                    kind: LimitKind::CpuTime,
-                },
-                ProblemKind::OutOfMemory => ClientError::LimitHit {
-                    kind: LimitKind::Memory,
-                },
-                ProblemKind::LimitExceeded => ClientError::LimitHit {
-                    kind: LimitKind::Other(problem.detail.unwrap_or_default()),
-                },
-                other => ClientError::EngineRefused {
-                    slug: other.slug().to_owned(),
-                    status: problem.status,
-                    title: problem.title,
-                    detail: problem.detail,
-                },
-            }),
-        }
+        Ok((project, function, enc, opener))
     }
 
     /// `GET /v1/projects/{project}/functions`.
@@ -531,4 +610,62 @@ fn parse_project(s: &str) -> Result<ProjectName> {
 fn parse_function(s: &str) -> Result<FunctionName> {
     s.parse()
         .map_err(|e| ClientError::InvalidInput(format!("{s:?} is not a valid function name: {e}")))
+}
+
+/// An asynchronous call that was accepted: its result id and the key that opens its answer
+/// (only this caller has it). `Debug` shows the id only.
+pub struct PendingCall {
+    project: ProjectName,
+    id: String,
+    opener: InvokeResponseOpener,
+}
+
+impl PendingCall {
+    /// The result id the gateway assigned (32 lowercase hex characters).
+    #[must_use]
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl std::fmt::Debug for PendingCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingCall")
+            .field("project", &self.project)
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Open a sealed answer and map engine problems onto [`ClientError`].
+fn open_answer(opener: &InvokeResponseOpener, answer: &[u8]) -> Result<InvokeResponse> {
+    let opened = opener
+        .open(answer)
+        .map_err(|e| ClientError::Protocol(format!("the encrypted answer does not open: {e}")))?;
+    match opened {
+        Ok(resp) => Ok(resp),
+        Err(problem) => Err(match problem.kind {
+            ProblemKind::CodeHashMismatch => ClientError::HashRefused {
+                detail: problem.detail,
+            },
+            ProblemKind::ScriptError => ClientError::FunctionThrew {
+                message: problem.detail.unwrap_or(problem.title),
+            },
+            ProblemKind::Timeout => ClientError::LimitHit {
+                kind: LimitKind::CpuTime,
+            },
+            ProblemKind::OutOfMemory => ClientError::LimitHit {
+                kind: LimitKind::Memory,
+            },
+            ProblemKind::LimitExceeded => ClientError::LimitHit {
+                kind: LimitKind::Other(problem.detail.unwrap_or_default()),
+            },
+            other => ClientError::EngineRefused {
+                slug: other.slug().to_owned(),
+                status: problem.status,
+                title: problem.title,
+                detail: problem.detail,
+            },
+        }),
+    }
 }

@@ -138,6 +138,14 @@ pub enum ClientError {
     /// A protocol step failed (sealing, opening the response, unexpected bytes).
     #[error("protocol error: {0}")]
     Protocol(String),
+    /// Waited for something the platform had not done yet (e.g. run a queued asynchronous call).
+    #[error("{what} was not ready after {after:?}")]
+    Timeout {
+        /// What was awaited.
+        what: String,
+        /// How long.
+        after: std::time::Duration,
+    },
 }
 
 fn problem_text(p: &Option<Problem>) -> String {
@@ -161,7 +169,7 @@ impl ClientError {
         match self {
             Self::InvalidInput(_) => Fault::Caller,
             Self::Transport { .. } => Fault::Network,
-            Self::Gateway { .. } => Fault::Gateway,
+            Self::Gateway { .. } | Self::Timeout { .. } => Fault::Gateway,
             Self::Attestation(_) => Fault::Attestation,
             Self::HashRefused { .. } | Self::EngineRefused { .. } | Self::Protocol(_) => {
                 Fault::Engine

@@ -7,7 +7,9 @@ use clave_attest::{Attester, Policy, ReportData};
 use clave_proto::code::{Limits, Manifest, SealedCode, open_code_with_keys};
 use clave_proto::gateway_api::{EngineJob, JobFlags};
 use clave_proto::invoke::decapsulate_invoke;
-use clave_proto::{InvokeError, InvokeRequest, InvokeResponder, InvokeResponse, ProblemKind};
+use clave_proto::{
+    InvokeError, InvokeMode, InvokeRequest, InvokeResponder, InvokeResponse, ProblemKind,
+};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
@@ -51,19 +53,21 @@ pub struct EngineConfig {
     pub kds_policy: Policy,
     /// Accepted distance between a request's `date` and the engine's clock, seconds (±).
     pub date_window_secs: u64,
-    /// Accepted distance for jobs flagged [`JobFlags::ASYNC`], seconds (±): they may wait in the
-    /// durable queue much longer than a synchronous call takes. Never narrower than
-    /// `date_window_secs`.
+    /// Accepted distance for asynchronous requests, seconds (±): they may wait in the durable
+    /// queue much longer than a synchronous call takes. Never narrower than `date_window_secs`.
     ///
-    /// The flag is set by the untrusted host, which could relabel a captured synchronous request
-    /// as asynchronous once its synchronous window has passed; so every request, synchronous or
-    /// not, is remembered by the replay cache until `date` + the wider of the two windows. Size
-    /// `replay_capacity` for the peak request rate times that window.
+    /// A request is asynchronous only when the caller sealed `clave-mode: async` into it
+    /// ([`clave_proto::InvokeMode::Async`]) *and* the host delivered it flagged
+    /// [`JobFlags::ASYNC`]; any disagreement is refused. So the host cannot relabel a captured
+    /// synchronous request as asynchronous to stretch its window, and a synchronous request is
+    /// remembered by the replay cache only until `date` + `date_window_secs`.
     pub async_date_window_secs: u64,
     /// Most replay ids remembered at once (about 40 bytes each); when full of live entries, new
     /// requests are refused with [`Error::Overloaded`] (nothing runs). Every id is kept until its
-    /// request's `date` + the replay window ([`EngineConfig::replay_window_secs`]), so the
-    /// sustained request rate is at most `replay_capacity / replay_window_secs()`.
+    /// request's `date` + the window of its sealed mode ([`EngineConfig::date_window_for`]); a
+    /// `date` may lie up to one window ahead of the clock, so an id lives at most twice its window
+    /// and the sustained rate is at least `replay_capacity / (2 × date_window_secs)` for
+    /// synchronous calls (`replay_capacity / (2 × async_date_window_secs)` for asynchronous ones).
     pub replay_capacity: usize,
     /// Most opened code modules cached in memory.
     pub code_cache_entries: usize,
@@ -96,8 +100,8 @@ impl EngineConfig {
     pub const DEFAULT_DATE_WINDOW_SECS: u64 = 60;
     /// Default date window of asynchronous jobs: ±15 min.
     pub const DEFAULT_ASYNC_DATE_WINDOW_SECS: u64 = 900;
-    /// Default replay cache size (2 Mi ids, at most about 80 MiB): with the default windows a
-    /// sustained ~2 300 requests/s.
+    /// Default replay cache size (2 Mi ids, at most about 80 MiB): with the default windows at
+    /// least ~17 000 synchronous (or ~1 100 asynchronous) requests/s sustained.
     pub const DEFAULT_REPLAY_CAPACITY: usize = 1 << 21;
     /// Default key grace window: one day (the KDS's default epoch).
     pub const DEFAULT_KEY_GRACE_SECS: u64 = 86_400;
@@ -122,18 +126,17 @@ impl EngineConfig {
         }
     }
 
-    /// The accepted date window of a job with `flags`, seconds (±).
+    /// The accepted date window of a request sealed with `mode`, seconds (±); also how long
+    /// after its `date` the replay cache remembers it.
     #[must_use]
-    pub fn date_window_for(&self, flags: JobFlags) -> u64 {
-        if flags.is_async() {
-            self.async_date_window_secs.max(self.date_window_secs)
-        } else {
-            self.date_window_secs
+    pub fn date_window_for(&self, mode: InvokeMode) -> u64 {
+        match mode {
+            InvokeMode::Async => self.async_date_window_secs.max(self.date_window_secs),
+            InvokeMode::Sync => self.date_window_secs,
         }
     }
 
-    /// How long after its `date` every request is remembered by the replay cache, seconds: the
-    /// widest window any job could claim (the host sets the job flags).
+    /// The widest replay window any request can have, seconds (the asynchronous one).
     #[must_use]
     pub fn replay_window_secs(&self) -> u64 {
         self.async_date_window_secs.max(self.date_window_secs)
@@ -541,12 +544,16 @@ impl Engine {
             Ok(r) => r,
             Err(e) => return Ok((Err(problem(ProblemKind::BadRequest, e.to_string())), false)),
         };
-        if let Err(p) = self.check_date(&req, job.flags, now) {
+        if let Err(p) = check_mode(&req, job.flags) {
+            return Ok((Err(p), false));
+        }
+        if let Err(p) = self.check_date(&req, now) {
             return Ok((Err(p), false));
         }
         let verdict = lock(&self.replay).check_and_insert(
             replay_id,
-            req.date.saturating_add(self.config.replay_window_secs()),
+            req.date
+                .saturating_add(self.config.date_window_for(req.mode)),
             now,
         );
         match verdict {
@@ -557,14 +564,9 @@ impl Engine {
         Ok((self.run_checked(ring, job, req).await, true))
     }
 
-    /// Refuse a `date` outside the window of the job's kind.
-    fn check_date(
-        &self,
-        req: &InvokeRequest,
-        flags: JobFlags,
-        now: u64,
-    ) -> Result<(), InvokeError> {
-        let window = self.config.date_window_for(flags);
+    /// Refuse a `date` outside the window of the request's sealed mode.
+    fn check_date(&self, req: &InvokeRequest, now: u64) -> Result<(), InvokeError> {
+        let window = self.config.date_window_for(req.mode);
         if now.abs_diff(req.date) > window {
             return Err(problem(
                 ProblemKind::StaleDate,
@@ -583,10 +585,12 @@ impl Engine {
         let ring = self.ring().ok_or(Error::NotReady)?;
         let result = match InvokeRequest::from_bhttp(&job.request) {
             Err(e) => Err(problem(ProblemKind::BadRequest, e.to_string())),
-            Ok(req) => match self.check_date(&req, job.flags, now) {
-                Err(p) => Err(p),
-                Ok(()) => self.run_checked(&ring, &job, req).await,
-            },
+            Ok(req) => {
+                match check_mode(&req, job.flags).and_then(|()| self.check_date(&req, now)) {
+                    Err(p) => Err(p),
+                    Ok(()) => self.run_checked(&ring, &job, req).await,
+                }
+            }
         };
         let plain = plain_response(&result)?;
         tracing::info!(
@@ -688,6 +692,27 @@ impl Engine {
         lock(&self.code_cache).insert(key, code.clone());
         Ok(code)
     }
+}
+
+/// Refuse a request whose sealed mode differs from the route the host delivered it on: a
+/// synchronous request relabelled asynchronous (to stretch its date window) or the reverse.
+fn check_mode(req: &InvokeRequest, flags: JobFlags) -> Result<(), InvokeError> {
+    let delivered = if flags.is_async() {
+        InvokeMode::Async
+    } else {
+        InvokeMode::Sync
+    };
+    if req.mode == delivered {
+        return Ok(());
+    }
+    let (sealed, route) = match req.mode {
+        InvokeMode::Async => ("an asynchronous", "synchronous"),
+        InvokeMode::Sync => ("a synchronous", "asynchronous"),
+    };
+    Err(problem(
+        ProblemKind::BadRequest,
+        format!("the request was sealed for {sealed} call and delivered as a {route} one"),
+    ))
 }
 
 /// Seal the result (or problem) under the request's response key.

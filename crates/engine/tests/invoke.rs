@@ -135,7 +135,7 @@ async fn replayed_request_is_refused() {
 async fn async_redelivery_gets_the_first_sealed_response() {
     let h = ready_harness().await;
     let d = h.deploy("echo", ECHO, fast_limits());
-    let (enc, opener) = h.seal_request("echo", d.code_hash, NOW, b"{\"n\":1}");
+    let (enc, opener) = h.seal_async_request("echo", d.code_hash, NOW, b"{\"n\":1}");
     let mut job = h.job(&d, enc);
     job.flags = JobFlags::ASYNC;
     let first = h.engine.invoke(job.clone(), NOW).await.expect("first");
@@ -147,11 +147,12 @@ async fn async_redelivery_gets_the_first_sealed_response() {
     assert_eq!(first, again, "exactly the bytes of the first run");
     assert!(opener.open(&again).expect("opens").is_ok());
     assert_eq!(h.runs(), 1, "ran once");
-    // Without the flag the same bytes are a replay.
+    // Without the flag the same bytes are refused: they were sealed for an asynchronous call.
     job.flags = JobFlags::NONE;
     let sync = h.engine.invoke(job, NOW + 1).await.expect("sealed");
-    let err = opener.open(&sync).expect("opens").expect_err("replay");
-    assert_eq!(err.kind, ProblemKind::Replay);
+    let err = opener.open(&sync).expect("opens").expect_err("mode");
+    assert_eq!(err.kind, ProblemKind::BadRequest);
+    assert_eq!(h.runs(), 1, "still ran once");
 }
 
 #[tokio::test]
@@ -424,7 +425,7 @@ async fn async_redelivery_during_the_first_run_is_overloaded_not_refused() {
     };"#;
     let h = ready_harness().await;
     let d = h.deploy("slow", SLOW, clave_proto::code::Limits::default());
-    let (enc, opener) = h.seal_request("slow", d.code_hash, NOW, b"{\"n\":7}");
+    let (enc, opener) = h.seal_async_request("slow", d.code_hash, NOW, b"{\"n\":7}");
     let mut job = h.job(&d, enc);
     job.flags = JobFlags::ASYNC;
     let engine = h.engine.clone();

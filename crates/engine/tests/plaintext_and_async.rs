@@ -1,5 +1,5 @@
 //! The INSECURE plaintext benchmark path (refused unless enabled) and the wider date window of
-//! asynchronous jobs (without opening a relabelling replay).
+//! asynchronous requests (sealed by the caller, so the host cannot relabel a synchronous one).
 
 mod common;
 
@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::http;
 use clave_engine::{EngineConfig, Error, router};
 use clave_proto::gateway_api::{ENGINE_INVOKE_PATH, ENGINE_JOB_CONTENT_TYPE, JobFlags};
-use clave_proto::{CodeHash, InvokeRequest, ProblemKind};
+use clave_proto::{CodeHash, InvokeMode, InvokeRequest, ProblemKind};
 use common::*;
 use tower::ServiceExt as _;
 
@@ -121,13 +121,13 @@ async fn plaintext_job_runs_with_the_same_checks_when_enabled() {
 }
 
 #[tokio::test]
-async fn async_jobs_get_the_wider_date_window() {
+async fn async_requests_get_the_wider_date_window() {
     let h = ready_harness().await;
     let d = h.deploy("marker", MARKER, fast_limits());
     let window = h.engine.config().async_date_window_secs;
     assert_eq!(window, 900);
-    // Waited ten minutes in the queue: fine when flagged ASYNC ...
-    let (enc, opener) = h.seal_request("marker", d.code_hash, NOW - 600, b"{}");
+    // Waited ten minutes in the queue: fine when sealed and delivered as asynchronous ...
+    let (enc, opener) = h.seal_async_request("marker", d.code_hash, NOW - 600, b"{}");
     let mut job = h.job(&d, enc);
     job.flags = JobFlags::ASYNC;
     let sealed = h.engine.invoke(job, NOW).await.expect("sealed");
@@ -139,7 +139,7 @@ async fn async_jobs_get_the_wider_date_window() {
     assert_eq!(err.kind, ProblemKind::StaleDate);
     // ... and stale past the asynchronous window too.
     for date in [NOW - window - 1, NOW + window + 1] {
-        let (enc, opener) = h.seal_request("marker", d.code_hash, date, b"{}");
+        let (enc, opener) = h.seal_async_request("marker", d.code_hash, date, b"{}");
         let mut job = h.job(&d, enc);
         job.flags = JobFlags::ASYNC;
         let sealed = h.engine.invoke(job, NOW).await.expect("sealed");
@@ -150,31 +150,81 @@ async fn async_jobs_get_the_wider_date_window() {
 }
 
 #[tokio::test]
-async fn a_synchronous_request_relabelled_async_later_is_still_a_replay() {
+async fn the_host_cannot_relabel_a_synchronous_request_as_asynchronous() {
     let h = ready_harness().await;
     let d = h.deploy("marker", MARKER, fast_limits());
+    // A fresh synchronous request delivered on the asynchronous route: refused, nothing runs.
     let (enc, opener) = h.seal_request("marker", d.code_hash, NOW, b"{}");
+    let mut job = h.job(&d, enc.clone());
+    job.flags = JobFlags::ASYNC;
+    let sealed = h.engine.invoke(job.clone(), NOW).await.expect("sealed");
+    let err = opener.open(&sealed).expect("opens").expect_err("mode");
+    assert_eq!(err.kind, ProblemKind::BadRequest);
+    assert!(
+        err.detail
+            .as_deref()
+            .unwrap_or_default()
+            .contains("synchronous"),
+        "{err:?}"
+    );
+    assert_eq!(h.runs(), 0);
+    // The refusal did not burn the request: delivered as sealed, it runs once ...
     let first = h
         .engine
         .invoke(h.job(&d, enc.clone()), NOW)
         .await
         .expect("first");
     assert!(opener.open(&first).expect("opens").is_ok());
-    // The host replays the captured request five minutes later, flagged asynchronous: past the
-    // synchronous window, within the asynchronous one. The replay cache still remembers it.
-    let mut job = h.job(&d, enc);
-    job.flags = JobFlags::ASYNC;
+    assert_eq!(h.runs(), 1);
+    // ... and captured and replayed five minutes later, relabelled asynchronous (past its
+    // synchronous window, within the asynchronous one), it is still refused.
     let again = h.engine.invoke(job, NOW + 300).await.expect("sealed");
-    let err = opener.open(&again).expect("opens").expect_err("replay");
-    assert_eq!(err.kind, ProblemKind::Replay);
+    let err = opener.open(&again).expect("opens").expect_err("refused");
+    assert_eq!(err.kind, ProblemKind::BadRequest);
+    // An asynchronous request delivered synchronously is refused the same way.
+    let (enc, opener) = h.seal_async_request("marker", d.code_hash, NOW, b"{}");
+    let sealed = h.engine.invoke(h.job(&d, enc), NOW).await.expect("sealed");
+    let err = opener.open(&sealed).expect("opens").expect_err("mode");
+    assert_eq!(err.kind, ProblemKind::BadRequest);
     assert_eq!(h.runs(), 1, "ran once");
+}
+
+#[tokio::test]
+async fn synchronous_requests_leave_the_replay_cache_after_their_own_window() {
+    // A one-entry replay cache: a synchronous request occupies it only until date + 60 s, so a
+    // second request fits after that (with the old widest-window rule it stayed 900 s).
+    let mut config = dev_config();
+    config.replay_capacity = 1;
+    let h = harness_with(config);
+    h.engine.refresh(NOW).await.expect("keys");
+    let d = h.deploy("marker", MARKER, fast_limits());
+    let (enc, opener) = h.seal_request("marker", d.code_hash, NOW, b"{}");
+    let sealed = h.engine.invoke(h.job(&d, enc), NOW).await.expect("sealed");
+    assert!(opener.open(&sealed).expect("opens").is_ok());
+    // Full while the first id lives.
+    let (enc, _) = h.seal_request("marker", d.code_hash, NOW + 30, b"{}");
+    let err = h
+        .engine
+        .invoke(h.job(&d, enc), NOW + 30)
+        .await
+        .expect_err("full");
+    assert!(matches!(err, Error::Overloaded), "{err:?}");
+    // After date + 60 s the slot is free again.
+    let (enc, opener) = h.seal_request("marker", d.code_hash, NOW + 61, b"{}");
+    let sealed = h
+        .engine
+        .invoke(h.job(&d, enc), NOW + 61)
+        .await
+        .expect("sealed");
+    assert!(opener.open(&sealed).expect("opens").is_ok());
+    assert_eq!(h.runs(), 2);
 }
 
 #[tokio::test]
 async fn async_redelivery_within_the_async_window_gets_the_first_response() {
     let h = ready_harness().await;
     let d = h.deploy("echo", ECHO, fast_limits());
-    let (enc, opener) = h.seal_request("echo", d.code_hash, NOW - 800, b"{\"n\":1}");
+    let (enc, opener) = h.seal_async_request("echo", d.code_hash, NOW - 800, b"{\"n\":1}");
     let mut job = h.job(&d, enc);
     job.flags = JobFlags::ASYNC;
     let first = h.engine.invoke(job.clone(), NOW).await.expect("first");
@@ -188,12 +238,12 @@ async fn async_redelivery_within_the_async_window_gets_the_first_response() {
 #[test]
 fn windows_and_replay_retention() {
     let mut c = dev_config();
-    assert_eq!(c.date_window_for(JobFlags::NONE), 60);
-    assert_eq!(c.date_window_for(JobFlags::ASYNC), 900);
+    assert_eq!(c.date_window_for(InvokeMode::Sync), 60);
+    assert_eq!(c.date_window_for(InvokeMode::Async), 900);
     assert_eq!(c.replay_window_secs(), 900);
     // Never narrower than the synchronous window.
     c.async_date_window_secs = 10;
-    assert_eq!(c.date_window_for(JobFlags::ASYNC), 60);
+    assert_eq!(c.date_window_for(InvokeMode::Async), 60);
     assert_eq!(c.replay_window_secs(), 60);
     // Async results outlive the replay entries by default.
     assert!(dev_config().async_result_secs >= 2 * dev_config().replay_window_secs());

@@ -2,8 +2,10 @@
 //! BHTTP response (or encrypted problem JSON, RFC 9457) under the request's response context.
 //!
 //! Inner request: `POST https://clave/{project}/{function}`, known-length BHTTP, headers
-//! `clave-code-hash: <64 lowercase hex>` and `date: <unix seconds, decimal>`, plus the
-//! caller's own headers (e.g. `content-type`), body = content.
+//! `clave-code-hash: <64 lowercase hex>` and `date: <unix seconds, decimal>`, optionally
+//! `clave-mode: async` (the caller asked for an asynchronous call; the marker is sealed, so the
+//! platform cannot relabel a synchronous request), plus the caller's own headers (e.g.
+//! `content-type`), body = content.
 
 use std::fmt;
 use std::io::Cursor;
@@ -23,6 +25,8 @@ use crate::types::{CodeHash, FunctionName, ProjectName};
 pub const HEADER_CODE_HASH: &str = "clave-code-hash";
 /// Header carrying the request time, unix seconds as decimal digits.
 pub const HEADER_DATE: &str = "date";
+/// Header carrying the invocation mode; present only as `clave-mode: async` (absent = synchronous).
+pub const HEADER_MODE: &str = "clave-mode";
 /// Header marking an engine error response; its value is the problem slug.
 pub const HEADER_ERROR: &str = "clave-error";
 /// Prefix reserved for clave headers.
@@ -36,6 +40,30 @@ pub const MEDIA_TYPE_PROBLEM: &str = "application/problem+json";
 /// URI prefix of clave problem types.
 pub const PROBLEM_TYPE_PREFIX: &str = "urn:clave:error:";
 
+/// How the caller asked for its request to be run, sealed inside the request so that the
+/// untrusted platform cannot change it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum InvokeMode {
+    /// Sent to the synchronous invoke route; the engine accepts it only within its synchronous
+    /// date window (default ±60 s).
+    #[default]
+    Sync,
+    /// Sent to the asynchronous route (`?mode=async`): it may wait in the durable queue, so the
+    /// engine accepts it within the wider asynchronous date window.
+    Async,
+}
+
+impl InvokeMode {
+    /// The `clave-mode` header value, or `None` for the default (synchronous, no header).
+    #[must_use]
+    pub fn header_value(self) -> Option<&'static str> {
+        match self {
+            Self::Sync => None,
+            Self::Async => Some("async"),
+        }
+    }
+}
+
 /// A user's call of a function (the inner request).
 #[derive(Clone, PartialEq, Eq)]
 pub struct InvokeRequest {
@@ -47,6 +75,8 @@ pub struct InvokeRequest {
     pub code_hash: CodeHash,
     /// Request time, unix seconds (the engine rejects stale dates).
     pub date: u64,
+    /// Synchronous (default) or asynchronous; sealed, so only the caller sets it.
+    pub mode: InvokeMode,
     /// Other headers, names lowercase (e.g. `content-type`); `clave-*` and `date` are reserved.
     pub headers: Vec<(String, String)>,
     /// Request body.
@@ -60,6 +90,7 @@ impl fmt::Debug for InvokeRequest {
             .field("function", &self.function)
             .field("code_hash", &self.code_hash)
             .field("date", &self.date)
+            .field("mode", &self.mode)
             .field("headers", &self.headers.len())
             .field("body_len", &self.body.len())
             .finish()
@@ -147,9 +178,17 @@ impl InvokeRequest {
             function,
             code_hash,
             date,
+            mode: InvokeMode::Sync,
             headers: Vec::new(),
             body,
         }
+    }
+
+    /// The same request marked for asynchronous invocation (`?mode=async`).
+    #[must_use]
+    pub fn asynchronous(mut self) -> Self {
+        self.mode = InvokeMode::Async;
+        self
     }
 
     /// The inner path, `/{project}/{function}`.
@@ -168,6 +207,9 @@ impl InvokeRequest {
         );
         m.put_header(HEADER_CODE_HASH, self.code_hash.to_hex());
         m.put_header(HEADER_DATE, self.date.to_string());
+        if let Some(mode) = self.mode.header_value() {
+            m.put_header(HEADER_MODE, mode);
+        }
         for (name, value) in &self.headers {
             if is_reserved(name) {
                 return Err(Error::InvalidHeader {
@@ -227,10 +269,21 @@ impl InvokeRequest {
             reason: "not 64 lowercase hex digits",
         })?;
         let date = parse_date(single(fields, HEADER_DATE)?)?;
+        let mode = match single(fields, HEADER_MODE) {
+            Err(Error::MissingHeader(_)) => InvokeMode::Sync,
+            Err(e) => return Err(e),
+            Ok(b"async") => InvokeMode::Async,
+            Ok(_) => {
+                return Err(Error::InvalidHeader {
+                    name: HEADER_MODE,
+                    reason: "the only value is async",
+                });
+            }
+        };
         let mut headers = Vec::new();
         for field in fields.iter() {
             let name = text(field.name())?;
-            if name == HEADER_CODE_HASH || name == HEADER_DATE {
+            if name == HEADER_CODE_HASH || name == HEADER_DATE || name == HEADER_MODE {
                 continue;
             }
             if is_reserved(&name) {
@@ -246,6 +299,7 @@ impl InvokeRequest {
             function,
             code_hash,
             date,
+            mode,
             headers,
             body: m.content().to_vec(),
         })

@@ -24,8 +24,8 @@ pub use bundle::KeyBundle;
 pub use code::{Limits, Manifest, SealedCode, open_code, seal_code};
 pub use error::{Error, Result};
 pub use invoke::{
-    InvokeError, InvokeRequest, InvokeResponder, InvokeResponse, InvokeResponseOpener, ProblemKind,
-    ReplayId, open_invoke, seal_invoke,
+    InvokeError, InvokeMode, InvokeRequest, InvokeResponder, InvokeResponse, InvokeResponseOpener,
+    ProblemKind, ReplayId, open_invoke, seal_invoke,
 };
 pub use ohttp::{KeyConfig, PrivateKey, ServerKey};
 pub use signed::SignedObject;

@@ -238,6 +238,18 @@ fn invoke_round_trip() {
     let req = request();
     let bhttp = req.to_bhttp().expect("bhttp");
     assert_eq!(InvokeRequest::from_bhttp(&bhttp), Ok(req.clone()));
+    // The asynchronous marker survives the round trip and changes the bytes.
+    let marked = request().asynchronous();
+    let marked_bhttp = marked.to_bhttp().expect("bhttp");
+    assert_ne!(marked_bhttp, bhttp);
+    assert_eq!(InvokeRequest::from_bhttp(&marked_bhttp), Ok(marked.clone()));
+    assert_eq!(marked.mode, clave_proto::InvokeMode::Async);
+    // Callers cannot smuggle the marker in through their own headers.
+    let mut smuggled = request();
+    smuggled
+        .headers
+        .push(("clave-mode".to_owned(), "async".to_owned()));
+    assert!(smuggled.to_bhttp().is_err());
 
     let (enc, opener) = seal_invoke(key.config(), &req, &mut rng).expect("seal");
     let (enc2, _) = seal_invoke(key.config(), &req, &mut rng).expect("seal");

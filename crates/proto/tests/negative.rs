@@ -578,10 +578,74 @@ fn invoke_request_negatives() {
                 reason: "reserved",
             },
         ),
+        (
+            raw_request(
+                "POST",
+                "/p/f",
+                &[
+                    ("clave-code-hash", hash.as_str()),
+                    ("date", "1"),
+                    ("clave-mode", "sync"),
+                ],
+            ),
+            Error::InvalidHeader {
+                name: "clave-mode",
+                reason: "the only value is async",
+            },
+        ),
+        (
+            raw_request(
+                "POST",
+                "/p/f",
+                &[
+                    ("clave-code-hash", hash.as_str()),
+                    ("date", "1"),
+                    ("clave-mode", "ASYNC"),
+                ],
+            ),
+            Error::InvalidHeader {
+                name: "clave-mode",
+                reason: "the only value is async",
+            },
+        ),
+        (
+            raw_request(
+                "POST",
+                "/p/f",
+                &[
+                    ("clave-code-hash", hash.as_str()),
+                    ("date", "1"),
+                    ("clave-mode", "async"),
+                    ("clave-mode", "async"),
+                ],
+            ),
+            Error::InvalidHeader {
+                name: "clave-mode",
+                reason: "repeated",
+            },
+        ),
     ];
     for (bytes, expected) in cases {
         assert_eq!(InvokeRequest::from_bhttp(&bytes), Err(expected));
     }
+    // The sealed mode marker: absent is synchronous, `async` is asynchronous.
+    let marked = raw_request(
+        "POST",
+        "/p/f",
+        &[
+            ("clave-code-hash", hash.as_str()),
+            ("date", "1"),
+            ("clave-mode", "async"),
+        ],
+    );
+    assert_eq!(
+        InvokeRequest::from_bhttp(&marked).map(|r| r.mode),
+        Ok(clave_proto::InvokeMode::Async)
+    );
+    assert_eq!(
+        InvokeRequest::from_bhttp(&raw_request("POST", "/p/f", &good)).map(|r| r.mode),
+        Ok(clave_proto::InvokeMode::Sync)
+    );
     for date in [
         "",
         "01",

@@ -21,8 +21,8 @@ use clave_proto::kds_api::{
 };
 use clave_proto::spec::KeyPurpose;
 use clave_proto::{
-    CodeHash, InvokeError, InvokeRequest, InvokeResponse, InvokeResponseOpener, KeyConfig,
-    seal_invoke,
+    CodeHash, InvokeError, InvokeMode, InvokeRequest, InvokeResponse, InvokeResponseOpener,
+    KeyConfig, seal_invoke,
 };
 use ed25519_dalek::VerifyingKey;
 
@@ -296,6 +296,29 @@ impl Harness {
         date: u64,
         body: &[u8],
     ) -> (Vec<u8>, InvokeResponseOpener) {
+        self.seal_request_mode(function, pin, date, body, InvokeMode::Sync)
+    }
+
+    /// The user's sealed request for an asynchronous call (`clave-mode: async`).
+    pub fn seal_async_request(
+        &self,
+        function: &str,
+        pin: CodeHash,
+        date: u64,
+        body: &[u8],
+    ) -> (Vec<u8>, InvokeResponseOpener) {
+        self.seal_request_mode(function, pin, date, body, InvokeMode::Async)
+    }
+
+    /// The user's sealed request with the given sealed mode.
+    pub fn seal_request_mode(
+        &self,
+        function: &str,
+        pin: CodeHash,
+        date: u64,
+        body: &[u8],
+        mode: InvokeMode,
+    ) -> (Vec<u8>, InvokeResponseOpener) {
         let mut req = InvokeRequest::new(
             "default".parse().expect("project"),
             function.parse().expect("function"),
@@ -303,6 +326,7 @@ impl Harness {
             date,
             body.to_vec(),
         );
+        req.mode = mode;
         req.headers
             .push(("content-type".into(), "application/json".into()));
         seal_invoke(&self.key_config(KeyPurpose::Invoke), &req, &mut rng()).expect("seal")
