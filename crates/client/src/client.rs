@@ -319,14 +319,7 @@ impl Client {
         let (project, function, enc, opener) = self
             .seal_call(project, name, body, headers, code_hash, InvokeMode::Sync)
             .await?;
-        let req = self
-            .http
-            .post(self.url(&format!(
-                "/v1/projects/{project}/functions/{function}/invoke"
-            )))
-            .header(reqwest::header::CONTENT_TYPE, OHTTP_REQUEST_CONTENT_TYPE)
-            .body(enc);
-        let (_, answer) = self.send(req).await?;
+        let answer = self.post_sealed(&project, &function, "", enc).await?;
         open_answer(&opener, &answer)
     }
 
@@ -350,14 +343,9 @@ impl Client {
         let (project, function, enc, opener) = self
             .seal_call(project, name, body, headers, code_hash, InvokeMode::Async)
             .await?;
-        let req = self
-            .http
-            .post(self.url(&format!(
-                "/v1/projects/{project}/functions/{function}/invoke?mode=async"
-            )))
-            .header(reqwest::header::CONTENT_TYPE, OHTTP_REQUEST_CONTENT_TYPE)
-            .body(enc);
-        let (_, answer) = self.send(req).await?;
+        let answer = self
+            .post_sealed(&project, &function, "?mode=async", enc)
+            .await?;
         let accepted: AsyncAccepted = parse_json(&answer, "asynchronous invoke")?;
         if !is_valid_result_id(&accepted.id) {
             return Err(ClientError::Protocol(format!(
@@ -415,6 +403,25 @@ impl Client {
             }
             tokio::time::sleep(interval).await;
         }
+    }
+
+    /// Post a sealed request to the function's invoke route (`query` is `""` or `"?mode=async"`).
+    async fn post_sealed(
+        &self,
+        project: &ProjectName,
+        function: &FunctionName,
+        query: &str,
+        enc: Vec<u8>,
+    ) -> Result<Vec<u8>> {
+        let req = self
+            .http
+            .post(self.url(&format!(
+                "/v1/projects/{project}/functions/{function}/invoke{query}"
+            )))
+            .header(reqwest::header::CONTENT_TYPE, OHTTP_REQUEST_CONTENT_TYPE)
+            .body(enc);
+        let (_, answer) = self.send(req).await?;
+        Ok(answer)
     }
 
     /// Verify, then seal a call for `project/name` with the given sealed mode.
