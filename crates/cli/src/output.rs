@@ -107,6 +107,7 @@ pub fn from_client(e: &ClientError, ctx: &ErrContext) -> CliError {
                 404 => format!("the gateway found nothing there (404): {detail}."),
                 409 => format!("the gateway refused the change (409 conflict): {detail}."),
                 413 => format!("the gateway refused the request as too large (413): {detail}."),
+                501 => format!("the gateway does not offer this (501): {detail}; asynchronous calls need a gateway with a queue (`clave gateway --nats-url ...`; `clave dev` has none), so call without --async."),
                 503 => format!("the platform is overloaded or has no engine available (503): {detail}; retry later."),
                 s => format!("the gateway refused the request ({s}): {detail}."),
             };

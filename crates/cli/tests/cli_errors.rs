@@ -46,6 +46,13 @@ fn error_paths() {
     let o = clave(&config, &["invoke", "nosuch", "--hash", &hash]);
     assert_one_sentence(&o, 1, "no function named \"nosuch\"");
 
+    // An asynchronous call on `clave dev` (no queue): says what is missing, nothing queued.
+    let o = clave(
+        &config,
+        &["invoke", "hello", "--hash", &hash, "--async", "--data", "{}"],
+    );
+    assert_one_sentence(&o, 1, "asynchronous calls need a gateway with a queue");
+
     // Hash mismatch: the engine refuses.
     let zero = "0".repeat(64);
     let o = clave(
