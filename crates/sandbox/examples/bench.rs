@@ -32,7 +32,13 @@ fn report(what: &str, mut v: Vec<Duration>) {
     }
     v.sort();
     let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
-    println!("{what:<62} p50 {:>9.1?}  p99 {:>9.1?}", at(0.5), at(0.99));
+    // The minimum is the least disturbed by other tenants of a shared machine.
+    println!(
+        "{what:<62} p50 {:>9.1?}  p99 {:>9.1?}  min {:>9.1?}",
+        at(0.5),
+        at(0.99),
+        v[0]
+    );
 }
 
 fn main() {
@@ -42,6 +48,12 @@ fn main() {
     let want = |m: &str| mode == "all" || mode == m;
     let hash: [u8; 32] = sha2::Sha256::digest(ECHO.as_bytes()).into();
     let limits = Limits::default();
+    // The first call compiles the prelude (and, under valgrind, runs ~50x slower): a generous
+    // deadline for warm-ups only.
+    let warm = Limits {
+        cpu_ms: 60_000,
+        ..limits
+    };
     let (do_src, do_bc) = (want("source"), want("bytecode"));
     let (src, bc, bc_paced) = std::thread::Builder::new()
         .stack_size(4 << 20)
@@ -49,6 +61,14 @@ fn main() {
             let mut src = Vec::new();
             let mut bc = Vec::new();
             if do_src {
+                clave_sandbox::run_on_current_thread(
+                    &BytecodeCache::new(0),
+                    hash,
+                    ECHO,
+                    request(),
+                    &warm,
+                )
+                .expect("warm-up");
                 for _ in 0..n {
                     let cache = BytecodeCache::new(0);
                     let t = Instant::now();
@@ -59,7 +79,7 @@ fn main() {
             }
             if do_bc {
                 let cache = BytecodeCache::new(1 << 20);
-                clave_sandbox::run_on_current_thread(&cache, hash, ECHO, request(), &limits)
+                clave_sandbox::run_on_current_thread(&cache, hash, ECHO, request(), &warm)
                     .expect("warm-up");
                 for _ in 0..n {
                     let t = Instant::now();
@@ -71,7 +91,7 @@ fn main() {
             let mut bc_paced = Vec::new();
             if do_bc {
                 let cache = BytecodeCache::new(1 << 20);
-                clave_sandbox::run_on_current_thread(&cache, hash, ECHO, request(), &limits)
+                clave_sandbox::run_on_current_thread(&cache, hash, ECHO, request(), &warm)
                     .expect("warm-up");
                 for _ in 0..n {
                     std::thread::sleep(Duration::from_millis(2));

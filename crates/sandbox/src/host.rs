@@ -14,7 +14,7 @@ use base64::Engine as _;
 use rquickjs::{ArrayBuffer, Ctx, Exception, Function, Object, TypedArray, Value, function::Opt};
 use sha2::Digest as _;
 
-use crate::bytes::{Heap, load_module, with_u8};
+use crate::bytes::{Heap, LazyIntrinsic, add_intrinsic, define_lazy_globals, load_module, with_u8};
 use crate::{ConsoleLevel, ConsoleLine, Limits};
 
 /// State shared by the interrupt handler, the host functions and the job loop of one call.
@@ -32,6 +32,10 @@ pub(crate) struct CallState {
     pub console_truncated: Cell<bool>,
     /// The runtime's heap accounting (its allocator enforces `Limits::heap_bytes`).
     pub heap: Rc<Heap>,
+    /// Bit `i`: the lazily added intrinsic group `i` is in the context (see `LazyIntrinsic`).
+    intrinsics: Cell<u8>,
+    /// A request body that is not valid UTF-8, handed to the prelude by `H.requestBytes()`.
+    pub request_bytes: RefCell<Vec<u8>>,
 }
 
 impl CallState {
@@ -46,6 +50,8 @@ impl CallState {
             console_left: Cell::new(limits.max_console_bytes),
             console_truncated: Cell::new(false),
             heap: Heap::new(limits.heap_bytes),
+            intrinsics: Cell::new(0),
+            request_bytes: RefCell::new(Vec::new()),
         }
     }
 
@@ -214,6 +220,56 @@ pub(crate) fn install<'js>(
         )?,
     )?;
 
+    // Adds a lazily added intrinsic group to the context (once; the prelude keeps the program's
+    // own definitions of its globals).
+    let s = st.clone();
+    host.set(
+        "intrinsic",
+        Function::new(ctx.clone(), move |ctx: Ctx<'js>, i: f64| {
+            let Some(which) = LazyIntrinsic::from_index(i) else {
+                return Err(Exception::throw_internal(&ctx, "no such intrinsic"));
+            };
+            let bit = 1u8 << (which as u8);
+            if s.intrinsics.get() & bit != 0 {
+                return Ok(());
+            }
+            s.intrinsics.set(s.intrinsics.get() | bit);
+            add_intrinsic(&ctx, which).map_err(|why| Exception::throw_internal(&ctx, why))
+        })?,
+    )?;
+
+    // Lazy globals: native accessors calling `load(name, group)` / `load(name, group, value)`.
+    host.set(
+        "lazyGlobals",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, groups: rquickjs::Array<'js>, load: Function<'js>| {
+                define_lazy_globals(&ctx, &groups, &load)
+            },
+        )?,
+    )?;
+
+    // `Date.now()` without the Date intrinsic: milliseconds since the epoch.
+    host.set(
+        "now",
+        Function::new(ctx.clone(), || -> f64 {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as f64)
+                .unwrap_or(0.0)
+        })?,
+    )?;
+
+    // The request body that is not valid UTF-8 (called once, by `dispatch`).
+    let s = st.clone();
+    host.set(
+        "requestBytes",
+        Function::new(ctx.clone(), move |ctx: Ctx<'js>| {
+            let bytes = std::mem::take(&mut *s.request_bytes.borrow_mut());
+            ArrayBuffer::new_copy(ctx, bytes)
+        })?,
+    )?;
+
     let s = st.clone();
     host.set(
         "log",
@@ -318,23 +374,23 @@ pub(crate) fn install<'js>(
         "btoa",
         Function::new(
             ctx.clone(),
-            move |ctx: Ctx<'js>, data: rquickjs::String<'js>, units: f64| {
+            // `null` for a character above U+00FF (the prelude throws the DOMException).
+            move |ctx: Ctx<'js>,
+                  data: rquickjs::String<'js>,
+                  units: f64|
+                  -> rquickjs::Result<Value<'js>> {
                 s.charge(&ctx, (units.max(0.0) as usize).saturating_mul(4))?;
                 let text = s.js_string(&ctx, &data)?;
                 let mut bytes = Vec::with_capacity(text.len());
                 for c in text.chars() {
                     let c = u32::from(c);
                     if c > 0xff {
-                        return Err(Exception::throw_dom(
-                            &ctx,
-                            "InvalidCharacterError",
-                            "Invalid character",
-                        ));
+                        return Ok(Value::new_null(ctx));
                     }
                     bytes.push(c as u8);
                 }
                 let out = base64::engine::general_purpose::STANDARD.encode(bytes);
-                rquickjs::String::from_str(ctx, &out)
+                Ok(Value::from_string(rquickjs::String::from_str(ctx, &out)?))
             },
         )?,
     )?;
@@ -373,6 +429,29 @@ pub(crate) fn install<'js>(
                     None => url::Url::parse(&input),
                 };
                 Ok(parsed.ok().map(|u| url_components(&u)))
+            },
+        )?,
+    )?;
+
+    // `new Request(url)`: the href, `null` if the URL does not parse, `false` if it has
+    // credentials.
+    let s = st.clone();
+    host.set(
+        "requestHref",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, input: String| -> rquickjs::Result<Value<'js>> {
+                s.charge(&ctx, input.len().saturating_mul(3))?;
+                Ok(match url::Url::parse(&input) {
+                    Err(_) => Value::new_null(ctx),
+                    Ok(u)
+                        if !u.username().is_empty()
+                            || u.password().is_some_and(|p| !p.is_empty()) =>
+                    {
+                        Value::new_bool(ctx, false)
+                    }
+                    Ok(u) => Value::from_string(rquickjs::String::from_str(ctx, u.as_str())?),
+                })
             },
         )?,
     )?;

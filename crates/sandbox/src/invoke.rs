@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use rquickjs::context::intrinsic;
 use rquickjs::promise::PromiseState;
 use rquickjs::{
-    Array, ArrayBuffer, Context, Ctx, Function, Module, Object, Persistent, Promise, Runtime,
-    TypedArray, Value, WriteOptions,
+    Array, Context, Ctx, Function, Module, Object, Persistent, Promise, Runtime, TypedArray, Value,
+    WriteOptions,
 };
 use sha2::Digest as _;
 
@@ -21,19 +21,17 @@ use crate::{BytecodeCache, Error, HttpRequest, HttpResponse, Limits, Outcome};
 const PRELUDE_SRC: &str = include_str!("prelude.js");
 const MODULE_NAME: &str = "worker.js";
 
-/// Intrinsics of the execution context: everything QuickJS offers except `Eval` (so `eval` and
-/// `new Function` of strings throw) and `Performance` (a high-resolution clock).
+/// Intrinsics every execution context starts with (besides the base objects). The context never
+/// gets `Eval` (so `eval` and `new Function` of strings throw) nor `Performance` (a
+/// high-resolution clock). `Date`, `MapSet`, `TypedArrays`, `DOMException` and `WeakRef` are
+/// added when the program first reads one of their globals (`LazyIntrinsic`, prelude.js), which
+/// keeps a fresh context cheap: together they cost about as much as the base objects.
 type RunIntrinsics = (
-    intrinsic::Date,
     intrinsic::RegExpCompiler,
     intrinsic::RegExp,
     intrinsic::Json,
     intrinsic::Proxy,
-    intrinsic::MapSet,
-    intrinsic::TypedArrays,
     intrinsic::Promise,
-    intrinsic::WeakRef,
-    intrinsic::DOMException,
 );
 
 /// Intrinsics of the short-lived compile context (parsing needs the eval machinery and the regexp
@@ -71,8 +69,11 @@ pub(crate) fn prelude() -> Result<&'static PreludeCode, Error> {
                     let m = Module::declare(ctx.clone(), name, src).map_err(|e| {
                         format!("{name}: {e}: {:?}", exception_text(&ctx, ctx.catch()))
                     })?;
+                    // No debug information (line tables) in our own bytecode: it is read into
+                    // every context, and its frames need no line numbers.
                     m.write(WriteOptions {
                         strip_source: true,
+                        strip_debug: true,
                         ..Default::default()
                     })
                     .map_err(|e| e.to_string())
@@ -507,7 +508,7 @@ impl Instance {
         })
     }
 
-    fn call(&mut self, request: HttpRequest, limits: &Limits) -> Result<HttpResponse, Error> {
+    fn call(&mut self, mut request: HttpRequest, limits: &Limits) -> Result<HttpResponse, Error> {
         let st = self.st.clone();
         let (d, ns) = (
             self.handles.dispatch.clone(),
@@ -533,8 +534,19 @@ impl Instance {
                     .map_err(|e| caught(&st, &ctx, e))?;
                 i += 2;
             }
-            let body = ArrayBuffer::new_copy(ctx.clone(), &request.body)
-                .map_err(|e| caught(&st, &ctx, e))?;
+            // The body goes in as a string when it is valid UTF-8 (the common case: no typed
+            // arrays needed, one copy); other bytes are fetched by the prelude (`H.requestBytes`).
+            let body = if request.body.is_empty() {
+                Value::new_null(ctx.clone())
+            } else if let Ok(text) = std::str::from_utf8(&request.body) {
+                Value::from_string(
+                    rquickjs::String::from_str(ctx.clone(), text)
+                        .map_err(|e| caught(&st, &ctx, e))?,
+                )
+            } else {
+                *st.request_bytes.borrow_mut() = std::mem::take(&mut request.body);
+                Value::new_bool(ctx.clone(), true)
+            };
             let p: Promise<'_> = d
                 .call((
                     ns,
@@ -579,6 +591,13 @@ impl Instance {
             let mut size = 0usize;
             let body = if body.is_null() || body.is_undefined() {
                 Vec::new()
+            } else if let Some(text) = body.as_string() {
+                let text = text.to_string().map_err(|e| caught(&st, &ctx, e))?;
+                size = text.len();
+                if size > max {
+                    return Err(Error::ResponseTooLarge { limit: max });
+                }
+                text.into_bytes()
             } else {
                 let ta = TypedArray::<u8>::from_value(body).map_err(internal)?;
                 size = ta.len();
@@ -776,4 +795,48 @@ pub(crate) fn idle_heap_bytes(code: &str) -> Result<usize, Error> {
     inst.rt.run_gc();
     let usage = inst.rt.memory_usage();
     Ok(usage.malloc_size.max(0) as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bytes::{LazyIntrinsic, add_intrinsic};
+
+    fn global_names(ctx: &Ctx<'_>) -> Vec<String> {
+        let f: Function<'_> = ctx
+            .eval("() => Object.getOwnPropertyNames(globalThis)")
+            .expect("names function");
+        f.call(()).expect("names")
+    }
+
+    /// The names in prelude.js's `INTRINSIC_GLOBALS` are exactly the globals each lazily added
+    /// intrinsic group defines, in the order of `LazyIntrinsic`.
+    #[test]
+    fn lazy_intrinsic_globals_match_quickjs() {
+        let start = PRELUDE_SRC
+            .find("const INTRINSIC_GLOBALS = [")
+            .expect("INTRINSIC_GLOBALS in prelude.js");
+        let list = &PRELUDE_SRC[start + "const INTRINSIC_GLOBALS = ".len()..];
+        let list = &list[..list.find("];").expect("end of list") + 1];
+        let list: Vec<Vec<String>> =
+            serde_json::from_str(&list.replace('\'', "\"").replace(",\n]", "\n]"))
+                .expect("list parses as JSON");
+        assert_eq!(list.len(), LazyIntrinsic::ALL.len());
+        for (which, names) in LazyIntrinsic::ALL.into_iter().zip(list) {
+            let rt = Runtime::new().expect("runtime");
+            let ctx = Context::custom::<(RunIntrinsics, intrinsic::Eval)>(&rt).expect("context");
+            ctx.with(|ctx| {
+                let before = global_names(&ctx);
+                assert_eq!(add_intrinsic(&ctx, which), Ok(()), "{which:?}");
+                let mut added: Vec<String> = global_names(&ctx)
+                    .into_iter()
+                    .filter(|n| !before.contains(n))
+                    .collect();
+                let mut want = names.clone();
+                added.sort();
+                want.sort();
+                assert_eq!(added, want, "{which:?}");
+            });
+        }
+    }
 }

@@ -15,10 +15,14 @@ const H = globalThis.__clave_host;
 delete globalThis.__clave_host;
 
 const ObjectDefineProperty = Object.defineProperty;
+const ObjectGetOwnPropertyDescriptor = Object.getOwnPropertyDescriptor;
+const ObjectCreate = Object.create;
+const ObjectKeys = Object.keys;
+const ReflectDeleteProperty = Reflect.deleteProperty;
 const ArrayIsArray = Array.isArray;
-const isView = ArrayBuffer.isView;
 const SymbolIterator = Symbol.iterator;
 const SymbolToStringTag = Symbol.toStringTag;
+const now = H.now;
 
 function defineGlobal(name, value) {
   ObjectDefineProperty(globalThis, name, { value, writable: true, configurable: true, enumerable: false });
@@ -28,24 +32,105 @@ function tag(cls, name) {
   ObjectDefineProperty(cls.prototype, SymbolToStringTag, { value: name, configurable: true });
 }
 
+// ---------------------------------------------------------------- lazily added intrinsics
+// A fresh context starts with the ECMAScript intrinsics the request path needs (base objects,
+// RegExp, JSON, Proxy, Promise). `Date`, `Map`/`Set`/`WeakMap`/`WeakSet`, the typed arrays (with
+// `ArrayBuffer`, `DataView`, `Atomics`), `DOMException` and `WeakRef`/`FinalizationRegistry` are
+// added to the context by the host (`H.intrinsic(i)`, QuickJS's own JS_AddIntrinsic*) when the
+// program first reads one of their globals. Until then each global is a configurable,
+// non-enumerable accessor that adds its group and then reads like the data property it becomes;
+// assigning to it first just defines the data property, and a later load of the group keeps
+// whatever the program put there (or deleted). None of these objects can exist before its group
+// is added (only the host creates them otherwise, and always after adding the group).
+// Indices of the groups: src/invoke.rs `LazyIntrinsic`; the names are checked by a unit test.
+const INTRINSIC_DATE = 0;
+const INTRINSIC_MAPSET = 1;
+const INTRINSIC_TYPED_ARRAYS = 2;
+const INTRINSIC_DOMEXCEPTION = 3;
+const INTRINSIC_WEAKREF = 4;
+const INTRINSIC_GLOBALS = [
+  ['Date'],
+  ['Map', 'Set', 'WeakMap', 'WeakSet'],
+  ['ArrayBuffer', 'SharedArrayBuffer', 'Uint8ClampedArray', 'Int8Array', 'Uint8Array', 'Int16Array',
+    'Uint16Array', 'Int32Array', 'Uint32Array', 'BigInt64Array', 'BigUint64Array', 'Float16Array',
+    'Float32Array', 'Float64Array', 'DataView', 'Atomics'],
+  ['DOMException'],
+  ['WeakRef', 'FinalizationRegistry'],
+];
+const addIntrinsic = H.intrinsic;
+const intrinsicAdded = [false, false, false, false, false];
+// The values the intrinsics defined (whatever the program later assigns to the globals).
+const intrinsic = ObjectCreate(null);
+// Our lazy accessors use one native function as getter and setter (`H.lazyGlobals`).
+function isLazyAccessor(d) {
+  return d !== undefined && d.get !== undefined && d.get === d.set;
+}
+function ensureIntrinsic(i) {
+  if (intrinsicAdded[i]) return;
+  intrinsicAdded[i] = true;
+  const names = INTRINSIC_GLOBALS[i];
+  // QuickJS defines the globals afresh (and refuses to add `Atomics` over an existing property):
+  // remove them first, and put back what the program defined (or deleted) afterwards.
+  const kept = [];
+  for (let k = 0; k < names.length; k++) {
+    const d = ObjectGetOwnPropertyDescriptor(globalThis, names[k]);
+    if (!isLazyAccessor(d)) kept.push(names[k], d);
+    ReflectDeleteProperty(globalThis, names[k]);
+  }
+  try {
+    addIntrinsic(i);
+    for (let k = 0; k < names.length; k++) {
+      const d = ObjectGetOwnPropertyDescriptor(globalThis, names[k]);
+      intrinsic[names[k]] = d !== undefined && d.get === undefined ? d.value : undefined;
+    }
+  } finally {
+    for (let k = 0; k < kept.length; k += 2) {
+      if (kept[k + 1] === undefined) ReflectDeleteProperty(globalThis, kept[k]);
+      else if (ObjectGetOwnPropertyDescriptor(globalThis, kept[k])?.configurable !== false) ObjectDefineProperty(globalThis, kept[k], kept[k + 1]);
+    }
+  }
+}
+// A lazy global is a configurable, non-enumerable accessor whose one native function (made by
+// `H.lazyGlobals(groups, load)`) serves as getter, calling `load(name, group)`, and as setter,
+// calling `load(name, group, value)`, which defines the data property.
+function loadIntrinsicGlobal(name, i, ...v) {
+  if (v.length !== 0) return defineGlobal(name, v[0]);
+  ensureIntrinsic(i);
+  return intrinsic[name];
+}
+H.lazyGlobals(INTRINSIC_GLOBALS, loadIntrinsicGlobal);
+function typedArrays() {
+  ensureIntrinsic(INTRINSIC_TYPED_ARRAYS);
+  return intrinsic;
+}
+
 // ---------------------------------------------------------------- DOMException
-const DOMExceptionCtor = globalThis.DOMException;
 function domError(message, name) {
-  if (typeof DOMExceptionCtor === 'function') return new DOMExceptionCtor(message, name);
+  ensureIntrinsic(INTRINSIC_DOMEXCEPTION);
+  const D = intrinsic.DOMException;
+  if (typeof D === 'function') return new D(message, name);
   const e = new Error(message);
   e.name = name;
   return e;
 }
 
 // ---------------------------------------------------------------- bytes helpers
+// No ArrayBuffer or view can exist before the typed arrays were added.
+function isArrayBuffer(v) {
+  return intrinsicAdded[INTRINSIC_TYPED_ARRAYS] && v instanceof intrinsic.ArrayBuffer;
+}
+function isView(v) {
+  return intrinsicAdded[INTRINSIC_TYPED_ARRAYS] && intrinsic.ArrayBuffer.isView(v);
+}
 function toU8(source, what) {
-  if (source instanceof ArrayBuffer) return new Uint8Array(source);
-  if (isView(source)) return new Uint8Array(source.buffer, source.byteOffset, source.byteLength);
+  const T = typedArrays();
+  if (source instanceof T.ArrayBuffer) return new T.Uint8Array(source);
+  if (T.ArrayBuffer.isView(source)) return new T.Uint8Array(source.buffer, source.byteOffset, source.byteLength);
   throw new TypeError(`${what}: argument must be an ArrayBuffer or ArrayBufferView`);
 }
 function copyU8(source) {
   const v = toU8(source, 'body');
-  const out = new Uint8Array(v.byteLength);
+  const out = new intrinsic.Uint8Array(v.byteLength);
   out.set(v);
   return out;
 }
@@ -53,32 +138,61 @@ function wellFormed(s) {
   return typeof s.toWellFormed === 'function' ? s.toWellFormed() : s;
 }
 function utf8Encode(s) {
+  const T = typedArrays();
   const w = wellFormed(s);
-  return new Uint8Array(H.utf8Encode(w, w.length));
+  return new T.Uint8Array(H.utf8Encode(w, w.length));
 }
 function utf8Decode(u8) {
   return H.utf8Decode(u8, false, false);
 }
+// Bodies are kept as a well-formed string (from a string body, or a request body that is valid
+// UTF-8) or a Uint8Array, and encoded only when bytes are asked for.
+function bodyText(b) {
+  if (typeof b === 'string') return b.charCodeAt(0) === 0xfeff ? b.slice(1) : b;
+  return utf8Decode(b);
+}
+function bodyBytes(b) {
+  return typeof b === 'string' ? utf8Encode(b) : b.slice();
+}
 
 // ---------------------------------------------------------------- Headers
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+// Valid names seen in this call -> lower case (a call uses few names, often repeatedly).
+const headerNames = ObjectCreate(null);
+let headerNamesLeft = 256;
 function headerName(name) {
   const n = String(name);
+  const known = headerNames[n];
+  if (known !== undefined) return known;
   if (!TOKEN.test(n)) throw new TypeError(`Headers: "${n}" is an invalid header name.`);
-  return n.toLowerCase();
+  const lower = n.toLowerCase();
+  if (headerNamesLeft > 0) {
+    headerNamesLeft--;
+    headerNames[n] = lower;
+  }
+  return lower;
+}
+const HTTP_WS_EDGES = /^[\t\n\r ]+|[\t\n\r ]+$/g;
+function isHttpWs(c) {
+  return c === 32 || c === 9 || c === 10 || c === 13;
 }
 function headerValue(value) {
-  const v = String(value).replace(/^[\t\n\r ]+|[\t\n\r ]+$/g, '');
-  if (/[\0\r\n]/.test(v)) throw new TypeError(`Headers: "${v}" is an invalid header value.`);
+  let v = String(value);
+  const n = v.length;
+  if (n !== 0 && (isHttpWs(v.charCodeAt(0)) || isHttpWs(v.charCodeAt(n - 1)))) v = v.replace(HTTP_WS_EDGES, '');
+  if (v.indexOf('\n') !== -1 || v.indexOf('\r') !== -1 || v.indexOf('\0') !== -1) {
+    throw new TypeError(`Headers: "${v}" is an invalid header value.`);
+  }
   return v;
 }
 
 class Headers {
-  #m = new Map(); // lower-case name -> [values]
+  #m = ObjectCreate(null); // lower-case name -> [values]
   constructor(init = undefined) {
     if (init === undefined || init === null) return;
     if (init instanceof Headers) {
-      for (const [k, vs] of init.#m) this.#m.set(k, vs.slice());
+      const m = init.#m;
+      for (const k in m) this.#m[k] = m[k].slice();
     } else if (typeof init === 'object' || typeof init === 'function') {
       if (typeof init[Symbol.iterator] === 'function') {
         for (const pair of init) {
@@ -87,7 +201,7 @@ class Headers {
           this.append(p[0], p[1]);
         }
       } else {
-        for (const k of Object.keys(init)) this.append(k, init[k]);
+        for (const k of ObjectKeys(init)) this.append(k, init[k]);
       }
     } else {
       throw new TypeError('Headers constructor: init must be an object');
@@ -96,26 +210,29 @@ class Headers {
   append(name, value) {
     const n = headerName(name);
     const v = headerValue(value);
-    const vs = this.#m.get(n);
+    const vs = this.#m[n];
     if (vs) vs.push(v);
-    else this.#m.set(n, [v]);
+    else this.#m[n] = [v];
   }
-  delete(name) { this.#m.delete(headerName(name)); }
+  delete(name) { delete this.#m[headerName(name)]; }
   get(name) {
-    const vs = this.#m.get(headerName(name));
+    const vs = this.#m[headerName(name)];
     return vs ? vs.join(', ') : null;
   }
   getSetCookie() {
-    const vs = this.#m.get('set-cookie');
+    const vs = this.#m['set-cookie'];
     return vs ? vs.slice() : [];
   }
-  has(name) { return this.#m.has(headerName(name)); }
-  set(name, value) { this.#m.set(headerName(name), [headerValue(value)]); }
+  has(name) { return this.#m[headerName(name)] !== undefined; }
+  set(name, value) {
+    const n = headerName(name);
+    this.#m[n] = [headerValue(value)];
+  }
   #sorted() {
     const out = [];
-    const names = [...this.#m.keys()].sort();
+    const names = ObjectKeys(this.#m).sort();
     for (const n of names) {
-      const vs = this.#m.get(n);
+      const vs = this.#m[n];
       if (n === 'set-cookie') for (const v of vs) out.push([n, v]);
       else out.push([n, vs.join(', ')]);
     }
@@ -138,43 +255,47 @@ delete Headers.pairs;
 // ---------------------------------------------------------------- Body (shared by Request and Response)
 function extractBody(body) {
   if (body === null || body === undefined) return [null, null];
-  if (typeof body === 'string') return [utf8Encode(body), 'text/plain;charset=UTF-8'];
-  if (body instanceof ArrayBuffer || isView(body)) return [copyU8(body), null];
+  if (typeof body === 'string') return [wellFormed(body), 'text/plain;charset=UTF-8'];
+  if (isArrayBuffer(body) || isView(body)) return [copyU8(body), null];
   const u = loaded[CHUNK_URL];
-  if (u !== null && body instanceof u.URLSearchParams) return [utf8Encode(body.toString()), 'application/x-www-form-urlencoded;charset=UTF-8'];
+  if (u !== null && body instanceof u.URLSearchParams) return [wellFormed(body.toString()), 'application/x-www-form-urlencoded;charset=UTF-8'];
   if (typeof body === 'object' && typeof body.getReader === 'function') {
     throw new TypeError('ReadableStream bodies are not supported in the clave sandbox');
   }
-  return [utf8Encode(String(body)), 'text/plain;charset=UTF-8'];
+  return [wellFormed(String(body)), 'text/plain;charset=UTF-8'];
 }
 class BodyState {
+  // `bytes`: null, a well-formed string or a Uint8Array.
   constructor(bytes) { this.bytes = bytes; this.used = false; }
   take() {
     if (this.used) throw new TypeError('Body is unusable: Body has already been read');
     this.used = true;
-    return this.bytes || new Uint8Array(0);
+    return this.bytes === null ? '' : this.bytes;
+  }
+  copy() {
+    const b = this.bytes;
+    return b === null || typeof b === 'string' ? b : b.slice();
   }
 }
-function bodyMethods(cls, get) {
-  const p = cls.prototype;
-  const defs = {
-    text() { try { return Promise.resolve(utf8Decode(get(this).take())); } catch (e) { return Promise.reject(e); } },
-    json() { try { return Promise.resolve(JSON.parse(utf8Decode(get(this).take()))); } catch (e) { return Promise.reject(e); } },
-    arrayBuffer() {
-      try {
-        const b = get(this).take();
-        return Promise.resolve(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
-      } catch (e) { return Promise.reject(e); }
-    },
-    bytes() { try { return Promise.resolve(get(this).take().slice()); } catch (e) { return Promise.reject(e); } },
-    blob() { return Promise.reject(new TypeError('Blob is not supported in the clave sandbox')); },
-    formData() { return Promise.reject(new TypeError('FormData is not supported in the clave sandbox')); },
-  };
-  for (const k of Object.keys(defs)) {
-    ObjectDefineProperty(p, k, { value: defs[k], writable: true, configurable: true, enumerable: false });
+// The body methods of Request and Response (written in each class body, which is cheaper than
+// defining them on the prototypes afterwards): `get(self)` gives the body state (and throws for
+// another object), `kind` 0 text, 1 json, 2 arrayBuffer, 3 bytes.
+function readBody(get, self, kind) {
+  try {
+    const b = get(self).take();
+    if (kind === 0) return Promise.resolve(bodyText(b));
+    if (kind === 1) return Promise.resolve(JSON.parse(bodyText(b)));
+    if (kind === 2) {
+      const u = typeof b === 'string' ? utf8Encode(b) : b;
+      return Promise.resolve(typeof b === 'string' ? u.buffer : u.buffer.slice(u.byteOffset, u.byteOffset + u.byteLength));
+    }
+    return Promise.resolve(bodyBytes(b));
+  } catch (e) {
+    return Promise.reject(e);
   }
-  ObjectDefineProperty(p, 'bodyUsed', { get() { return get(this).used; }, configurable: true });
 }
+function noBlob() { return Promise.reject(new TypeError('Blob is not supported in the clave sandbox')); }
+function noFormData() { return Promise.reject(new TypeError('FormData is not supported in the clave sandbox')); }
 
 // ---------------------------------------------------------------- Request
 const METHOD_NORMALIZE = ['DELETE', 'GET', 'HEAD', 'OPTIONS', 'POST', 'PUT'];
@@ -206,17 +327,17 @@ class Request {
         bodyBytes = input.#body.take();
       }
     } else {
-      // The URL parser behind `new URL` (components: href, origin, protocol, username, password, ...),
-      // without loading the `url` chunk.
-      let c;
-      try { c = H.urlParse(String(input)); } catch (e) { c = null; }
-      if (c == null) throw new TypeError(`Failed to parse URL from ${String(input)}`);
-      if (c[3] || c[4]) throw new TypeError(`Request cannot be constructed from a URL that includes credentials: ${String(input)}`);
-      this.#url = c[0];
-      this.#headers = new Headers();
+      // The URL parser behind `new URL` without loading the `url` chunk: the href, null if the
+      // URL does not parse, false if it has credentials.
+      let href;
+      try { href = H.requestHref(String(input)); } catch (e) { href = null; }
+      if (href === null) throw new TypeError(`Failed to parse URL from ${String(input)}`);
+      if (href === false) throw new TypeError(`Request cannot be constructed from a URL that includes credentials: ${String(input)}`);
+      this.#url = href;
     }
     if (init.method !== undefined) this.#method = normalizeMethod(init.method);
     if (init.headers !== undefined) this.#headers = new Headers(init.headers);
+    else if (this.#headers === undefined) this.#headers = new Headers();
     if (init.redirect !== undefined) this.#redirect = String(init.redirect);
     if (init.body !== undefined && init.body !== null) {
       if (this.#method === 'GET' || this.#method === 'HEAD') throw new TypeError('Request with GET/HEAD method cannot have body.');
@@ -233,22 +354,29 @@ class Request {
   get body() { return null; }
   clone() {
     if (this.#body.used) throw new TypeError('Request.clone: Body has already been consumed.');
-    const b = this.#body.bytes;
-    return new Request(this.#url, {
+    const r = new Request(this.#url, {
       method: this.#method, headers: this.#headers, redirect: this.#redirect,
-      body: b === null ? null : b.slice(),
     });
+    r.#body = new BodyState(this.#body.copy());
+    return r;
   }
   static state(r) { return r.#body; }
+  static setBody(r, b) { r.#body = new BodyState(b); }
+  text() { return readBody(requestBody, this, 0); }
+  json() { return readBody(requestBody, this, 1); }
+  arrayBuffer() { return readBody(requestBody, this, 2); }
+  bytes() { return readBody(requestBody, this, 3); }
+  blob() { return noBlob(); }
+  formData() { return noFormData(); }
+  get bodyUsed() { return this.#body.used; }
 }
 tag(Request, 'Request');
-{
-  const st = Request.state;
-  delete Request.state;
-  bodyMethods(Request, (r) => st(r));
-  // `body` streams are not supported; hide the placeholder getter
-  delete Request.prototype.body;
-}
+const requestBody = Request.state;
+const setRequestBody = Request.setBody;
+delete Request.state;
+delete Request.setBody;
+// `body` streams are not supported; hide the placeholder getter
+delete Request.prototype.body;
 
 // ---------------------------------------------------------------- Response
 const NULL_BODY_STATUS = [101, 103, 204, 205, 304];
@@ -314,51 +442,76 @@ class Response {
     const r = new Response(null, { status: this.#status === 0 ? 200 : this.#status, statusText: this.#statusText, headers: this.#headers });
     r.#status = this.#status;
     r.#type = this.#type;
-    r.#body = new BodyState(this.#body.bytes === null ? null : this.#body.bytes.slice());
+    r.#body = new BodyState(this.#body.copy());
     return r;
   }
   static state(r) { return [r.#status, r.#headers, r.#body]; }
+  static body(r) { return r.#body; }
+  text() { return readBody(responseBody, this, 0); }
+  json() { return readBody(responseBody, this, 1); }
+  arrayBuffer() { return readBody(responseBody, this, 2); }
+  bytes() { return readBody(responseBody, this, 3); }
+  blob() { return noBlob(); }
+  formData() { return noFormData(); }
+  get bodyUsed() { return this.#body.used; }
 }
 tag(Response, 'Response');
 const responseState = Response.state;
+const responseBody = Response.body;
 delete Response.state;
-bodyMethods(Response, (r) => responseState(r)[2]);
+delete Response.body;
 delete Response.prototype.body;
 
-const INTEGER_ARRAYS = [Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array,
-  typeof BigInt64Array === 'function' ? BigInt64Array : Int8Array, typeof BigUint64Array === 'function' ? BigUint64Array : Uint8Array];
+function integerArrays() {
+  const T = typedArrays();
+  return [T.Int8Array, T.Uint8Array, T.Uint8ClampedArray, T.Int16Array, T.Uint16Array, T.Int32Array, T.Uint32Array,
+    T.BigInt64Array, T.BigUint64Array];
+}
 
 // ---------------------------------------------------------------- timers
-const timers = new Map(); // id -> { cb, args, at, every }
+// id -> { cb, args, at, every }; integer keys iterate in ascending (= creation) order.
+const timers = ObjectCreate(null);
+let timerCount = 0;
 const MAX_TIMERS = 10000;
 let timerSeq = 0;
 function addTimer(cb, ms, args, repeat) {
   if (typeof cb !== 'function') throw new TypeError('The "callback" argument must be of type function');
-  if (timers.size >= MAX_TIMERS) throw new RangeError(`too many pending timers (limit ${MAX_TIMERS})`);
+  if (timerCount >= MAX_TIMERS) throw new RangeError(`too many pending timers (limit ${MAX_TIMERS})`);
   let delay = Number(ms);
   if (!(delay >= 1 && delay <= 2147483647)) delay = repeat ? 1 : 0;
   delay = Math.floor(delay);
   const id = ++timerSeq;
-  timers.set(id, { cb, args, at: Date.now() + delay, every: repeat ? delay : 0 });
+  timers[id] = { cb, args, at: now() + delay, every: repeat ? delay : 0 };
+  timerCount++;
   return id;
 }
 function setTimeout(cb, ms = 0, ...args) { return addTimer(cb, ms, args, false); }
 function setInterval(cb, ms = 0, ...args) { return addTimer(cb, ms, args, true); }
-function clearTimer(id) { timers.delete(typeof id === 'number' ? id : Number(id)); }
+function clearTimer(id) {
+  const n = typeof id === 'number' ? id : Number(id);
+  if (Number.isInteger(n) && n > 0 && timers[n] !== undefined) {
+    delete timers[n];
+    timerCount--;
+  }
+}
 
 // Called by the host when no microtask is pending: runs the earliest due timer.
 // Returns 0 if a timer ran, the delay in ms to the next timer, or -1 if none is pending.
 export function runTimers() {
-  if (timers.size === 0) return -1;
+  if (timerCount === 0) return -1;
   let bestId = 0;
   let best = null;
-  for (const [id, t] of timers) {
+  for (const id in timers) {
+    const t = timers[id];
     if (best === null || t.at < best.at) { best = t; bestId = id; }
   }
-  const now = Date.now();
-  if (best.at > now) return best.at - now;
-  if (best.every) best.at = now + best.every;
-  else timers.delete(bestId);
+  const t = now();
+  if (best.at > t) return best.at - t;
+  if (best.every) best.at = t + best.every;
+  else {
+    delete timers[bestId];
+    timerCount--;
+  }
   best.cb(...best.args);
   return 0;
 }
@@ -369,11 +522,11 @@ function fetch() {
 }
 
 // ---------------------------------------------------------------- performance (1 ms resolution)
-let timeOrigin = Date.now();
+let timeOrigin = now();
 // Called by the host when an instance prepared ahead of its call starts serving it.
-export function begin() { timeOrigin = Date.now(); }
+export function begin() { timeOrigin = now(); }
 const performance = {
-  now() { return Date.now() - timeOrigin; },
+  now() { return now() - timeOrigin; },
   get timeOrigin() { return timeOrigin; },
 };
 
@@ -388,7 +541,7 @@ const loadChunk = H.load;
 const loaded = [null, null, null, null, null];
 const CORE = {
   H, tag, toU8, wellFormed, utf8Encode, utf8Decode, domError, ArrayIsArray, isView, SymbolIterator,
-  INTEGER_ARRAYS, Headers, Request, Response, loadedURL: () => loaded[CHUNK_URL],
+  get INTEGER_ARRAYS() { return integerArrays(); }, Headers, Request, Response, loadedURL: () => loaded[CHUNK_URL],
 };
 function lazy(i) {
   let e = loaded[i];
@@ -398,28 +551,25 @@ function lazy(i) {
   }
   return e;
 }
-function lazyGlobal(name, i) {
-  ObjectDefineProperty(globalThis, name, {
-    get() { const v = lazy(i)[name]; defineGlobal(name, v); return v; },
-    set(v) { defineGlobal(name, v); },
-    configurable: true,
-    enumerable: false,
-  });
+function loadChunkGlobal(name, i, ...v) {
+  if (v.length !== 0) return defineGlobal(name, v[0]);
+  const value = lazy(i)[name];
+  defineGlobal(name, value);
+  return value;
 }
 
 // ---------------------------------------------------------------- globals
-lazyGlobal('TextEncoder', CHUNK_TEXT);
-lazyGlobal('TextDecoder', CHUNK_TEXT);
-lazyGlobal('atob', CHUNK_TEXT);
-lazyGlobal('btoa', CHUNK_TEXT);
-lazyGlobal('URL', CHUNK_URL);
-lazyGlobal('URLSearchParams', CHUNK_URL);
+// In the order of the CHUNK_* indices.
+H.lazyGlobals([
+  ['TextEncoder', 'TextDecoder', 'atob', 'btoa'],
+  ['URL', 'URLSearchParams'],
+  ['crypto'],
+  ['structuredClone'],
+  ['console'],
+], loadChunkGlobal);
 defineGlobal('Headers', Headers);
 defineGlobal('Request', Request);
 defineGlobal('Response', Response);
-lazyGlobal('crypto', CHUNK_CRYPTO);
-lazyGlobal('structuredClone', CHUNK_CLONE);
-lazyGlobal('console', CHUNK_CONSOLE);
 defineGlobal('setTimeout', setTimeout);
 defineGlobal('setInterval', setInterval);
 defineGlobal('clearTimeout', clearTimer);
@@ -445,13 +595,18 @@ function describe(v) {
 
 // Builds the Request, calls fetch and flattens the Response:
 // resolves to [status, [name, value, name, value, ...], Uint8Array | null] or to a string naming a bad return value.
+// `body` is null (empty), the body as a string (valid UTF-8) or true (other bytes: H.requestBytes()).
 export async function dispatch(ns, method, url, rawHeaders, body) {
   const headers = new Headers();
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     try { headers.append(rawHeaders[i], rawHeaders[i + 1]); } catch (e) { /* skip an invalid header */ }
   }
-  const hasBody = body.byteLength > 0 && method !== 'GET' && method !== 'HEAD';
-  const request = new Request(url, { method, headers, body: hasBody ? body : null });
+  const request = new Request(url, { method, headers });
+  // The body as it came (no default content-type, no copy); ignored for GET and HEAD.
+  const m = request.method;
+  if (body !== null && m !== 'GET' && m !== 'HEAD') {
+    setRequestBody(request, body === true ? new (typedArrays().Uint8Array)(H.requestBytes()) : body);
+  }
   const ctx = {
     waitUntil(p) { Promise.resolve(p).catch(() => {}); },
     passThroughOnException() {},

@@ -95,7 +95,9 @@ export function init(core) {
   function btoa(data) {
     if (arguments.length < 1) throw new TypeError('btoa requires 1 argument');
     const s = String(data);
-    return H.btoa(s, s.length);
+    const r = H.btoa(s, s.length);
+    if (r === null) throw domError('Invalid character', 'InvalidCharacterError');
+    return r;
   }
   function atob(data) {
     if (arguments.length < 1) throw new TypeError('atob requires 1 argument');

@@ -571,3 +571,76 @@ async fn lazy_globals_and_prepared_instances() {
         .expect("assign before load");
     assert_eq!(o.response.body, b"string mine https://a.test/q");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lazy_intrinsics_keep_program_definitions() {
+    let _serial = SERIAL.lock().await;
+    let p = pool();
+    // Assigning or deleting a global of a lazily added group before the group is loaded sticks
+    // when another global of the group loads it.
+    let code = r#"globalThis.Set = 'mine'; delete globalThis.WeakSet;
+      export default { fetch() {
+        const m = new Map([[1, 2]]);
+        return Response.json({ set: Set, weakSet: typeof WeakSet, has: 'WeakSet' in globalThis, map: m.get(1), weakMap: typeof WeakMap, now: typeof Date.now() });
+      } };"#;
+    let o = call(&p, code, "https://x.test/", limits())
+        .await
+        .expect("assigned lazy globals");
+    assert_eq!(
+        String::from_utf8_lossy(&o.response.body),
+        r#"{"set":"mine","weakSet":"undefined","has":false,"map":2,"weakMap":"function","now":"number"}"#
+    );
+    // A non-configurable global where QuickJS would define `Atomics` must not take the process
+    // down: the typed arrays are then refused with an exception.
+    let code = r#"Object.defineProperty(globalThis, 'Atomics', { value: 1, configurable: false });
+      export default { fetch() {
+        let r;
+        try { r = String(new Uint8Array(2).length); } catch (e) { r = e.name; }
+        return new Response(r + ' ' + Atomics);
+      } };"#;
+    let o = call(&p, code, "https://x.test/", limits())
+        .await
+        .expect("non-configurable Atomics");
+    assert_eq!(o.response.body, b"InternalError 1");
+    // A frozen global object (the lazy globals' accessors cannot be replaced) still answers.
+    let code = r#"Object.freeze(globalThis);
+      export default { async fetch() {
+        const r = [];
+        for (const f of [() => typeof Date, () => new Map().size, () => new Uint8Array(1).length, () => new Response('x').text()]) {
+          try { r.push(String(await f())); } catch (e) { r.push(e.name); }
+        }
+        return new Response(r.join(' '));
+      } };"#;
+    let o = call(&p, code, "https://x.test/", limits())
+        .await
+        .expect("frozen global");
+    assert_eq!(o.response.status, 200);
+    // A request body that is not UTF-8 arrives byte for byte; a UTF-8 one with a BOM keeps it in
+    // bytes() and loses it in text().
+    let code = r#"export default { async fetch(r) {
+        const b = await r.clone().bytes();
+        return new Response(Array.from(b).join(',') + ' ' + (await r.text()).length + ' ' + r.headers.get('content-type'));
+      } };"#;
+    let hash: [u8; 32] = sha2::Sha256::digest(code.as_bytes()).into();
+    // Without a content-type header the request has none (the body is not typed as text).
+    for (body, want) in [
+        (vec![0xff, 0x00, 0xc3], "255,0,195 3 null"),
+        (
+            vec![0xef, 0xbb, 0xbf, b'h', b'i'],
+            "239,187,191,104,105 2 null",
+        ),
+        (b"plain".to_vec(), "112,108,97,105,110 5 null"),
+    ] {
+        let req = HttpRequest {
+            body,
+            headers: Vec::new(),
+            ..request("https://x.test/")
+        };
+        let o = p
+            .run(hash, Arc::from(code), req, limits())
+            .await
+            .expect("binary body");
+        assert_eq!(String::from_utf8_lossy(&o.response.body), want);
+    }
+    normal_works(&p).await;
+}
