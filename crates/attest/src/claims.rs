@@ -62,6 +62,19 @@ pub struct PlatformClaims {
     /// `smt_enabled`) that are set.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub platform_flags: Vec<String>,
+    /// SEV-SNP: the AMD CRL the ARK → ASK → VCEK chain was checked against; `None` when no CRL
+    /// was supplied (see [`crate::SnpPolicy::revocation`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crl: Option<CrlWindow>,
+}
+
+/// The validity window of a verified CRL that a chain was checked against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrlWindow {
+    /// The CRL's `thisUpdate` (unix seconds).
+    pub this_update: u64,
+    /// The CRL's `nextUpdate` (unix seconds): a verifier must fetch a newer CRL after it.
+    pub next_update: u64,
 }
 
 impl PlatformClaims {

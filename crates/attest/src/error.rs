@@ -135,6 +135,66 @@ pub enum Error {
     /// SEV-SNP report with a masked (all-zero) chip id: the VCEK cannot be bound to the chip.
     #[error("sev_snp report has a masked chip_id (MASK_CHIP_ID); the VCEK cannot be matched to it")]
     ChipIdMasked,
+    /// A CRL (SEV-SNP: AMD's ARK-signed CRL) does not parse or has a form this crate refuses
+    /// (not DER X.509 v2, no `nextUpdate`, a delta CRL, an unknown critical extension, ...).
+    #[error("{kind} CRL is unusable: {reason}")]
+    CrlMalformed {
+        /// The evidence kind.
+        kind: TeeKind,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The CRL is not issued by the pinned root that issued the chain (a CRL of another
+    /// product, or of an unknown issuer).
+    #[error("{kind} CRL is issued by {issuer}, not by the pinned {expected}")]
+    CrlWrongIssuer {
+        /// The evidence kind.
+        kind: TeeKind,
+        /// The CRL's issuer name.
+        issuer: String,
+        /// The root the chain ends in.
+        expected: String,
+    },
+    /// The CRL's signature does not verify under the pinned root's key.
+    #[error("{kind} CRL signature does not verify under the pinned {issuer}")]
+    CrlBadSignature {
+        /// The evidence kind.
+        kind: TeeKind,
+        /// The root whose key was used.
+        issuer: String,
+    },
+    /// The CRL was issued after the verification time (beyond the allowed clock skew).
+    #[error("{kind} CRL is not yet valid at {now} (thisUpdate {this_update})")]
+    CrlNotYetValid {
+        /// The evidence kind.
+        kind: TeeKind,
+        /// The CRL's `thisUpdate` (unix seconds).
+        this_update: u64,
+        /// The verification time.
+        now: u64,
+    },
+    /// The CRL's `nextUpdate` has passed: a newer CRL must be fetched.
+    #[error("{kind} CRL expired at {next_update} (now {now})")]
+    CrlExpired {
+        /// The evidence kind.
+        kind: TeeKind,
+        /// The CRL's `nextUpdate` (unix seconds).
+        next_update: u64,
+        /// The verification time.
+        now: u64,
+    },
+    /// A certificate of the chain is listed in the CRL.
+    #[error("{kind} certificate {which} (serial {serial}) is revoked since {revoked_at}")]
+    CertificateRevoked {
+        /// The evidence kind.
+        kind: TeeKind,
+        /// Which certificate (role and subject).
+        which: String,
+        /// Its serial number (hex).
+        serial: String,
+        /// The revocation date in the CRL (unix seconds).
+        revoked_at: u64,
+    },
     /// DCAP quote verification (dcap-qvl) failed.
     #[error("{kind}: quote verification failed: {reason}")]
     QuoteVerification {
@@ -235,6 +295,10 @@ pub enum Error {
         /// What is wrong.
         reason: &'static str,
     },
+    /// The policy requires revocation checking (`snp.revocation: required`) but the evidence
+    /// was verified without a CRL.
+    #[error("the policy requires a revocation check of the {0} chain, but no CRL was supplied")]
+    RevocationNotChecked(TeeKind),
     /// The report data differs from the expected value (wrong nonce or key binding: a replay or
     /// a relay).
     #[error("report data does not match the expected value")]
@@ -303,6 +367,7 @@ impl Error {
                 | Error::TcbStatusNotAccepted { .. }
                 | Error::PlatformFlagNotAllowed { .. }
                 | Error::TdAttributesNotAllowed { .. }
+                | Error::RevocationNotChecked(_)
         )
     }
 }

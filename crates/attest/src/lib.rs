@@ -9,8 +9,8 @@
 //! simulated TEE ([`simulated`]) unless a policy explicitly allows it; claims from the simulated
 //! TEE always carry `insecure: true`. Real hardware evidence (AWS Nitro, AMD SEV-SNP, Intel TDX
 //! and SGX DCAP) is verified against built-in, pinned vendor roots at a caller-given time, with
-//! endorsements (VCEK, Intel collateral) passed in through [`Endorsements`]; it never fetches
-//! them (`clave-collateral` does) and has no way to replace a root.
+//! endorsements (VCEK, AMD's CRL, Intel collateral) passed in through [`Endorsements`]; it never
+//! fetches them (`clave-collateral` does) and has no way to replace a root.
 //!
 //! ```
 //! use clave_attest::{verify, Attester, InsecureSimulatedAttester, Measurement, Policy, ReportData};
@@ -49,10 +49,12 @@ pub mod verify;
 mod wire;
 
 pub use attester::Attester;
-pub use claims::{Claims, PlatformClaims};
+pub use claims::{Claims, CrlWindow, PlatformClaims};
 pub use error::Error;
 pub use evidence::{EVIDENCE_MAGIC, EVIDENCE_VERSION, Evidence, MAX_EVIDENCE_LEN};
-pub use policy::{DcapPolicy, Identity, Policy, PolicyError, SignerPolicy, SnpPolicy, TcbStatus};
+pub use policy::{
+    DcapPolicy, Identity, Policy, PolicyError, Revocation, SignerPolicy, SnpPolicy, TcbStatus,
+};
 pub use simulated::{
     InsecureSimulatedAttester, InsecureSimulatedReport, InsecureSimulatedVerifier,
 };

@@ -47,7 +47,7 @@ impl std::fmt::Debug for Cert {
 }
 
 /// Reads one DER header at `pos`: returns (tag, header length, content length).
-fn der_header(b: &[u8], pos: usize) -> Option<(u8, usize, usize)> {
+pub(crate) fn der_header(b: &[u8], pos: usize) -> Option<(u8, usize, usize)> {
     let tag = *b.get(pos)?;
     let first = *b.get(pos + 1)?;
     if first < 0x80 {

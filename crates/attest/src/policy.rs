@@ -31,6 +31,7 @@
 //! | `min_tcb` | no | no floor | per accepted kind, the minimum TCB components (SNP 4: boot loader, TEE, SNP, microcode; TDX 16; SGX 17; simulated 1 to 16; none for Nitro) |
 //! | `allow_insecure_simulated` | no | `false` | must be `true` iff `insecure_simulated` is listed |
 //! | `max_evidence_age_secs` | no | no limit | for formats with a timestamp; nonce binding is always checked |
+//! | `snp` | no | `{}` | `{"max_vmpl": 0..=3, "revocation": "if_present" \| "required"}` (see [`SnpPolicy`], [`Revocation`]) |
 //!
 //! Debug mode has no knob: it is never accepted. The insecure simulated TEE is never accepted
 //! unless the policy both lists the kind and sets `allow_insecure_simulated`. Unknown fields are
@@ -104,6 +105,39 @@ pub struct SnpPolicy {
     /// The highest VMPL a report may come from (0 = the most privileged level only; default 0).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub max_vmpl: u32,
+    /// Whether the ARK → ASK → VCEK chain must have been checked against AMD's CRL (default
+    /// [`Revocation::IfPresent`]). Absent from the JSON when default, so existing policies keep
+    /// their canonical bytes.
+    #[serde(default, skip_serializing_if = "Revocation::is_if_present")]
+    pub revocation: Revocation,
+}
+
+/// What a policy says about certificate revocation (SEV-SNP: AMD's ARK-signed CRL).
+///
+/// A CRL that *is* supplied is always checked in full (ARK signature, `thisUpdate` /
+/// `nextUpdate` window, ASK/VCEK serials) under either setting; a bad, expired or foreign CRL is
+/// never ignored. The setting only decides what happens when **no** CRL was supplied.
+///
+/// The CRL is an input of the *verifier* (`Endorsements::snp_crl`, fetched by
+/// `clave-collateral`), never part of the evidence, so the host under attack cannot strip it:
+/// `if_present` hands the adversary no downgrade, it only tolerates verifiers that do not fetch
+/// CRLs (offline TEEs verifying each other, existing deployments).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Revocation {
+    /// Check a supplied CRL; accept evidence verified without one (the default).
+    #[default]
+    IfPresent,
+    /// Refuse evidence verified without a CRL ([`crate::Error::RevocationNotChecked`]).
+    Required,
+}
+
+impl Revocation {
+    fn is_if_present(&self) -> bool {
+        *self == Revocation::IfPresent
+    }
 }
 
 fn is_zero(v: &u32) -> bool {

@@ -13,7 +13,9 @@
 //!    built-in one of the product (Milan, Genoa, Turin) pinned by SHA-256 fingerprint: an ARK
 //!    supplied by the host must be byte-identical to it; the ASK is the host's (if given) or the
 //!    built-in one;
-//! 4. ARK, ASK and VCEK are valid at `now`;
+//! 4. ARK, ASK and VCEK are valid at `now`; if AMD's CRL was supplied
+//!    ([`crate::Endorsements::snp_crl`], [`verify_report_with_crl`]), it is signed by the pinned
+//!    ARK, valid at `now`, and lists neither the ASK nor the VCEK ([`crl`]);
 //! 5. the VCEK's extensions match the report: `hwID` = `CHIP_ID` (Turin: its first 8 bytes),
 //!    and the boot loader, TEE, SNP, microcode (and Turin FMC) SPLs = `REPORTED_TCB`. A report
 //!    with a masked chip id (`MASK_CHIP_ID`, all zeros) cannot be bound to its VCEK and is
@@ -26,6 +28,8 @@
 //! ([`crate::SnpPolicy::max_vmpl`]), minimum TCB, measurement or ID/author key digest + guest
 //! SVN, named registers (`host_data`, `family_id`, `image_id`, `id_key_digest`,
 //! `author_key_digest`) and report data.
+
+pub mod crl;
 
 use crate::Error;
 use crate::claims::Claims;
@@ -408,7 +412,19 @@ pub fn verify_report(
     chain: Option<&[u8]>,
     now_unix: u64,
 ) -> Result<Claims, Error> {
-    verify_report_parts(report, vcek, None, chain, now_unix)
+    verify_report_parts(report, vcek, None, chain, None, now_unix)
+}
+
+/// Like [`verify_report`], and checks the chain against AMD's CRL for the product (DER or
+/// PEM; see [`crl`]). The claims then carry the CRL's window in `platform.crl`.
+pub fn verify_report_with_crl(
+    report: &[u8],
+    vcek: &[u8],
+    chain: Option<&[u8]>,
+    crl: &[u8],
+    now_unix: u64,
+) -> Result<Claims, Error> {
+    verify_report_parts(report, vcek, None, chain, Some(crl), now_unix)
 }
 
 pub(crate) fn verify_report_parts(
@@ -416,6 +432,7 @@ pub(crate) fn verify_report_parts(
     vcek: &[u8],
     table_ark: Option<&[u8]>,
     chain: Option<&[u8]>,
+    crl: Option<&[u8]>,
     now_unix: u64,
 ) -> Result<Claims, Error> {
     use crate::pki::{Cert, cert_from_pem_or_der, certs_from_pem_or_der};
@@ -527,6 +544,13 @@ pub(crate) fn verify_report_parts(
         c.check_validity(KIND, now_unix)?;
     }
 
+    // 4b. Revocation: AMD's CRL, signed by the pinned ARK and valid at now, lists neither the
+    //     ASK nor the VCEK (nor the ARK).
+    let crl_window = match crl {
+        Some(c) => Some(crl::check_chain(c, &ark, &ask, &vcek, now_unix)?),
+        None => None,
+    };
+
     // 5. The VCEK belongs to this chip and this TCB.
     if r.chip_id.iter().all(|&b| b == 0) {
         return Err(Error::ChipIdMasked);
@@ -597,6 +621,7 @@ pub(crate) fn verify_report_parts(
     let mut claims = r.claims_unverified();
     claims.tcb = Tcb([bl, tee, snp, ucode].map(u16::from).to_vec());
     claims.platform.vmpl = Some(r.vmpl);
+    claims.platform.crl = crl_window;
     let regs = &mut claims.platform.registers;
     regs.insert("host_data".into(), Measurement(r.host_data.to_vec()));
     regs.insert("family_id".into(), Measurement(r.family_id.to_vec()));

@@ -14,7 +14,7 @@
 use crate::Error;
 use crate::claims::Claims;
 use crate::evidence::Evidence;
-use crate::policy::{Identity, Policy};
+use crate::policy::{Identity, Policy, Revocation};
 use crate::simulated::InsecureSimulatedVerifier;
 use crate::types::{ReportData, TeeKind};
 
@@ -45,6 +45,11 @@ pub struct Endorsements {
     pub snp_chain: Option<Vec<u8>>,
     /// TDX / SGX: Intel PCS collateral (TCB info, QE identity, CRLs and their chains).
     pub dcap: Option<crate::dcap::DcapCollateral>,
+    /// SEV-SNP: AMD's CRL for the product (DER or PEM), from AMD KDS
+    /// `/vcek/v1/{product}/crl`. When present it is checked in full (signed by the pinned ARK,
+    /// valid at `now`, the chain's ASK and VCEK not listed; see [`crate::snp::crl`]); when absent,
+    /// [`crate::SnpPolicy::revocation`] decides.
+    pub snp_crl: Option<Vec<u8>>,
 }
 
 /// Like [`verify()`], with caller-supplied endorsements.
@@ -85,7 +90,14 @@ pub fn verify_evidence_with(
                 });
             };
             let chain = endorsements.snp_chain.as_deref().or(table.ask.as_deref());
-            crate::snp::verify_report_parts(report, vcek, table.ark.as_deref(), chain, now_unix)
+            crate::snp::verify_report_parts(
+                report,
+                vcek,
+                table.ark.as_deref(),
+                chain,
+                endorsements.snp_crl.as_deref(),
+                now_unix,
+            )
         }
         Evidence::Tdx { quote } => {
             crate::dcap::verify_quote(TeeKind::Tdx, quote, endorsements.dcap.as_ref(), now_unix)
@@ -271,7 +283,8 @@ pub fn check_tcb(claims: &Claims, policy: &Policy) -> Result<(), Error> {
     }
 }
 
-/// Kind-specific platform settings: SEV-SNP VMPL at most `snp.max_vmpl`; DCAP TCB status in
+/// Kind-specific platform settings: SEV-SNP VMPL at most `snp.max_vmpl` and, under
+/// `snp.revocation: required`, a chain checked against AMD's CRL; DCAP TCB status in
 /// `dcap.accepted_tcb_statuses` and the PCK platform flags allowed by `dcap`.
 pub fn check_platform(claims: &Claims, policy: &Policy) -> Result<(), Error> {
     let p = &claims.platform;
@@ -282,6 +295,9 @@ pub fn check_platform(claims: &Claims, policy: &Policy) -> Result<(), Error> {
                 vmpl,
                 max: policy.snp.max_vmpl,
             });
+        }
+        if policy.snp.revocation == Revocation::Required && p.crl.is_none() {
+            return Err(Error::RevocationNotChecked(claims.kind));
         }
     }
     if matches!(claims.kind, TeeKind::Tdx | TeeKind::SgxDcap) {

@@ -62,6 +62,7 @@ Examples:
   clave evidence verify --tee tdx --evidence quote.bin --collateral collateral.json \\
       --expect-measurement f06dfda6...
   clave evidence verify --tee snp --evidence report.bin --fetch-collateral --collateral-cache ~/.cache/clave
+  clave evidence verify --tee snp --evidence report.bin --vcek vcek.der --crl milan.crl --policy strict.json
   clave evidence verify --tee nitro --evidence doc.b64 --expect-pcr 0=... --expect-pcr 8=...
 
 FILE may be raw binary, hex or base64 (detected); certificates may also be PEM.
@@ -80,6 +81,10 @@ pub struct EvidenceVerifyArgs {
     /// SEV-SNP: AMD's cert_chain (PEM: ASK, then ARK) or the ASK; the built-in ASK otherwise.
     #[arg(long, value_name = "FILE")]
     pub chain: Option<PathBuf>,
+    /// SEV-SNP: AMD's CRL for the product (DER, PEM, hex or base64, as served at
+    /// kdsintf.amd.com/vcek/v1/{product}/crl); checked against the built-in ARK.
+    #[arg(long, value_name = "FILE")]
+    pub crl: Option<PathBuf>,
     /// TDX/SGX: Intel collateral as JSON (dcap-qvl `QuoteCollateralV3` field names).
     #[arg(long, value_name = "FILE", conflicts_with = "fetch_collateral")]
     pub collateral: Option<PathBuf>,
@@ -135,6 +140,7 @@ pub async fn run(args: &EvidenceVerifyArgs) -> ExitCode {
             Ok(f) => {
                 e.snp_vcek = e.snp_vcek.or(f.snp_vcek);
                 e.snp_chain = e.snp_chain.or(f.snp_chain);
+                e.snp_crl = e.snp_crl.or(f.snp_crl);
                 e.dcap = e.dcap.or(f.dcap);
                 e
             }
@@ -219,6 +225,10 @@ fn prepare(args: &EvidenceVerifyArgs) -> Result<Input, Usage> {
     if let Some(p) = &args.chain {
         snp_only("--chain")?;
         endorsements.snp_chain = Some(cert_input(&read_file("--chain", p)?));
+    }
+    if let Some(p) = &args.crl {
+        snp_only("--crl")?;
+        endorsements.snp_crl = Some(cert_input(&read_file("--crl", p)?));
     }
     if args.product.is_some() {
         snp_only("--product")?;
@@ -512,6 +522,19 @@ fn output(
     if let Some(vmpl) = p.vmpl {
         obj.insert("vmpl".into(), vmpl.into());
     }
+    if c.kind == TeeKind::SevSnp {
+        obj.insert("revocation_checked".into(), p.crl.is_some().into());
+        if let Some(w) = p.crl {
+            obj.insert(
+                "crl_this_update".into(),
+                format_rfc3339(w.this_update).into(),
+            );
+            obj.insert(
+                "crl_next_update".into(),
+                format_rfc3339(w.next_update).into(),
+            );
+        }
+    }
     if let Some(a) = p.td_attributes {
         obj.insert("td_attributes".into(), format!("{a:016x}").into());
     }
@@ -546,6 +569,12 @@ fn check_name(e: &AttestError) -> &'static str {
         E::MissingEndorsement { .. } => "endorsement",
         E::EndorsementMismatch { .. } | E::ChipIdMasked => "endorsement binding",
         E::QuoteVerification { .. } => "quote verification",
+        E::CrlMalformed { .. }
+        | E::CrlWrongIssuer { .. }
+        | E::CrlBadSignature { .. }
+        | E::CrlNotYetValid { .. }
+        | E::CrlExpired { .. } => "crl",
+        E::CertificateRevoked { .. } | E::RevocationNotChecked(_) => "revocation",
         E::InvalidPolicy(_) => "policy",
         E::KindNotAccepted(_) => "kind",
         E::InsecureNotAllowed => "insecure",

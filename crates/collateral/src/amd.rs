@@ -128,6 +128,13 @@ pub fn cert_chain_cache_name(product: SnpProduct) -> String {
     format!("amd-{}-cert_chain.json", product.name())
 }
 
+/// The `nextUpdate` of a CRL, if it parses (an upper bound for its cache entry; not trusted).
+fn crl_next_update(der: &[u8]) -> Option<u64> {
+    clave_attest::snp::crl::SnpCrl::parse(der)
+        .ok()
+        .map(|c| c.next_update())
+}
+
 /// The cache file name of a product's CRL.
 pub fn crl_cache_name(product: SnpProduct) -> String {
     format!("amd-{}-crl.json", product.name())
@@ -153,6 +160,7 @@ impl Fetcher {
             ),
             issuer_header: None,
             normalise: format::certificate_der,
+            not_after: None,
         };
         Ok(self.get(&res).await?.body)
     }
@@ -165,12 +173,16 @@ impl Fetcher {
             url: self.kds(product, "cert_chain"),
             issuer_header: None,
             normalise: cert_chain,
+            not_after: None,
         };
         Ok(self.get(&res).await?.body)
     }
 
-    /// AMD's CRL for `product` (DER, signed by the ARK). `clave-attest` does not check AMD CRLs
-    /// yet; this is for callers that do.
+    /// AMD's CRL for `product` (DER, signed by the ARK; `clave-attest` checks it when it is
+    /// passed as [`clave_attest::Endorsements::snp_crl`]). Cached like everything else, but
+    /// never beyond the CRL's own `nextUpdate` (read without trusting it: it can only shorten
+    /// the entry's life), so an online fetcher replaces a CRL before the verifier would refuse
+    /// it as expired. Offline, the cached file is returned whatever its age.
     pub async fn snp_crl(&self, product: SnpProduct) -> Result<Vec<u8>, Error> {
         let res = Resource {
             what: "AMD CRL",
@@ -178,21 +190,33 @@ impl Fetcher {
             url: self.kds(product, "crl"),
             issuer_header: None,
             normalise: format::crl_der,
+            not_after: Some(crl_next_update),
         };
         Ok(self.get(&res).await?.body)
     }
 
-    /// VCEK and chain for a raw SNP report (see [`VcekRequest::from_report`]).
+    /// VCEK, chain and (if [`crate::Config::fetch_snp_crl`], the default) the product's CRL for a
+    /// raw SNP report (see [`VcekRequest::from_report`]), fetched concurrently. Any of them
+    /// failing fails the call: a caller that asked for the CRL never silently gets none.
     pub async fn snp_endorsements(
         &self,
         report: &[u8],
         product: Option<SnpProduct>,
     ) -> Result<clave_attest::Endorsements, Error> {
         let req = VcekRequest::from_report(report, product)?;
-        let (vcek, chain) = tokio::try_join!(self.vcek(&req), self.snp_cert_chain(req.product))?;
+        let crl = async {
+            if self.config.fetch_snp_crl {
+                self.snp_crl(req.product).await.map(Some)
+            } else {
+                Ok(None)
+            }
+        };
+        let (vcek, chain, crl) =
+            tokio::try_join!(self.vcek(&req), self.snp_cert_chain(req.product), crl)?;
         Ok(clave_attest::Endorsements {
             snp_vcek: Some(vcek),
             snp_chain: Some(chain),
+            snp_crl: crl,
             ..Default::default()
         })
     }

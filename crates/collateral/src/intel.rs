@@ -110,6 +110,7 @@ impl Fetcher {
             url: self.pcs(tee, &format!("tcb?fmspc={}", hex::encode_upper(fmspc))),
             issuer_header: Some("TCB-Info-Issuer-Chain"),
             normalise: tcb_info_shape,
+            not_after: None,
         };
         split_signed(self.get(&res).await?, "tcbInfo", "TCB info")
     }
@@ -123,6 +124,7 @@ impl Fetcher {
             url: self.pcs(tee, "qe/identity"),
             issuer_header: Some("SGX-Enclave-Identity-Issuer-Chain"),
             normalise: qe_identity_shape,
+            not_after: None,
         };
         split_signed(self.get(&res).await?, "enclaveIdentity", "QE identity")
     }
@@ -135,6 +137,7 @@ impl Fetcher {
             url: self.pcs("sgx", &format!("pckcrl?ca={}&encoding=der", ca.as_str())),
             issuer_header: Some("SGX-PCK-CRL-Issuer-Chain"),
             normalise: format::crl_der,
+            not_after: None,
         };
         let f = self.get(&res).await?;
         Ok(PckCrl {
@@ -151,6 +154,7 @@ impl Fetcher {
             url: self.config.intel_root_ca_crl_url.clone(),
             issuer_header: None,
             normalise: format::crl_der,
+            not_after: None,
         };
         Ok(self.get(&res).await?.body)
     }

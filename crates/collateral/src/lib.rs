@@ -21,7 +21,8 @@
 //!
 //! The cache is a directory of JSON files (one per resource, named by [`Fetcher::cache_path`]),
 //! written atomically. Entries are fresh for the response's `Cache-Control: max-age` (capped at
-//! [`Config::max_ttl_secs`]) or [`Config::default_ttl_secs`]. In offline mode
+//! [`Config::max_ttl_secs`]) or [`Config::default_ttl_secs`], and never beyond a CRL's own
+//! `nextUpdate`. In offline mode
 //! ([`Config::offline`]) only the cache is read, whatever the entries' age (the verifier checks
 //! certificate and collateral validity at its own time), and a missing file is
 //! [`Error::OfflineMissing`] naming the path.
@@ -82,6 +83,10 @@ pub struct Config {
     pub max_ttl_secs: u64,
     /// Whole-request timeout (default 30 s).
     pub timeout: Duration,
+    /// Fetch AMD's CRL with every SEV-SNP VCEK and chain in [`Fetcher::snp_endorsements`] (default
+    /// `true`), so that `clave-attest` checks the chain for revocation. Off, the endorsements
+    /// carry no CRL and the policy's `snp.revocation` decides.
+    pub fetch_snp_crl: bool,
 }
 
 impl Default for Config {
@@ -95,6 +100,7 @@ impl Default for Config {
             default_ttl_secs: 24 * 3600,
             max_ttl_secs: 7 * 24 * 3600,
             timeout: Duration::from_secs(30),
+            fetch_snp_crl: true,
         }
     }
 }
@@ -148,7 +154,13 @@ pub(crate) struct Resource {
     pub issuer_header: Option<&'static str>,
     /// Checks the body's shape and returns it normalised (PEM → DER, hex → DER).
     pub normalise: fn(&[u8]) -> Result<Vec<u8>, Shape>,
+    /// The time (unix seconds) after which the (normalised) body is stale whatever the HTTP
+    /// caching headers say (a CRL's `nextUpdate`), if it has one. Only ever shortens an entry.
+    pub not_after: Option<NotAfter>,
 }
+
+/// Reads the time after which a body is stale (see [`Resource::not_after`]).
+pub(crate) type NotAfter = fn(&[u8]) -> Option<u64>;
 
 /// A fetched (or cached) response.
 #[derive(Debug)]
@@ -299,10 +311,14 @@ impl Fetcher {
         }
         let (fetched, ttl) = self.fetch(res).await?;
         if let Some(cache) = &self.cache {
+            let mut expires_at = now.saturating_add(ttl);
+            if let Some(t) = res.not_after.and_then(|f| f(&fetched.body)) {
+                expires_at = expires_at.min(t);
+            }
             let entry = Entry::new(
                 &res.url,
                 now,
-                now.saturating_add(ttl),
+                expires_at,
                 fetched.issuer_chain.clone(),
                 &fetched.body,
             );
@@ -388,8 +404,9 @@ impl Fetcher {
         ))
     }
 
-    /// Endorsements for any evidence: SEV-SNP → VCEK + AMD chain, TDX/SGX → Intel collateral,
-    /// Nitro and the simulated TEE → none (their evidence carries everything).
+    /// Endorsements for any evidence: SEV-SNP → VCEK, AMD chain and CRL (see
+    /// [`Config::fetch_snp_crl`]), TDX/SGX → Intel collateral, Nitro and the simulated TEE → none
+    /// (their evidence carries everything).
     /// `snp_product` is needed only for SNP reports of version 2 (no CPUID fields).
     pub async fn endorsements_for(
         &self,

@@ -20,6 +20,9 @@ use clave_attest::{
 };
 use clave_collateral::{Config, Error, Fetcher, VcekRequest, percent_encode};
 
+#[path = "../../attest/tests/common/crl_builder.rs"]
+mod crl_builder;
+
 const SNP_NOW: u64 = 1_767_225_600;
 const TDX_NOW: u64 = 1_757_894_400;
 const SGX_NOW: u64 = 1_755_236_700;
@@ -140,6 +143,16 @@ fn config(base: &str, cache: Option<PathBuf>) -> Config {
     c.intel_pcs_url = base.to_owned();
     c.intel_root_ca_crl_url = format!("{base}/IntelSGXRootCA.der");
     c.cache_dir = cache;
+    // No genuine AMD CRL is available offline (none can verify under the pinned ARK), so the
+    // end-to-end SNP tests run without one; `snp_crl_*` below turn it back on.
+    c.fetch_snp_crl = false;
+    c
+}
+
+/// Offline over `dir`, without the AMD CRL (see [`config`]).
+fn offline_config(dir: &std::path::Path) -> Config {
+    let mut c = Config::offline(dir);
+    c.fetch_snp_crl = false;
     c
 }
 
@@ -301,7 +314,7 @@ async fn offline_mode_and_corrupt_entries() {
     assert_eq!(server.total(), 2);
 
     // Offline: files only, whatever their age; verification still succeeds.
-    let offline = Fetcher::new(Config::offline(dir.path()))
+    let offline = Fetcher::new(offline_config(dir.path()))
         .expect("offline")
         .with_clock(Arc::new(|| u64::MAX));
     let e = offline
@@ -631,4 +644,142 @@ async fn sgx_collateral_from_real_pcs_responses() {
         Policy::measurements([TeeKind::SgxDcap], [claims.measurement.clone()]).expect("p");
     policy.dcap.accepted_tcb_statuses = vec![TcbStatus::UpToDate, TcbStatus::SWHardeningNeeded];
     verify_with_endorsements(&ev, &e, &policy, &claims.report_data, SGX_NOW).expect("accepted");
+}
+
+/// A CRL in AMD's form for `product` (ARK names, ARK algorithm) valid `SNP_NOW - 3600 ..
+/// next_update`, signed by a test key: no genuine AMD CRL is available offline.
+fn test_crl(product: SnpProduct, next_update: u64) -> Vec<u8> {
+    let s = crl_builder::CrlSpec::new(product.ark_der(), SNP_NOW - 3600, next_update);
+    crl_builder::build_crl(&s, &crl_builder::test_key("collateral test ARK"))
+}
+
+#[tokio::test]
+async fn snp_crl_is_fetched_cached_until_next_update_and_fed_to_verification() {
+    let server = Server::default();
+    serve_snp(&server);
+    let crl_path = "/vcek/v1/Milan/crl";
+    let next_update = SNP_NOW + 50;
+    let crl = test_crl(SnpProduct::Milan, next_update);
+    // A generous max-age: the CRL's nextUpdate must still cap the cache entry.
+    server.set(
+        crl_path,
+        200,
+        vec![("cache-control", "max-age=100000".into())],
+        crl.clone(),
+    );
+    let base = start(&server).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let now = Arc::new(AtomicU64::new(SNP_NOW));
+    let clock = now.clone();
+    let mut cfg = config(&base, Some(dir.path().to_path_buf()));
+    cfg.fetch_snp_crl = true;
+    assert!(Config::default().fetch_snp_crl, "on by default");
+    let f = Fetcher::new(cfg)
+        .expect("fetcher")
+        .with_clock(Arc::new(move || clock.load(Ordering::SeqCst)));
+    let v = &snp_vectors()[0];
+    let e = f.snp_endorsements(&v.report, None).await.expect("fetch");
+    assert_eq!(e.snp_crl.as_deref(), Some(&crl[..]));
+    assert_eq!(server.hits(crl_path), 1);
+    // Fed to verification: this CRL is not signed by AMD's ARK, so the verifier refuses it
+    // (a genuine one would pass and put its window in the claims).
+    let ev = Evidence::SevSnp {
+        report: v.report.clone(),
+        certs: None,
+    };
+    assert!(matches!(
+        verify_evidence_with(&ev, &e, SNP_NOW),
+        Err(clave_attest::Error::CrlBadSignature { .. })
+    ));
+    // Without it, the same endorsements verify.
+    let without = Endorsements {
+        snp_crl: None,
+        ..e.clone()
+    };
+    verify_evidence_with(&ev, &without, SNP_NOW).expect("no CRL");
+    // Cached until its nextUpdate, then refetched (although max-age has not run out).
+    now.store(next_update - 1, Ordering::SeqCst);
+    f.snp_crl(SnpProduct::Milan).await.expect("cached");
+    assert_eq!(server.hits(crl_path), 1);
+    now.store(next_update, Ordering::SeqCst);
+    f.snp_crl(SnpProduct::Milan).await.expect("refetched");
+    assert_eq!(server.hits(crl_path), 2);
+    let entry: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            f.cache_path(&clave_collateral::crl_cache_name(SnpProduct::Milan))
+                .expect("path"),
+        )
+        .expect("cache file"),
+    )
+    .expect("json");
+    // Refetched at nextUpdate, the served CRL is already past it: the entry expires at once.
+    assert_eq!(entry["expires_at"], serde_json::json!(next_update));
+
+    // Offline: the cached CRL is returned whatever its age (the verifier judges the window).
+    let mut off = Config::offline(dir.path());
+    assert!(off.fetch_snp_crl);
+    let offline = Fetcher::new(off.clone())
+        .expect("offline")
+        .with_clock(Arc::new(|| u64::MAX));
+    let e = offline
+        .snp_endorsements(&v.report, None)
+        .await
+        .expect("offline");
+    assert_eq!(e.snp_crl.as_deref(), Some(&crl[..]));
+    // Offline without the CRL file: a clear error naming it; with the CRL switched off, fine.
+    std::fs::remove_file(
+        dir.path()
+            .join(clave_collateral::crl_cache_name(SnpProduct::Milan)),
+    )
+    .expect("remove");
+    match offline.snp_endorsements(&v.report, None).await {
+        Err(Error::OfflineMissing { path, what }) => {
+            assert!(path.ends_with("amd-Milan-crl.json"), "{}", path.display());
+            assert!(what.contains("CRL"), "{what}");
+        }
+        r => panic!("{r:?}"),
+    }
+    off.fetch_snp_crl = false;
+    let e = Fetcher::new(off)
+        .expect("offline")
+        .snp_endorsements(&v.report, None)
+        .await
+        .expect("offline without CRL");
+    assert_eq!(e.snp_crl, None);
+}
+
+#[tokio::test]
+async fn snp_crl_failures_fail_the_fetch() {
+    let server = Server::default();
+    serve_snp(&server);
+    let base = start(&server).await;
+    let mut cfg = config(&base, None);
+    cfg.fetch_snp_crl = true;
+    let f = Fetcher::new(cfg).expect("fetcher");
+    let v = &snp_vectors()[2]; // Genoa
+    // Not served: 404, not "no CRL".
+    assert!(matches!(
+        f.snp_endorsements(&v.report, None).await,
+        Err(Error::NotFound { url }) if url.ends_with("/vcek/v1/Genoa/crl")
+    ));
+    // Garbage: a shape error.
+    server.ok("/vcek/v1/Genoa/crl", b"<html>busy</html>".to_vec());
+    assert!(matches!(
+        f.snp_endorsements(&v.report, None).await,
+        Err(Error::Malformed { .. })
+    ));
+    // Another product's CRL at Genoa's URL: fetched (bytes only), refused by the verifier.
+    server.ok(
+        "/vcek/v1/Genoa/crl",
+        test_crl(SnpProduct::Milan, SNP_NOW + 86_400),
+    );
+    let e = f.snp_endorsements(&v.report, None).await.expect("fetched");
+    let ev = Evidence::SevSnp {
+        report: v.report.clone(),
+        certs: None,
+    };
+    assert!(matches!(
+        verify_evidence_with(&ev, &e, SNP_NOW),
+        Err(clave_attest::Error::CrlWrongIssuer { .. })
+    ));
 }
