@@ -216,11 +216,29 @@ impl KeySource for KdsKeySource {
     }
 }
 
+/// Where the first attested key release of the in-process engines stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyRelease {
+    /// Still running.
+    Pending,
+    /// The engines hold keys.
+    Done,
+    /// It failed; the platform is stopping.
+    Failed,
+}
+
+/// How long an invocation that arrives while the engines are still obtaining their keys is held
+/// before it is answered 503 + `Retry-After`.
+const KEY_RELEASE_HOLD: Duration = Duration::from_secs(10);
+
 /// The gateway's [`EngineClient`] over in-process engines (round-robin).
 #[derive(Debug, Clone)]
 pub struct InProcessEngines {
     engines: Vec<Arc<Engine>>,
     next: Arc<std::sync::atomic::AtomicUsize>,
+    /// Set while the engines obtain their first keys concurrently with the rest of the start:
+    /// invocations wait for it instead of being refused.
+    key_release: Option<tokio::sync::watch::Receiver<KeyRelease>>,
 }
 
 impl InProcessEngines {
@@ -230,7 +248,29 @@ impl InProcessEngines {
         Self {
             engines,
             next: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+            key_release: None,
         }
+    }
+
+    /// Hold invocations that find the engine without keys until `key_release` leaves
+    /// [`KeyRelease::Pending`] (at most [`KEY_RELEASE_HOLD`]).
+    fn holding_until(mut self, key_release: tokio::sync::watch::Receiver<KeyRelease>) -> Self {
+        self.key_release = Some(key_release);
+        self
+    }
+
+    /// Whether the engines obtained their keys (waiting for the first key release if it is
+    /// still running). Without a gate, the engine answers for itself (`NotReady`).
+    async fn keys_released(&self) -> bool {
+        let Some(rx) = &self.key_release else {
+            return true;
+        };
+        let mut rx = rx.clone();
+        matches!(
+            tokio::time::timeout(KEY_RELEASE_HOLD, rx.wait_for(|s| *s != KeyRelease::Pending))
+                .await,
+            Ok(Ok(s)) if *s == KeyRelease::Done
+        )
     }
 }
 
@@ -243,6 +283,10 @@ impl EngineClient for InProcessEngines {
             let i =
                 self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.engines.len();
             let engine = &self.engines[i];
+            if !engine.is_ready() && !self.keys_released().await {
+                // Nothing ran: the client may retry after `Retry-After`.
+                return Err(DispatchError::Unavailable);
+            }
             engine.invoke(job, engine.now()).await.map_err(|e| {
                 if e.is_rejected() {
                     DispatchError::Rejected
@@ -284,90 +328,22 @@ fn random_token(prefix: &str) -> String {
 impl DevPlatform {
     /// Start KDS, engine and gateway; bind `config.listen`; create the default project and a
     /// deploy token (kept across restarts); write `dev.json` into the data dir and the publish
-    /// dir.
+    /// dir. Returns once the engine holds its keys.
+    ///
+    /// The listener is bound first, so that a client connecting early waits in the accept
+    /// backlog instead of being refused. The gateway database opens while the KDS opens its
+    /// sealed master secret; the gateway serves as soon as both are open, while the engine's
+    /// attested key release is still running. An invocation that arrives before the engine
+    /// holds keys waits for them (at most 10 s, then 503 + `Retry-After`).
     ///
     /// # Errors
     /// [`PlatformError::Start`] with a sentence naming the part that failed.
     pub async fn start(config: DevConfig) -> Result<Self, PlatformError> {
-        let data_dir = &config.data_dir;
-        std::fs::create_dir_all(data_dir)
+        let started = std::time::Instant::now();
+        let metrics = prewarm_metrics();
+        let data_dir = config.data_dir.clone();
+        std::fs::create_dir_all(&data_dir)
             .map_err(|e| start_err(&format!("cannot create {}", data_dir.display()), e))?;
-        let kds_m = dev_kds_measurement();
-        let engine_m = dev_engine_measurement();
-
-        // KDS.
-        let engine_policy =
-            Policy::insecure_dev([engine_m.clone()]).map_err(|e| start_err("engine policy", e))?;
-        let kds_policy =
-            Policy::insecure_dev([kds_m.clone()]).map_err(|e| start_err("KDS policy", e))?;
-        let kds_config = KdsConfig::new(engine_policy.clone(), engine_policy, kds_policy);
-        let kds_attester = InsecureSimulatedAttester::new(kds_m.clone())
-            .map_err(|e| start_err("simulated KDS attester", e))?;
-        let kds = Kds::open(
-            &data_dir.join("kds"),
-            Box::new(InsecureSimulatedSealer::new(kds_m.as_bytes())),
-            Box::new(kds_attester),
-            kds_config,
-            now(),
-            rng(),
-        )
-        .map_err(|e| start_err("the key service (KDS) did not start", e))?;
-        let kds = Arc::new(kds);
-
-        // Engine.
-        let mut engine_config = EngineConfig::insecure_dev(kds_m.clone())
-            .map_err(|e| start_err("engine configuration", e))?;
-        if config.workers > 0 {
-            engine_config.sandbox.workers = config.workers;
-        }
-        let engine_attester = InsecureSimulatedAttester::new(engine_m.clone())
-            .map_err(|e| start_err("simulated engine attester", e))?;
-        let engine = Engine::start(
-            engine_config,
-            Arc::new(InProcessKds::new(kds.clone())),
-            Box::new(engine_attester),
-        )
-        .await
-        .map_err(|e| start_err("the engine did not obtain its keys", e))?;
-        let refresh = clave_engine::spawn_refresh(engine.clone(), Duration::from_secs(600));
-
-        // Gateway.
-        let store = Store::open_dir(data_dir)
-            .await
-            .map_err(|e| start_err("the gateway database did not open", e))?;
-        store
-            .create_project(DEV_PROJECT)
-            .await
-            .map_err(|e| start_err("cannot create the default project", e))?;
-        let previous = DevRecord::load(data_dir);
-        let token = match &previous {
-            Some(p)
-                if store
-                    .project_for_token(&p.token)
-                    .await
-                    .ok()
-                    .flatten()
-                    .as_deref()
-                    == Some(DEV_PROJECT) =>
-            {
-                p.token.clone()
-            }
-            _ => store
-                .create_token(DEV_PROJECT)
-                .await
-                .map_err(|e| start_err("cannot create a deploy token", e))?,
-        };
-        let admin_token = previous
-            .as_ref()
-            .map(|p| p.admin_token.clone())
-            .filter(|t| !t.is_empty())
-            .unwrap_or_else(|| random_token("cat_"));
-        let state = AppState::new(
-            store.clone(),
-            Arc::new(InProcessEngines::new(vec![engine])),
-            Arc::new(KdsKeySource::new(kds)),
-            GatewayConfig::default().with_admin_token(&admin_token),
-        );
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|e| start_err(&format!("cannot listen on {}", config.listen), e))?;
@@ -375,10 +351,85 @@ impl DevPlatform {
             .local_addr()
             .map_err(|e| start_err("cannot read the bound address", e))?;
         let url = format!("http://{addr}");
+        tracing::debug!(us = started.elapsed().as_micros(), %addr, "dev start: listening");
+
+        // The gateway database opens (on sqlx's worker thread) while the KDS and the engine
+        // start here.
+        let gateway_db = tokio::spawn(open_gateway_db(data_dir.clone()));
+        let kds_m = dev_kds_measurement();
+        let engine_m = dev_engine_measurement();
+        let kds = Arc::new(open_kds(&data_dir, &kds_m, &engine_m)?);
+        tracing::debug!(us = started.elapsed().as_micros(), "dev start: KDS open");
+
+        // Engine: its sandbox workers start now; its attested key release runs concurrently
+        // with the rest of the start.
+        let mut engine_config = EngineConfig::insecure_dev(kds_m.clone())
+            .map_err(|e| start_err("engine configuration", e))?;
+        if config.workers > 0 {
+            engine_config.sandbox.workers = config.workers;
+        }
+        let engine_attester = InsecureSimulatedAttester::new(engine_m.clone())
+            .map_err(|e| start_err("simulated engine attester", e))?;
+        let engine = Arc::new(
+            Engine::new(
+                engine_config,
+                Arc::new(InProcessKds::new(kds.clone())),
+                Box::new(engine_attester),
+            )
+            .map_err(|e| start_err("the engine did not start", e))?,
+        );
+        let (released_tx, released_rx) = tokio::sync::watch::channel(KeyRelease::Pending);
+        let key_release = tokio::spawn({
+            let engine = engine.clone();
+            async move {
+                let result = engine.refresh(engine.now()).await;
+                tracing::debug!(
+                    us = started.elapsed().as_micros(),
+                    ok = result.is_ok(),
+                    "dev start: engine key release done"
+                );
+                let _ = released_tx.send(if result.is_ok() {
+                    KeyRelease::Done
+                } else {
+                    KeyRelease::Failed
+                });
+                result
+            }
+        });
+        let abort_release = AbortOnDrop(key_release.abort_handle());
+
+        // Gateway: serve as soon as its database is open.
+        let GatewayDb {
+            store,
+            token,
+            admin_token,
+        } = gateway_db
+            .await
+            .map_err(|e| start_err("the gateway database did not open", e))??;
+        tracing::debug!(
+            us = started.elapsed().as_micros(),
+            "dev start: gateway database open"
+        );
+        // `AppState::new` takes the process-wide handle (or waits for the thread to install it).
+        drop(metrics.map(std::thread::JoinHandle::join));
+        tracing::debug!(
+            us = started.elapsed().as_micros(),
+            "dev start: metrics recorder ready"
+        );
+        let state = AppState::new(
+            store.clone(),
+            Arc::new(InProcessEngines::new(vec![engine.clone()]).holding_until(released_rx)),
+            Arc::new(KdsKeySource::new(kds)),
+            GatewayConfig::default().with_admin_token(&admin_token),
+        );
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(clave_gateway::serve(listener, state, async move {
             let _ = rx.await;
         }));
+        tracing::debug!(
+            us = started.elapsed().as_micros(),
+            "dev start: gateway serving"
+        );
 
         let record = DevRecord {
             gateway: url.clone(),
@@ -388,25 +439,49 @@ impl DevPlatform {
             kds_measurement: kds_m.to_hex(),
             engine_measurement: engine_m.to_hex(),
             insecure: true,
-            data_dir: absolute(data_dir).display().to_string(),
+            data_dir: absolute(&data_dir).display().to_string(),
         };
-        record
-            .store(data_dir)
-            .map_err(|e| start_err(&format!("cannot write {}/dev.json", data_dir.display()), e))?;
-        if let Some(dir) = &config.publish_dir {
-            record
-                .store(dir)
-                .map_err(|e| start_err(&format!("cannot write {}/dev.json", dir.display()), e))?;
-        }
-        Ok(Self {
+        // dev.json is written (with fsync) on the blocking pool while the keys are released.
+        let publish = tokio::task::spawn_blocking({
+            let record = record.clone();
+            let dirs: Vec<PathBuf> = std::iter::once(data_dir.clone())
+                .chain(config.publish_dir.clone())
+                .collect();
+            move || {
+                for dir in &dirs {
+                    publish_record(&record, dir).map_err(|e| {
+                        start_err(&format!("cannot write {}/dev.json", dir.display()), e)
+                    })?;
+                }
+                Ok::<(), PlatformError>(())
+            }
+        });
+
+        let mut platform = Self {
             url,
             addr,
             record,
             shutdown: Some(tx),
             server: Some(server),
-            refresh,
+            refresh: tokio::spawn(async {}),
             store,
-        })
+        };
+        let keys = key_release
+            .await
+            .map_err(|e| start_err("the engine did not obtain its keys", e))
+            .and_then(|r| r.map_err(|e| start_err("the engine did not obtain its keys", e)));
+        drop(abort_release);
+        let published = publish
+            .await
+            .map_err(|e| start_err("cannot write dev.json", e))
+            .and_then(|r| r);
+        if let Err(e) = keys.and(published) {
+            platform.shutdown().await;
+            return Err(e);
+        }
+        platform.refresh = clave_engine::spawn_refresh(engine, Duration::from_secs(600));
+        tracing::debug!(us = started.elapsed().as_micros(), "dev start: ready");
+        Ok(platform)
     }
 
     /// The gateway URL, e.g. `http://127.0.0.1:8787`.
@@ -455,4 +530,158 @@ impl DevPlatform {
 
 fn absolute(p: &Path) -> PathBuf {
     std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// Install the gateway's process-wide Prometheus recorder on a background thread (once).
+///
+/// Installing it calibrates quanta's TSC clock in a busy loop: about 1 ms on an idle machine, up
+/// to 200 ms when the thread is preempted. [`DevPlatform::start`] calls this first and joins the
+/// thread just before building the gateway, so the calibration runs beside the rest of the start
+/// instead of in front of the listener; `clave dev` calls it even earlier, before the runtime
+/// starts. Returns `None` when the recorder is already installed (or no thread could start).
+pub fn prewarm_metrics() -> Option<std::thread::JoinHandle<()>> {
+    static STARTED: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    let mut first = false;
+    STARTED.get_or_init(|| first = true);
+    if !first {
+        // Started before: `AppState::new` waits for it if it is still running.
+        return None;
+    }
+    std::thread::Builder::new()
+        .name("clave-metrics-init".into())
+        .spawn(|| drop(clave_gateway::metrics::prometheus_handle()))
+        .ok()
+}
+
+/// Aborts a task when dropped (a start that fails half-way leaves nothing running).
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Open (or, on the first start, create) the KDS in `data_dir/kds`.
+fn open_kds(
+    data_dir: &Path,
+    kds_m: &Measurement,
+    engine_m: &Measurement,
+) -> Result<Kds, PlatformError> {
+    let engine_policy =
+        Policy::insecure_dev([engine_m.clone()]).map_err(|e| start_err("engine policy", e))?;
+    let kds_policy =
+        Policy::insecure_dev([kds_m.clone()]).map_err(|e| start_err("KDS policy", e))?;
+    let kds_config = KdsConfig::new(engine_policy.clone(), engine_policy, kds_policy);
+    let kds_attester = InsecureSimulatedAttester::new(kds_m.clone())
+        .map_err(|e| start_err("simulated KDS attester", e))?;
+    Kds::open(
+        &data_dir.join("kds"),
+        Box::new(InsecureSimulatedSealer::new(kds_m.as_bytes())),
+        Box::new(kds_attester),
+        kds_config,
+        now(),
+        rng(),
+    )
+    .map_err(|e| start_err("the key service (KDS) did not start", e))
+}
+
+/// The opened gateway database with the dev tokens.
+struct GatewayDb {
+    store: Store,
+    token: String,
+    admin_token: String,
+}
+
+/// Open `data_dir/gateway.db`; make sure the default project exists (a read when it does, so a
+/// restart writes nothing); keep the previous deploy and admin tokens when they are still valid.
+async fn open_gateway_db(data_dir: PathBuf) -> Result<GatewayDb, PlatformError> {
+    let store = Store::open_dir(&data_dir)
+        .await
+        .map_err(|e| start_err("the gateway database did not open", e))?;
+    let project_exists = store
+        .project_exists(DEV_PROJECT)
+        .await
+        .map_err(|e| start_err("cannot create the default project", e))?;
+    if !project_exists {
+        store
+            .create_project(DEV_PROJECT)
+            .await
+            .map_err(|e| start_err("cannot create the default project", e))?;
+    }
+    let previous = DevRecord::load(&data_dir);
+    let token = match &previous {
+        Some(p)
+            if store
+                .project_for_token(&p.token)
+                .await
+                .ok()
+                .flatten()
+                .as_deref()
+                == Some(DEV_PROJECT) =>
+        {
+            p.token.clone()
+        }
+        _ => store
+            .create_token(DEV_PROJECT)
+            .await
+            .map_err(|e| start_err("cannot create a deploy token", e))?,
+    };
+    let admin_token = previous
+        .as_ref()
+        .map(|p| p.admin_token.clone())
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| random_token("cat_"));
+    Ok(GatewayDb {
+        store,
+        token,
+        admin_token,
+    })
+}
+
+/// Write `dir/dev.json` unless it already holds exactly `record` (a restart on the same address
+/// then writes and syncs nothing).
+fn publish_record(record: &DevRecord, dir: &Path) -> std::io::Result<()> {
+    if DevRecord::load(dir).as_ref() == Some(record) {
+        return Ok(());
+    }
+    record.store(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn invocations_wait_for_the_first_key_release() {
+        let (tx, rx) = tokio::sync::watch::channel(KeyRelease::Pending);
+        let engines = InProcessEngines::new(Vec::new()).holding_until(rx);
+        let waiting = tokio::spawn({
+            let engines = engines.clone();
+            async move { engines.keys_released().await }
+        });
+        tokio::task::yield_now().await;
+        tx.send(KeyRelease::Done).expect("receiver alive");
+        assert!(waiting.await.expect("task"));
+        // Later calls see the outcome at once.
+        assert!(engines.keys_released().await);
+    }
+
+    #[tokio::test]
+    async fn a_failed_or_abandoned_key_release_is_refused() {
+        let (tx, rx) = tokio::sync::watch::channel(KeyRelease::Pending);
+        let engines = InProcessEngines::new(Vec::new()).holding_until(rx);
+        tx.send(KeyRelease::Failed).expect("receiver alive");
+        assert!(!engines.keys_released().await);
+
+        let (tx, rx) = tokio::sync::watch::channel(KeyRelease::Pending);
+        let engines = InProcessEngines::new(Vec::new()).holding_until(rx);
+        drop(tx);
+        assert!(!engines.keys_released().await);
+    }
+
+    #[tokio::test]
+    async fn without_a_gate_the_engine_answers_for_itself() {
+        assert!(InProcessEngines::new(Vec::new()).keys_released().await);
+    }
 }

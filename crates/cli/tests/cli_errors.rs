@@ -49,7 +49,9 @@ fn error_paths() {
     // An asynchronous call on `clave dev` (no queue): says what is missing, nothing queued.
     let o = clave(
         &config,
-        &["invoke", "hello", "--hash", &hash, "--async", "--data", "{}"],
+        &[
+            "invoke", "hello", "--hash", &hash, "--async", "--data", "{}",
+        ],
     );
     assert_one_sentence(&o, 1, "asynchronous calls need a gateway with a queue");
 
