@@ -14,7 +14,10 @@ use base64::Engine as _;
 use rquickjs::{ArrayBuffer, Ctx, Exception, Function, Object, TypedArray, Value, function::Opt};
 use sha2::Digest as _;
 
-use crate::bytes::{Heap, LazyIntrinsic, add_intrinsic, define_lazy_globals, load_module, with_u8};
+use crate::bytes::{
+    Heap, LazyIntrinsic, add_intrinsic, define_lazy_globals, json_fast, json_parse_fast,
+    load_module, with_u8,
+};
 use crate::{ConsoleLevel, ConsoleLine, Limits};
 
 /// State shared by the interrupt handler, the host functions and the job loop of one call.
@@ -190,6 +193,9 @@ fn forgiving_atob(input: &str) -> Option<String> {
     Some(bytes.into_iter().map(char::from).collect())
 }
 
+/// The longest JSON text `H.jsonFast` builds and `H.jsonParse` parses natively.
+const JSON_FAST_MAX_BYTES: usize = 4 << 20;
+
 /// Installs `globalThis.__clave_host` (the prelude takes it and deletes it).
 pub(crate) fn install<'js>(
     ctx: &Ctx<'js>,
@@ -220,6 +226,99 @@ pub(crate) fn install<'js>(
         )?,
     )?;
 
+    // Lazy globals: native accessors calling `load(name, group)` / `load(name, group, value)`.
+    host.set(
+        "lazyGlobals",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, groups: rquickjs::Array<'js>, load: Function<'js>| {
+                define_lazy_globals(&ctx, &groups, &load)
+            },
+        )?,
+    )?;
+
+    // `Response.json(data)`: the JSON text of plain data, made without the generic
+    // `JSON.stringify` (which the prelude runs instead when this returns `undefined`).
+    let s = st.clone();
+    host.set(
+        "jsonFast",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, v: Value<'js>| -> rquickjs::Result<Value<'js>> {
+                // Larger texts (bounded by the budget: the text is built outside the JS heap)
+                // take the generic path.
+                match json_fast(&ctx, &v, s.budget.get().min(JSON_FAST_MAX_BYTES)) {
+                    Some(text) => Ok(Value::from_string(rquickjs::String::from_str(ctx, &text)?)),
+                    None => Ok(Value::new_undefined(ctx)),
+                }
+            },
+        )?,
+    )?;
+
+    // `body.json()`: the value of JSON text, parsed without the generic `JSON.parse` (which the
+    // prelude runs instead when this returns `undefined`: invalid or unusual text).
+    host.set(
+        "jsonParse",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, text: rquickjs::String<'js>| -> Value<'js> {
+                json_parse_fast(&ctx, &text, JSON_FAST_MAX_BYTES)
+                    .unwrap_or_else(|| Value::new_undefined(ctx))
+            },
+        )?,
+    )?;
+
+    // `Date.now()` without the Date intrinsic: milliseconds since the epoch.
+    host.set(
+        "now",
+        Function::new(ctx.clone(), || -> f64 {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as f64)
+                .unwrap_or(0.0)
+        })?,
+    )?;
+
+    // `new Request(url)`: the href, `null` if the URL does not parse, `false` if it has
+    // credentials.
+    let s = st.clone();
+    host.set(
+        "requestHref",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, input: String| -> rquickjs::Result<Value<'js>> {
+                s.charge(&ctx, input.len().saturating_mul(3))?;
+                Ok(match url::Url::parse(&input) {
+                    Err(_) => Value::new_null(ctx),
+                    Ok(u)
+                        if !u.username().is_empty()
+                            || u.password().is_some_and(|p| !p.is_empty()) =>
+                    {
+                        Value::new_bool(ctx, false)
+                    }
+                    Ok(u) => Value::from_string(rquickjs::String::from_str(ctx, u.as_str())?),
+                })
+            },
+        )?,
+    )?;
+
+    // The rarely used host functions are made on first use (`H.more()`, see `more`): each
+    // costs a function object in every context otherwise.
+    let s = st.clone();
+    host.set(
+        "more",
+        Function::new(ctx.clone(), move |ctx: Ctx<'js>| more(&ctx, &s))?,
+    )?;
+
+    ctx.globals().set("__clave_host", host)?;
+    Ok(())
+}
+
+/// The rarely used host functions (adding an intrinsic group, non-UTF-8 request bytes, console,
+/// encodings, digests, randomness, URL parsing), made when the prelude first needs one.
+fn more<'js>(ctx: &Ctx<'js>, st: &Rc<CallState>) -> rquickjs::Result<Object<'js>> {
+    let host = Object::new(ctx.clone())?;
+
     // Adds a lazily added intrinsic group to the context (once; the prelude keeps the program's
     // own definitions of its globals).
     let s = st.clone();
@@ -235,28 +334,6 @@ pub(crate) fn install<'js>(
             }
             s.intrinsics.set(s.intrinsics.get() | bit);
             add_intrinsic(&ctx, which).map_err(|why| Exception::throw_internal(&ctx, why))
-        })?,
-    )?;
-
-    // Lazy globals: native accessors calling `load(name, group)` / `load(name, group, value)`.
-    host.set(
-        "lazyGlobals",
-        Function::new(
-            ctx.clone(),
-            move |ctx: Ctx<'js>, groups: rquickjs::Array<'js>, load: Function<'js>| {
-                define_lazy_globals(&ctx, &groups, &load)
-            },
-        )?,
-    )?;
-
-    // `Date.now()` without the Date intrinsic: milliseconds since the epoch.
-    host.set(
-        "now",
-        Function::new(ctx.clone(), || -> f64 {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis() as f64)
-                .unwrap_or(0.0)
         })?,
     )?;
 
@@ -433,29 +510,6 @@ pub(crate) fn install<'js>(
         )?,
     )?;
 
-    // `new Request(url)`: the href, `null` if the URL does not parse, `false` if it has
-    // credentials.
-    let s = st.clone();
-    host.set(
-        "requestHref",
-        Function::new(
-            ctx.clone(),
-            move |ctx: Ctx<'js>, input: String| -> rquickjs::Result<Value<'js>> {
-                s.charge(&ctx, input.len().saturating_mul(3))?;
-                Ok(match url::Url::parse(&input) {
-                    Err(_) => Value::new_null(ctx),
-                    Ok(u)
-                        if !u.username().is_empty()
-                            || u.password().is_some_and(|p| !p.is_empty()) =>
-                    {
-                        Value::new_bool(ctx, false)
-                    }
-                    Ok(u) => Value::from_string(rquickjs::String::from_str(ctx, u.as_str())?),
-                })
-            },
-        )?,
-    )?;
-
     let s = st.clone();
     host.set(
         "urlSet",
@@ -487,8 +541,7 @@ pub(crate) fn install<'js>(
         )?,
     )?;
 
-    ctx.globals().set("__clave_host", host)?;
-    Ok(())
+    Ok(host)
 }
 
 #[cfg(test)]

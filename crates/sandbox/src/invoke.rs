@@ -43,12 +43,14 @@ fn internal(e: impl std::fmt::Display) -> Error {
 }
 
 /// The lazily loaded prelude chunks, in the order of the `CHUNK_*` indices in prelude.js.
-const CHUNKS: [(&str, &str); 5] = [
+const CHUNKS: [(&str, &str); 7] = [
     ("clave:text", include_str!("prelude_text.js")),
     ("clave:url", include_str!("prelude_url.js")),
     ("clave:crypto", include_str!("prelude_crypto.js")),
     ("clave:clone", include_str!("prelude_clone.js")),
     ("clave:console", include_str!("prelude_console.js")),
+    ("clave:timers", include_str!("prelude_timers.js")),
+    ("clave:extra", include_str!("prelude_extra.js")),
 ];
 
 /// Bytecode of the core prelude and of its lazily loaded chunks.

@@ -18,11 +18,24 @@ const ObjectDefineProperty = Object.defineProperty;
 const ObjectGetOwnPropertyDescriptor = Object.getOwnPropertyDescriptor;
 const ObjectCreate = Object.create;
 const ObjectKeys = Object.keys;
+// The rarely used host functions are made on first use (`H.more()`); `host()` has all of them.
+let hostAll = null;
+function host() {
+  if (hostAll === null) {
+    hostAll = H.more();
+    for (const k of ObjectKeys(H)) hostAll[k] = H[k];
+  }
+  return hostAll;
+}
 const ReflectDeleteProperty = Reflect.deleteProperty;
 const ArrayIsArray = Array.isArray;
 const SymbolIterator = Symbol.iterator;
 const SymbolToStringTag = Symbol.toStringTag;
 const now = H.now;
+const jsonFast = H.jsonFast;
+const jsonParse = H.jsonParse;
+// Longer texts go to JSON.parse directly (the host would copy them first to find out).
+const JSON_PARSE_FAST_UNITS = 1 << 20;
 
 function defineGlobal(name, value) {
   ObjectDefineProperty(globalThis, name, { value, writable: true, configurable: true, enumerable: false });
@@ -57,38 +70,15 @@ const INTRINSIC_GLOBALS = [
   ['DOMException'],
   ['WeakRef', 'FinalizationRegistry'],
 ];
-const addIntrinsic = H.intrinsic;
+function addIntrinsic(i) { return host().intrinsic(i); }
 const intrinsicAdded = [false, false, false, false, false];
 // The values the intrinsics defined (whatever the program later assigns to the globals).
 const intrinsic = ObjectCreate(null);
-// Our lazy accessors use one native function as getter and setter (`H.lazyGlobals`).
-function isLazyAccessor(d) {
-  return d !== undefined && d.get !== undefined && d.get === d.set;
-}
+// Adding a group (and keeping the program's own definitions) is done by the `extra` chunk.
 function ensureIntrinsic(i) {
   if (intrinsicAdded[i]) return;
   intrinsicAdded[i] = true;
-  const names = INTRINSIC_GLOBALS[i];
-  // QuickJS defines the globals afresh (and refuses to add `Atomics` over an existing property):
-  // remove them first, and put back what the program defined (or deleted) afterwards.
-  const kept = [];
-  for (let k = 0; k < names.length; k++) {
-    const d = ObjectGetOwnPropertyDescriptor(globalThis, names[k]);
-    if (!isLazyAccessor(d)) kept.push(names[k], d);
-    ReflectDeleteProperty(globalThis, names[k]);
-  }
-  try {
-    addIntrinsic(i);
-    for (let k = 0; k < names.length; k++) {
-      const d = ObjectGetOwnPropertyDescriptor(globalThis, names[k]);
-      intrinsic[names[k]] = d !== undefined && d.get === undefined ? d.value : undefined;
-    }
-  } finally {
-    for (let k = 0; k < kept.length; k += 2) {
-      if (kept[k + 1] === undefined) ReflectDeleteProperty(globalThis, kept[k]);
-      else if (ObjectGetOwnPropertyDescriptor(globalThis, kept[k])?.configurable !== false) ObjectDefineProperty(globalThis, kept[k], kept[k + 1]);
-    }
-  }
+  lazy(CHUNK_EXTRA).ensureIntrinsic(i);
 }
 // A lazy global is a configurable, non-enumerable accessor whose one native function (made by
 // `H.lazyGlobals(groups, load)`) serves as getter, calling `load(name, group)`, and as setter,
@@ -140,10 +130,10 @@ function wellFormed(s) {
 function utf8Encode(s) {
   const T = typedArrays();
   const w = wellFormed(s);
-  return new T.Uint8Array(H.utf8Encode(w, w.length));
+  return new T.Uint8Array(host().utf8Encode(w, w.length));
 }
 function utf8Decode(u8) {
-  return H.utf8Decode(u8, false, false);
+  return host().utf8Decode(u8, false, false);
 }
 // Bodies are kept as a well-formed string (from a string body, or a request body that is valid
 // UTF-8) or a Uint8Array, and encoded only when bytes are asked for.
@@ -238,13 +228,11 @@ class Headers {
     }
     return out;
   }
-  forEach(callback, thisArg) {
-    if (typeof callback !== 'function') throw new TypeError('Headers.forEach: callback must be a function');
-    for (const [k, v] of this.#sorted()) callback.call(thisArg, v, k, this);
-  }
-  *entries() { yield* this.#sorted(); }
-  *keys() { for (const [k] of this.#sorted()) yield k; }
-  *values() { for (const [, v] of this.#sorted()) yield v; }
+  // Iteration lives in the `extra` chunk.
+  forEach(callback, thisArg) { return lazy(CHUNK_EXTRA).headersForEach(this, callback, thisArg); }
+  entries() { return lazy(CHUNK_EXTRA).headersIterate(this, 0); }
+  keys() { return lazy(CHUNK_EXTRA).headersIterate(this, 1); }
+  values() { return lazy(CHUNK_EXTRA).headersIterate(this, 2); }
   [Symbol.iterator]() { return this.entries(); }
   static pairs(h) { return h.#sorted(); }
 }
@@ -284,7 +272,12 @@ function readBody(get, self, kind) {
   try {
     const b = get(self).take();
     if (kind === 0) return Promise.resolve(bodyText(b));
-    if (kind === 1) return Promise.resolve(JSON.parse(bodyText(b)));
+    if (kind === 1) {
+      // Natively parsed unless the text is invalid or unusual (then the generic JSON.parse).
+      const t = bodyText(b);
+      const v = t.length <= JSON_PARSE_FAST_UNITS ? jsonParse(t) : undefined;
+      return Promise.resolve(v !== undefined ? v : JSON.parse(t));
+    }
     if (kind === 2) {
       const u = typeof b === 'string' ? utf8Encode(b) : b;
       return Promise.resolve(typeof b === 'string' ? u.buffer : u.buffer.slice(u.byteOffset, u.byteOffset + u.byteLength));
@@ -351,7 +344,6 @@ class Request {
   get url() { return this.#url; }
   get headers() { return this.#headers; }
   get redirect() { return this.#redirect; }
-  get body() { return null; }
   clone() {
     if (this.#body.used) throw new TypeError('Request.clone: Body has already been consumed.');
     const r = new Request(this.#url, {
@@ -361,7 +353,12 @@ class Request {
     return r;
   }
   static state(r) { return r.#body; }
-  static setBody(r, b) { r.#body = new BodyState(b); }
+  // For `dispatch`: the request as it came from the host (headers adopted, not copied).
+  static adopt(r, method, headers, b) {
+    r.#method = method;
+    r.#headers = headers;
+    if (b !== null) r.#body = new BodyState(b);
+  }
   text() { return readBody(requestBody, this, 0); }
   json() { return readBody(requestBody, this, 1); }
   arrayBuffer() { return readBody(requestBody, this, 2); }
@@ -372,15 +369,12 @@ class Request {
 }
 tag(Request, 'Request');
 const requestBody = Request.state;
-const setRequestBody = Request.setBody;
+const adoptRequest = Request.adopt;
 delete Request.state;
-delete Request.setBody;
-// `body` streams are not supported; hide the placeholder getter
-delete Request.prototype.body;
+delete Request.adopt;
 
 // ---------------------------------------------------------------- Response
 const NULL_BODY_STATUS = [101, 103, 204, 205, 304];
-const REDIRECT_STATUS = [301, 302, 303, 307, 308];
 const REASON_PHRASE = /^[\t\x20-\x7e\x80-\xff]*$/;
 class Response {
   #status = 200;
@@ -411,24 +405,20 @@ class Response {
     this.#body = new BodyState(bytes);
   }
   static json(data, init = {}) {
-    const s = JSON.stringify(data);
+    // Plain data is serialized natively (the same text, without the generic walk).
+    let s = jsonFast(data);
+    if (s === undefined) s = JSON.stringify(data);
     if (s === undefined) throw new TypeError('Value is not JSON serializable');
-    const headers = new Headers(init && init.headers);
-    if (!headers.has('content-type')) headers.set('content-type', 'application/json');
-    return new Response(s, { ...(init ?? {}), headers });
-  }
-  static redirect(url, status = 302) {
-    const u = new (lazy(CHUNK_URL).URL)(String(url)).href;
-    if (!REDIRECT_STATUS.includes(status)) throw new RangeError(`Invalid status code ${status}`);
-    const r = new Response(null, { status, headers: { location: u } });
+    // As the Fetch standard's "initialize a response": status, statusText and headers from
+    // `init`, then the body (JSON text is always well-formed) with its default content type.
+    const r = new Response(null, init);
+    if (NULL_BODY_STATUS.includes(r.#status)) throw new TypeError('Response constructor: Invalid response status code ' + r.#status);
+    if (!r.#headers.has('content-type')) r.#headers.set('content-type', 'application/json');
+    r.#body.bytes = s;
     return r;
   }
-  static error() {
-    const r = new Response(null, { status: 200 });
-    r.#status = 0;
-    r.#type = 'error';
-    return r;
-  }
+  static redirect(url, status = 302) { return lazy(CHUNK_EXTRA).redirect(url, status); }
+  static error() { return lazy(CHUNK_EXTRA).error(); }
   get status() { return this.#status; }
   get statusText() { return this.#statusText; }
   get ok() { return this.#status >= 200 && this.#status <= 299; }
@@ -436,16 +426,13 @@ class Response {
   get type() { return this.#type; }
   get url() { return ''; }
   get redirected() { return false; }
-  get body() { return null; }
-  clone() {
-    if (this.#body.used) throw new TypeError('Response.clone: Body has already been consumed.');
-    const r = new Response(null, { status: this.#status === 0 ? 200 : this.#status, statusText: this.#statusText, headers: this.#headers });
-    r.#status = this.#status;
-    r.#type = this.#type;
-    r.#body = new BodyState(this.#body.copy());
-    return r;
+  clone() { return lazy(CHUNK_EXTRA).responseClone(this); }
+  static state(r) { return [r.#status, r.#headers, r.#body, r.#statusText, r.#type]; }
+  static set(r, status, type, bytes) {
+    r.#status = status;
+    r.#type = type;
+    r.#body = new BodyState(bytes);
   }
-  static state(r) { return [r.#status, r.#headers, r.#body]; }
   static body(r) { return r.#body; }
   text() { return readBody(responseBody, this, 0); }
   json() { return readBody(responseBody, this, 1); }
@@ -458,9 +445,10 @@ class Response {
 tag(Response, 'Response');
 const responseState = Response.state;
 const responseBody = Response.body;
+const responseSet = Response.set;
 delete Response.state;
 delete Response.body;
-delete Response.prototype.body;
+delete Response.set;
 
 function integerArrays() {
   const T = typedArrays();
@@ -469,51 +457,12 @@ function integerArrays() {
 }
 
 // ---------------------------------------------------------------- timers
-// id -> { cb, args, at, every }; integer keys iterate in ascending (= creation) order.
-const timers = ObjectCreate(null);
-let timerCount = 0;
-const MAX_TIMERS = 10000;
-let timerSeq = 0;
-function addTimer(cb, ms, args, repeat) {
-  if (typeof cb !== 'function') throw new TypeError('The "callback" argument must be of type function');
-  if (timerCount >= MAX_TIMERS) throw new RangeError(`too many pending timers (limit ${MAX_TIMERS})`);
-  let delay = Number(ms);
-  if (!(delay >= 1 && delay <= 2147483647)) delay = repeat ? 1 : 0;
-  delay = Math.floor(delay);
-  const id = ++timerSeq;
-  timers[id] = { cb, args, at: now() + delay, every: repeat ? delay : 0 };
-  timerCount++;
-  return id;
-}
-function setTimeout(cb, ms = 0, ...args) { return addTimer(cb, ms, args, false); }
-function setInterval(cb, ms = 0, ...args) { return addTimer(cb, ms, args, true); }
-function clearTimer(id) {
-  const n = typeof id === 'number' ? id : Number(id);
-  if (Number.isInteger(n) && n > 0 && timers[n] !== undefined) {
-    delete timers[n];
-    timerCount--;
-  }
-}
-
+// setTimeout & co. live in the `timers` chunk (lazy globals, see below).
 // Called by the host when no microtask is pending: runs the earliest due timer.
 // Returns 0 if a timer ran, the delay in ms to the next timer, or -1 if none is pending.
 export function runTimers() {
-  if (timerCount === 0) return -1;
-  let bestId = 0;
-  let best = null;
-  for (const id in timers) {
-    const t = timers[id];
-    if (best === null || t.at < best.at) { best = t; bestId = id; }
-  }
-  const t = now();
-  if (best.at > t) return best.at - t;
-  if (best.every) best.at = t + best.every;
-  else {
-    delete timers[bestId];
-    timerCount--;
-  }
-  best.cb(...best.args);
-  return 0;
+  const t = loaded[CHUNK_TIMERS];
+  return t === null ? -1 : t.runTimers();
 }
 
 // ---------------------------------------------------------------- fetch (no network)
@@ -537,11 +486,15 @@ const CHUNK_URL = 1;
 const CHUNK_CRYPTO = 2;
 const CHUNK_CLONE = 3;
 const CHUNK_CONSOLE = 4;
+const CHUNK_TIMERS = 5;
+const CHUNK_EXTRA = 6;
 const loadChunk = H.load;
-const loaded = [null, null, null, null, null];
+const loaded = [null, null, null, null, null, null, null];
 const CORE = {
-  H, tag, toU8, wellFormed, utf8Encode, utf8Decode, domError, ArrayIsArray, isView, SymbolIterator,
+  get H() { return host(); }, tag, toU8, wellFormed, utf8Encode, utf8Decode, domError, ArrayIsArray, isView, SymbolIterator,
   get INTEGER_ARRAYS() { return integerArrays(); }, Headers, Request, Response, loadedURL: () => loaded[CHUNK_URL],
+  INTRINSIC_GLOBALS, addIntrinsic, intrinsic, ObjectGetOwnPropertyDescriptor, ObjectDefineProperty, ReflectDeleteProperty,
+  responseState, responseSet, lazyURL: () => lazy(CHUNK_URL), headerPairs,
 };
 function lazy(i) {
   let e = loaded[i];
@@ -566,14 +519,11 @@ H.lazyGlobals([
   ['crypto'],
   ['structuredClone'],
   ['console'],
+  ['setTimeout', 'setInterval', 'clearTimeout', 'clearInterval'],
 ], loadChunkGlobal);
 defineGlobal('Headers', Headers);
 defineGlobal('Request', Request);
 defineGlobal('Response', Response);
-defineGlobal('setTimeout', setTimeout);
-defineGlobal('setInterval', setInterval);
-defineGlobal('clearTimeout', clearTimer);
-defineGlobal('clearInterval', clearTimer);
 defineGlobal('fetch', fetch);
 defineGlobal('performance', performance);
 defineGlobal('self', globalThis);
@@ -586,13 +536,6 @@ export function checkHandler(ns) {
   return null;
 }
 
-function describe(v) {
-  if (v === null) return 'null';
-  if (typeof v !== 'object') return typeof v;
-  const p = Object.getPrototypeOf(v);
-  return p && p.constructor && typeof p.constructor.name === 'string' ? `object (${p.constructor.name})` : 'object';
-}
-
 // Builds the Request, calls fetch and flattens the Response:
 // resolves to [status, [name, value, name, value, ...], Uint8Array | null] or to a string naming a bad return value.
 // `body` is null (empty), the body as a string (valid UTF-8) or true (other bytes: H.requestBytes()).
@@ -601,18 +544,18 @@ export async function dispatch(ns, method, url, rawHeaders, body) {
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     try { headers.append(rawHeaders[i], rawHeaders[i + 1]); } catch (e) { /* skip an invalid header */ }
   }
-  const request = new Request(url, { method, headers });
+  const request = new Request(url);
   // The body as it came (no default content-type, no copy); ignored for GET and HEAD.
-  const m = request.method;
-  if (body !== null && m !== 'GET' && m !== 'HEAD') {
-    setRequestBody(request, body === true ? new (typedArrays().Uint8Array)(H.requestBytes()) : body);
-  }
+  const m = normalizeMethod(method);
+  const rb = body === null || m === 'GET' || m === 'HEAD' ? null
+    : body === true ? new (typedArrays().Uint8Array)(host().requestBytes()) : body;
+  adoptRequest(request, m, headers, rb);
   const ctx = {
     waitUntil(p) { Promise.resolve(p).catch(() => {}); },
     passThroughOnException() {},
   };
   const res = await ns.default.fetch(request, {}, ctx);
-  if (!(res instanceof Response)) return describe(res);
+  if (!(res instanceof Response)) return lazy(CHUNK_EXTRA).describe(res);
   const [status, h, b] = responseState(res);
   const flat = [];
   for (const [k, v] of headerPairs(h)) flat.push(k, v);
