@@ -29,69 +29,6 @@ pub(crate) fn load_module<'js>(ctx: Ctx<'js>, bytecode: &[u8]) -> rquickjs::Resu
     unsafe { Module::load(ctx, bytecode) }
 }
 
-/// ECMAScript intrinsics that a context gets only when the program first reads one of their
-/// globals (indices as `INTRINSIC_*` in prelude.js).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum LazyIntrinsic {
-    /// `Date`.
-    Date = 0,
-    /// `Map`, `Set`, `WeakMap`, `WeakSet`.
-    MapSet = 1,
-    /// `ArrayBuffer`, `SharedArrayBuffer`, the typed arrays, `DataView`, `Atomics`.
-    TypedArrays = 2,
-    /// `DOMException`.
-    DomException = 3,
-    /// `WeakRef`, `FinalizationRegistry`.
-    WeakRef = 4,
-}
-
-impl LazyIntrinsic {
-    pub(crate) const ALL: [LazyIntrinsic; 5] = [
-        LazyIntrinsic::Date,
-        LazyIntrinsic::MapSet,
-        LazyIntrinsic::TypedArrays,
-        LazyIntrinsic::DomException,
-        LazyIntrinsic::WeakRef,
-    ];
-
-    pub(crate) fn from_index(i: f64) -> Option<LazyIntrinsic> {
-        if i >= 0.0 && i.fract() == 0.0 {
-            Self::ALL.get(i as usize).copied()
-        } else {
-            None
-        }
-    }
-}
-
-/// Adds an intrinsic group to the context of `ctx`; on failure, why (the message of the
-/// `InternalError` to throw). The caller adds each group at most once per context.
-pub(crate) fn add_intrinsic(ctx: &Ctx<'_>, which: LazyIntrinsic) -> Result<(), &'static str> {
-    use rquickjs::qjs;
-    let raw = ctx.as_raw().as_ptr();
-    if which == LazyIntrinsic::TypedArrays && has_own_global(ctx, c"Atomics") {
-        // QuickJS defines `Atomics` as an auto-initialised property and aborts the process if the
-        // global already has one (the prelude deletes it first; a non-configurable one stays).
-        return Err("the typed arrays cannot be added: the global `Atomics` is not configurable");
-    }
-    // SAFETY: `raw` is the live context behind `ctx` (a `Ctx` exists only while its runtime is
-    // locked by this thread: inside `Context::with` or a host function called from it). These are
-    // the functions `JS_NewContext` (and rquickjs's `Context::custom`) call on a fresh context;
-    // each needs only the base objects, which every context has, and defines its constructors,
-    // prototypes and globals in this context like it does at creation. Calling one while
-    // JavaScript is on the stack is fine: it only allocates and defines properties. No Rust
-    // references into the JS heap are alive across the call.
-    let r = unsafe {
-        match which {
-            LazyIntrinsic::Date => qjs::JS_AddIntrinsicDate(raw),
-            LazyIntrinsic::MapSet => qjs::JS_AddIntrinsicMapSet(raw),
-            LazyIntrinsic::TypedArrays => qjs::JS_AddIntrinsicTypedArrays(raw),
-            LazyIntrinsic::DomException => qjs::JS_AddIntrinsicDOMException(raw),
-            LazyIntrinsic::WeakRef => qjs::JS_AddIntrinsicWeakRef(raw),
-        }
-    };
-    if r == 0 { Ok(()) } else { Err("out of memory") }
-}
-
 /// The getter and setter of a lazy global (see [`define_lazy_globals`]): calls
 /// `load(name, index)` as getter (no argument) or `load(name, index, value)` as setter.
 unsafe extern "C" fn lazy_global_accessor(
@@ -863,25 +800,6 @@ impl JsonWriter {
             self.out.push(']');
             Some(())
         }
-    }
-}
-
-/// True if the global object has an own property `name` (or the lookup failed).
-fn has_own_global(ctx: &Ctx<'_>, name: &std::ffi::CStr) -> bool {
-    use rquickjs::qjs;
-    let raw = ctx.as_raw().as_ptr();
-    let global = ctx.globals();
-    // SAFETY: `raw` is the live, locked context behind `ctx` (see `add_intrinsic`); `name` is a
-    // NUL-terminated string; the atom is freed before returning; `global` keeps the global object
-    // alive during the call; a null descriptor pointer asks only whether the property exists.
-    unsafe {
-        let atom = qjs::JS_NewAtom(raw, name.as_ptr());
-        if atom == qjs::JS_ATOM_NULL as qjs::JSAtom {
-            return true;
-        }
-        let r = qjs::JS_GetOwnProperty(raw, std::ptr::null_mut(), global.as_raw(), atom);
-        qjs::JS_FreeAtom(raw, atom);
-        r != 0
     }
 }
 

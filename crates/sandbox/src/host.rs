@@ -14,10 +14,7 @@ use base64::Engine as _;
 use rquickjs::{ArrayBuffer, Ctx, Exception, Function, Object, TypedArray, Value, function::Opt};
 use sha2::Digest as _;
 
-use crate::bytes::{
-    Heap, LazyIntrinsic, add_intrinsic, define_lazy_globals, json_fast, json_parse_fast,
-    load_module, with_u8,
-};
+use crate::bytes::{Heap, define_lazy_globals, json_fast, json_parse_fast, load_module, with_u8};
 use crate::{ConsoleLevel, ConsoleLine, Limits};
 
 /// State shared by the interrupt handler, the host functions and the job loop of one call.
@@ -35,8 +32,6 @@ pub(crate) struct CallState {
     pub console_truncated: Cell<bool>,
     /// The runtime's heap accounting (its allocator enforces `Limits::heap_bytes`).
     pub heap: Rc<Heap>,
-    /// Bit `i`: the lazily added intrinsic group `i` is in the context (see `LazyIntrinsic`).
-    intrinsics: Cell<u8>,
     /// A request body that is not valid UTF-8, handed to the prelude by `H.requestBytes()`.
     pub request_bytes: RefCell<Vec<u8>>,
 }
@@ -53,7 +48,6 @@ impl CallState {
             console_left: Cell::new(limits.max_console_bytes),
             console_truncated: Cell::new(false),
             heap: Heap::new(limits.heap_bytes),
-            intrinsics: Cell::new(0),
             request_bytes: RefCell::new(Vec::new()),
         }
     }
@@ -318,24 +312,6 @@ pub(crate) fn install<'js>(
 /// encodings, digests, randomness, URL parsing), made when the prelude first needs one.
 fn more<'js>(ctx: &Ctx<'js>, st: &Rc<CallState>) -> rquickjs::Result<Object<'js>> {
     let host = Object::new(ctx.clone())?;
-
-    // Adds a lazily added intrinsic group to the context (once; the prelude keeps the program's
-    // own definitions of its globals).
-    let s = st.clone();
-    host.set(
-        "intrinsic",
-        Function::new(ctx.clone(), move |ctx: Ctx<'js>, i: f64| {
-            let Some(which) = LazyIntrinsic::from_index(i) else {
-                return Err(Exception::throw_internal(&ctx, "no such intrinsic"));
-            };
-            let bit = 1u8 << (which as u8);
-            if s.intrinsics.get() & bit != 0 {
-                return Ok(());
-            }
-            s.intrinsics.set(s.intrinsics.get() | bit);
-            add_intrinsic(&ctx, which).map_err(|why| Exception::throw_internal(&ctx, why))
-        })?,
-    )?;
 
     // The request body that is not valid UTF-8 (called once, by `dispatch`).
     let s = st.clone();

@@ -27,7 +27,7 @@ function host() {
   }
   return hostAll;
 }
-const ReflectDeleteProperty = Reflect.deleteProperty;
+const ReflectDefineProperty = Reflect.defineProperty;
 const ArrayIsArray = Array.isArray;
 const SymbolIterator = Symbol.iterator;
 const SymbolToStringTag = Symbol.toStringTag;
@@ -45,22 +45,11 @@ function tag(cls, name) {
   ObjectDefineProperty(cls.prototype, SymbolToStringTag, { value: name, configurable: true });
 }
 
-// ---------------------------------------------------------------- lazily added intrinsics
-// A fresh context starts with the ECMAScript intrinsics the request path needs (base objects,
-// RegExp, JSON, Proxy, Promise). `Date`, `Map`/`Set`/`WeakMap`/`WeakSet`, the typed arrays (with
-// `ArrayBuffer`, `DataView`, `Atomics`), `DOMException` and `WeakRef`/`FinalizationRegistry` are
-// added to the context by the host (`H.intrinsic(i)`, QuickJS's own JS_AddIntrinsic*) when the
-// program first reads one of their globals. Until then each global is a configurable,
-// non-enumerable accessor that adds its group and then reads like the data property it becomes;
-// assigning to it first just defines the data property, and a later load of the group keeps
-// whatever the program put there (or deleted). None of these objects can exist before its group
-// is added (only the host creates them otherwise, and always after adding the group).
-// Indices of the groups: src/invoke.rs `LazyIntrinsic`; the names are checked by a unit test.
-const INTRINSIC_DATE = 0;
-const INTRINSIC_MAPSET = 1;
-const INTRINSIC_TYPED_ARRAYS = 2;
-const INTRINSIC_DOMEXCEPTION = 3;
-const INTRINSIC_WEAKREF = 4;
+// ---------------------------------------------------------------- intrinsics
+// The ECMAScript constructors the prelude uses, captured before any program code runs (the
+// program may later replace or delete the globals; the prelude keeps using the originals). All
+// are in the context from its creation (src/invoke.rs `RunIntrinsics`); the names are checked by
+// a unit test there.
 const INTRINSIC_GLOBALS = [
   ['Date'],
   ['Map', 'Set', 'WeakMap', 'WeakSet'],
@@ -70,33 +59,17 @@ const INTRINSIC_GLOBALS = [
   ['DOMException'],
   ['WeakRef', 'FinalizationRegistry'],
 ];
-function addIntrinsic(i) { return host().intrinsic(i); }
-const intrinsicAdded = [false, false, false, false, false];
-// The values the intrinsics defined (whatever the program later assigns to the globals).
 const intrinsic = ObjectCreate(null);
-// Adding a group (and keeping the program's own definitions) is done by the `extra` chunk.
-function ensureIntrinsic(i) {
-  if (intrinsicAdded[i]) return;
-  intrinsicAdded[i] = true;
-  lazy(CHUNK_EXTRA).ensureIntrinsic(i);
+for (let i = 0; i < INTRINSIC_GLOBALS.length; i++) {
+  const names = INTRINSIC_GLOBALS[i];
+  for (let k = 0; k < names.length; k++) intrinsic[names[k]] = globalThis[names[k]];
 }
-// A lazy global is a configurable, non-enumerable accessor whose one native function (made by
-// `H.lazyGlobals(groups, load)`) serves as getter, calling `load(name, group)`, and as setter,
-// calling `load(name, group, value)`, which defines the data property.
-function loadIntrinsicGlobal(name, i, ...v) {
-  if (v.length !== 0) return defineGlobal(name, v[0]);
-  ensureIntrinsic(i);
-  return intrinsic[name];
-}
-H.lazyGlobals(INTRINSIC_GLOBALS, loadIntrinsicGlobal);
 function typedArrays() {
-  ensureIntrinsic(INTRINSIC_TYPED_ARRAYS);
   return intrinsic;
 }
 
 // ---------------------------------------------------------------- DOMException
 function domError(message, name) {
-  ensureIntrinsic(INTRINSIC_DOMEXCEPTION);
   const D = intrinsic.DOMException;
   if (typeof D === 'function') return new D(message, name);
   const e = new Error(message);
@@ -105,12 +78,11 @@ function domError(message, name) {
 }
 
 // ---------------------------------------------------------------- bytes helpers
-// No ArrayBuffer or view can exist before the typed arrays were added.
 function isArrayBuffer(v) {
-  return intrinsicAdded[INTRINSIC_TYPED_ARRAYS] && v instanceof intrinsic.ArrayBuffer;
+  return v instanceof intrinsic.ArrayBuffer;
 }
 function isView(v) {
-  return intrinsicAdded[INTRINSIC_TYPED_ARRAYS] && intrinsic.ArrayBuffer.isView(v);
+  return intrinsic.ArrayBuffer.isView(v);
 }
 function toU8(source, what) {
   const T = typedArrays();
@@ -493,7 +465,7 @@ const loaded = [null, null, null, null, null, null, null];
 const CORE = {
   get H() { return host(); }, tag, toU8, wellFormed, utf8Encode, utf8Decode, domError, ArrayIsArray, isView, SymbolIterator,
   get INTEGER_ARRAYS() { return integerArrays(); }, Headers, Request, Response, loadedURL: () => loaded[CHUNK_URL],
-  INTRINSIC_GLOBALS, addIntrinsic, intrinsic, ObjectGetOwnPropertyDescriptor, ObjectDefineProperty, ReflectDeleteProperty,
+  intrinsic,
   responseState, responseSet, lazyURL: () => lazy(CHUNK_URL), headerPairs,
 };
 function lazy(i) {
@@ -507,7 +479,8 @@ function lazy(i) {
 function loadChunkGlobal(name, i, ...v) {
   if (v.length !== 0) return defineGlobal(name, v[0]);
   const value = lazy(i)[name];
-  defineGlobal(name, value);
+  // Becomes a plain data property; on a frozen global the accessor stays and keeps answering.
+  ReflectDefineProperty(globalThis, name, { value, writable: true, configurable: true, enumerable: false });
   return value;
 }
 

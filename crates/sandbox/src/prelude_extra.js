@@ -1,42 +1,10 @@
-// clave-sandbox prelude chunk `extra`: the rarely used parts of the core prelude (adding an
-// intrinsic group, `Response.redirect`/`error`/`clone`, describing a bad return value), kept
+// clave-sandbox prelude chunk `extra`: the rarely used parts of the core prelude
+// (`Response.redirect`/`error`/`clone`, describing a bad return value, Headers iteration), kept
 // out of every context's core to make a fresh context cheaper. It defines no globals: the core
 // loads it on first use of one of these paths. Compiled to bytecode once per process; everything
 // it needs from the core prelude comes in `core`, captured before any user code ran.
 export function init(core) {
-  const {
-    INTRINSIC_GLOBALS, addIntrinsic, intrinsic, ObjectGetOwnPropertyDescriptor, ObjectDefineProperty,
-    ReflectDeleteProperty, Response, responseState, responseSet, lazyURL, headerPairs,
-  } = core;
-
-  // Our lazy accessors use one native function as getter and setter (`H.lazyGlobals`).
-  function isLazyAccessor(d) {
-    return d !== undefined && d.get !== undefined && d.get === d.set;
-  }
-  // Adds intrinsic group `i` (once: the core checks and records it).
-  function ensureIntrinsic(i) {
-    const names = INTRINSIC_GLOBALS[i];
-    // QuickJS defines the globals afresh (and refuses to add `Atomics` over an existing property):
-    // remove them first, and put back what the program defined (or deleted) afterwards.
-    const kept = [];
-    for (let k = 0; k < names.length; k++) {
-      const d = ObjectGetOwnPropertyDescriptor(globalThis, names[k]);
-      if (!isLazyAccessor(d)) kept.push(names[k], d);
-      ReflectDeleteProperty(globalThis, names[k]);
-    }
-    try {
-      addIntrinsic(i);
-      for (let k = 0; k < names.length; k++) {
-        const d = ObjectGetOwnPropertyDescriptor(globalThis, names[k]);
-        intrinsic[names[k]] = d !== undefined && d.get === undefined ? d.value : undefined;
-      }
-    } finally {
-      for (let k = 0; k < kept.length; k += 2) {
-        if (kept[k + 1] === undefined) ReflectDeleteProperty(globalThis, kept[k]);
-        else if (ObjectGetOwnPropertyDescriptor(globalThis, kept[k])?.configurable !== false) ObjectDefineProperty(globalThis, kept[k], kept[k + 1]);
-      }
-    }
-  }
+  const { Response, responseState, responseSet, lazyURL, headerPairs } = core;
 
   const REDIRECT_STATUS = [301, 302, 303, 307, 308];
   function redirect(url, status) {
@@ -74,5 +42,5 @@ export function init(core) {
     return p && p.constructor && typeof p.constructor.name === 'string' ? `object (${p.constructor.name})` : 'object';
   }
 
-  return { ensureIntrinsic, redirect, error, responseClone, describe, headersForEach, headersIterate };
+  return { redirect, error, responseClone, describe, headersForEach, headersIterate };
 }
