@@ -2,8 +2,6 @@
 //! collateral (see `tests/data/real/README.md`), at fixed times inside the collateral window,
 //! then the main mutations.
 
-use std::path::PathBuf;
-
 use clave_attest::dcap::{DcapCollateral, verify_quote};
 use clave_attest::{
     Endorsements, Error, Evidence, Measurement, Policy, TcbStatus, TeeKind, appraise,
@@ -13,17 +11,9 @@ use clave_attest::{
 const TDX_NOW: u64 = 1_757_894_400; // 2025-09-15
 const SGX_NOW: u64 = 1_755_236_700; // 2025-08-15T05:45Z
 
-fn read(rel: &str) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/real")
-        .join(rel);
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn hex_file(rel: &str) -> Vec<u8> {
-    let t: String = read(rel).chars().filter(|c| !c.is_whitespace()).collect();
-    hex::decode(t).expect("hex")
-}
+#[path = "common/real_data.rs"]
+mod real_data;
+use real_data::{hex_file, read_text as read};
 
 fn cases() -> [(TeeKind, Vec<u8>, DcapCollateral, u64); 2] {
     [

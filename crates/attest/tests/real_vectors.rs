@@ -5,8 +5,6 @@
 //! one as unsupported instead of accepting it. Files are read at run time; a missing vector fails
 //! with its path.
 
-use std::path::PathBuf;
-
 use base64::Engine as _;
 use clave_attest::nitro::NitroDocument;
 use clave_attest::sgx::SgxQuote;
@@ -16,24 +14,9 @@ use clave_attest::{Error, Evidence, Measurement, Policy, ReportData, Tcb, TeeKin
 
 const NOW: u64 = 1_800_000_000;
 
-fn data(rel: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/real")
-        .join(rel);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn text(rel: &str) -> String {
-    String::from_utf8(data(rel))
-        .expect("utf-8")
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect()
-}
-
-fn hex_file(rel: &str) -> Vec<u8> {
-    hex::decode(text(rel)).expect("hex")
-}
+#[path = "common/real_data.rs"]
+mod real_data;
+use real_data::{compact_text as text, hex_file};
 
 fn nitro_doc() -> Vec<u8> {
     base64::engine::general_purpose::STANDARD

@@ -6,8 +6,6 @@
 //! by anyone but AMD, and what the policy says. The positive path (a valid CRL, revoked ASK and
 //! VCEK) is covered by the unit tests in `src/snp/crl/tests.rs` with a generated test ARK.
 
-use std::path::PathBuf;
-
 use clave_attest::snp::crl::SnpCrl;
 use clave_attest::snp::{SnpProduct, verify_report, verify_report_with_crl};
 use clave_attest::{
@@ -23,21 +21,9 @@ use builder::{CrlSpec, TestEntry, build_crl, serial_of};
 /// 2026-01-01T00:00:00Z: inside every VCEK's window.
 const NOW: u64 = 1_767_225_600;
 
-fn read(rel: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/real")
-        .join(rel);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn hex_file(rel: &str) -> Vec<u8> {
-    let t: String = String::from_utf8(read(rel))
-        .expect("utf-8")
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect();
-    hex::decode(t).expect("hex")
-}
+#[path = "common/real_data.rs"]
+mod real_data;
+use real_data::{hex_file, read};
 
 struct Vector {
     report: Vec<u8>,

@@ -2,8 +2,6 @@
 //! Genoa/Azure; see `tests/data/real/README.md`): each verifies at a fixed time inside its
 //! validity window, then the mutation matrix, each case with its own error.
 
-use std::path::PathBuf;
-
 use clave_attest::snp::{SnpProduct, SnpReport, verify_report};
 use clave_attest::{
     Endorsements, Error, Evidence, Measurement, Policy, ReportData, SignerId, SignerPolicy, Tcb,
@@ -13,21 +11,9 @@ use clave_attest::{
 /// 2026-01-01T00:00:00Z: inside every VCEK's window.
 const NOW: u64 = 1_767_225_600;
 
-fn read(rel: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/real")
-        .join(rel);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn hex_file(rel: &str) -> Vec<u8> {
-    let t: String = String::from_utf8(read(rel))
-        .expect("utf-8")
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect();
-    hex::decode(t).expect("hex")
-}
+#[path = "common/real_data.rs"]
+mod real_data;
+use real_data::{hex_file, read};
 
 struct Vector {
     name: &'static str,

@@ -27,21 +27,9 @@ const SNP_NOW: u64 = 1_767_225_600;
 const TDX_NOW: u64 = 1_757_894_400;
 const SGX_NOW: u64 = 1_755_236_700;
 
-fn read(rel: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../attest/tests/data/real")
-        .join(rel);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn hex_file(rel: &str) -> Vec<u8> {
-    let t: String = String::from_utf8(read(rel))
-        .expect("utf-8")
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect();
-    hex::decode(t).expect("hex")
-}
+#[path = "../../attest/tests/common/real_data.rs"]
+mod real_data;
+use real_data::{hex_file, read};
 
 fn pem_to_der(pem: &[u8]) -> Vec<u8> {
     let t = String::from_utf8(pem.to_vec()).expect("utf-8");
