@@ -348,7 +348,9 @@ impl JobFlags {
     /// encapsulated request may arrive again after the engine already ran it (a gateway or engine restart
     /// mid-flight). An engine MUST NOT refuse such a repeat as a replay when it still holds the sealed
     /// response of the first run: it MUST answer with exactly those bytes (the response is sealed to the
-    /// caller, so repeating it reveals nothing). The flag never relaxes anything for synchronous calls.
+    /// caller, so repeating it reveals nothing). The flag never relaxes anything for synchronous calls:
+    /// an engine MUST refuse a job whose flag disagrees with the mode sealed inside its request
+    /// (`clave-mode: async`, [`crate::InvokeMode`]), so the host cannot relabel a request.
     pub const ASYNC: Self = Self(1);
     /// INSECURE, for benchmarks only: the job's `request` is a plain BHTTP request and the engine answers
     /// with a plain BHTTP response (no OHTTP). An engine MUST refuse it unless its operator explicitly
