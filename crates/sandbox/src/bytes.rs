@@ -1023,4 +1023,57 @@ mod tests {
         drop(rt);
         assert_eq!(heap.used(), 0);
     }
+
+    /// The native parser against QuickJS's own `JSON.parse` on every truncation and every
+    /// single-bit flip of a request-like body (it parses outside bytes): whenever it answers, the
+    /// generic parser accepts the same text and gives the same value; it never leaves an
+    /// exception pending and leaks nothing.
+    #[test]
+    fn native_json_parse_agrees_with_json_parse_on_mutations() {
+        let seed =
+            r#"{"items":[{"k":"v\u00e9\n","n":-12.5e3},true,false,null,[]],"s":"a\"b","o":{}}"#;
+        let heap = Heap::new(usize::MAX);
+        let rt = limited_runtime(heap.clone()).expect("runtime");
+        let ctx = rquickjs::Context::full(&rt).expect("context");
+        ctx.with(|ctx| {
+            let generic: rquickjs::Function<'_> = ctx
+                .eval("(t) => { try { return JSON.stringify(JSON.parse(t)); } catch (e) { return null; } }")
+                .expect("generic parser");
+            let check = |text: &str| {
+                let t = rquickjs::String::from_str(ctx.clone(), text).expect("string");
+                let fast = json_parse_fast(&ctx, &t, 1 << 20).map(|v| {
+                    json_fast(&ctx, &v, 1 << 20).expect("a parsed value serialises natively")
+                });
+                assert!(!ctx.catch().is_object(), "exception left pending for {text:?}");
+                let answered = fast.is_some();
+                if let Some(fast) = fast {
+                    let want: Option<String> = generic.call((text,)).expect("generic");
+                    assert_eq!(Some(fast), want, "{text:?}");
+                }
+                answered
+            };
+            let bytes = seed.as_bytes();
+            assert!(check(seed), "the seed takes the native path");
+            for n in 0..bytes.len() {
+                check(&seed[..n]);
+            }
+            let mut native = 0;
+            for i in 0..bytes.len() {
+                for bit in 0..8 {
+                    let mut m = bytes.to_vec();
+                    m[i] ^= 1 << bit;
+                    if let Ok(text) = std::str::from_utf8(&m)
+                        && check(text)
+                    {
+                        native += 1;
+                    }
+                }
+            }
+            // Many flips (inside strings and numbers) still parse: the comparison was exercised.
+            assert!(native > 50, "only {native} mutations took the native path");
+        });
+        drop(ctx);
+        drop(rt);
+        assert_eq!(heap.used(), 0);
+    }
 }
