@@ -129,6 +129,7 @@ impl SandboxRunner {
             max: to_sandbox_limits(&settings.max),
             grace: std::time::Duration::from_millis(settings.grace_ms),
             cache_bytes: settings.bytecode_cache_bytes,
+            ..clave_sandbox::PoolConfig::default()
         };
         let pool = clave_sandbox::SandboxPool::new(cfg)
             .map_err(|e| crate::Error::Sandbox(e.to_string()))?;

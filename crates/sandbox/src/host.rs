@@ -34,6 +34,8 @@ pub(crate) struct CallState {
     pub heap: Rc<Heap>,
     /// A request body that is not valid UTF-8, handed to the prelude by `H.requestBytes()`.
     pub request_bytes: RefCell<Vec<u8>>,
+    /// State of `Math.random` (xorshift128+), reseeded from the OS for every call.
+    random: Cell<[u64; 2]>,
 }
 
 impl CallState {
@@ -49,7 +51,20 @@ impl CallState {
             console_truncated: Cell::new(false),
             heap: Heap::new(limits.heap_bytes),
             request_bytes: RefCell::new(Vec::new()),
+            random: Cell::new(fresh_seed()),
         }
+    }
+
+    /// The next `Math.random()` value: 53 random bits in [0, 1).
+    pub fn next_random(&self) -> f64 {
+        let [mut s1, s0] = self.random.get();
+        let result = s0.wrapping_add(s1);
+        s1 ^= s1 << 23;
+        s1 ^= s1 >> 17;
+        s1 ^= s0;
+        s1 ^= s0 >> 26;
+        self.random.set([s0, s1]);
+        (result >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 
     /// Sets the limits and deadline of the call about to run (on a prepared instance).
@@ -63,6 +78,8 @@ impl CallState {
         self.console.borrow_mut().clear();
         self.host_oom.set(false);
         self.interrupted.set(false);
+        self.request_bytes.borrow_mut().clear();
+        self.random.set(fresh_seed());
     }
 
     /// The wall-clock deadline of the call.
@@ -137,6 +154,15 @@ impl CallState {
         };
         self.console.borrow_mut().push(ConsoleLine { level, text });
     }
+}
+
+/// A non-zero xorshift128+ seed from the OS generator.
+fn fresh_seed() -> [u64; 2] {
+    let mut seed: [u64; 2] = rand::random();
+    if seed == [0, 0] {
+        seed[0] = 1;
+    }
+    seed
 }
 
 fn url_components(u: &url::Url) -> Vec<String> {
@@ -296,12 +322,17 @@ pub(crate) fn install<'js>(
         )?,
     )?;
 
-    // The rarely used host functions are made on first use (`H.more()`, see `more`): each
-    // costs a function object in every context otherwise.
+    // Every host function is made here, once per slot, before its base image is taken: a Rust
+    // function made during a call would own a Rust-side closure that restoring the image forgets.
+    more(ctx, st, &host)?;
+
+    // `Math.random`: the context's own generator state would be part of every image (each call
+    // would see the same sequence), so the slot's generator, reseeded from the OS for every call
+    // (`CallState::arm`), replaces it.
     let s = st.clone();
     host.set(
-        "more",
-        Function::new(ctx.clone(), move |ctx: Ctx<'js>| more(&ctx, &s))?,
+        "mathRandom",
+        Function::new(ctx.clone(), move || s.next_random())?.with_name("random")?,
     )?;
 
     ctx.globals().set("__clave_host", host)?;
@@ -309,9 +340,8 @@ pub(crate) fn install<'js>(
 }
 
 /// The rarely used host functions (adding an intrinsic group, non-UTF-8 request bytes, console,
-/// encodings, digests, randomness, URL parsing), made when the prelude first needs one.
-fn more<'js>(ctx: &Ctx<'js>, st: &Rc<CallState>) -> rquickjs::Result<Object<'js>> {
-    let host = Object::new(ctx.clone())?;
+/// encodings, digests, randomness, URL parsing).
+fn more<'js>(ctx: &Ctx<'js>, st: &Rc<CallState>, host: &Object<'js>) -> rquickjs::Result<()> {
 
     // The request body that is not valid UTF-8 (called once, by `dispatch`).
     let s = st.clone();
@@ -517,7 +547,7 @@ fn more<'js>(ctx: &Ctx<'js>, st: &Rc<CallState>) -> rquickjs::Result<Object<'js>
         )?,
     )?;
 
-    Ok(host)
+    Ok(())
 }
 
 #[cfg(test)]
