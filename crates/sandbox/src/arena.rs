@@ -37,11 +37,16 @@ const GROW_STEP: usize = 64 << 10;
 /// back zero pages) instead of being cleared by hand.
 const MADVISE_ABOVE: usize = 1 << 20;
 const PAGE: usize = 4096;
+/// Bytes talc may write next to a block or at the top of its heap (tags, free-list nodes).
+const TAG_SLACK: usize = 64;
 
 /// The allocator's state, at the arena's base (so an image carries it).
 #[repr(C)]
 struct Meta {
     talc: Talc<Grow>,
+    /// Highest address any block has reached since the arena was last clean (restored): with the
+    /// tags talc keeps at the top of its heap, the extent a restore must clear.
+    hwm: usize,
 }
 
 /// Grows the heap towards the end of the reservation when talc runs out.
@@ -84,8 +89,6 @@ impl OomHandler for Grow {
 pub(crate) struct Arena {
     base: NonNull<u8>,
     size: usize,
-    /// Bytes from `base` that may hold data written since the arena was last clean.
-    dirty: std::cell::Cell<usize>,
 }
 
 impl Arena {
@@ -111,11 +114,7 @@ impl Arena {
             ));
         }
         let base = NonNull::new(p.cast::<u8>()).ok_or("mmap returned null")?;
-        let arena = Arena {
-            base,
-            size,
-            dirty: std::cell::Cell::new(0),
-        };
+        let arena = Arena { base, size };
         // SAFETY: the mapping is ours, zeroed, at least META_BYTES + FIRST_HEAP long; `Meta` fits
         // in META_BYTES (checked below) and the base is page-aligned.
         unsafe {
@@ -127,6 +126,7 @@ impl Arena {
                     heap: Span::empty(),
                     end,
                 }),
+                hwm: 0,
             });
             let first = Span::from_base_size(base.as_ptr().add(META_BYTES), FIRST_HEAP);
             let heap = (*meta)
@@ -135,7 +135,6 @@ impl Arena {
                 .map_err(|()| "cannot set up the sandbox arena's allocator".to_string())?;
             (*meta).talc.oom_handler.heap = heap;
         }
-        arena.dirty.set(arena.top());
         Ok(arena)
     }
 
@@ -164,7 +163,6 @@ impl Arena {
     /// cut down to just above its highest allocated block (it grows again on demand), so the
     /// image carries no free space at the top.
     pub(crate) fn snapshot(&self) -> Box<[u8]> {
-        self.dirty.set(self.dirty.get().max(self.top()));
         // SAFETY: `meta` is this arena's live allocator state, used only from this thread and not
         // re-entrantly (no runtime code runs during a snapshot). The requested span keeps the
         // heap's base and covers all allocated memory (talc's own `get_allocated_span`).
@@ -184,7 +182,8 @@ impl Arena {
             }
         }
         let top = self.top();
-        self.dirty.set(self.dirty.get().max(top));
+        // SAFETY: as above; the image's high-water mark is its own end.
+        unsafe { (*self.meta()).hwm = self.base.as_ptr() as usize + top };
         // SAFETY: `top` bytes from the base are mapped and initialised (zero pages or data).
         unsafe { std::slice::from_raw_parts(self.base.as_ptr(), top) }.into()
     }
@@ -194,17 +193,30 @@ impl Arena {
     pub(crate) fn restore(&self, image: &[u8]) {
         let len = image.len();
         assert!(len <= self.size, "image larger than its arena");
-        let dirty = self.dirty.get().max(self.top()).min(self.size);
+        // What the arena holds beyond the image now: blocks up to the high-water mark (with
+        // talc's chunk tags next to them) and talc's tags at the top of its heap.
+        let (hwm, top) = (self.hwm(), self.top());
+        let hwm = hwm.saturating_add(TAG_SLACK).min(self.size);
         // SAFETY: the image was taken of this arena (same base, same mapping), so its bytes are a
         // consistent state of it; the destination range is mapped and not borrowed by anything
-        // (no runtime code runs during a restore). The cleared range lies inside the mapping.
+        // (no runtime code runs during a restore). The cleared ranges lie inside the mapping.
         unsafe {
             std::ptr::copy_nonoverlapping(image.as_ptr(), self.base.as_ptr(), len);
-            if dirty > len {
-                self.clear(len, dirty);
+            if hwm > len {
+                self.clear(len, hwm);
+            }
+            let tags = top.saturating_sub(TAG_SLACK).max(hwm).max(len);
+            if top > tags {
+                self.clear(tags, top);
             }
         }
-        self.dirty.set(len);
+    }
+
+    /// The high-water mark as an offset from the base.
+    fn hwm(&self) -> usize {
+        // SAFETY: `meta` points at the live `Meta` of this arena, only used from this thread.
+        let hwm = unsafe { (*self.meta()).hwm };
+        hwm.saturating_sub(self.base.as_ptr() as usize)
     }
 
     /// Zeroes `[from, to)`: by hand for small ranges, by returning whole pages to the kernel
@@ -255,6 +267,16 @@ fn block_layout(size: usize) -> Option<Layout> {
 }
 
 impl ArenaAllocator {
+    /// Raises the high-water mark to `end` (an address).
+    fn mark(&mut self, end: usize) {
+        // SAFETY: as in `talc`.
+        unsafe {
+            if end > (*self.meta).hwm {
+                (*self.meta).hwm = end;
+            }
+        }
+    }
+
     fn talc(&mut self) -> &mut Talc<Grow> {
         // SAFETY: `meta` points at the `Meta` of the arena this runtime lives in; the arena
         // outlives the runtime and is only used from the runtime's thread, and QuickJS never
@@ -279,6 +301,7 @@ unsafe impl Allocator for ArenaAllocator {
         match unsafe { self.talc().malloc(layout) } {
             Ok(p) => {
                 self.heap.add_used(layout.size());
+                self.mark(p.as_ptr() as usize + layout.size());
                 // SAFETY: the block is at least HEADER + size bytes, 16-byte aligned.
                 unsafe {
                     p.as_ptr().cast::<usize>().write(size);
@@ -353,6 +376,7 @@ unsafe impl Allocator for ArenaAllocator {
             match self.talc().grow(nn, old_layout, new_total) {
                 Ok(p) => {
                     self.heap.add_used(new_total - old_total);
+                    self.mark(p.as_ptr() as usize + new_total);
                     p.as_ptr().cast::<usize>().write(new_size);
                     p.as_ptr().add(HEADER)
                 }
