@@ -527,11 +527,11 @@ impl Slot {
         deadline: Instant,
     ) -> Result<Persistent<Object<'static>>, Error> {
         if self.images.map.contains_key(&code_hash) {
-            if self.holds != Holds::Function(code_hash) {
-                if let Some(img) = self.images.map.get(&code_hash) {
-                    self.arena.restore(&img.image.bytes);
-                    self.st.heap.set_used(img.image.heap_used);
-                }
+            if self.holds != Holds::Function(code_hash)
+                && let Some(img) = self.images.map.get(&code_hash)
+            {
+                self.arena.restore(&img.image.bytes);
+                self.st.heap.set_used(img.image.heap_used);
             }
             self.holds = Holds::Dirty;
             // Cloned after the restore: the clone's references belong to this call's state.

@@ -300,8 +300,8 @@ pub fn idle_instance_heap_bytes(code: &str) -> Result<usize, Error> {
     invoke::idle_heap_bytes(code).map(|(heap, _)| heap)
 }
 
-/// Bytes of the snapshot image a slot keeps for the function `code` (runtime + context + prelude
-/// + module evaluated): the memory an idle deployed function costs per worker while its image is
+/// Bytes of the snapshot image a slot keeps for the function `code` (runtime, context, prelude
+/// and module evaluated): the memory a deployed function costs per worker while its image is
 /// cached.
 pub fn function_image_bytes(code: &str) -> Result<usize, Error> {
     invoke::idle_heap_bytes(code).map(|(_, image)| image)
