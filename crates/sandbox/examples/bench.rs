@@ -158,11 +158,12 @@ fn main() {
     }
     if mode == "all" {
         let heap = clave_sandbox::idle_instance_heap_bytes(ECHO).expect("idle");
-        let image = clave_sandbox::function_image_bytes(ECHO).expect("image");
+        let (image, unique) = clave_sandbox::function_image_bytes(ECHO).expect("image");
         println!(
-            "QuickJS heap per idle instance (runtime+context+prelude+module): {} KiB; its image: {} KiB",
+            "QuickJS heap per idle instance (runtime+context+prelude+module): {} KiB; its image: {} KiB, of which {} KiB not shared with the base image",
             heap / 1024,
-            image / 1024
+            image / 1024,
+            unique / 1024
         );
     }
 }

@@ -18,6 +18,7 @@
 use std::alloc::Layout;
 use std::ptr::NonNull;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use rquickjs::allocator::Allocator;
 use talc::{OomHandler, Span, Talc};
@@ -82,6 +83,31 @@ impl OomHandler for Grow {
             }
             _ => Err(()),
         }
+    }
+}
+
+/// An image of an arena's used prefix, in pages. A function image shares (by reference count)
+/// every page that is byte-for-byte the same as its slot's base image, so what a deployed function
+/// costs in memory is only the pages its module changed.
+pub(crate) struct Image {
+    pages: Vec<Arc<[u8]>>,
+    len: usize,
+}
+
+impl Image {
+    /// Bytes the image restores.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Bytes of pages this image does not share with `other`.
+    pub(crate) fn unique_bytes(&self, other: &Image) -> usize {
+        self.pages
+            .iter()
+            .enumerate()
+            .filter(|(i, p)| other.pages.get(*i).is_none_or(|q| !Arc::ptr_eq(p, q)))
+            .map(|(_, p)| p.len())
+            .sum()
     }
 }
 
@@ -159,10 +185,10 @@ impl Arena {
         }
     }
 
-    /// Copies the used prefix of the arena out: an image of everything in it. The heap is first
-    /// cut down to just above its highest allocated block (it grows again on demand), so the
-    /// image carries no free space at the top.
-    pub(crate) fn snapshot(&self) -> Box<[u8]> {
+    /// Copies the used prefix of the arena out: an image of everything in it, sharing the pages
+    /// that are the same as `base`'s. The heap is first cut down to just above its highest
+    /// allocated block (it grows again on demand), so the image carries no free space at the top.
+    pub(crate) fn snapshot(&self, base: Option<&Image>) -> Image {
         // SAFETY: `meta` is this arena's live allocator state, used only from this thread and not
         // re-entrantly (no runtime code runs during a snapshot). The requested span keeps the
         // heap's base and covers all allocated memory (talc's own `get_allocated_span`).
@@ -185,13 +211,22 @@ impl Arena {
         // SAFETY: as above; the image's high-water mark is its own end.
         unsafe { (*self.meta()).hwm = self.base.as_ptr() as usize + top };
         // SAFETY: `top` bytes from the base are mapped and initialised (zero pages or data).
-        unsafe { std::slice::from_raw_parts(self.base.as_ptr(), top) }.into()
+        let bytes = unsafe { std::slice::from_raw_parts(self.base.as_ptr(), top) };
+        let pages = bytes
+            .chunks(PAGE)
+            .enumerate()
+            .map(|(i, chunk)| match base.and_then(|b| b.pages.get(i)) {
+                Some(shared) if &shared[..] == chunk => Arc::clone(shared),
+                _ => Arc::from(chunk),
+            })
+            .collect();
+        Image { pages, len: top }
     }
 
     /// Puts an image taken of this arena back: the arena then holds exactly what it held when
     /// the image was taken, and every byte beyond the image is zero.
-    pub(crate) fn restore(&self, image: &[u8]) {
-        let len = image.len();
+    pub(crate) fn restore(&self, image: &Image) {
+        let len = image.len;
         assert!(len <= self.size, "image larger than its arena");
         // What the arena holds beyond the image now: blocks up to the high-water mark (with
         // talc's chunk tags next to them) and talc's tags at the top of its heap.
@@ -201,7 +236,11 @@ impl Arena {
         // consistent state of it; the destination range is mapped and not borrowed by anything
         // (no runtime code runs during a restore). The cleared ranges lie inside the mapping.
         unsafe {
-            std::ptr::copy_nonoverlapping(image.as_ptr(), self.base.as_ptr(), len);
+            let mut at = self.base.as_ptr();
+            for page in &image.pages {
+                std::ptr::copy_nonoverlapping(page.as_ptr(), at, page.len());
+                at = at.add(page.len());
+            }
             if hwm > len {
                 self.clear(len, hwm);
             }
@@ -410,7 +449,7 @@ mod tests {
         assert!(!p.is_null());
         // SAFETY: 100 usable bytes.
         unsafe { std::ptr::write_bytes(p, 7, 100) };
-        let image = arena.snapshot();
+        let image = arena.snapshot(None);
         let used = heap.used();
         // A "call": overwrite, allocate a lot beyond the image, free the first block.
         let big = a.alloc(3 << 20);
@@ -432,7 +471,10 @@ mod tests {
                 arena.base.as_ptr().add(image.len()),
                 dirty_top - image.len(),
             );
-            assert!(rest.iter().all(|&b| b == 0), "bytes beyond the image are cleared");
+            assert!(
+                rest.iter().all(|&b| b == 0),
+                "bytes beyond the image are cleared"
+            );
         }
         assert_eq!(arena.top(), image.len());
         // The allocator works on after the restore.

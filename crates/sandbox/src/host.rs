@@ -342,7 +342,6 @@ pub(crate) fn install<'js>(
 /// The rarely used host functions (adding an intrinsic group, non-UTF-8 request bytes, console,
 /// encodings, digests, randomness, URL parsing).
 fn more<'js>(ctx: &Ctx<'js>, st: &Rc<CallState>, host: &Object<'js>) -> rquickjs::Result<()> {
-
     // The request body that is not valid UTF-8 (called once, by `dispatch`).
     let s = st.clone();
     host.set(

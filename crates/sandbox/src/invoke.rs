@@ -242,15 +242,17 @@ fn compile(rt: &Runtime, source: &str) -> Result<Vec<u8>, Error> {
 
 /// An image of a slot's arena and the heap bytes in use when it was taken.
 struct Image {
-    bytes: Box<[u8]>,
+    bytes: crate::arena::Image,
     heap_used: usize,
 }
 
-/// A function's image: the base image plus the function's module evaluated. `ns` is the module
-/// namespace; its reference is part of the image (it exists only while the image is restored),
-/// so the handle is never dropped.
+/// A function's image: the base image plus the function's module evaluated (sharing the pages it
+/// did not change with the base image). `ns` is the module namespace; its reference is part of the
+/// image (it exists only while the image is restored), so the handle is never dropped.
 struct FnImage {
     image: Image,
+    /// Bytes of pages not shared with the base image: what the function costs in memory.
+    unique: usize,
     ns: ManuallyDrop<Persistent<Object<'static>>>,
     tick: u64,
 }
@@ -265,7 +267,7 @@ struct Images {
 
 impl Images {
     fn insert(&mut self, hash: [u8; 32], mut img: FnImage) {
-        let size = img.image.bytes.len();
+        let size = img.unique;
         if size > self.max {
             return;
         }
@@ -274,14 +276,14 @@ impl Images {
                 break;
             };
             if let Some(old) = self.map.remove(&oldest) {
-                self.bytes -= old.image.bytes.len();
+                self.bytes -= old.unique;
             }
         }
         self.tick += 1;
         img.tick = self.tick;
         self.bytes += size;
         if let Some(old) = self.map.insert(hash, img) {
-            self.bytes -= old.image.bytes.len();
+            self.bytes -= old.unique;
         }
     }
 
@@ -427,7 +429,7 @@ impl Slot {
         slot.entry = Some(entry);
         slot.rt.run_gc();
         slot.base = Some(Image {
-            bytes: slot.arena.snapshot(),
+            bytes: slot.arena.snapshot(None),
             heap_used: slot.st.heap.used(),
         });
         Ok(slot)
@@ -559,7 +561,10 @@ impl Slot {
                 &compiled
             }
         };
-        let base = self.base.take().ok_or_else(|| internal("slot without base"))?;
+        let base = self
+            .base
+            .take()
+            .ok_or_else(|| internal("slot without base"))?;
         self.restore(&base);
         self.base = Some(base);
         self.holds = Holds::Dirty;
@@ -568,8 +573,13 @@ impl Slot {
         self.check_handler(&ns)?;
         self.rt.run_gc();
         // The image holds `ns`'s references; the call gets its own clone, made afterwards.
+        let bytes = self.arena.snapshot(self.base.as_ref().map(|b| &b.bytes));
+        let unique = self
+            .base
+            .as_ref()
+            .map_or(bytes.len(), |b| bytes.unique_bytes(&b.bytes));
         let image = Image {
-            bytes: self.arena.snapshot(),
+            bytes,
             heap_used: self.st.heap.used(),
         };
         let call_ns = ns.clone();
@@ -577,6 +587,7 @@ impl Slot {
             code_hash,
             FnImage {
                 image,
+                unique,
                 ns: ManuallyDrop::new(ns),
                 tick: 0,
             },
@@ -592,7 +603,10 @@ impl Slot {
         limits: &Limits,
         deadline: Instant,
     ) -> Result<Vec<u8>, Error> {
-        let base = self.base.take().ok_or_else(|| internal("slot without base"))?;
+        let base = self
+            .base
+            .take()
+            .ok_or_else(|| internal("slot without base"))?;
         self.restore(&base);
         self.base = Some(base);
         self.holds = Holds::Dirty;
@@ -865,18 +879,27 @@ pub(crate) fn check_module(code: &str, limits: &Limits) -> Result<(), Error> {
     r
 }
 
-/// QuickJS heap bytes of an idle instance (prelude + module loaded), and the size of its image.
-pub(crate) fn idle_heap_bytes(code: &str) -> Result<(usize, usize), Error> {
+/// QuickJS heap bytes of an idle instance (prelude + module loaded), the size of its image, and the
+/// bytes of that image not shared with the base image.
+pub(crate) fn idle_heap_bytes(code: &str) -> Result<(usize, usize, usize), Error> {
     let limits = Limits::default();
-    let mut slot = Slot::new(Arc::new(AtomicBool::new(false)), limits.heap_bytes, usize::MAX)?;
+    let mut slot = Slot::new(
+        Arc::new(AtomicBool::new(false)),
+        limits.heap_bytes,
+        usize::MAX,
+    )?;
     let hash: [u8; 32] = sha2::Sha256::digest(code.as_bytes()).into();
     let cache = BytecodeCache::new(0);
     let deadline = Instant::now() + limits.timeout();
     slot.enter(&cache, hash, code, &limits, deadline)?;
     slot.holds = Holds::Dirty;
     let usage = slot.rt.memory_usage();
-    let image = slot.images.map.get(&hash).map_or(0, |i| i.image.bytes.len());
-    Ok((usage.malloc_size.max(0) as usize, image))
+    let (image, unique) = slot
+        .images
+        .map
+        .get(&hash)
+        .map_or((0, 0), |i| (i.image.bytes.len(), i.unique));
+    Ok((usage.malloc_size.max(0) as usize, image, unique))
 }
 
 std::thread_local! {
@@ -893,7 +916,10 @@ pub(crate) fn run_on_thread_slot(
 ) -> Result<Outcome, Error> {
     THREAD_SLOT.with(|cell| {
         let mut guard = cell.borrow_mut();
-        if guard.as_ref().is_none_or(|s| s.max_heap < limits.heap_bytes) {
+        if guard
+            .as_ref()
+            .is_none_or(|s| s.max_heap < limits.heap_bytes)
+        {
             *guard = None;
             *guard = Some(Slot::new(
                 Arc::new(AtomicBool::new(false)),

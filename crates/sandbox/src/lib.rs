@@ -297,12 +297,12 @@ pub use cache::BytecodeCache;
 /// Resident memory of an idle instance (runtime + context + prelude + module loaded, no call made):
 /// returns the QuickJS heap bytes in use (`malloc_size`). For `clave bench`.
 pub fn idle_instance_heap_bytes(code: &str) -> Result<usize, Error> {
-    invoke::idle_heap_bytes(code).map(|(heap, _)| heap)
+    invoke::idle_heap_bytes(code).map(|(heap, _, _)| heap)
 }
 
-/// Bytes of the snapshot image a slot keeps for the function `code` (runtime, context, prelude
-/// and module evaluated): the memory a deployed function costs per worker while its image is
-/// cached.
-pub fn function_image_bytes(code: &str) -> Result<usize, Error> {
-    invoke::idle_heap_bytes(code).map(|(_, image)| image)
+/// The snapshot image a slot keeps for the function `code` (runtime, context, prelude and module
+/// evaluated): `(bytes it restores, bytes of it not shared with the slot's base image)`. The
+/// second is what a deployed function costs in memory per worker while its image is cached.
+pub fn function_image_bytes(code: &str) -> Result<(usize, usize), Error> {
+    invoke::idle_heap_bytes(code).map(|(_, image, unique)| (image, unique))
 }

@@ -172,9 +172,8 @@ impl Shared {
                     if !ok || slot.is_none() {
                         // A panic may have left the slot's Rust side inconsistent: start over.
                         if let Some(s) = slot.take() {
-                            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                                drop(s)
-                            }));
+                            let _ =
+                                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(s)));
                         }
                         slot = new_slot();
                     } else if let (Some(s), Some(hash)) = (slot.as_mut(), ran) {
@@ -275,8 +274,10 @@ impl SandboxPool {
                 limit: clamped.max_request_bytes,
             });
         }
-        self.run_with(clamped, move |sb| sb.run(code_hash, &code, request, &limits))
-            .await?
+        self.run_with(clamped, move |sb| {
+            sb.run(code_hash, &code, request, &limits)
+        })
+        .await?
     }
 
     /// Runs `job` on a worker thread with that worker's [`Sandbox`]: for callers that do their own

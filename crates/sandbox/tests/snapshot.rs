@@ -264,3 +264,13 @@ fn calls_leak_nothing_on_the_rust_heap() {
     );
 }
 
+/// A function image shares the pages its module did not change with the slot's base image.
+#[test]
+fn function_images_share_unchanged_pages_with_the_base_image() {
+    let (image, unique) = clave_sandbox::function_image_bytes(COUNTER).expect("image");
+    assert!(unique > 0, "the module's own objects are in the image");
+    assert!(
+        unique < image,
+        "nothing shared: {unique} of {image} bytes are unique"
+    );
+}
