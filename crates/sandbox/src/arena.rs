@@ -204,6 +204,13 @@ impl Arena {
                 let keep = used_acme.wrapping_add(256).min(acme);
                 if keep < acme {
                     talc.oom_handler.heap = talc.truncate(heap, Span::new(base, keep));
+                    // What was above the new top (blocks freed while the module ran) is cleared
+                    // now: nothing tracks it once the high-water mark is reset below.
+                    let new_top = self.top();
+                    let old_top = acme as usize - self.base.as_ptr() as usize;
+                    if old_top > new_top {
+                        self.clear(new_top, old_top);
+                    }
                 }
             }
         }

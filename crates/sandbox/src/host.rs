@@ -11,7 +11,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use base64::Engine as _;
-use rquickjs::{ArrayBuffer, Ctx, Exception, Function, Object, TypedArray, Value, function::Opt};
+use rquickjs::{
+    ArrayBuffer, Ctx, Exception, Function, Object, Persistent, TypedArray, Value, function::Opt,
+};
 use sha2::Digest as _;
 
 use crate::bytes::{Heap, define_lazy_globals, json_fast, json_parse_fast, load_module, with_u8};
@@ -26,6 +28,11 @@ pub(crate) struct CallState {
     pub abandon: Arc<AtomicBool>,
     pub interrupted: Cell<bool>,
     pub host_oom: Cell<bool>,
+    /// True while a function's module is being evaluated for its image.
+    pub evaluating_module: Cell<bool>,
+    /// Set when the module's top level drew randomness: its state must not become an image (every
+    /// call would replay the same keys, nonces and ids), so the top level runs for every call.
+    pub top_level_random: Cell<bool>,
     budget: Cell<usize>,
     pub console: RefCell<Vec<ConsoleLine>>,
     pub console_left: Cell<usize>,
@@ -45,6 +52,8 @@ impl CallState {
             abandon,
             interrupted: Cell::new(false),
             host_oom: Cell::new(false),
+            evaluating_module: Cell::new(false),
+            top_level_random: Cell::new(false),
             budget: Cell::new(limits.heap_bytes),
             console: RefCell::new(Vec::new()),
             console_left: Cell::new(limits.max_console_bytes),
@@ -55,8 +64,16 @@ impl CallState {
         }
     }
 
+    /// Notes that randomness was drawn (see `top_level_random`).
+    fn drew_random(&self) {
+        if self.evaluating_module.get() {
+            self.top_level_random.set(true);
+        }
+    }
+
     /// The next `Math.random()` value: 53 random bits in [0, 1).
     pub fn next_random(&self) -> f64 {
+        self.drew_random();
         let [mut s1, s0] = self.random.get();
         let result = s0.wrapping_add(s1);
         s1 ^= s1 << 23;
@@ -78,6 +95,8 @@ impl CallState {
         self.console.borrow_mut().clear();
         self.host_oom.set(false);
         self.interrupted.set(false);
+        self.evaluating_module.set(false);
+        self.top_level_random.set(false);
         self.request_bytes.borrow_mut().clear();
         self.random.set(fresh_seed());
     }
@@ -216,12 +235,14 @@ fn forgiving_atob(input: &str) -> Option<String> {
 /// The longest JSON text `H.jsonFast` builds and `H.jsonParse` parses natively.
 const JSON_FAST_MAX_BYTES: usize = 4 << 20;
 
-/// Installs `globalThis.__clave_host` (the prelude takes it and deletes it).
+/// Installs `globalThis.__clave_host` (the prelude takes it and deletes it). Returns every host
+/// function, for the slot to hold: a host function owns a Rust closure outside the arena, so none
+/// may ever be finalized while images refer to it.
 pub(crate) fn install<'js>(
     ctx: &Ctx<'js>,
     st: &Rc<CallState>,
     chunks: &'static [Vec<u8>],
-) -> rquickjs::Result<()> {
+) -> rquickjs::Result<Vec<Persistent<Value<'static>>>> {
     let host = Object::new(ctx.clone())?;
 
     // Loads prelude chunk `i` (our own bytecode, compiled at start-up) and returns its namespace.
@@ -335,8 +356,13 @@ pub(crate) fn install<'js>(
         Function::new(ctx.clone(), move || s.next_random())?.with_name("random")?,
     )?;
 
+    let mut pins = Vec::new();
+    for key in host.keys::<String>() {
+        let v: Value<'js> = host.get(key?)?;
+        pins.push(Persistent::save(ctx, v));
+    }
     ctx.globals().set("__clave_host", host)?;
-    Ok(())
+    Ok(pins)
 }
 
 /// The rarely used host functions (adding an intrinsic group, non-UTF-8 request bytes, console,
@@ -445,6 +471,7 @@ fn more<'js>(ctx: &Ctx<'js>, st: &Rc<CallState>, host: &Object<'js>) -> rquickjs
                 return Err(Exception::throw_range(&ctx, "at most 65536 random bytes"));
             }
             s.charge(&ctx, n)?;
+            s.drew_random();
             let mut buf = vec![0u8; n];
             rand::fill(&mut buf[..]);
             ArrayBuffer::new_copy(ctx, buf)

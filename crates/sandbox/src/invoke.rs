@@ -329,6 +329,9 @@ enum Holds {
 pub(crate) struct Slot {
     st: Rc<CallState>,
     entry: Option<Entry>,
+    /// Every host function, held so that none can be finalized (its Rust closure freed) while
+    /// images refer to it.
+    pins: Vec<Persistent<Value<'static>>>,
     pending: Option<Persistent<Promise<'static>>>,
     /// Dropped after `entry` and `pending`, before `rt` (field order).
     ctx: Context,
@@ -353,6 +356,7 @@ impl Drop for Slot {
             self.st.heap.set_used(base.heap_used);
         }
         self.entry = None;
+        self.pins.clear();
         // The fields drop next, in order: the context, the runtime, the images, the arena.
     }
 }
@@ -396,6 +400,7 @@ impl Slot {
         let mut slot = Slot {
             st,
             entry: None,
+            pins: Vec::new(),
             pending: None,
             ctx,
             rt,
@@ -411,22 +416,25 @@ impl Slot {
             arena,
         };
         let st = slot.st.clone();
-        let entry = slot.ctx.with(|ctx| -> Result<Entry, Error> {
-            host::install(&ctx, &st, &prelude.chunks).map_err(|e| caught(&st, &ctx, e))?;
+        let (entry, pins) = slot.ctx.with(|ctx| -> Result<_, Error> {
+            let pins =
+                host::install(&ctx, &st, &prelude.chunks).map_err(|e| caught(&st, &ctx, e))?;
             let pm = load_module(ctx.clone(), &prelude.core).map_err(|e| caught(&st, &ctx, e))?;
             let (pm, _p) = pm.eval().map_err(|e| caught(&st, &ctx, e))?;
             let get = |name: &str| -> Result<Persistent<Function<'static>>, Error> {
                 let f: Function<'_> = pm.get(name).map_err(internal)?;
                 Ok(Persistent::save(&ctx, f))
             };
-            Ok(Entry {
+            let entry = Entry {
                 dispatch: get("dispatch")?,
                 run_timers: get("runTimers")?,
                 check_handler: get("checkHandler")?,
                 begin: get("begin")?,
-            })
+            };
+            Ok((entry, pins))
         })?;
         slot.entry = Some(entry);
+        slot.pins = pins;
         slot.rt.run_gc();
         slot.base = Some(Image {
             bytes: slot.arena.snapshot(None),
@@ -462,13 +470,21 @@ impl Slot {
 
     /// Puts the arena back into the state of the function image `hash` now (off the critical
     /// path, after a reply was sent), so that the call's data does not linger and the next call
-    /// of that function starts at once. Returns false if there is no such image.
+    /// of that function starts at once. Without such an image it restores the base image and
+    /// returns false.
     pub(crate) fn scrub(&mut self, hash: &[u8; 32]) -> bool {
         if self.holds == Holds::Function(*hash) {
             return true;
         }
         std::mem::forget(self.pending.take());
         let Some(img) = self.images.map.get(hash) else {
+            // No image to keep warm (too large for the budget, or a top level that drew
+            // randomness): the base image still clears what the call left.
+            if let Some(base) = &self.base {
+                self.arena.restore(&base.bytes);
+                self.st.heap.set_used(base.heap_used);
+            }
+            self.holds = Holds::Dirty;
             return false;
         };
         self.arena.restore(&img.image.bytes);
@@ -506,14 +522,17 @@ impl Slot {
             .enter(cache, code_hash, code, limits, deadline)
             .and_then(|ns| self.run_fetch(ns, request, limits))
             .map_err(|e| self.reclassify(e));
-        // Whatever happened, the arena is restored before the next call.
+        // Whatever happened, the arena is restored before the next call (by the worker's scrub
+        // after the reply, at the latest when the next call starts).
         self.st.heap.set_limit(usize::MAX);
         std::mem::forget(self.pending.take());
         self.holds = Holds::Dirty;
         let st = &self.st;
+        let console = std::mem::take(&mut *st.console.borrow_mut());
+        st.request_bytes.borrow_mut().clear();
         result.map(|response| Outcome {
             response,
-            console: std::mem::take(&mut *st.console.borrow_mut()),
+            console,
             console_truncated: st.console_truncated.get(),
         })
     }
@@ -569,8 +588,19 @@ impl Slot {
         self.base = Some(base);
         self.holds = Holds::Dirty;
         self.arm(limits, deadline)?;
-        let ns = self.load_user(bytecode)?;
+        self.st.evaluating_module.set(true);
+        let loaded = self.load_user(bytecode);
+        self.st.evaluating_module.set(false);
+        let ns = loaded?;
         self.check_handler(&ns)?;
+        let base_len = self.base.as_ref().map_or(0, |b| b.bytes.len());
+        if self.st.top_level_random.get()
+            || self.arena.top().saturating_sub(base_len) > self.images.max
+        {
+            // Keys, nonces or ids drawn at top level must be fresh in every call (so this module
+            // is evaluated for every call), and an image over the budget would not be kept.
+            return Ok(ns);
+        }
         self.rt.run_gc();
         // The image holds `ns`'s references; the call gets its own clone, made afterwards.
         let bytes = self.arena.snapshot(self.base.as_ref().map(|b| &b.bytes));

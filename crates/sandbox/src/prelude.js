@@ -22,6 +22,20 @@ const ObjectKeys = Object.keys;
 function host() {
   return H;
 }
+// V8-style stack traces: `CallSite.getFunction()` answers undefined, as V8 does for strict-mode
+// frames (all module code is strict), so that user code cannot reach the prelude's functions or the
+// host functions on the stack through `Error.prepareStackTrace`.
+{
+  const had = Object.getOwnPropertyDescriptor(Error, 'prepareStackTrace');
+  Error.prepareStackTrace = (e, sites) => sites;
+  const sites = new Error().stack;
+  if (had) Object.defineProperty(Error, 'prepareStackTrace', had); else delete Error.prepareStackTrace;
+  if (Array.isArray(sites) && sites.length > 0) {
+    Object.defineProperty(Object.getPrototypeOf(sites[0]), 'getFunction', {
+      value: function getFunction() { return undefined; }, writable: true, configurable: true, enumerable: false,
+    });
+  }
+}
 // Math.random from the host: the context's own generator state would be the same in every call
 // restored from a snapshot image.
 Object.defineProperty(Math, 'random', { value: H.mathRandom, writable: true, configurable: true, enumerable: false });
