@@ -9,3 +9,4 @@ export { decodeKeyConfig, encodeKeyConfig, encapsulateRequest } from "./ohttp.js
 export { encodeRequest, decodeResponse } from "./bhttp.js";
 export { parseBundlePayload, parseKeySpec, verifySigned, BundleError } from "./bundle.js";
 export { toHex, fromHex, b64urlEncode, b64urlDecode } from "./bytes.js";
+export { verifySnpReport, parseSnpReport, parseCertTable } from "./snp.js";

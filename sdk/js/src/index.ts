@@ -27,3 +27,4 @@ export { encodeRequest, decodeResponse } from "./bhttp.js";
 export { parseBundlePayload, parseKeySpec, verifySigned, BundleError } from "./bundle.js";
 export type { KeyBundle, KeySpec, SignedObject } from "./bundle.js";
 export { toHex, fromHex, b64urlEncode, b64urlDecode } from "./bytes.js";
+export { verifySnpReport, parseSnpReport, parseCertTable } from "./snp.js";
