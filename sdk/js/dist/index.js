@@ -10,3 +10,4 @@ export { encodeRequest, decodeResponse } from "./bhttp.js";
 export { parseBundlePayload, parseKeySpec, verifySigned, BundleError } from "./bundle.js";
 export { toHex, fromHex, b64urlEncode, b64urlDecode } from "./bytes.js";
 export { verifySnpReport, parseSnpReport, parseCertTable } from "./snp.js";
+export { verifyNitroDocument, parseNitroDocument, nitroBinding } from "./nitro.js";

@@ -80,7 +80,7 @@ function time(t) {
 /** The common name of a raw Name, for messages. */
 function commonName(name) {
     try {
-        for (const rdn of children(name)) {
+        for (const rdn of children(parseDer(name))) {
             for (const atv of children(rdn)) {
                 const [oid, val] = children(atv);
                 if (oid && val && oidText(oid.content) === "2.5.4.3")

@@ -28,3 +28,4 @@ export { parseBundlePayload, parseKeySpec, verifySigned, BundleError } from "./b
 export type { KeyBundle, KeySpec, SignedObject } from "./bundle.js";
 export { toHex, fromHex, b64urlEncode, b64urlDecode } from "./bytes.js";
 export { verifySnpReport, parseSnpReport, parseCertTable } from "./snp.js";
+export { verifyNitroDocument, parseNitroDocument, nitroBinding } from "./nitro.js";

@@ -115,7 +115,7 @@ function time(t: Tlv): number {
 /** The common name of a raw Name, for messages. */
 function commonName(name: Uint8Array): string {
   try {
-    for (const rdn of children(name)) {
+    for (const rdn of children(parseDer(name))) {
       for (const atv of children(rdn)) {
         const [oid, val] = children(atv);
         if (oid && val && oidText(oid.content) === "2.5.4.3") return new TextDecoder().decode(val.content);
