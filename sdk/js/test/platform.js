@@ -43,14 +43,15 @@ export async function startDev() {
     const timer = setTimeout(() => reject(new Error(`clave dev did not start in 60 s: ${stderr}`)), 60_000);
     child.stdout.on("data", (d) => {
       out += d;
-      const line = out.split("\n").find((l) => l.includes('"gateway"'));
-      if (line) {
+      const m = out.match(/"gateway":\s*"([^"]+)"/);
+      if (m) {
         clearTimeout(timer);
-        resolve(JSON.parse(line).gateway);
+        resolve(m[1]);
       }
     });
     child.on("exit", (code) => {
       clearTimeout(timer);
+      rmSync(dir, { recursive: true, force: true });
       reject(new Error(`clave dev exited (${code}): ${stderr}`));
     });
   });
