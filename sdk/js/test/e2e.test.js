@@ -14,8 +14,12 @@ import {
   b64urlDecode,
   b64urlEncode,
 } from "../dist/index.js";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
 import { REPO } from "./helpers.js";
-import { devMeasurements, missingBinary, startDev } from "./platform.js";
+import { CLAVE_BIN, devMeasurements, missingBinary, startDev } from "./platform.js";
+
+const run = promisify(execFile);
 
 const skip = missingBinary();
 
@@ -42,6 +46,20 @@ describe("SDK against a real clave dev", { skip }, () => {
     assert.equal(a.codeKey.policy.measurements[0], m.engine);
     assert.ok(a.invokeKeys.length >= 1);
     assert.match(a.describe()[0], /INSECURE/);
+  });
+
+  test("cross-check: the SDK's verification says what the Rust SDK's says (`clave attest --json`)", async () => {
+    const { stdout } = await run(CLAVE_BIN, ["attest", "--json"], { env: dev.env });
+    const rust = JSON.parse(stdout);
+    const a = (await Clave.connect(dev.url, { trust })).attestation();
+    assert.equal(a.kind, rust.kds.kind);
+    assert.equal(a.measurement, rust.kds.measurement);
+    assert.deepEqual(a.tcb, rust.kds.tcb);
+    assert.equal(a.insecure, rust.insecure);
+    assert.equal(a.identityPublicKey, rust.identity_public_key);
+    // The same sentences, spec ids included (so canonical key specs hash alike), but for the nonces.
+    const noNonce = (lines, nonce) => lines.map((l) => l.replace(nonce, "<nonce>"));
+    assert.deepEqual(noNonce(a.describe(), a.nonce), noNonce(rust.statements, rust.nonce));
   });
 
   test("invoke returns the decrypted answer as a standard Response", async () => {
