@@ -1,7 +1,7 @@
 // Oblivious HTTP (RFC 9458) client side: key configurations, request encapsulation, response
 // decapsulation, on the WebCrypto HPKE of ./hpke.ts.
 
-import { Reader, be, concat, utf8 } from "./bytes.js";
+import { Reader, be, concat, toHex, utf8 } from "./bytes.js";
 import {
   AEAD_AES_128_GCM,
   AEAD_AES_256_GCM,
@@ -39,6 +39,27 @@ function npk(kem: number): number {
   throw new RangeError(`unsupported KEM 0x${kem.toString(16)}`);
 }
 
+/**
+ * The X25519 points of small order (0, 1, the two points of order 8, p - 1) and the non-canonical
+ * encodings p and p + 1, as listed by RFC 7748 implementations; compared with the ignored top bit
+ * cleared, so every encoding is caught.
+ */
+const LOW_ORDER = [
+  "0000000000000000000000000000000000000000000000000000000000000000",
+  "0100000000000000000000000000000000000000000000000000000000000000",
+  "e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800",
+  "5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157",
+  "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+  "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+  "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+];
+
+function lowOrderX25519(pk: Uint8Array): boolean {
+  const masked = pk.slice();
+  masked[31]! &= 0x7f;
+  return LOW_ORDER.includes(toHex(masked));
+}
+
 /** Whether this SDK can seal with `suite`. */
 function supported(s: Suite): boolean {
   return s.kdf === KDF_HKDF_SHA256 && (s.aead === AEAD_AES_128_GCM || s.aead === AEAD_AES_256_GCM);
@@ -61,7 +82,7 @@ export function decodeKeyConfig(bytes: Uint8Array): KeyConfig {
   r.finish();
   if (kem !== KEM_X25519_HKDF_SHA256) throw new RangeError("the key uses the X-Wing KEM, which this SDK does not implement yet");
   if (!suites.some(supported)) throw new RangeError("OHTTP key configuration: no supported suite");
-  if (publicKey.every((b) => b === 0)) throw new RangeError("OHTTP key configuration: all-zero public key");
+  if (lowOrderX25519(publicKey)) throw new RangeError("OHTTP key configuration: all-zero or low-order X25519 public key");
   return { keyId, kem, publicKey, suites };
 }
 

@@ -156,3 +156,28 @@ test("policies: file format, normalisation, canonical form as clave-attest write
     parsePolicy(readFileSync(path.join(REPO, "crates/attest/tests/data", f), "utf8"));
   }
 });
+
+test("evidence envelopes: SEV-SNP with its certificate table verifies; TDX and SGX say they are not supported yet", async () => {
+  const s = SNP_SAMPLES[0];
+  const vcek = pemDer(s.vcek);
+  const entry = Buffer.alloc(24);
+  Buffer.from("8d75da6364e66445adc5f4b93be8accd", "hex").copy(entry);
+  entry.writeUInt32LE(48, 16);
+  entry.writeUInt32LE(vcek.length, 20);
+  const table = Buffer.concat([entry, Buffer.alloc(24), vcek]);
+  const u32 = (n) => {
+    const b = Buffer.alloc(4);
+    b.writeUInt32BE(n);
+    return b;
+  };
+  const env = Buffer.concat([Buffer.from("CLEV"), Buffer.from([1, 2]), u32(s.report.length), s.report, Buffer.from([1]), u32(table.length), table]);
+  const claims = await verify(decodeEvidence(new Uint8Array(env)), parsePolicy({ accepted_kinds: ["sev_snp"], measurements: [EXPECTED[s.name].measurement] }), new Uint8Array(64), SNP_AT);
+  assert.equal(claims.measurement, EXPECTED[s.name].measurement);
+  // Without the certificate table there is no VCEK to check against.
+  const bare = Buffer.concat([Buffer.from("CLEV"), Buffer.from([1, 2]), u32(s.report.length), s.report, Buffer.from([0])]);
+  await assert.rejects(verify(decodeEvidence(new Uint8Array(bare)), parsePolicy({ accepted_kinds: ["sev_snp"], measurements: ["aa"] }), new Uint8Array(64), SNP_AT), /VCEK/);
+  for (const tag of [3, 4]) {
+    const q = Buffer.concat([Buffer.from("CLEV"), Buffer.from([1, tag]), u32(4), Buffer.from([1, 2, 3, 4])]);
+    await assert.rejects(verify(decodeEvidence(new Uint8Array(q)), parsePolicy({ accepted_kinds: ["tdx"], measurements: ["aa"] }), new Uint8Array(64), SNP_AT), /not be verified by this SDK yet/);
+  }
+});

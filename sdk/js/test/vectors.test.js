@@ -80,3 +80,29 @@ test("RFC 9292 Figure 13: known-length response with trailer decodes; truncation
   assert.throws(() => decodeResponse(new Uint8Array([...fig, 1])));
   assert.throws(() => decodeResponse(fig.subarray(0, 10)));
 });
+
+test("key configurations with low-order X25519 keys, unknown KEMs or no supported suite are refused", async () => {
+  const config = rfc9458Blocks()[1];
+  const withKey = (hexKey, top = false) => {
+    const c = config.slice();
+    c.set(unhex(hexKey), 3);
+    if (top) c[34] |= 0x80;
+    return c;
+  };
+  for (const k of [
+    "00".repeat(32),
+    "01" + "00".repeat(31),
+    "e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800",
+    "5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157",
+    "ec" + "ff".repeat(30) + "7f",
+  ]) {
+    assert.throws(() => decodeKeyConfig(withKey(k)), /low-order/, k);
+    assert.throws(() => decodeKeyConfig(withKey(k, true)), /low-order/, `${k} with the top bit`);
+  }
+  const noSuite = config.slice();
+  noSuite[noSuite.length - 3] = 9; // both suites' AEADs become unknown
+  noSuite[noSuite.length - 7] = 9;
+  assert.throws(() => decodeKeyConfig(noSuite), /no supported suite/);
+  assert.throws(() => decodeKeyConfig(config.subarray(0, config.length - 1)), /truncated|suites/);
+  assert.throws(() => decodeKeyConfig(new Uint8Array([...config, 0])), /trailing/);
+});
