@@ -14,24 +14,32 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use clave_gateway::Store;
 
-/// The compiled SDK modules, by file name.
-const SDK: &[(&str, &str)] = &[
-    ("bhttp.js", include_str!("../../../sdk/js/dist/bhttp.js")),
-    ("bundle.js", include_str!("../../../sdk/js/dist/bundle.js")),
-    ("bytes.js", include_str!("../../../sdk/js/dist/bytes.js")),
-    ("cbor.js", include_str!("../../../sdk/js/dist/cbor.js")),
-    ("client.js", include_str!("../../../sdk/js/dist/client.js")),
-    ("errors.js", include_str!("../../../sdk/js/dist/errors.js")),
-    ("evidence.js", include_str!("../../../sdk/js/dist/evidence.js")),
-    ("hpke.js", include_str!("../../../sdk/js/dist/hpke.js")),
-    ("index.js", include_str!("../../../sdk/js/dist/index.js")),
-    ("nitro.js", include_str!("../../../sdk/js/dist/nitro.js")),
-    ("ohttp.js", include_str!("../../../sdk/js/dist/ohttp.js")),
-    ("policy.js", include_str!("../../../sdk/js/dist/policy.js")),
-    ("roots.js", include_str!("../../../sdk/js/dist/roots.js")),
-    ("snp.js", include_str!("../../../sdk/js/dist/snp.js")),
-    ("trust.js", include_str!("../../../sdk/js/dist/trust.js")),
-    ("x509.js", include_str!("../../../sdk/js/dist/x509.js")),
+/// Embeds `sdk/js/dist/<file>` for each file name.
+macro_rules! sdk_modules {
+    ($($file:literal),* $(,)?) => {
+        &[$(($file, include_str!(concat!("../../../sdk/js/dist/", $file)))),*]
+    };
+}
+
+/// The compiled SDK modules, by file name (`sdk/js/test/embed.test.js` checks that every module
+/// of `dist/` is listed).
+const SDK: &[(&str, &str)] = sdk_modules![
+    "bhttp.js",
+    "bundle.js",
+    "bytes.js",
+    "cbor.js",
+    "client.js",
+    "errors.js",
+    "evidence.js",
+    "hpke.js",
+    "index.js",
+    "nitro.js",
+    "ohttp.js",
+    "policy.js",
+    "roots.js",
+    "snp.js",
+    "trust.js",
+    "x509.js",
 ];
 
 const INDEX_HTML: &str = include_str!("page/index.html");
