@@ -17,6 +17,7 @@ mod commands;
 pub mod config;
 pub mod evidence;
 pub mod output;
+pub mod page;
 pub mod platform;
 pub mod server;
 

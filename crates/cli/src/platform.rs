@@ -423,9 +423,15 @@ impl DevPlatform {
             GatewayConfig::default().with_admin_token(&admin_token),
         );
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(clave_gateway::serve(listener, state, async move {
-            let _ = rx.await;
-        }));
+        let page = crate::page::router(store.clone(), DEV_PROJECT);
+        let server = tokio::spawn(clave_gateway::serve_with(
+            listener,
+            state,
+            page,
+            async move {
+                let _ = rx.await;
+            },
+        ));
         tracing::debug!(
             us = started.elapsed().as_micros(),
             "dev start: gateway serving"
