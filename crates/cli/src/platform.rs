@@ -368,6 +368,7 @@ impl DevPlatform {
         if config.workers > 0 {
             engine_config.sandbox.workers = config.workers;
         }
+        engine_config.sandbox.inline_budget_ms = crate::INLINE_BUDGET_MS;
         let engine_attester = InsecureSimulatedAttester::new(engine_m.clone())
             .map_err(|e| start_err("simulated engine attester", e))?;
         let engine = Arc::new(

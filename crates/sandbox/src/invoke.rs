@@ -936,31 +936,47 @@ std::thread_local! {
     static THREAD_SLOT: std::cell::RefCell<Option<Slot>> = const { std::cell::RefCell::new(None) };
 }
 
-/// One call on a slot kept by the current thread (made on first use). For benchmarks and tools.
+/// One call on a slot kept by the current thread (made on first use, for heap limits up to
+/// `max_heap`, keeping up to `image_bytes` of function images). A panic drops the thread's slot
+/// (the next call builds a new one) and answers an internal error.
 pub(crate) fn run_on_thread_slot(
     cache: &BytecodeCache,
     code_hash: [u8; 32],
     code: &str,
     request: HttpRequest,
     limits: &Limits,
+    max_heap: usize,
+    image_bytes: usize,
 ) -> Result<Outcome, Error> {
     THREAD_SLOT.with(|cell| {
-        let mut guard = cell.borrow_mut();
-        if guard
-            .as_ref()
-            .is_none_or(|s| s.max_heap < limits.heap_bytes)
-        {
+        let Ok(mut guard) = cell.try_borrow_mut() else {
+            return Err(internal(
+                "the thread's sandbox slot is in use (re-entrant call)",
+            ));
+        };
+        let max_heap = max_heap.max(limits.heap_bytes);
+        if guard.as_ref().is_none_or(|s| s.max_heap < max_heap) {
             *guard = None;
             *guard = Some(Slot::new(
                 Arc::new(AtomicBool::new(false)),
-                limits.heap_bytes.max(Limits::default().heap_bytes),
-                DEFAULT_IMAGE_BYTES,
+                max_heap,
+                image_bytes,
             )?);
         }
         let slot = guard.as_mut().ok_or_else(|| internal("no slot"))?;
-        let r = slot.call(cache, code_hash, code, request, limits, Instant::now());
-        slot.scrub(&code_hash);
-        r
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let r = slot.call(cache, code_hash, code, request, limits, Instant::now());
+            slot.scrub(&code_hash);
+            r
+        }));
+        match r {
+            Ok(r) => r,
+            Err(_) => {
+                let broken = guard.take();
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(broken)));
+                Err(internal("sandbox call panicked"))
+            }
+        }
     })
 }
 

@@ -22,7 +22,7 @@ mod pool;
 
 use std::time::Duration;
 
-pub use pool::{PoolConfig, Sandbox, SandboxPool};
+pub use pool::{INLINE_MAX_STACK, PoolConfig, Sandbox, SandboxPool};
 
 /// An HTTP request handed to the function's `fetch` as a `Request`.
 #[derive(Clone, PartialEq, Eq)]
@@ -289,7 +289,15 @@ pub fn run_on_current_thread(
     request: HttpRequest,
     limits: &Limits,
 ) -> Result<Outcome, Error> {
-    invoke::run_on_thread_slot(cache, code_hash, code, request, limits)
+    invoke::run_on_thread_slot(
+        cache,
+        code_hash,
+        code,
+        request,
+        limits,
+        Limits::default().heap_bytes,
+        invoke::DEFAULT_IMAGE_BYTES,
+    )
 }
 
 pub use cache::BytecodeCache;

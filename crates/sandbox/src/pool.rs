@@ -36,6 +36,10 @@ pub struct PoolConfig {
     /// Bytes of function snapshot images each worker keeps (least recently used dropped first;
     /// a dropped image is rebuilt from the base image on the function's next call).
     pub image_bytes: usize,
+    /// Calls of functions that have so far always finished within this budget may run on the
+    /// calling thread ([`SandboxPool::run_inline`]), without a hand-off to a worker; a call that
+    /// takes longer sends its function to the workers from then on. Zero: never inline.
+    pub inline_budget: Duration,
 }
 
 impl Default for PoolConfig {
@@ -53,8 +57,17 @@ impl Default for PoolConfig {
             grace: Duration::from_millis(50),
             cache_bytes: 64 << 20,
             image_bytes: crate::invoke::DEFAULT_IMAGE_BYTES,
+            inline_budget: Duration::ZERO,
         }
     }
+}
+
+/// The largest JS stack limit [`SandboxPool::run_inline`] runs on the calling thread.
+pub const INLINE_MAX_STACK: usize = 1 << 20;
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Inserting into a set cannot leave it inconsistent, so a poisoned lock is usable.
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Thread stack size for a JS stack limit: at least twice the limit plus room for Rust frames.
@@ -106,6 +119,8 @@ struct Worker {
 
 struct Shared {
     cfg: PoolConfig,
+    /// Functions (code hashes) that once overran the inline budget: they run on the workers.
+    slow: Mutex<std::collections::HashSet<[u8; 32]>>,
     cache: Arc<BytecodeCache>,
     idle: Mutex<Vec<Worker>>,
     permits: Semaphore,
@@ -213,6 +228,7 @@ impl SandboxPool {
     pub fn with_max_abandoned_running(cfg: PoolConfig, max: usize) -> Result<Self, Error> {
         let workers = cfg.workers.max(1);
         let shared = Arc::new(Shared {
+            slow: Mutex::new(std::collections::HashSet::new()),
             cache: Arc::new(BytecodeCache::new(cfg.cache_bytes)),
             idle: Mutex::new(Vec::with_capacity(workers)),
             permits: Semaphore::new(workers),
@@ -278,6 +294,46 @@ impl SandboxPool {
             sb.run(code_hash, &code, request, &limits)
         })
         .await?
+    }
+
+    /// Runs the call on the current thread, in a slot that belongs to this thread, if inline
+    /// execution is on ([`PoolConfig::inline_budget`]), the function has not overrun the budget
+    /// before, and its JS stack limit fits the inline limit; otherwise gives the request back.
+    ///
+    /// An inline call is not supervised: the interrupt handler stops JavaScript at the deadline,
+    /// but a native built-in that overruns holds this thread until it returns (the pool would
+    /// have abandoned its worker). That is why only functions that have always been fast run
+    /// inline, and one slow call sends a function to the workers for good. The thread's stack
+    /// must hold the JS stack limit twice over (at most [`INLINE_MAX_STACK`] is run inline).
+    pub fn run_inline(
+        &self,
+        code_hash: [u8; 32],
+        code: &str,
+        request: HttpRequest,
+        limits: Limits,
+    ) -> Result<Result<Outcome, Error>, HttpRequest> {
+        let budget = self.shared.cfg.inline_budget;
+        let limits = limits.clamp(&self.shared.cfg.max);
+        if budget.is_zero()
+            || limits.stack_bytes > INLINE_MAX_STACK
+            || lock(&self.shared.slow).contains(&code_hash)
+        {
+            return Err(request);
+        }
+        let started = Instant::now();
+        let r = crate::invoke::run_on_thread_slot(
+            &self.shared.cache,
+            code_hash,
+            code,
+            request,
+            &limits,
+            self.shared.cfg.max.heap_bytes,
+            self.shared.cfg.image_bytes,
+        );
+        if started.elapsed() > budget {
+            lock(&self.shared.slow).insert(code_hash);
+        }
+        Ok(r)
     }
 
     /// Runs `job` on a worker thread with that worker's [`Sandbox`]: for callers that do their own

@@ -274,3 +274,66 @@ fn function_images_share_unchanged_pages_with_the_base_image() {
         "nothing shared: {unique} of {image} bytes are unique"
     );
 }
+
+/// Inline calls: a fast function runs on the calling thread; a call over the inline budget sends
+/// its function to the workers from then on; a stack limit above the inline maximum never runs
+/// inline; inline calls are as isolated as pooled ones.
+#[test]
+fn fast_functions_run_inline_until_they_are_slow_once() {
+    let d = PoolConfig::default();
+    let pool = SandboxPool::new(PoolConfig {
+        workers: 1,
+        inline_budget: Duration::from_millis(20),
+        max: Limits {
+            stack_bytes: 4 << 20,
+            ..d.max
+        },
+        ..d
+    })
+    .expect("pool");
+    let h = hash(COUNTER);
+    for _ in 0..5 {
+        let r = pool
+            .run_inline(h, COUNTER, req(""), Limits::default())
+            .expect("runs inline");
+        assert_eq!(text(r), "1 1 1");
+    }
+    let slow = r#"export default { async fetch(r) {
+      if ((await r.text()) === 'slow') { const t = Date.now(); while (Date.now() - t < 60) {} }
+      return new Response('done');
+    } };"#;
+    let hs = hash(slow);
+    assert_eq!(
+        text(
+            pool.run_inline(hs, slow, req("fast"), Limits::default())
+                .expect("inline")
+        ),
+        "done"
+    );
+    assert_eq!(
+        text(
+            pool.run_inline(hs, slow, req("slow"), Limits::default())
+                .expect("inline")
+        ),
+        "done"
+    );
+    assert!(
+        pool.run_inline(hs, slow, req("fast"), Limits::default())
+            .is_err(),
+        "a function that overran the budget goes to the workers"
+    );
+    let deep = Limits {
+        stack_bytes: clave_sandbox::INLINE_MAX_STACK * 2,
+        ..Limits::default()
+    };
+    assert!(pool.run_inline(h, COUNTER, req(""), deep).is_err());
+    let off = SandboxPool::new(PoolConfig {
+        workers: 1,
+        ..PoolConfig::default()
+    })
+    .expect("pool");
+    assert!(
+        off.run_inline(h, COUNTER, req(""), Limits::default())
+            .is_err()
+    );
+}
