@@ -33,8 +33,13 @@ use crate::platform::{dev_engine_measurement, dev_kds_measurement};
 pub const CODE_POLICY_FILE: &str = "code.json";
 /// Policy of engines that may receive `invoke` keys.
 pub const INVOKE_POLICY_FILE: &str = "invoke.json";
-/// Policy of KDS replicas (replica joins; which KDS an engine trusts).
+/// Which KDS an engine trusts (read by `clave engine`; the KDS itself ignores it).
 pub const KDS_POLICY_FILE: &str = "kds.json";
+/// Optional, read by `clave kds`: an extra policy under which replicas that do not run the KDS's
+/// own measurement are admitted (an upgrade path). Without it a KDS admits only its own
+/// measurement on its own TEE kind. Its hash is bound into the KDS's evidence and shown by
+/// `clave attest`, so clients must pin it explicitly.
+pub const ADMISSION_POLICY_FILE: &str = "admission.json";
 
 const SIMULATED_REFUSED: &str = "no TEE attester is available: this build reads real evidence only \
 through clave-attest's configfs-tsm feature (build clave with `--features configfs-tsm` and run \
@@ -71,8 +76,9 @@ pub struct KdsArgs {
         conflicts_with = "join"
     )]
     pub peers: Option<String>,
-    /// Directory with code.json, invoke.json and kds.json (clave-attest policies)
-    /// [default with the simulated TEE: the development policies]
+    /// Directory with code.json and invoke.json (clave-attest policies of the engines) and
+    /// optionally admission.json (replicas admitted beyond the KDS's own measurement; bound into
+    /// its evidence) [default with the simulated TEE: the development policies]
     #[arg(long, env = "CLAVE_POLICY_DIR", value_name = "DIR")]
     pub policy_dir: Option<PathBuf>,
     /// Run on the INSECURE simulated TEE (development only)
@@ -418,16 +424,25 @@ to the TEE, which clave-kds does not have yet.)"
     let kds_m = dev_kds_measurement();
     let engine_m = dev_engine_measurement();
     let config = match args.policy_dir.or(file.policy_dir) {
-        Some(dir) => KdsConfig::new(
-            read_policy(&dir, CODE_POLICY_FILE)?,
-            read_policy(&dir, INVOKE_POLICY_FILE)?,
-            read_policy(&dir, KDS_POLICY_FILE)?,
-        ),
+        Some(dir) => {
+            let mut config = KdsConfig::new(
+                read_policy(&dir, CODE_POLICY_FILE)?,
+                read_policy(&dir, INVOKE_POLICY_FILE)?,
+            );
+            if dir.join(ADMISSION_POLICY_FILE).exists() {
+                let p = read_policy(&dir, ADMISSION_POLICY_FILE)?;
+                tracing::warn!(
+                    hash = %hex::encode(clave_proto::kds_api::admission_policy_hash(&p)),
+                    "KDS admission policy in force: replicas outside this KDS's own measurement \
+                     are admitted under it; clients see its hash and must pin it"
+                );
+                config.admission_policy = Some(p);
+            }
+            config
+        }
         None => {
             let engines = Policy::insecure_dev([engine_m]).map_err(|e| failed("dev policy", e))?;
-            let replicas =
-                Policy::insecure_dev([kds_m.clone()]).map_err(|e| failed("dev policy", e))?;
-            KdsConfig::new(engines.clone(), engines, replicas)
+            KdsConfig::new(engines.clone(), engines)
         }
     };
     let parts = || -> Result<(clave_kds::KdsSealer, clave_kds::KdsAttester), CliError> {
