@@ -425,7 +425,6 @@ mod tests {
                 s.accepted_kinds.push(InsecureSimulated);
                 s.allow_insecure_simulated = true;
             }, false),
-            ("allow_insecure_simulated", "looser flag only", |_, s| s.allow_insecure_simulated = true, false),
             ("allow_insecure_simulated", "stricter", |o, _| {
                 o.accepted_kinds.push(InsecureSimulated);
                 o.allow_insecure_simulated = true;
