@@ -261,9 +261,7 @@ pub fn policy_within(
             (allow_smt, our_smt, "platforms with SMT enabled"),
         ] {
             if *theirs && !*ours {
-                return Err(format!(
-                    "it admits DCAP {what}, which you do not accept"
-                ));
+                return Err(format!("it admits DCAP {what}, which you do not accept"));
             }
         }
     }
@@ -415,71 +413,302 @@ mod tests {
     fn every_field_is_subsumed_looser_equal_stricter() {
         use TeeKind::*;
         let rows: &[(&str, &str, Edit, bool)] = &[
-            ("accepted_kinds", "looser", |_, s| s.accepted_kinds.push(Nitro), false),
+            (
+                "accepted_kinds",
+                "looser",
+                |_, s| s.accepted_kinds.push(Nitro),
+                false,
+            ),
             ("accepted_kinds", "equal", |_, _| {}, true),
-            ("accepted_kinds", "stricter", |_, s| {
-                s.accepted_kinds = vec![SevSnp];
-                s.registers.clear();
-            }, true),
-            ("allow_insecure_simulated", "looser", |_, s| {
-                s.accepted_kinds.push(InsecureSimulated);
-                s.allow_insecure_simulated = true;
-            }, false),
-            ("allow_insecure_simulated", "stricter", |o, _| {
-                o.accepted_kinds.push(InsecureSimulated);
-                o.allow_insecure_simulated = true;
-            }, true),
-            ("identity.measurements", "looser", |_, s| s.identity = Identity::Measurements(vec![m(1), m(2), m(3)]), false),
-            ("identity.measurements", "stricter", |_, s| s.identity = Identity::Measurements(vec![m(1)]), true),
-            ("identity.signer.min_svn", "looser", |o, s| { o.identity = signer(4, Some(1)); s.identity = signer(3, Some(1)); }, false),
-            ("identity.signer.min_svn", "equal", |o, s| { o.identity = signer(4, Some(1)); s.identity = signer(4, Some(1)); }, true),
-            ("identity.signer.min_svn", "stricter", |o, s| { o.identity = signer(4, Some(1)); s.identity = signer(5, Some(1)); }, true),
-            ("identity.signer.product_id", "looser", |o, s| { o.identity = signer(4, Some(1)); s.identity = signer(4, None); }, false),
-            ("identity.signer.product_id", "stricter", |o, s| { o.identity = signer(4, None); s.identity = signer(4, Some(1)); }, true),
-            ("identity.signer.id", "other", |o, s| {
-                o.identity = signer(4, None);
-                s.identity = Identity::Signer(SignerPolicy { id: SignerId(vec![8; 32]), product_id: None, min_svn: 9 });
-            }, false),
-            ("identity", "signer vs measurements", |_, s| s.identity = signer(4, None), false),
-            ("min_tcb", "looser", |_, s| { s.min_tcb.insert(SevSnp, Tcb(vec![1, 0, 8, 99])); }, false),
-            ("min_tcb", "absent", |_, s| { s.min_tcb.clear(); }, false),
-            ("min_tcb", "stricter", |_, s| { s.min_tcb.insert(SevSnp, Tcb(vec![1, 0, 8, 101])); }, true),
-            ("max_evidence_age_secs", "looser", |_, s| s.max_evidence_age_secs = Some(600), false),
-            ("max_evidence_age_secs", "absent", |_, s| s.max_evidence_age_secs = None, false),
-            ("max_evidence_age_secs", "stricter", |_, s| s.max_evidence_age_secs = Some(60), true),
-            ("registers", "absent", |_, s| { s.registers.clear(); }, false),
-            ("registers", "other value", |_, s| { s.registers.entry(Tdx).or_default().insert("rtmr0".into(), h(0xB0)); }, false),
-            ("registers", "stricter", |_, s| { s.registers.entry(Tdx).or_default().insert("rtmr1".into(), h(0xB1)); }, true),
+            (
+                "accepted_kinds",
+                "stricter",
+                |_, s| {
+                    s.accepted_kinds = vec![SevSnp];
+                    s.registers.clear();
+                },
+                true,
+            ),
+            (
+                "allow_insecure_simulated",
+                "looser",
+                |_, s| {
+                    s.accepted_kinds.push(InsecureSimulated);
+                    s.allow_insecure_simulated = true;
+                },
+                false,
+            ),
+            (
+                "allow_insecure_simulated",
+                "stricter",
+                |o, _| {
+                    o.accepted_kinds.push(InsecureSimulated);
+                    o.allow_insecure_simulated = true;
+                },
+                true,
+            ),
+            (
+                "identity.measurements",
+                "looser",
+                |_, s| s.identity = Identity::Measurements(vec![m(1), m(2), m(3)]),
+                false,
+            ),
+            (
+                "identity.measurements",
+                "stricter",
+                |_, s| s.identity = Identity::Measurements(vec![m(1)]),
+                true,
+            ),
+            (
+                "identity.signer.min_svn",
+                "looser",
+                |o, s| {
+                    o.identity = signer(4, Some(1));
+                    s.identity = signer(3, Some(1));
+                },
+                false,
+            ),
+            (
+                "identity.signer.min_svn",
+                "equal",
+                |o, s| {
+                    o.identity = signer(4, Some(1));
+                    s.identity = signer(4, Some(1));
+                },
+                true,
+            ),
+            (
+                "identity.signer.min_svn",
+                "stricter",
+                |o, s| {
+                    o.identity = signer(4, Some(1));
+                    s.identity = signer(5, Some(1));
+                },
+                true,
+            ),
+            (
+                "identity.signer.product_id",
+                "looser",
+                |o, s| {
+                    o.identity = signer(4, Some(1));
+                    s.identity = signer(4, None);
+                },
+                false,
+            ),
+            (
+                "identity.signer.product_id",
+                "stricter",
+                |o, s| {
+                    o.identity = signer(4, None);
+                    s.identity = signer(4, Some(1));
+                },
+                true,
+            ),
+            (
+                "identity.signer.id",
+                "other",
+                |o, s| {
+                    o.identity = signer(4, None);
+                    s.identity = Identity::Signer(SignerPolicy {
+                        id: SignerId(vec![8; 32]),
+                        product_id: None,
+                        min_svn: 9,
+                    });
+                },
+                false,
+            ),
+            (
+                "identity",
+                "signer vs measurements",
+                |_, s| s.identity = signer(4, None),
+                false,
+            ),
+            (
+                "min_tcb",
+                "looser",
+                |_, s| {
+                    s.min_tcb.insert(SevSnp, Tcb(vec![1, 0, 8, 99]));
+                },
+                false,
+            ),
+            (
+                "min_tcb",
+                "absent",
+                |_, s| {
+                    s.min_tcb.clear();
+                },
+                false,
+            ),
+            (
+                "min_tcb",
+                "stricter",
+                |_, s| {
+                    s.min_tcb.insert(SevSnp, Tcb(vec![1, 0, 8, 101]));
+                },
+                true,
+            ),
+            (
+                "max_evidence_age_secs",
+                "looser",
+                |_, s| s.max_evidence_age_secs = Some(600),
+                false,
+            ),
+            (
+                "max_evidence_age_secs",
+                "absent",
+                |_, s| s.max_evidence_age_secs = None,
+                false,
+            ),
+            (
+                "max_evidence_age_secs",
+                "stricter",
+                |_, s| s.max_evidence_age_secs = Some(60),
+                true,
+            ),
+            (
+                "registers",
+                "absent",
+                |_, s| {
+                    s.registers.clear();
+                },
+                false,
+            ),
+            (
+                "registers",
+                "other value",
+                |_, s| {
+                    s.registers
+                        .entry(Tdx)
+                        .or_default()
+                        .insert("rtmr0".into(), h(0xB0));
+                },
+                false,
+            ),
+            (
+                "registers",
+                "stricter",
+                |_, s| {
+                    s.registers
+                        .entry(Tdx)
+                        .or_default()
+                        .insert("rtmr1".into(), h(0xB1));
+                },
+                true,
+            ),
             ("snp.max_vmpl", "looser", |_, s| s.snp.max_vmpl = 2, false),
             ("snp.max_vmpl", "stricter", |_, s| s.snp.max_vmpl = 0, true),
-            ("snp.max_vmpl", "irrelevant without sev_snp", |_, s| {
-                s.accepted_kinds = vec![Tdx];
-                s.min_tcb.clear();
-                s.snp.max_vmpl = 3;
-            }, true),
-            ("snp.revocation", "looser", |o, s| { o.snp.revocation = Revocation::Required; s.snp.revocation = Revocation::IfPresent; }, false),
-            ("snp.revocation", "equal", |o, s| { o.snp.revocation = Revocation::Required; s.snp.revocation = Revocation::Required; }, true),
-            ("snp.revocation", "stricter", |_, s| s.snp.revocation = Revocation::Required, true),
-            ("dcap.accepted_tcb_statuses", "looser", |_, s| s.dcap.accepted_tcb_statuses.push(TcbStatus::OutOfDate), false),
-            ("dcap.accepted_tcb_statuses", "stricter", |_, s| s.dcap.accepted_tcb_statuses = vec![TcbStatus::UpToDate], true),
-            ("dcap.accepted_tcb_statuses", "irrelevant without tdx/sgx", |_, s| {
-                s.accepted_kinds = vec![SevSnp];
-                s.registers.clear();
-                s.dcap.accepted_tcb_statuses.push(TcbStatus::OutOfDate);
-            }, true),
-            ("dcap.allow_dynamic_platform", "looser", |_, s| s.dcap.allow_dynamic_platform = true, false),
-            ("dcap.allow_dynamic_platform", "stricter", |o, s| { o.dcap.allow_dynamic_platform = true; s.dcap.allow_dynamic_platform = false; }, true),
-            ("dcap.allow_cached_keys", "looser", |_, s| s.dcap.allow_cached_keys = true, false),
-            ("dcap.allow_cached_keys", "stricter", |o, s| { o.dcap.allow_cached_keys = true; s.dcap.allow_cached_keys = false; }, true),
-            ("dcap.allow_smt", "looser", |_, s| s.dcap.allow_smt = true, false),
-            ("dcap.allow_smt", "stricter", |o, s| { o.dcap.allow_smt = true; s.dcap.allow_smt = false; }, true),
+            (
+                "snp.max_vmpl",
+                "irrelevant without sev_snp",
+                |_, s| {
+                    s.accepted_kinds = vec![Tdx];
+                    s.min_tcb.clear();
+                    s.snp.max_vmpl = 3;
+                },
+                true,
+            ),
+            (
+                "snp.revocation",
+                "looser",
+                |o, s| {
+                    o.snp.revocation = Revocation::Required;
+                    s.snp.revocation = Revocation::IfPresent;
+                },
+                false,
+            ),
+            (
+                "snp.revocation",
+                "equal",
+                |o, s| {
+                    o.snp.revocation = Revocation::Required;
+                    s.snp.revocation = Revocation::Required;
+                },
+                true,
+            ),
+            (
+                "snp.revocation",
+                "stricter",
+                |_, s| s.snp.revocation = Revocation::Required,
+                true,
+            ),
+            (
+                "dcap.accepted_tcb_statuses",
+                "looser",
+                |_, s| s.dcap.accepted_tcb_statuses.push(TcbStatus::OutOfDate),
+                false,
+            ),
+            (
+                "dcap.accepted_tcb_statuses",
+                "stricter",
+                |_, s| s.dcap.accepted_tcb_statuses = vec![TcbStatus::UpToDate],
+                true,
+            ),
+            (
+                "dcap.accepted_tcb_statuses",
+                "irrelevant without tdx/sgx",
+                |_, s| {
+                    s.accepted_kinds = vec![SevSnp];
+                    s.registers.clear();
+                    s.dcap.accepted_tcb_statuses.push(TcbStatus::OutOfDate);
+                },
+                true,
+            ),
+            (
+                "dcap.allow_dynamic_platform",
+                "looser",
+                |_, s| s.dcap.allow_dynamic_platform = true,
+                false,
+            ),
+            (
+                "dcap.allow_dynamic_platform",
+                "stricter",
+                |o, s| {
+                    o.dcap.allow_dynamic_platform = true;
+                    s.dcap.allow_dynamic_platform = false;
+                },
+                true,
+            ),
+            (
+                "dcap.allow_cached_keys",
+                "looser",
+                |_, s| s.dcap.allow_cached_keys = true,
+                false,
+            ),
+            (
+                "dcap.allow_cached_keys",
+                "stricter",
+                |o, s| {
+                    o.dcap.allow_cached_keys = true;
+                    s.dcap.allow_cached_keys = false;
+                },
+                true,
+            ),
+            (
+                "dcap.allow_smt",
+                "looser",
+                |_, s| s.dcap.allow_smt = true,
+                false,
+            ),
+            (
+                "dcap.allow_smt",
+                "stricter",
+                |o, s| {
+                    o.dcap.allow_smt = true;
+                    s.dcap.allow_smt = false;
+                },
+                true,
+            ),
         ];
         for (field, how, edit, within) in rows {
             let mut o = ours();
             let mut s = ours();
             edit(&mut o, &mut s);
-            let o = o.normalized().unwrap_or_else(|e| panic!("{field} {how}: ours {e}"));
-            let s = s.normalized().unwrap_or_else(|e| panic!("{field} {how}: spec {e}"));
+            let o = o
+                .normalized()
+                .unwrap_or_else(|e| panic!("{field} {how}: ours {e}"));
+            let s = s
+                .normalized()
+                .unwrap_or_else(|e| panic!("{field} {how}: spec {e}"));
             let got = policy_within(&s, &o, true);
             assert_eq!(got.is_ok(), *within, "{field} {how}: {got:?}");
             // "equal" is trivially within; looser never is, whatever the master switch.

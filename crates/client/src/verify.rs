@@ -1,8 +1,8 @@
 //! Verification of a platform's attestation and key bundles (DESIGN.md §3), independent of HTTP.
 
+use clave_attest::Policy;
 use clave_attest::{Claims, Evidence, TeeKind};
 use clave_proto::bundle::KeyBundle;
-use clave_attest::Policy;
 use clave_proto::kds_api::{
     AttestationResponse, KeysResponse, admission_policy_hash, kds_attestation_report_data_with,
 };
@@ -39,9 +39,8 @@ impl Verified {
     /// spec that may release its key to a simulated engine, or the KDS's admission policy.
     #[must_use]
     pub fn insecure(&self) -> bool {
-        let admits_simulated = |p: &Policy| {
-            p.allow_insecure_simulated || p.accepts_kind(TeeKind::InsecureSimulated)
-        };
+        let admits_simulated =
+            |p: &Policy| p.allow_insecure_simulated || p.accepts_kind(TeeKind::InsecureSimulated);
         self.kds_claims.insecure
             || self.kds_claims.kind == TeeKind::InsecureSimulated
             || admits_simulated(&self.code_key.spec.policy)

@@ -169,7 +169,10 @@ fn kds_admission_policy_must_be_pinned_and_is_bound() {
     // Pinned: accepted and described.
     let pinned = trust().accept_kds_admission_policy(admission.clone());
     let v = verify_platform(&pinned, &nonce, &att, &keys, NOW).unwrap();
-    assert_eq!(v.kds_admission_policy.as_ref().map(|(p, _)| p), Some(&admission));
+    assert_eq!(
+        v.kds_admission_policy.as_ref().map(|(p, _)| p),
+        Some(&admission)
+    );
     let words = v.describe().join("\n");
     assert!(words.contains(&hash), "{words}");
 
@@ -202,7 +205,11 @@ fn kds_admission_policy_must_be_pinned_and_is_bound() {
     )
     .unwrap();
     assert!(v.kds_admission_policy.is_none());
-    assert!(v.describe().join("\n").contains("same TEE kind and measurement"));
+    assert!(
+        v.describe()
+            .join("\n")
+            .contains("same TEE kind and measurement")
+    );
 }
 
 /// `insecure()` looks at everything verified, not only the KDS evidence: a hardware KDS whose key
@@ -232,5 +239,8 @@ fn insecure_considers_every_verified_spec() {
     }
     assert!(!v.insecure());
     v.kds_admission_policy = Some((Policy::insecure_dev([m(1)]).unwrap(), [0; 32]));
-    assert!(v.insecure(), "its admission policy admits simulated replicas");
+    assert!(
+        v.insecure(),
+        "its admission policy admits simulated replicas"
+    );
 }

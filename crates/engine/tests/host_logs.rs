@@ -82,28 +82,51 @@ async fn host_logs_and_metrics_carry_no_call_outcome() {
     // Wrong pinned hash.
     let marker = h.deploy("marker", MARKER, fast_limits());
     let (enc, opener) = h.seal_request("marker", CodeHash::of(b"other code"), NOW, b"{}");
-    let sealed = h.engine.invoke(h.job(&marker, enc), NOW).await.expect("sealed");
+    let sealed = h
+        .engine
+        .invoke(h.job(&marker, enc), NOW)
+        .await
+        .expect("sealed");
     let err = opener.open(&sealed).expect("opens").expect_err("refused");
     assert_eq!(err.kind, ProblemKind::CodeHashMismatch);
 
     // Stale date.
     let (enc, opener) = h.seal_request("marker", marker.code_hash, NOW - 3_600, b"{}");
-    let sealed = h.engine.invoke(h.job(&marker, enc), NOW).await.expect("sealed");
+    let sealed = h
+        .engine
+        .invoke(h.job(&marker, enc), NOW)
+        .await
+        .expect("sealed");
     let err = opener.open(&sealed).expect("opens").expect_err("stale");
     assert_eq!(err.kind, ProblemKind::StaleDate);
 
     // Replay.
     let (enc, opener) = h.seal_request("marker", marker.code_hash, NOW, b"{}");
-    let first = h.engine.invoke(h.job(&marker, enc.clone()), NOW).await.expect("sealed");
+    let first = h
+        .engine
+        .invoke(h.job(&marker, enc.clone()), NOW)
+        .await
+        .expect("sealed");
     assert!(opener.open(&first).expect("opens").is_ok());
-    let again = h.engine.invoke(h.job(&marker, enc), NOW).await.expect("sealed");
+    let again = h
+        .engine
+        .invoke(h.job(&marker, enc), NOW)
+        .await
+        .expect("sealed");
     let err = opener.open(&again).expect("opens").expect_err("replay");
     assert_eq!(err.kind, ProblemKind::Replay);
 
     // Routed to another function.
     let (enc, opener) = h.seal_request("marker", marker.code_hash, NOW, b"{}");
-    let sealed = h.engine.invoke(h.job(&spin, enc), NOW).await.expect("sealed");
-    let err = opener.open(&sealed).expect("opens").expect_err("wrong function");
+    let sealed = h
+        .engine
+        .invoke(h.job(&spin, enc), NOW)
+        .await
+        .expect("sealed");
+    let err = opener
+        .open(&sealed)
+        .expect("opens")
+        .expect_err("wrong function");
     assert_eq!(err.kind, ProblemKind::WrongFunction);
 
     let text = String::from_utf8_lossy(&logs.0.lock().expect("logs")).to_lowercase();

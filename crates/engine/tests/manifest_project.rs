@@ -3,9 +3,9 @@
 
 mod common;
 
+use clave_proto::ProblemKind;
 use clave_proto::code::{Manifest, seal_code};
 use clave_proto::spec::KeyPurpose;
-use clave_proto::ProblemKind;
 use common::*;
 
 fn deploy_to(h: &Harness, project: Option<&str>, name: &str) -> Deployed {

@@ -161,10 +161,7 @@ mod tests {
         rule.check(&a.attest(&rd).expect("ev"), &rd, 0)
             .expect("same image");
         let other = InsecureSimulatedAttester::new(m(2)).expect("attester");
-        assert!(
-            rule.check(&other.attest(&rd).expect("ev"), &rd, 0)
-                .is_err()
-        );
+        assert!(rule.check(&other.attest(&rd).expect("ev"), &rd, 0).is_err());
         assert_eq!(rule.admission_policy_hash(), None);
     }
 

@@ -93,7 +93,10 @@ impl KdsConfig {
 
     /// Checks the policies and numbers.
     pub fn validate(&self) -> Result<(), Error> {
-        let admission = self.admission_policy.iter().map(|p| ("admission_policy", p));
+        let admission = self
+            .admission_policy
+            .iter()
+            .map(|p| ("admission_policy", p));
         for (name, p) in [
             ("code_policy", &self.code_policy),
             ("invoke_policy", &self.invoke_policy),

@@ -3,9 +3,7 @@
 
 mod common;
 
-use clave_attest::{
-    Attester as _, Error as AttestError, Evidence, Measurement, Policy, verify,
-};
+use clave_attest::{Attester as _, Error as AttestError, Evidence, Measurement, Policy, verify};
 use clave_kds::{Error, InsecureSimulatedSealer, Kds, KdsConfig, PendingJoin, ReplicaPeer};
 use clave_proto::MasterSecret;
 use clave_proto::derive::identity_key;

@@ -567,7 +567,10 @@ mod tests {
         let h = [1u8; 32];
         let with = kds_attestation_report_data_with(&pk, &n, Some(&h));
         assert_ne!(with, kds_attestation_report_data(&pk, &n));
-        assert_ne!(with, kds_attestation_report_data_with(&pk, &n, Some(&[2u8; 32])));
+        assert_ne!(
+            with,
+            kds_attestation_report_data_with(&pk, &n, Some(&[2u8; 32]))
+        );
     }
 
     #[test]
