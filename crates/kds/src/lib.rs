@@ -22,6 +22,7 @@ mod log;
 mod nonce;
 pub mod seal;
 pub mod service;
+pub mod snp_seal;
 
 pub use admission::Admission;
 pub use clock::CLOCK_SEALED_FILE;
