@@ -48,12 +48,11 @@ impl Platform {
         let kds_m = dev_kds_measurement();
         let engine_m = dev_engine_measurement();
         let engine_policy = Policy::insecure_dev([engine_m.clone()])?;
-        let kds_policy = Policy::insecure_dev([kds_m.clone()])?;
         let kds = Kds::open(
             &dir.path().join("kds"),
             Box::new(InsecureSimulatedSealer::new(kds_m.as_bytes())),
             Box::new(InsecureSimulatedAttester::new(kds_m.clone())?),
-            KdsConfig::new(engine_policy.clone(), engine_policy, kds_policy),
+            KdsConfig::new(engine_policy.clone(), engine_policy),
             now,
             rng(),
         )

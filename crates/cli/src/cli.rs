@@ -21,8 +21,8 @@ and then accept its INSECURE simulated TEE, saying so on every output.
 Configuration (lowest to highest precedence): ~/.config/clave/config.toml, environment
 (CLAVE_GATEWAY, CLAVE_TOKEN, CLAVE_PROJECT, CLAVE_KDS_POLICY, CLAVE_ENGINE_POLICY,
 CLAVE_INSECURE_DEV), flags. config.toml keys: gateway, token, project, admin_token,
-kds_policy (path to a clave-attest policy JSON file), engine_policy (path), insecure_dev (bool),
-max_age_secs.
+kds_policy (path to a clave-attest policy JSON file), engine_policy (path),
+kds_admission_policy (path), insecure_dev (bool), max_age_secs.
 
 Exit codes (stable, for scripts):
   0  success
@@ -81,6 +81,16 @@ pub struct Global {
     /// Engines you accept: a clave-attest policy JSON file
     #[arg(long, global = true, env = "CLAVE_ENGINE_POLICY", value_name = "FILE")]
     pub engine_policy: Option<PathBuf>,
+    /// Also accept a KDS that admits replicas under this admission policy (a clave-attest policy
+    /// JSON file; `clave attest` shows the hash a KDS binds) [default: only KDSes that admit
+    /// nothing but their own measurement]
+    #[arg(
+        long,
+        global = true,
+        env = "CLAVE_KDS_ADMISSION_POLICY",
+        value_name = "FILE"
+    )]
+    pub kds_admission_policy: Option<PathBuf>,
     /// Print one JSON document on stdout instead of text
     #[arg(long, global = true)]
     pub json: bool,

@@ -152,6 +152,19 @@ impl Ctx {
                 }
             }
         };
+        let trust = match trust {
+            Some(t) => {
+                let admission = g
+                    .kds_admission_policy
+                    .clone()
+                    .or_else(|| f.kds_admission_policy.clone());
+                Some(match admission {
+                    Some(p) => t.accept_kds_admission_policy(read_policy(&p, "KDS admission")?),
+                    None => t,
+                })
+            }
+            None => None,
+        };
         let trust = trust.map(|t| match max_age {
             Some(a) => t.with_max_age(a),
             None => t,
@@ -852,6 +865,10 @@ async fn attest(ctx: &Ctx) -> Result<(), CliError> {
                 "measurement": v.kds_claims.measurement,
                 "tcb": v.kds_claims.tcb,
                 "debug": v.kds_claims.debug,
+                "admission_policy": v.kds_admission_policy.as_ref().map(|(p, hash)| json!({
+                    "hash": hex::encode(hash),
+                    "policy": serde_json::from_str::<serde_json::Value>(&p.to_json()).unwrap_or_default(),
+                })),
             },
             "identity_public_key": hex::encode(v.identity_public_key),
             "nonce": hex::encode(&v.nonce),

@@ -42,6 +42,8 @@ pub struct ConfigFile {
     pub kds_policy: Option<PathBuf>,
     /// Path to the engine policy JSON.
     pub engine_policy: Option<PathBuf>,
+    /// Path to a KDS admission policy JSON the user accepts.
+    pub kds_admission_policy: Option<PathBuf>,
     /// Accept the simulated TEE.
     pub insecure_dev: Option<bool>,
     /// Cache age of a verified attestation, seconds.

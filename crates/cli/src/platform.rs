@@ -577,9 +577,7 @@ fn open_kds(
 ) -> Result<Kds, PlatformError> {
     let engine_policy =
         Policy::insecure_dev([engine_m.clone()]).map_err(|e| start_err("engine policy", e))?;
-    let kds_policy =
-        Policy::insecure_dev([kds_m.clone()]).map_err(|e| start_err("KDS policy", e))?;
-    let kds_config = KdsConfig::new(engine_policy.clone(), engine_policy, kds_policy);
+    let kds_config = KdsConfig::new(engine_policy.clone(), engine_policy);
     let kds_attester = InsecureSimulatedAttester::new(kds_m.clone())
         .map_err(|e| start_err("simulated KDS attester", e))?;
     Kds::open(

@@ -33,9 +33,15 @@ use crate::platform::{dev_engine_measurement, dev_kds_measurement};
 pub const CODE_POLICY_FILE: &str = "code.json";
 /// Policy of engines that may receive `invoke` keys.
 pub const INVOKE_POLICY_FILE: &str = "invoke.json";
-/// Policy of KDS replicas (replica joins; which KDS an engine trusts).
+/// Which KDS an engine trusts (read by `clave engine`; the KDS itself ignores it).
 pub const KDS_POLICY_FILE: &str = "kds.json";
+/// Optional, read by `clave kds`: an extra policy under which replicas that do not run the KDS's
+/// own measurement are admitted (an upgrade path). Without it a KDS admits only its own
+/// measurement on its own TEE kind. Its hash is bound into the KDS's evidence and shown by
+/// `clave attest`, so clients must pin it explicitly.
+pub const ADMISSION_POLICY_FILE: &str = "admission.json";
 
+#[cfg_attr(all(feature = "configfs-tsm", feature = "sev-guest"), allow(dead_code))]
 const SIMULATED_REFUSED: &str = "no TEE attester is available: this build reads real evidence only \
 through clave-attest's configfs-tsm feature (build clave with `--features configfs-tsm` and run \
 inside an SEV-SNP or TDX guest); for development on a machine without a TEE pass \
@@ -71,8 +77,9 @@ pub struct KdsArgs {
         conflicts_with = "join"
     )]
     pub peers: Option<String>,
-    /// Directory with code.json, invoke.json and kds.json (clave-attest policies)
-    /// [default with the simulated TEE: the development policies]
+    /// Directory with code.json and invoke.json (clave-attest policies of the engines) and
+    /// optionally admission.json (replicas admitted beyond the KDS's own measurement; bound into
+    /// its evidence) [default with the simulated TEE: the development policies]
     #[arg(long, env = "CLAVE_POLICY_DIR", value_name = "DIR")]
     pub policy_dir: Option<PathBuf>,
     /// Run on the INSECURE simulated TEE (development only)
@@ -408,36 +415,44 @@ pub(crate) async fn kds(args: KdsArgs, out: &Out) -> Result<(), CliError> {
         .insecure_simulated_tee
         .or(file.insecure_simulated_tee)
         .unwrap_or(false);
-    if !simulated {
-        return Err(CliError::failed(format!(
-            "the KDS cannot start: {SIMULATED_REFUSED}. (A hardware KDS also needs a sealer bound \
-to the TEE, which clave-kds does not have yet.)"
-        )));
-    }
-    out.insecure(&format!("clave kds: {INSECURE_BANNER}"));
-    let kds_m = dev_kds_measurement();
+    // Fail early (before touching the data directory) when no TEE is usable.
+    let tee = if simulated {
+        out.insecure(&format!("clave kds: {INSECURE_BANNER}"));
+        "INSECURE simulated TEE".to_owned()
+    } else {
+        let (_, attester) = kds_parts(false)?;
+        format!("TEE {}", attester.kind())
+    };
     let engine_m = dev_engine_measurement();
-    let config = match args.policy_dir.or(file.policy_dir) {
-        Some(dir) => KdsConfig::new(
-            read_policy(&dir, CODE_POLICY_FILE)?,
-            read_policy(&dir, INVOKE_POLICY_FILE)?,
-            read_policy(&dir, KDS_POLICY_FILE)?,
-        ),
+    let policy_dir = args.policy_dir.or(file.policy_dir);
+    if !simulated && policy_dir.is_none() {
+        return Err(CliError::usage(
+            "a KDS on hardware needs the engines' policies: --policy-dir DIR with code.json and invoke.json",
+        ));
+    }
+    let config = match policy_dir {
+        Some(dir) => {
+            let mut config = KdsConfig::new(
+                read_policy(&dir, CODE_POLICY_FILE)?,
+                read_policy(&dir, INVOKE_POLICY_FILE)?,
+            );
+            if dir.join(ADMISSION_POLICY_FILE).exists() {
+                let p = read_policy(&dir, ADMISSION_POLICY_FILE)?;
+                tracing::warn!(
+                    hash = %hex::encode(clave_proto::kds_api::admission_policy_hash(&p)),
+                    "KDS admission policy in force: replicas outside this KDS's own measurement \
+                     are admitted under it; clients see its hash and must pin it"
+                );
+                config.admission_policy = Some(p);
+            }
+            config
+        }
         None => {
             let engines = Policy::insecure_dev([engine_m]).map_err(|e| failed("dev policy", e))?;
-            let replicas =
-                Policy::insecure_dev([kds_m.clone()]).map_err(|e| failed("dev policy", e))?;
-            KdsConfig::new(engines.clone(), engines, replicas)
+            KdsConfig::new(engines.clone(), engines)
         }
     };
-    let parts = || -> Result<(clave_kds::KdsSealer, clave_kds::KdsAttester), CliError> {
-        let attester = InsecureSimulatedAttester::new(kds_m.clone())
-            .map_err(|e| failed("simulated KDS attester", e))?;
-        Ok((
-            Box::new(InsecureSimulatedSealer::new(kds_m.as_bytes())),
-            Box::new(attester),
-        ))
-    };
+    let parts = || kds_parts(simulated);
 
     let has_master = data_dir.join(clave_kds::MASTER_SEALED_FILE).exists();
     let (kds, origin) = if has_master {
@@ -474,7 +489,7 @@ to the TEE, which clave-kds does not have yet.)"
     let app = clave_kds::router(Arc::new(kds));
     let (listener, addr) = bind(listen).await?;
     announce(&format!(
-        "clave kds listening on http://{addr} (INSECURE simulated TEE; {origin}; identity {identity}; data {})",
+        "clave kds listening on http://{addr} ({tee}; {origin}; identity {identity}; data {})",
         data_dir.display()
     ));
     axum::serve(listener, app)
@@ -483,6 +498,60 @@ to the TEE, which clave-kds does not have yet.)"
         .map_err(|e| failed("the KDS server failed", e))?;
     announce("clave kds stopped");
     Ok(())
+}
+
+/// The KDS's sealer and attester: the simulated pair, or on hardware the configfs-tsm attester
+/// with a sealer bound to the TEE. Only SEV-SNP has one (the firmware-derived key through
+/// `/dev/sev-guest`); on TDX (and Nitro) there is no sealing key, and the KDS refuses to start
+/// rather than keep the master secret where the host could read it.
+fn kds_parts(simulated: bool) -> Result<(clave_kds::KdsSealer, clave_kds::KdsAttester), CliError> {
+    if simulated {
+        let m = dev_kds_measurement();
+        let attester = InsecureSimulatedAttester::new(m.clone())
+            .map_err(|e| failed("simulated KDS attester", e))?;
+        return Ok((
+            Box::new(InsecureSimulatedSealer::new(m.as_bytes())),
+            Box::new(attester),
+        ));
+    }
+    #[cfg(all(feature = "configfs-tsm", feature = "sev-guest"))]
+    {
+        use clave_attest::Attester as _;
+        use clave_kds::snp_seal::{DerivedKeyRequest, DevSevGuest, SevSnpDerivedKeySealer};
+        let attester = clave_attest::configfs_tsm::ConfigfsTsmAttester::open(
+            clave_attest::configfs_tsm::DEFAULT_TSM_ROOT,
+        )
+        .map_err(|e| {
+            failed(
+                "cannot open configfs-tsm (is this an SEV-SNP or TDX guest?)",
+                e,
+            )
+        })?;
+        match attester.kind() {
+            clave_attest::TeeKind::SevSnp => {
+                let device = DevSevGuest::open(Path::new(DevSevGuest::PATH))
+                    .map_err(|e| failed("cannot open /dev/sev-guest for the sealing key", e))?;
+                let sealer = SevSnpDerivedKeySealer::new(
+                    device,
+                    DerivedKeyRequest::for_kds(0, None),
+                    attester.measurement().as_bytes(),
+                );
+                Ok((Box::new(sealer), Box::new(attester)))
+            }
+            kind => Err(CliError::failed(format!(
+                "the KDS cannot start on {kind}: it has no hardware sealing key, and clave implements \
+neither a replica quorum that keeps the master secret only in memory nor an external key source; \
+it refuses rather than store the master secret where the host can read it"
+            ))),
+        }
+    }
+    #[cfg(not(all(feature = "configfs-tsm", feature = "sev-guest")))]
+    {
+        Err(CliError::failed(format!(
+            "the KDS cannot start: {SIMULATED_REFUSED}. A KDS on hardware also needs a sealing \
+key: build clave with `--features configfs-tsm,sev-guest` and run it inside an SEV-SNP guest"
+        )))
+    }
 }
 
 /// The HTTP side of a replica join: nonce from the peer, our evidence, its evidence, the master.

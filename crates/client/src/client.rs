@@ -273,6 +273,7 @@ impl Client {
         let verified = self.verified(now).await?;
         let manifest = Manifest {
             name: function.clone(),
+            project: Some(project.clone()),
             code_hash: CodeHash::of(code),
             entry: entry.to_owned(),
             limits,

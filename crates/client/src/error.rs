@@ -31,6 +31,17 @@ pub enum AttestationError {
         /// Which part is broader.
         reason: String,
     },
+    /// The KDS runs with an admission policy (it admits replicas beyond its own measurement)
+    /// that the trust policy does not list.
+    #[error(
+        "the KDS admits replicas under an admission policy you have not accepted (hash {hash}): {words}"
+    )]
+    AdmissionPolicyRefused {
+        /// Its hash (hex), as `clave attest` shows it.
+        hash: String,
+        /// The policy in words.
+        words: String,
+    },
     /// No bundle of the needed purpose is valid now.
     #[error("the platform publishes no valid {0} key")]
     MissingKey(&'static str),

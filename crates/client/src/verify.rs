@@ -1,8 +1,11 @@
 //! Verification of a platform's attestation and key bundles (DESIGN.md §3), independent of HTTP.
 
+use clave_attest::Policy;
 use clave_attest::{Claims, Evidence, TeeKind};
 use clave_proto::bundle::KeyBundle;
-use clave_proto::kds_api::{AttestationResponse, KeysResponse, kds_attestation_report_data};
+use clave_proto::kds_api::{
+    AttestationResponse, KeysResponse, admission_policy_hash, kds_attestation_report_data_with,
+};
 use clave_proto::spec::KeyPurpose;
 use ed25519_dalek::VerifyingKey;
 
@@ -20,6 +23,9 @@ pub struct Verified {
     pub identity_public_key: [u8; 32],
     /// The nonce the evidence binds (ours).
     pub nonce: Vec<u8>,
+    /// The admission policy the KDS runs with, if any (replicas it admits beyond its own
+    /// measurement), with its hash as bound into the evidence; it is one the trust policy lists.
+    pub kds_admission_policy: Option<(Policy, [u8; 32])>,
     /// The current invoke epoch the KDS reported.
     pub epoch: u64,
     /// The code key (developers seal code to it).
@@ -29,10 +35,23 @@ pub struct Verified {
 }
 
 impl Verified {
-    /// Whether the platform runs on the insecure simulated TEE.
+    /// Whether anything verified involves the insecure simulated TEE: the KDS evidence, a key
+    /// spec that may release its key to a simulated engine, or the KDS's admission policy.
     #[must_use]
     pub fn insecure(&self) -> bool {
-        self.kds_claims.insecure || self.kds_claims.kind == TeeKind::InsecureSimulated
+        let admits_simulated =
+            |p: &Policy| p.allow_insecure_simulated || p.accepts_kind(TeeKind::InsecureSimulated);
+        self.kds_claims.insecure
+            || self.kds_claims.kind == TeeKind::InsecureSimulated
+            || admits_simulated(&self.code_key.spec.policy)
+            || self
+                .invoke_keys
+                .iter()
+                .any(|k| admits_simulated(&k.spec.policy))
+            || self
+                .kds_admission_policy
+                .as_ref()
+                .is_some_and(|(p, _)| admits_simulated(p))
     }
 
     /// The invoke key to seal to at `now`: the valid one of the highest epoch not in the future.
@@ -78,6 +97,17 @@ impl Verified {
             hex::encode(&self.nonce),
             hex::encode(self.identity_public_key)
         ));
+        match &self.kds_admission_policy {
+            None => out.push(
+                "The KDS hands its master secret only to replicas proving the same TEE kind and measurement as itself (no admission policy)."
+                    .to_owned(),
+            ),
+            Some((p, hash)) => out.push(format!(
+                "The KDS also admits replicas under an admission policy (hash {}, bound into its evidence, accepted by your trust policy): {}.",
+                hex::encode(hash),
+                policy_words(p)
+            )),
+        }
         out.push(format!(
             "That identity key signed {} key bundle(s); each signature and validity window checked out.",
             1 + self.invoke_keys.len()
@@ -133,8 +163,9 @@ pub fn policy_words(p: &clave_attest::Policy) -> String {
 /// Verify an attestation answer and a key list against `trust`, for our `nonce`, at `now`.
 ///
 /// Steps (all must pass): the evidence decodes; simulated evidence only if the trust policy
-/// allows it; the echoed nonce is ours; the evidence satisfies the KDS policy with report data
-/// `kds_attestation_report_data(identity_pk, nonce)`; the key list names the same identity key;
+/// allows it; the echoed nonce is ours; an admission policy the KDS publishes is one the trust
+/// policy lists; the evidence satisfies the KDS policy with report data
+/// `kds_attestation_report_data_with(identity_pk, nonce, admission policy hash)`; the key list names the same identity key;
 /// every bundle's signature verifies under it and is valid at `now`; each bundle's spec policy is
 /// no broader than the client's engine policy; there is a code key and a current invoke key.
 ///
@@ -155,7 +186,28 @@ pub fn verify_platform(
     if attestation.nonce != nonce {
         return Err(AttestationError::NonceMismatch);
     }
-    let expected = kds_attestation_report_data(&attestation.identity_public_key, nonce);
+    let admission = match &attestation.admission_policy {
+        None => None,
+        Some(p) => {
+            let hash = admission_policy_hash(p);
+            if !trust
+                .kds_admission_policies
+                .iter()
+                .any(|q| admission_policy_hash(q) == hash)
+            {
+                return Err(AttestationError::AdmissionPolicyRefused {
+                    hash: hex::encode(hash),
+                    words: policy_words(p),
+                });
+            }
+            Some((p.clone(), hash))
+        }
+    };
+    let expected = kds_attestation_report_data_with(
+        &attestation.identity_public_key,
+        nonce,
+        admission.as_ref().map(|(_, h)| h),
+    );
     let claims = clave_attest::verify(&evidence, &trust.kds_policy, &expected, now)
         .map_err(AttestationError::Evidence)?;
     if claims.insecure && !trust.allow_insecure_simulated {
@@ -203,6 +255,7 @@ pub fn verify_platform(
         kds_claims: claims,
         identity_public_key: attestation.identity_public_key,
         nonce: nonce.to_vec(),
+        kds_admission_policy: admission,
         epoch: keys.epoch,
         code_key,
         invoke_keys,

@@ -16,11 +16,7 @@ fn m(b: u8) -> Measurement {
 
 fn kds(dir: &std::path::Path, engine: Measurement) -> Kds {
     let engines = Policy::insecure_dev([engine]).unwrap();
-    let config = KdsConfig::new(
-        engines.clone(),
-        engines,
-        Policy::insecure_dev([m(1)]).unwrap(),
-    );
+    let config = KdsConfig::new(engines.clone(), engines);
     Kds::open(
         dir,
         Box::new(InsecureSimulatedSealer::new(&[1; 32])),
@@ -133,4 +129,118 @@ fn refuses_what_it_must() {
         verify_platform(&trust(), &nonce, &att3, &keys3, NOW),
         Err(AttestationError::SpecTooBroad { .. })
     ));
+}
+
+fn kds_with_admission(dir: &std::path::Path, admission: Policy) -> Kds {
+    let engines = Policy::insecure_dev([m(2)]).unwrap();
+    let mut config = KdsConfig::new(engines.clone(), engines);
+    config.admission_policy = Some(admission);
+    Kds::open(
+        dir,
+        Box::new(InsecureSimulatedSealer::new(&[1; 32])),
+        Box::new(InsecureSimulatedAttester::new(m(1)).unwrap()),
+        config,
+        NOW,
+        UnwrapErr(SysRng),
+    )
+    .unwrap()
+}
+
+/// A KDS that admits replicas beyond its own measurement publishes its admission policy and binds
+/// its hash: a client refuses it unless it pinned that policy, and cannot be fooled by stripping
+/// or swapping the policy in the answer.
+#[test]
+fn kds_admission_policy_must_be_pinned_and_is_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let admission = Policy::insecure_dev([m(1), m(7)]).unwrap();
+    let k = kds_with_admission(dir.path(), admission.clone());
+    let nonce = [5u8; 32];
+    let att = k.attestation(&nonce).unwrap();
+    let keys = k.keys(NOW).unwrap();
+    assert_eq!(att.admission_policy.as_ref(), Some(&admission));
+
+    // Not pinned: refused, naming the hash `clave attest` shows.
+    let hash = hex::encode(clave_proto::kds_api::admission_policy_hash(&admission));
+    match verify_platform(&trust(), &nonce, &att, &keys, NOW) {
+        Err(AttestationError::AdmissionPolicyRefused { hash: h, .. }) => assert_eq!(h, hash),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+
+    // Pinned: accepted and described.
+    let pinned = trust().accept_kds_admission_policy(admission.clone());
+    let v = verify_platform(&pinned, &nonce, &att, &keys, NOW).unwrap();
+    assert_eq!(
+        v.kds_admission_policy.as_ref().map(|(p, _)| p),
+        Some(&admission)
+    );
+    let words = v.describe().join("\n");
+    assert!(words.contains(&hash), "{words}");
+
+    // Stripped from the answer: the evidence binds it, so verification fails.
+    let mut stripped = att.clone();
+    stripped.admission_policy = None;
+    assert!(matches!(
+        verify_platform(&pinned, &nonce, &stripped, &keys, NOW),
+        Err(AttestationError::Evidence(_))
+    ));
+    // Swapped for another pinned policy: fails too.
+    let other = Policy::insecure_dev([m(1)]).unwrap();
+    let mut swapped = att.clone();
+    swapped.admission_policy = Some(other.clone());
+    let both = pinned.accept_kds_admission_policy(other);
+    assert!(matches!(
+        verify_platform(&both, &nonce, &swapped, &keys, NOW),
+        Err(AttestationError::Evidence(_))
+    ));
+
+    // A KDS without an admission policy says so.
+    let dir2 = tempfile::tempdir().unwrap();
+    let plain = kds(dir2.path(), m(2));
+    let v = verify_platform(
+        &trust(),
+        &nonce,
+        &plain.attestation(&nonce).unwrap(),
+        &plain.keys(NOW).unwrap(),
+        NOW,
+    )
+    .unwrap();
+    assert!(v.kds_admission_policy.is_none());
+    assert!(
+        v.describe()
+            .join("\n")
+            .contains("same TEE kind and measurement")
+    );
+}
+
+/// `insecure()` looks at everything verified, not only the KDS evidence: a hardware KDS whose key
+/// specs (or admission policy) admit the simulated TEE is insecure too.
+#[test]
+fn insecure_considers_every_verified_spec() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = kds(dir.path(), m(2));
+    let nonce = [5u8; 32];
+    let mut v = verify_platform(
+        &trust(),
+        &nonce,
+        &k.attestation(&nonce).unwrap(),
+        &k.keys(NOW).unwrap(),
+        NOW,
+    )
+    .unwrap();
+    // Pretend the KDS evidence came from hardware.
+    v.kds_claims.kind = clave_attest::TeeKind::SevSnp;
+    v.kds_claims.insecure = false;
+    assert!(v.insecure(), "its key specs still admit simulated engines");
+    let hw = Policy::measurements([clave_attest::TeeKind::SevSnp], [m(2)]).unwrap();
+    v.code_key.spec.policy = hw.clone();
+    assert!(v.insecure(), "the invoke keys still do");
+    for k in &mut v.invoke_keys {
+        k.spec.policy = hw.clone();
+    }
+    assert!(!v.insecure());
+    v.kds_admission_policy = Some((Policy::insecure_dev([m(1)]).unwrap(), [0; 32]));
+    assert!(
+        v.insecure(),
+        "its admission policy admits simulated replicas"
+    );
 }

@@ -231,14 +231,6 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// The outcome label of an invocation, for tracing.
-fn outcome_label(r: &Result<InvokeResponse, InvokeError>) -> &str {
-    match r {
-        Ok(_) => "ok",
-        Err(e) => e.kind.slug(),
-    }
-}
-
 fn problem(kind: ProblemKind, detail: impl Into<Option<String>>) -> InvokeError {
     InvokeError::new(kind, detail.into())
 }
@@ -483,7 +475,7 @@ impl Engine {
         if is_async && let Some(first) = lock(&self.async_results).get(&replay_id, now) {
             tracing::info!(
                 function = %job.function,
-                outcome = "redelivered",
+                is_async,
                 response_bytes = first.len(),
                 "invoke"
             );
@@ -517,10 +509,12 @@ impl Engine {
         }
         // Only now, with the result held, may a redelivery be answered from `async_results`.
         drop(in_flight);
+        // No outcome here: whether the call succeeded, threw, timed out, was stale, replayed or
+        // pinned another hash travels only sealed to the caller. The host sees what it sees
+        // anyway: the function name, sizes and timing.
         tracing::info!(
             function = %job.function,
             is_async,
-            outcome = outcome_label(&result),
             request_bytes = job.request.len(),
             response_bytes = sealed.len(),
             ms = started.elapsed().as_millis(),
@@ -596,7 +590,6 @@ impl Engine {
         tracing::info!(
             function = %job.function,
             insecure_plaintext = true,
-            outcome = outcome_label(&result),
             request_bytes = job.request.len(),
             response_bytes = plain.len(),
             ms = started.elapsed().as_millis(),
@@ -636,6 +629,14 @@ impl Engine {
                     "the platform supplied the code of function {}",
                     manifest.name
                 ),
+            ));
+        }
+        if let Some(project) = &manifest.project
+            && *project != req.project
+        {
+            return Err(problem(
+                ProblemKind::WrongFunction,
+                format!("the platform supplied the code of project {project}"),
             ));
         }
         // Refuse before decrypting anything: the deployed code is not the pinned code.

@@ -1,7 +1,8 @@
 //! Key acquisition by attested key release.
 //!
 //! 1. A fresh random nonce → KDS attestation → `clave_attest::verify` against the engine's KDS
-//!    policy with report data `kds_attestation_report_data(identity_pk, nonce)`.
+//!    policy with report data `kds_attestation_report_data_with(identity_pk, nonce, hash of the
+//!    KDS's published admission policy, if any)`.
 //! 2. Key bundles → each signature verified with that identity key; each bundle parsed; bundles
 //!    that are already expired are refused.
 //! 3. For every spec not already held: a KDS nonce, an ephemeral X25519 key, own evidence with
@@ -174,12 +175,23 @@ impl Acquire<'_> {
             return Err(Error::KdsNonceMismatch);
         }
         let evidence = Evidence::from_bytes(&att.evidence).map_err(Error::KdsAttestation)?;
-        let expected = kds_api::kds_attestation_report_data(&att.identity_public_key, &nonce[..]);
+        // A KDS that admits replicas under an admission policy binds its hash: recompute it
+        // from the published policy (it cannot be stripped or swapped without failing here).
+        let admission = att
+            .admission_policy
+            .as_ref()
+            .map(kds_api::admission_policy_hash);
+        let expected = kds_api::kds_attestation_report_data_with(
+            &att.identity_public_key,
+            &nonce[..],
+            admission.as_ref(),
+        );
         let claims = clave_attest::verify(&evidence, self.kds_policy, &expected, now)
             .map_err(Error::KdsAttestation)?;
         tracing::info!(
             tee = claims.kind.as_str(),
             insecure = claims.insecure,
+            admission_policy = admission.map(hex::encode).as_deref().unwrap_or("none"),
             "KDS attestation verified"
         );
         Ok(att.identity_public_key)

@@ -11,7 +11,9 @@
 //! It refuses to run any code whose hash differs from the one the user pinned, it never hands
 //! plaintext or an error detail to the host (only "unknown key" / "undecryptable" /
 //! "overloaded" travel in the clear, without content), it keeps keys and code in memory only,
-//! and its log lines carry function names, outcomes, durations and sizes — never content.
+//! and its log lines carry function names, durations and sizes — never content, and never the
+//! outcome of a call (success, script error, timeout, stale date, replay, hash mismatch...),
+//! which travels only sealed to the caller.
 
 #![forbid(unsafe_code)]
 

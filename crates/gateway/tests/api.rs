@@ -654,6 +654,7 @@ async fn accepts_manifests_built_by_clave_proto() {
     let code = b"export default { fetch() { return new Response('hi') } }";
     let manifest = clave_proto::Manifest {
         name: "real".parse().unwrap(),
+        project: None,
         code_hash: clave_proto::CodeHash::of(code),
         entry: "index.js".into(),
         limits: clave_proto::Limits::default(),

@@ -114,6 +114,20 @@ pub enum Error {
     /// The configuration is unusable.
     #[error("invalid KDS configuration: {0}")]
     Config(String),
+    /// The clock is further behind the sealed high-water mark than the allowed regression: the
+    /// host moved time backwards.
+    #[error(
+        "the clock ({now}) is behind this KDS's sealed high-water mark ({high_water}) by more than the allowed regression"
+    )]
+    ClockBehind {
+        /// The time given.
+        now: u64,
+        /// The latest time this KDS acted at.
+        high_water: u64,
+    },
+    /// A KDS whose sealer is bound to hardware has a master secret but no clock file (deleted).
+    #[error("{0} is missing next to the sealed master secret")]
+    ClockFloorMissing(PathBuf),
     /// This KDS could not produce its own evidence.
     #[error("attester failed: {0}")]
     Attester(#[source] clave_attest::Error),
@@ -163,6 +177,8 @@ impl Error {
             Error::Io { .. } => "io",
             Error::LogCorrupt { .. } => "log-corrupt",
             Error::Config(_) => "config",
+            Error::ClockBehind { .. } => "clock-behind",
+            Error::ClockFloorMissing(_) => "clock-floor-missing",
             Error::Attester(_) => "attester",
             Error::Proto(_) => "proto",
             Error::Internal(_) => "internal",

@@ -23,6 +23,8 @@ use rand_core::CryptoRng;
 use zeroize::Zeroizing;
 
 use crate::Error;
+use crate::admission::Admission;
+use crate::clock::ClockFloor;
 use crate::log::ReleaseLog;
 use crate::nonce::{NoncePurpose, NonceStore};
 use crate::seal::Sealer;
@@ -44,8 +46,12 @@ pub struct KdsConfig {
     pub code_policy: Policy,
     /// Policy of the invoke key specs (who may open invoke requests: the engines).
     pub invoke_policy: Policy,
-    /// Policy every KDS replica must satisfy (both directions of a replica join).
-    pub kds_policy: Policy,
+    /// An extra policy under which replicas that do **not** run this KDS's own measurement are
+    /// admitted (both directions of a join; an upgrade path). `None` (the default): only the
+    /// same measurement on the same TEE kind ([`crate::admission`]). When set, its hash is bound
+    /// into every attestation of this KDS and the policy is published with it, so clients see it
+    /// and can refuse it; on hardware it may not admit the simulated TEE.
+    pub admission_policy: Option<Policy>,
     /// Length of an invoke key epoch in seconds (`epoch = now / epoch_seconds`).
     pub epoch_seconds: u64,
     /// How many past invoke epochs are still released (grace window for in-flight requests).
@@ -55,6 +61,9 @@ pub struct KdsConfig {
     /// How many used nonces one replica remembers until they expire (when full, releases are
     /// refused with `NonceStoreFull` until some expire: a used nonce is never forgotten early).
     pub nonce_capacity: usize,
+    /// How far, in seconds, the clock may lie behind the latest time this KDS acted at (sealed
+    /// high-water mark, [`crate::clock`]) before it refuses to start, release or admit.
+    pub max_clock_regression_secs: u64,
 }
 
 impl KdsConfig {
@@ -64,27 +73,37 @@ impl KdsConfig {
     pub const DEFAULT_NONCE_TTL_SECONDS: u64 = 60;
     /// Default nonce store size.
     pub const DEFAULT_NONCE_CAPACITY: usize = 4096;
+    /// Default allowed clock regression: two minutes (an NTP step, a VM migration).
+    pub const DEFAULT_MAX_CLOCK_REGRESSION_SECS: u64 = 120;
 
-    /// A configuration with default epoch (1 day), grace (1 epoch) and nonce settings.
-    pub fn new(code_policy: Policy, invoke_policy: Policy, kds_policy: Policy) -> Self {
+    /// A configuration with default epoch (1 day), grace (1 epoch) and nonce settings, admitting
+    /// only replicas of the KDS's own measurement.
+    pub fn new(code_policy: Policy, invoke_policy: Policy) -> Self {
         KdsConfig {
             code_policy,
             invoke_policy,
-            kds_policy,
+            admission_policy: None,
             epoch_seconds: Self::DEFAULT_EPOCH_SECONDS,
             grace_epochs: 1,
             nonce_ttl_seconds: Self::DEFAULT_NONCE_TTL_SECONDS,
             nonce_capacity: Self::DEFAULT_NONCE_CAPACITY,
+            max_clock_regression_secs: Self::DEFAULT_MAX_CLOCK_REGRESSION_SECS,
         }
     }
 
     /// Checks the policies and numbers.
     pub fn validate(&self) -> Result<(), Error> {
+        let admission = self
+            .admission_policy
+            .iter()
+            .map(|p| ("admission_policy", p));
         for (name, p) in [
             ("code_policy", &self.code_policy),
             ("invoke_policy", &self.invoke_policy),
-            ("kds_policy", &self.kds_policy),
-        ] {
+        ]
+        .into_iter()
+        .chain(admission)
+        {
             p.validate()
                 .map_err(|e| Error::Config(format!("{name}: {e}")))?;
         }
@@ -152,6 +171,9 @@ pub struct Kds {
     master: MasterSecret,
     identity: SigningKey,
     attester: KdsAttester,
+    sealer: KdsSealer,
+    clock: ClockFloor,
+    admission: Admission,
     config: KdsConfig,
     nonces: Mutex<NonceStore>,
     log: ReleaseLog,
@@ -256,11 +278,21 @@ impl Kds {
         rng: impl CryptoRng + Send + 'static,
     ) -> Result<Kds, Error> {
         config.validate()?;
+        let admission = Admission::new(attester.as_ref(), config.admission_policy.clone())?;
         fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let mut rng: KdsRng = Box::new(rng);
         let path = dir.join(MASTER_SEALED_FILE);
         let log = ReleaseLog::open(dir)?;
-        let master = match load_master(&path, sealer.as_ref())? {
+        let existing = load_master(&path, sealer.as_ref())?;
+        let clock = ClockFloor::open(
+            dir,
+            sealer.as_ref(),
+            existing.is_some(),
+            now,
+            config.max_clock_regression_secs,
+            &mut *rng,
+        )?;
+        let master = match existing {
             Some(m) => m,
             None => {
                 let master = MasterSecret::generate(&mut rng);
@@ -271,13 +303,19 @@ impl Kds {
                 master
             }
         };
-        Self::assemble(dir, master, attester, config, log, rng)
+        Self::assemble(
+            dir, master, attester, sealer, clock, admission, config, log, rng,
+        )
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn assemble(
         dir: &Path,
         master: MasterSecret,
         attester: KdsAttester,
+        sealer: KdsSealer,
+        clock: ClockFloor,
+        admission: Admission,
         config: KdsConfig,
         log: ReleaseLog,
         rng: KdsRng,
@@ -289,6 +327,9 @@ impl Kds {
             master,
             identity,
             attester,
+            sealer,
+            clock,
+            admission,
             nonces: Mutex::new(NonceStore::new(
                 nonce_key,
                 config.nonce_capacity,
@@ -315,6 +356,11 @@ impl Kds {
         self.identity.verifying_key().to_bytes()
     }
 
+    /// Checks `now` against the clock floor and raises it ([`crate::clock`]).
+    fn observe_clock(&self, now: u64) -> Result<(), Error> {
+        self.with_rng(|rng| self.clock.observe(now, self.sealer.as_ref(), &mut **rng))
+    }
+
     fn with_rng<T>(&self, f: impl FnOnce(&mut KdsRng) -> T) -> T {
         let mut guard = self.rng.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut guard)
@@ -326,20 +372,35 @@ impl Kds {
         n
     }
 
-    /// Evidence of this KDS binding its identity key and the caller's nonce (1 to 64 bytes):
-    /// report data = [`kds_api::kds_attestation_report_data`].
+    /// The replica admission rule in force.
+    pub fn admission(&self) -> &Admission {
+        &self.admission
+    }
+
+    /// Evidence of this KDS binding its identity key, the caller's nonce (1 to 64 bytes) and
+    /// the hash of its admission policy, if any: report data =
+    /// [`kds_api::kds_attestation_report_data_with`]. The admission policy travels with it.
     pub fn attestation(&self, nonce: &[u8]) -> Result<AttestationResponse, Error> {
         if nonce.is_empty() || nonce.len() > MAX_CALLER_NONCE_LEN {
             return Err(Error::BadCallerNonce);
         }
         let pk = self.identity_public_key();
-        let rd = kds_api::kds_attestation_report_data(&pk, nonce);
-        let evidence = self.attester.attest(&rd).map_err(Error::Attester)?;
+        let evidence = self.own_evidence(&pk, nonce)?;
         Ok(AttestationResponse {
             evidence: evidence.to_bytes(),
             identity_public_key: pk,
             nonce: nonce.to_vec(),
+            admission_policy: self.admission.admission_policy().cloned(),
         })
+    }
+
+    fn own_evidence(&self, pk: &[u8; 32], nonce: &[u8]) -> Result<Evidence, Error> {
+        let rd = kds_api::kds_attestation_report_data_with(
+            pk,
+            nonce,
+            self.admission.admission_policy_hash(),
+        );
+        self.attester.attest(&rd).map_err(Error::Attester)
     }
 
     /// The signed bundles at `now` (code key; invoke keys of the current and next epoch). A pure
@@ -457,6 +518,7 @@ impl Kds {
         let evidence = Evidence::from_bytes(&req.evidence);
         note_evidence(entry, &evidence);
         self.consume_nonce(&req.nonce, NoncePurpose::Release, now)?;
+        self.observe_clock(now)?;
         let spec = KeySpec::from_bytes(&req.spec).map_err(|_| Error::MalformedSpec)?;
         if !self
             .config
@@ -492,8 +554,9 @@ impl Kds {
         })
     }
 
-    /// Replica admission (existing replica side): verifies the joiner's evidence against the KDS
-    /// policy with report data [`kds_api::replica_join_report_data`]`(ephemeral pk, nonce)` (the
+    /// Replica admission (existing replica side): verifies the joiner's evidence against the
+    /// admission rule ([`crate::admission`]: same TEE kind and measurement, or the admission
+    /// policy) with report data [`kds_api::replica_join_report_data`]`(ephemeral pk, nonce)` (the
     /// nonce from [`Kds::replica_nonce`], consumed in any case), then returns the master secret
     /// HPKE-sealed to the joiner's ephemeral key (AAD = this KDS's identity key) together with
     /// this KDS's evidence binding its identity and the joiner's nonce. Logged like a release.
@@ -520,18 +583,18 @@ impl Kds {
         let evidence = Evidence::from_bytes(&req.evidence);
         note_evidence(entry, &evidence);
         self.consume_nonce(&req.nonce, NoncePurpose::Replica, now)?;
+        self.observe_clock(now)?;
         let evidence = evidence.map_err(Error::MalformedEvidence)?;
         let expected = kds_api::replica_join_report_data(&req.ephemeral_public_key, &req.nonce);
-        verify(&evidence, &self.config.kds_policy, &expected, now).map_err(Error::Attestation)?;
+        let claims = self
+            .admission
+            .check(&evidence, &expected, now)
+            .map_err(Error::Attestation)?;
+        entry.tee_kind = Some(claims.kind.as_str().to_owned());
+        entry.measurement = Some(claims.measurement.to_hex());
 
         let pk = self.identity_public_key();
-        let own = self
-            .attester
-            .attest(&kds_api::kds_attestation_report_data(
-                &pk,
-                &req.joiner_nonce,
-            ))
-            .map_err(Error::Attester)?;
+        let own = self.own_evidence(&pk, &req.joiner_nonce)?;
         let (enc, sealed_master) = self
             .with_rng(|rng| {
                 kds_api::seal_to_ephemeral(
@@ -607,6 +670,7 @@ pub struct PendingJoin {
     dir: PathBuf,
     sealer: KdsSealer,
     attester: KdsAttester,
+    admission: Admission,
     config: KdsConfig,
     rng: KdsRng,
     ephemeral_sk: Zeroizing<[u8; 32]>,
@@ -633,6 +697,7 @@ impl PendingJoin {
         rng: impl CryptoRng + Send + 'static,
     ) -> Result<PendingJoin, Error> {
         config.validate()?;
+        let admission = Admission::new(attester.as_ref(), config.admission_policy.clone())?;
         let path = dir.join(MASTER_SEALED_FILE);
         if path.exists() {
             return Err(Error::AlreadyInitialised(path));
@@ -650,6 +715,7 @@ impl PendingJoin {
             dir: dir.to_path_buf(),
             sealer,
             attester,
+            admission,
             config,
             rng,
             ephemeral_sk,
@@ -667,16 +733,22 @@ impl PendingJoin {
         &self.request
     }
 
-    /// Verifies the existing replica's evidence against this KDS's `kds_policy` (binding its
-    /// identity key and our nonce), opens the master secret, checks that it derives the attested
-    /// identity, stores it sealed and opens the KDS.
+    /// Verifies the existing replica's evidence against this KDS's own admission rule (the
+    /// same TEE kind and measurement as this KDS, or its admission policy; the evidence must bind
+    /// the peer's identity key, our nonce and the same admission policy hash as ours), opens the
+    /// master secret, checks that it derives the attested identity, stores it sealed and opens
+    /// the KDS. Nothing the host configures can make a KDS on hardware accept a master secret
+    /// from a simulated or differently measured peer.
     pub fn finish(mut self, response: &ReplicaJoinResponse, now: u64) -> Result<Kds, Error> {
         let evidence = Evidence::from_bytes(&response.evidence).map_err(Error::PeerAttestation)?;
-        let expected = kds_api::kds_attestation_report_data(
+        let expected = kds_api::kds_attestation_report_data_with(
             &response.identity_public_key,
             &self.request.joiner_nonce,
+            self.admission.admission_policy_hash(),
         );
-        let claims = verify(&evidence, &self.config.kds_policy, &expected, now)
+        let claims = self
+            .admission
+            .check(&evidence, &expected, now)
             .map_err(Error::PeerAttestation)?;
         let plain = kds_api::open_from_kds(
             &self.ephemeral_sk,
@@ -699,6 +771,14 @@ impl PendingJoin {
             return Err(Error::PeerIdentityMismatch);
         }
         fs::create_dir_all(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
+        let clock = ClockFloor::open(
+            &self.dir,
+            self.sealer.as_ref(),
+            false,
+            now,
+            self.config.max_clock_regression_secs,
+            &mut *self.rng,
+        )?;
         let blob = self.sealer.seal(master.expose_secret(), &mut *self.rng)?;
         store_sealed_new(&self.dir.join(MASTER_SEALED_FILE), &blob)?;
         let log = ReleaseLog::open(&self.dir)?;
@@ -707,7 +787,17 @@ impl PendingJoin {
         entry.measurement = Some(claims.measurement.to_hex());
         log.append(&entry)?;
         tracing::info!(dir = %self.dir.display(), "KDS joined an existing replica");
-        Kds::assemble(&self.dir, master, self.attester, self.config, log, self.rng)
+        Kds::assemble(
+            &self.dir,
+            master,
+            self.attester,
+            self.sealer,
+            clock,
+            self.admission,
+            self.config,
+            log,
+            self.rng,
+        )
     }
 }
 
@@ -729,7 +819,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let m = Measurement(vec![1; 32]);
         let policy = Policy::insecure_dev([m.clone()]).expect("policy");
-        let config = KdsConfig::new(policy.clone(), policy.clone(), policy);
+        let config = KdsConfig::new(policy.clone(), policy);
         let attester = InsecureSimulatedAttester::new(m.clone()).expect("attester");
         let kds = Kds::open(
             dir.path(),
@@ -777,7 +867,7 @@ mod tests {
     fn bundle_plan_validity() {
         let m = Measurement(vec![1; 32]);
         let policy = Policy::insecure_dev([m]).expect("policy");
-        let mut config = KdsConfig::new(policy.clone(), policy.clone(), policy);
+        let mut config = KdsConfig::new(policy.clone(), policy);
         config.epoch_seconds = 100;
         let plan = config.bundle_plan(250);
         assert_eq!(plan[0].1, 200);

@@ -6,19 +6,26 @@
 //! spec's policy, HPKE-sealed to that engine's ephemeral key. It refuses to write the master
 //! secret or any derived key anywhere in the clear (not to disk, not to logs, not in errors),
 //! refuses to start on sealed state it cannot authenticate rather than regenerate it, and
-//! refuses replicas that do not satisfy the KDS policy.
+//! refuses to give the master secret to, or take it from, a replica that does not run its own
+//! measurement on its own TEE kind ([`admission`]) unless an admission policy says so — and then
+//! that policy's hash is bound into every attestation it makes.
 //!
 //! Two shells share one code path: the library ([`Kds`], for the in-process `clave dev`
 //! profile) and the axum service ([`service::router`], for `clave kds`), whose handlers only
 //! translate HTTP to the library calls. Wire types live in `clave_proto::kds_api`.
 
+pub mod admission;
+pub mod clock;
 mod error;
 mod kds;
 mod log;
 mod nonce;
 pub mod seal;
 pub mod service;
+pub mod snp_seal;
 
+pub use admission::Admission;
+pub use clock::CLOCK_SEALED_FILE;
 pub use error::Error;
 pub use kds::{
     Kds, KdsAttester, KdsConfig, KdsRng, KdsSealer, MASTER_SEALED_FILE, PendingJoin, ReplicaPeer,

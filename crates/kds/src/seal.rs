@@ -21,15 +21,12 @@
 //!
 //! # Real TEEs
 //!
-//! The first real implementation is meant to be AMD SEV-SNP's derived key: the guest asks the
-//! PSP for a key with `MSG_KEY_REQ` through `/dev/sev-guest` (`SNP_GET_DERIVED_KEY`), choosing
-//! the VCEK as root key and `GUEST_FIELD_SELECT` = measurement (plus guest policy and TCB
-//! version so that a firmware rollback cannot unseal). [`Sealer::sealing_key`] returns that key,
-//! [`Sealer::kind`] is [`SealerKind::SevSnpDerivedKey`] and [`Sealer::measurement_binding`]
-//! binds the launch measurement; the envelope is unchanged. It needs the hardware and an ioctl
-//! (unsafe code, or the `sev` crate's `Firmware::get_derived_key`), so it is future work; TDX
-//! has no sealing key (replicas or an external KMS are the way there), SGX has `EGETKEY` with
-//! `MRENCLAVE` policy, and Nitro would use KMS with attestation-bound key policies.
+//! AMD SEV-SNP: [`crate::snp_seal::SevSnpDerivedKeySealer`], a key the firmware derives with
+//! `MSG_KEY_REQ` (`SNP_GET_DERIVED_KEY` on `/dev/sev-guest`, feature `sev-guest`) from the VCEK,
+//! the launch measurement and the guest policy (and a TCB floor when configured); the envelope is
+//! unchanged. TDX has no sealing key (replicas or an external KMS are the way there), SGX has
+//! `EGETKEY` with `MRENCLAVE` policy, and Nitro would use KMS with attestation-bound key policies;
+//! none of those is implemented.
 
 use std::fmt;
 
@@ -62,7 +59,8 @@ pub const INSECURE_SIMULATED_SEALING_CONSTANT: &[u8] =
 pub enum SealerKind {
     /// [`InsecureSimulatedSealer`]: a published constant, no protection.
     InsecureSimulated,
-    /// SEV-SNP `MSG_KEY_REQ` derived key bound to the launch measurement (future work).
+    /// SEV-SNP `MSG_KEY_REQ` derived key bound to the launch measurement
+    /// ([`crate::snp_seal::SevSnpDerivedKeySealer`]).
     SevSnpDerivedKey,
 }
 

@@ -137,7 +137,7 @@ async fn attestation_over_http() {
         assert_eq!(att.nonce, nonce);
         let ev = Evidence::from_bytes(&att.evidence).expect("evidence");
         let rd = kds_api::kds_attestation_report_data(&att.identity_public_key, &nonce);
-        clave_attest::verify(&ev, &dev_config().kds_policy, &rd, NOW).expect("verifies");
+        clave_attest::verify(&ev, &kds_policy(), &rd, NOW).expect("verifies");
     }
     let (status, p) = svc.problem("GET", paths::ATTESTATION, None).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);

@@ -325,8 +325,7 @@ fn attestation_binds_identity_and_nonce() {
     assert_eq!(att.identity_public_key, kds.identity_public_key());
     let ev = clave_attest::Evidence::from_bytes(&att.evidence).expect("evidence");
     let expected = kds_api::kds_attestation_report_data(&att.identity_public_key, b"caller nonce");
-    let claims =
-        clave_attest::verify(&ev, &dev_config().kds_policy, &expected, NOW).expect("verifies");
+    let claims = clave_attest::verify(&ev, &kds_policy(), &expected, NOW).expect("verifies");
     assert_eq!(claims.measurement, kds_measurement());
     assert!(matches!(kds.attestation(b""), Err(Error::BadCallerNonce)));
     assert!(matches!(
@@ -335,6 +334,6 @@ fn attestation_binds_identity_and_nonce() {
     ));
     // A different nonce does not verify.
     let other = kds_api::kds_attestation_report_data(&att.identity_public_key, b"other");
-    assert!(clave_attest::verify(&ev, &dev_config().kds_policy, &other, NOW).is_err());
+    assert!(clave_attest::verify(&ev, &kds_policy(), &other, NOW).is_err());
     let _ = engine().kind();
 }

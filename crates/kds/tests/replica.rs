@@ -2,7 +2,7 @@
 
 mod common;
 
-use clave_attest::{Error as AttestError, InsecureSimulatedAttester, Measurement, Policy, TeeKind};
+use clave_attest::{Error as AttestError, InsecureSimulatedAttester, Measurement, Policy};
 use clave_kds::{Error, InsecureSimulatedSealer, Kds, KdsConfig, MASTER_SEALED_FILE, PendingJoin};
 use clave_proto::kds_api::{LogEvent, Outcome};
 use common::*;
@@ -131,38 +131,15 @@ fn impostor_in_debug_is_refused() {
 }
 
 #[test]
-fn simulated_replica_refused_when_kds_policy_does_not_allow_it() {
-    let a_dir = tempfile::tempdir().expect("tempdir");
-    let b_dir = tempfile::tempdir().expect("tempdir");
-    let cfg = KdsConfig {
-        kds_policy: Policy::measurements([TeeKind::SevSnp], [kds_measurement()]).expect("policy"),
-        ..dev_config()
-    };
-    let a = open_kds_with(a_dir.path(), cfg, kds_measurement()).expect("open");
-    let err = join_with(
-        &a,
-        b_dir.path(),
-        kds_attester(kds_measurement()),
-        dev_config(),
-    )
-    .expect_err("refused");
-    assert!(
-        matches!(
-            err,
-            Error::Attestation(AttestError::KindNotAccepted(_) | AttestError::InsecureNotAllowed)
-        ),
-        "{err}"
-    );
-}
-
-#[test]
-fn joiner_refuses_an_existing_replica_outside_its_policy() {
-    // The existing replica runs another measurement (its own policy admits the joiner).
+fn joiner_refuses_an_existing_replica_of_another_measurement() {
+    // The existing replica runs another measurement, and its admission policy admits the
+    // joiner's: the joiner still refuses (its own rule is "same measurement", and the peer's
+    // evidence binds an admission policy the joiner does not hold).
     let a_dir = tempfile::tempdir().expect("tempdir");
     let b_dir = tempfile::tempdir().expect("tempdir");
     let rogue = Measurement(vec![0x77; 32]);
     let rogue_cfg = KdsConfig {
-        kds_policy: Policy::insecure_dev([kds_measurement(), rogue.clone()]).expect("policy"),
+        admission_policy: Some(Policy::insecure_dev([kds_measurement()]).expect("policy")),
         ..dev_config()
     };
     let a = open_kds_with(a_dir.path(), rogue_cfg, rogue).expect("open");
@@ -176,7 +153,9 @@ fn joiner_refuses_an_existing_replica_outside_its_policy() {
     assert!(
         matches!(
             err,
-            Error::PeerAttestation(AttestError::MeasurementNotAllowed { .. })
+            Error::PeerAttestation(
+                AttestError::MeasurementNotAllowed { .. } | AttestError::UserDataMismatch
+            )
         ),
         "{err}"
     );

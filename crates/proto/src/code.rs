@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::ohttp::{
     self, KeyConfig, REQUEST_HEADER_LEN, Reader, RequestHeader, ServerKey, parse_body,
 };
-use crate::types::{CodeHash, FunctionName, KeyId};
+use crate::types::{CodeHash, FunctionName, KeyId, ProjectName};
 
 /// HPKE info label of sealed code.
 pub const LABEL_CODE: &[u8] = b"clave/v1/code";
@@ -54,6 +54,12 @@ impl Default for Limits {
 pub struct Manifest {
     /// Function name.
     pub name: FunctionName,
+    /// The project the function is deployed to. The engine runs the code only for requests
+    /// that name this project (and this function). `None` (absent from the JSON) only in
+    /// manifests made before projects were named; such code runs for a request naming any
+    /// project, as long as its function name and code hash match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<ProjectName>,
     /// SHA-256 of the code bytes.
     pub code_hash: CodeHash,
     /// Entry module name (e.g. `index.js`).

@@ -28,6 +28,11 @@ use zeroize::Zeroizing;
 
 /// Domain label of the KDS attestation binding (identity public key + caller nonce).
 pub const KDS_ATTESTATION_LABEL: &[u8] = b"clave/v1/kds-attestation";
+/// Domain label of the KDS attestation binding of a KDS that runs with an admission policy
+/// (identity public key + caller nonce + [`admission_policy_hash`]).
+pub const KDS_ATTESTATION_ADMISSION_LABEL: &[u8] = b"clave/v1/kds-attestation+admission";
+/// Domain prefix of [`admission_policy_hash`].
+pub const ADMISSION_POLICY_HASH_LABEL: &[u8] = b"clave/v1/kds-admission-policy\0";
 /// Domain label of the key release binding (engine ephemeral public key + KDS nonce).
 pub const KEY_RELEASE_LABEL: &[u8] = b"clave/v1/key-release";
 /// Domain label of the replica join binding (joiner ephemeral public key + KDS nonce).
@@ -92,9 +97,39 @@ pub enum WireError {
 }
 
 /// Report data of a KDS attestation: binds the KDS identity public key (Ed25519) and the
-/// verifier's nonce.
+/// verifier's nonce. This is the binding of a KDS that admits only replicas of its own
+/// measurement (no admission policy); see [`kds_attestation_report_data_with`].
 pub fn kds_attestation_report_data(identity_pk: &[u8; 32], nonce: &[u8]) -> ReportData {
     ReportData::hash_of(KDS_ATTESTATION_LABEL, &[identity_pk, nonce])
+}
+
+/// Report data of a KDS attestation, binding the admission policy in force, if any.
+///
+/// `None` (the KDS admits only replicas running its own measurement) gives exactly
+/// [`kds_attestation_report_data`]; `Some(h)` gives
+/// `ReportData::hash_of(KDS_ATTESTATION_ADMISSION_LABEL, [identity_pk, nonce, h])` with `h` =
+/// [`admission_policy_hash`] of the extra policy the KDS also admits replicas under. The labels
+/// differ, so evidence of a KDS with an admission policy never verifies as evidence of one
+/// without (a verifier that ignores the policy refuses the KDS rather than miss it).
+pub fn kds_attestation_report_data_with(
+    identity_pk: &[u8; 32],
+    nonce: &[u8],
+    admission_policy_hash: Option<&[u8; 32]>,
+) -> ReportData {
+    match admission_policy_hash {
+        None => kds_attestation_report_data(identity_pk, nonce),
+        Some(h) => ReportData::hash_of(KDS_ATTESTATION_ADMISSION_LABEL, &[identity_pk, nonce, h]),
+    }
+}
+
+/// SHA-256(`ADMISSION_POLICY_HASH_LABEL` ‖ canonical JSON of `policy`): the digest of a KDS
+/// admission policy that its evidence binds and that clients pin.
+pub fn admission_policy_hash(policy: &clave_attest::Policy) -> [u8; 32] {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    h.update(ADMISSION_POLICY_HASH_LABEL);
+    h.update(policy.to_json().as_bytes());
+    h.finalize().into()
 }
 
 /// Report data of a key release request: binds the engine's ephemeral X25519 public key and
@@ -200,7 +235,7 @@ pub fn x25519_public_key(sk: &[u8; 32]) -> Result<[u8; 32], WireError> {
 #[serde(deny_unknown_fields)]
 pub struct AttestationResponse {
     /// `clave_attest::Evidence::to_bytes()`; its report data is
-    /// [`kds_attestation_report_data`]`(identity_public_key, nonce)`.
+    /// [`kds_attestation_report_data_with`]`(identity_public_key, nonce, admission hash)`.
     #[serde(with = "b64")]
     pub evidence: Vec<u8>,
     /// The KDS identity key (Ed25519) that signs every bundle.
@@ -209,6 +244,12 @@ pub struct AttestationResponse {
     /// The nonce bytes that were bound, hex.
     #[serde(with = "hex_bytes")]
     pub nonce: Vec<u8>,
+    /// The extra policy under which this KDS also admits replicas that do not run its own
+    /// measurement (an upgrade path), or absent when it admits only its own measurement. When
+    /// present, the report data is [`kds_attestation_report_data_with`]`(identity_public_key,
+    /// nonce, Some(&admission_policy_hash(policy)))`, so it cannot be stripped or swapped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admission_policy: Option<clave_attest::Policy>,
 }
 
 /// `GET /v1/kds/keys` response.
@@ -299,8 +340,10 @@ pub struct ReplicaJoinRequest {
 
 /// `POST /v1/kds/replica/join` response.
 ///
-/// The joiner verifies `evidence` against its KDS policy with report data
-/// [`kds_attestation_report_data`]`(identity_public_key, joiner_nonce)`, opens the master with
+/// The joiner verifies `evidence` against its own admission rule (same measurement, or its
+/// admission policy) with report data [`kds_attestation_report_data_with`]`(identity_public_key,
+/// joiner_nonce, its own admission policy hash)` — replicas of one cluster share one admission
+/// policy — opens the master with
 /// [`open_from_kds`]`(ephemeral_sk, REPLICA_HPKE_INFO, &identity_public_key, …)`, and checks that
 /// the master derives `identity_public_key`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -511,6 +554,23 @@ mod tests {
         use sha2::Digest as _;
         let expected: [u8; 64] = sha2::Sha512::digest(&input).into();
         assert_eq!(kds_attestation_report_data(&[1; 32], &[2]).0, expected);
+    }
+
+    #[test]
+    fn admission_binding_differs_from_the_plain_one() {
+        let pk = [7u8; 32];
+        let n = [9u8; 32];
+        assert_eq!(
+            kds_attestation_report_data_with(&pk, &n, None),
+            kds_attestation_report_data(&pk, &n)
+        );
+        let h = [1u8; 32];
+        let with = kds_attestation_report_data_with(&pk, &n, Some(&h));
+        assert_ne!(with, kds_attestation_report_data(&pk, &n));
+        assert_ne!(
+            with,
+            kds_attestation_report_data_with(&pk, &n, Some(&[2u8; 32]))
+        );
     }
 
     #[test]

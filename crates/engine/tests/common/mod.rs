@@ -43,8 +43,7 @@ pub fn kds_measurement() -> Measurement {
 
 pub fn open_kds(dir: &Path) -> Arc<Kds> {
     let engine = Policy::insecure_dev([engine_measurement()]).expect("engine policy");
-    let kds = Policy::insecure_dev([kds_measurement()]).expect("kds policy");
-    let config = KdsConfig::new(engine.clone(), engine, kds);
+    let config = KdsConfig::new(engine.clone(), engine);
     let m = kds_measurement();
     Arc::new(
         Kds::open(
@@ -267,6 +266,7 @@ impl Harness {
         let code_hash = CodeHash::of(code.as_bytes());
         let manifest = Manifest {
             name: name.parse().expect("name"),
+            project: Some("default".parse().expect("project")),
             code_hash,
             entry: "index.js".into(),
             limits,

@@ -26,8 +26,38 @@ pub fn kds_measurement() -> Measurement {
 
 pub fn dev_config() -> KdsConfig {
     let engine = Policy::insecure_dev([engine_measurement()]).expect("engine policy");
-    let kds = Policy::insecure_dev([kds_measurement()]).expect("kds policy");
-    KdsConfig::new(engine.clone(), engine, kds)
+    KdsConfig::new(engine.clone(), engine)
+}
+
+/// What a client pins for the test KDS.
+pub fn kds_policy() -> Policy {
+    Policy::insecure_dev([kds_measurement()]).expect("kds policy")
+}
+
+/// A KDS that believes it runs on AMD SEV-SNP with measurement `m`: `kind()` says SEV-SNP, as
+/// a configfs-tsm attester inside a real SNP guest would. Its own evidence is simulated, which
+/// only matters to whoever verifies *it*; the attacks below are about what it accepts.
+pub struct FakeSnpAttester(pub InsecureSimulatedAttester);
+
+impl FakeSnpAttester {
+    pub fn new(m: Measurement) -> Self {
+        FakeSnpAttester(kds_attester(m))
+    }
+}
+
+impl clave_attest::Attester for FakeSnpAttester {
+    fn kind(&self) -> clave_attest::TeeKind {
+        clave_attest::TeeKind::SevSnp
+    }
+    fn attest(
+        &self,
+        rd: &clave_attest::ReportData,
+    ) -> Result<clave_attest::Evidence, clave_attest::Error> {
+        self.0.attest(rd)
+    }
+    fn measurement(&self) -> Measurement {
+        self.0.measurement()
+    }
 }
 
 pub fn kds_attester(m: Measurement) -> InsecureSimulatedAttester {

@@ -33,6 +33,7 @@ pub const CODE: &[u8] = b"export default { async fetch(r) { return new Response(
 pub fn manifest_bytes(code: &[u8]) -> Vec<u8> {
     Manifest {
         name: "hello".parse().expect("name"),
+        project: None,
         code_hash: CodeHash::of(code),
         entry: "index.js".to_owned(),
         limits: Limits::default(),
