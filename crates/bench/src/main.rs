@@ -7,6 +7,7 @@
 //! results. It refuses nothing and proves nothing about security: the plaintext path it enables
 //! exists only for this comparison, and every figure comes from the simulated TEE.
 
+mod alone;
 mod load;
 mod platform;
 mod sys;
@@ -54,7 +55,44 @@ struct Args {
     /// Internal: the workerd binary for the pinned child.
     #[arg(long, hide = true)]
     workerd_bin: Option<PathBuf>,
+    /// Measure the server alone: the server (and workerd) on CPU 1, requests sealed ahead and
+    /// replayed by a load generator in another process on CPU 0; server CPU and context
+    /// switches per call from /proc, apart from the load generator's. Replaces the other runs.
+    #[arg(long)]
+    server_alone: bool,
+    /// With --server-alone: distinct confidential requests sealed ahead (default 20 000 with
+    /// --quick, else 60 000); the measured interval ends early when they run out.
+    #[arg(long, value_name = "N")]
+    sealed_requests: Option<usize>,
+    /// With --server-alone: `perf record -g` the server process during the confidential run
+    /// into this file (needs `perf`).
+    #[arg(long, value_name = "FILE")]
+    perf_record: Option<PathBuf>,
+    /// Internal: be the load generator of --server-alone.
+    #[arg(long, hide = true)]
+    load_child: bool,
+    #[arg(long, hide = true)]
+    load_addr: Option<std::net::SocketAddr>,
+    #[arg(long, hide = true)]
+    load_file: Option<PathBuf>,
+    #[arg(long, hide = true, default_value_t = true, action = clap::ArgAction::Set)]
+    load_once: bool,
+    #[arg(long, hide = true, default_value_t = 0)]
+    server_pid: u32,
+    #[arg(long, hide = true, default_value_t = 1024)]
+    min_body: usize,
+    #[arg(long, hide = true, default_value_t = 1000)]
+    warmup_ms: u64,
+    #[arg(long, hide = true, default_value_t = 5000)]
+    measure_ms: u64,
+    #[arg(long, hide = true, default_value_t = 0)]
+    load_cpu: usize,
 }
+
+/// CPU of the server in --server-alone; the load generator gets [`LOAD_CPU`].
+const SERVER_CPU: usize = 1;
+/// CPU of the load generator in --server-alone.
+const LOAD_CPU: usize = 0;
 
 /// Durations and sample counts.
 #[derive(Clone, Copy, Debug)]
@@ -109,17 +147,33 @@ fn body_1k() -> Vec<u8> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    if args.child_pinned {
+    let pin = if args.child_pinned {
+        Some(0)
+    } else if args.load_child {
+        Some(args.load_cpu)
+    } else if args.server_alone {
+        Some(SERVER_CPU)
+    } else {
+        None
+    };
+    if let Some(cpu) = pin {
         // Before any thread exists: every thread of the process inherits the affinity.
-        if let Err(e) = sys::pin_to_cpu(0) {
-            eprintln!("clave-bench: cannot pin to CPU 0: {e}");
+        if let Err(e) = sys::pin_to_cpu(cpu) {
+            eprintln!("clave-bench: cannot pin to CPU {cpu}: {e}");
             return ExitCode::FAILURE;
         }
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = if args.load_child {
+        // One CPU: one thread, no work stealing.
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+    };
+    let rt = match rt {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("clave-bench: tokio: {e}");
@@ -127,7 +181,11 @@ fn main() -> ExitCode {
         }
     };
     let result = rt.block_on(async move {
-        if args.child_pinned {
+        if args.load_child {
+            load_child(&args).await
+        } else if args.server_alone {
+            server_alone(&args).await
+        } else if args.child_pinned {
             child_pinned(&args).await
         } else {
             parent(&args).await
@@ -460,6 +518,209 @@ async fn process_start(bench_body: &[u8], runs: usize) -> Result<Value> {
         "to_first_confidential_response_min_ms": samples.first().copied().unwrap_or(f64::NAN),
         "samples_ms": samples,
     }))
+}
+
+async fn load_child(args: &Args) -> Result<()> {
+    alone::child(alone::LoadSpec {
+        addr: args.load_addr.context("--load-addr")?,
+        file: args.load_file.clone().context("--load-file")?,
+        once: args.load_once,
+        server_pid: args.server_pid,
+        connections: args.connections,
+        min_body: args.min_body,
+        warmup: Duration::from_millis(args.warmup_ms),
+        measure: Duration::from_millis(args.measure_ms),
+        cpu: args.load_cpu,
+    })
+    .await
+}
+
+/// The HTTP/1.1 bytes of `n` requests to `target`: distinct sealed requests (confidential), or
+/// plain BHTTP / raw JSON requests.
+fn prepared_requests(target: &Target, n: usize) -> Result<Vec<Vec<u8>>> {
+    let path = match target.mode {
+        Mode::Raw => "/".to_owned(),
+        _ => format!(
+            "/v1/projects/{}/functions/{}/invoke",
+            target.project, target.function
+        ),
+    };
+    let inner = |code_hash: CodeHash| {
+        let mut r = clave_proto::InvokeRequest::new(
+            target.project.clone(),
+            target.function.clone(),
+            code_hash,
+            clave_client::now_unix(),
+            target.body.as_ref().clone(),
+        );
+        r.headers
+            .push(("content-type".into(), "application/json".into()));
+        r
+    };
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push(match &target.mode {
+            Mode::Confidential { key, code_hash } => {
+                let (enc, _opener) =
+                    clave_proto::seal_invoke(key, &inner(*code_hash), &mut rand::rng())?;
+                alone::http_request(&path, "message/ohttp-req", &enc)
+            }
+            Mode::Plaintext { code_hash } => {
+                alone::http_request(&path, "message/bhttp", &inner(*code_hash).to_bhttp()?)
+            }
+            Mode::Raw => alone::http_request(&path, "application/json", &target.body),
+        });
+    }
+    Ok(out)
+}
+
+/// `--server-alone`: see [`alone`].
+async fn server_alone(args: &Args) -> Result<()> {
+    let plan = Plan::new(args.quick);
+    // This process is already pinned to SERVER_CPU (main refuses to start when that CPU is not
+    // available); the load child pins itself to LOAD_CPU.
+    let (model, _) = sys::machine();
+    let cpus = 2;
+    eprintln!(
+        "clave-bench --server-alone ({}) on {model}: server on CPU {SERVER_CPU}, load generator on CPU {LOAD_CPU}",
+        if args.quick { "quick" } else { "full" }
+    );
+    eprintln!("  INSECURE: simulated TEE and a plaintext comparison path; figures only.");
+    let (bench, _) = Bench::start().await?;
+    // Checked end to end (sealed answers opened) before the replayed runs.
+    for t in [&bench.confidential, &bench.plaintext] {
+        let mut c = Conn::open(t.clone()).await?;
+        for _ in 0..50 {
+            c.request().await?;
+        }
+    }
+    let dir = tempfile::tempdir()?;
+    let sealed = args
+        .sealed_requests
+        .unwrap_or(if args.quick { 20_000 } else { 60_000 });
+    let spec = |addr, file: PathBuf, once, pid| alone::LoadSpec {
+        addr,
+        file,
+        once,
+        server_pid: pid,
+        connections: args.connections,
+        min_body: bench.body.len(),
+        warmup: plan.warmup,
+        measure: plan.loaded,
+        cpu: LOAD_CPU,
+    };
+    let me = std::process::id();
+    let mut results = json!({
+        "machine": { "cpus": cpus, "cpu_model": model, "quick": args.quick,
+                     "connections": args.connections, "server_cpu": SERVER_CPU, "load_cpu": LOAD_CPU },
+    });
+
+    eprintln!("  sealing {sealed} distinct confidential requests ahead ...");
+    let t = Instant::now();
+    let conf = prepared_requests(&bench.confidential, sealed)?;
+    let seal_us = t.elapsed().as_secs_f64() * 1e6 / sealed.max(1) as f64;
+    let conf_file = dir.path().join("confidential");
+    alone::write_requests(&conf_file, &conf)?;
+    drop(conf);
+    eprintln!("  confidential, server alone ...");
+    let perf = match &args.perf_record {
+        Some(out) => Some(
+            tokio::process::Command::new("perf")
+                .args(["record", "-g", "-p", &me.to_string(), "-o"])
+                .arg(out)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .context("perf record")?,
+        ),
+        None => None,
+    };
+    let r = alone::run_child(&spec(bench.platform.addr, conf_file, true, me)).await;
+    if let Some(mut p) = perf {
+        if let Some(pid) = p.id() {
+            sys::interrupt(pid);
+        }
+        let _ = p.wait().await;
+    }
+    results["confidential"] = r?;
+    results["confidential"]["client_seal_us_per_request_ahead"] = json!(seal_us);
+
+    eprintln!("  plaintext, server alone ...");
+    let plain_file = dir.path().join("plaintext");
+    alone::write_requests(&plain_file, &prepared_requests(&bench.plaintext, 1000)?)?;
+    results["plaintext"] =
+        alone::run_child(&spec(bench.platform.addr, plain_file, false, me)).await?;
+
+    match workerd::find() {
+        None => eprintln!(
+            "  ! workerd not found: peer comparison skipped (install it with crates/bench/workerd.sh, or set WORKERD)"
+        ),
+        Some(bin) if !args.no_workerd => {
+            // Started from this process: it inherits CPU {SERVER_CPU}.
+            let w = workerd::Workerd::start(&bin, ECHO).await?;
+            eprintln!("  workerd, server alone ...");
+            let raw = bench.raw(w.addr);
+            let file = dir.path().join("workerd");
+            alone::write_requests(&file, &prepared_requests(&raw, 1)?)?;
+            results["workerd"] = alone::run_child(&spec(w.addr, file, false, w.pid())).await?;
+        }
+        Some(_) => {}
+    }
+    print_alone(&results);
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_vec_pretty(&results)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        eprintln!("  results written to {}", path.display());
+    }
+    Ok(())
+}
+
+fn print_alone(r: &Value) {
+    println!();
+    println!(
+        "{:<36} {:>12} {:>12} {:>12} {:>10}",
+        "server alone (load on another CPU)", "confidential", "plaintext", "workerd", "conf/wrkd"
+    );
+    println!("{}", "-".repeat(86));
+    for (name, metric, unit) in [
+        ("requests/s", "requests_per_second", "/s"),
+        ("p50", "p50_us", "µs"),
+        ("p99", "p99_us", "µs"),
+        ("server CPU per request", "server_cpu_us_per_request", "µs"),
+        (
+            "load generator CPU per request",
+            "client_cpu_us_per_request",
+            "µs",
+        ),
+        (
+            "server context switches per request",
+            "server_cs_per_request",
+            "",
+        ),
+        ("server CPU utilisation", "server_cpu_utilisation", ""),
+    ] {
+        let get = |who: &str| f(r, &[who, metric]);
+        let (c, p, w) = (get("confidential"), get("plaintext"), get("workerd"));
+        println!(
+            "{name:<36} {:>12} {:>12} {:>12} {:>10}",
+            fmt(c, unit),
+            fmt(p, unit),
+            fmt(w, unit),
+            ratio(c, w),
+        );
+    }
+    for who in ["confidential", "plaintext", "workerd"] {
+        if let Some(e) = f(r, &[who, "errors"]).filter(|e| *e > 0.0) {
+            eprintln!(
+                "  ! {who}: {e} failed requests (first: {})",
+                r[who]["first_error"].as_str().unwrap_or("?")
+            );
+        }
+        if r[who]["ran_out_of_requests"].as_bool() == Some(true) {
+            eprintln!("  ! {who}: the sealed requests ran out; the interval was cut short");
+        }
+    }
 }
 
 async fn parent(args: &Args) -> Result<()> {

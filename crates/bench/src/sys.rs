@@ -1,5 +1,5 @@
 //! The few operating-system facts the bench needs: CPU affinity, CPU time and resident memory of a
-//! process. The only `unsafe` of the crate is here (two libc calls).
+//! process. The only `unsafe` of the crate is here (three libc calls).
 #![allow(unsafe_code)]
 
 use std::io;
@@ -77,4 +77,14 @@ pub fn machine() -> (String, usize) {
         .unwrap_or_else(|| "unknown".into());
     let n = std::thread::available_parallelism().map_or(1, |n| n.get());
     (model, n)
+}
+
+/// Send SIGINT to `pid` (stops a `perf record` cleanly).
+pub fn interrupt(pid: u32) {
+    if let Ok(pid) = libc::pid_t::try_from(pid) {
+        // SAFETY: `kill` only sends a signal; a stale pid fails with ESRCH.
+        unsafe {
+            libc::kill(pid, libc::SIGINT);
+        }
+    }
 }

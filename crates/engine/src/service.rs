@@ -96,7 +96,7 @@ async fn invoke(State(engine): State<Arc<Engine>>, headers: HeaderMap, body: Byt
             "expected application/vnd.clave.engine-job",
         );
     }
-    let job = match EngineJob::decode(&body) {
+    let job = match EngineJob::decode_shared(&body) {
         Ok(j) => j,
         Err(e) => return error_response(&Error::BadJob(e)),
     };

@@ -96,11 +96,11 @@ async fn plaintext_job_runs_with_the_same_checks_when_enabled() {
 
     // The hash pin and the date are still checked (the function does not run).
     let mut wrong = job.clone();
-    wrong.request = plain_request("echo", CodeHash::of(b"other"), NOW, b"{}");
+    wrong.request = plain_request("echo", CodeHash::of(b"other"), NOW, b"{}").into();
     let (status, _) = plain_response(&h.engine.invoke(wrong, NOW).await.expect("answer"));
     assert_eq!(status, ProblemKind::CodeHashMismatch.defaults().0);
     let mut stale = job.clone();
-    stale.request = plain_request("echo", d.code_hash, NOW - 61, b"{}");
+    stale.request = plain_request("echo", d.code_hash, NOW - 61, b"{}").into();
     let (status, _) = plain_response(&h.engine.invoke(stale, NOW).await.expect("answer"));
     assert_eq!(status, ProblemKind::StaleDate.defaults().0);
     assert_eq!(h.runs(), 1);
@@ -108,7 +108,7 @@ async fn plaintext_job_runs_with_the_same_checks_when_enabled() {
     // A sealed request flagged plaintext is just malformed BHTTP: an error, nothing runs.
     let (enc, _) = h.seal_request("echo", d.code_hash, NOW, b"{}");
     let mut sealed = job.clone();
-    sealed.request = enc;
+    sealed.request = enc.into();
     let (status, _) = plain_response(&h.engine.invoke(sealed, NOW).await.expect("answer"));
     assert_eq!(status, ProblemKind::BadRequest.defaults().0);
     // Never together with the asynchronous queue.

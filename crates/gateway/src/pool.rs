@@ -518,7 +518,12 @@ async fn read_response(
                 reason: "engine response too large".into(),
             });
         }
-        let mut body = Vec::new();
+        // Sized once when the engine says how long (it does: a sealed response is one buffer).
+        let mut body = Vec::with_capacity(
+            resp.content_length()
+                .and_then(|l| usize::try_from(l).ok())
+                .unwrap_or(0),
+        );
         loop {
             match resp.chunk().await {
                 Ok(Some(chunk)) => {

@@ -495,7 +495,7 @@ async fn process(state: &AppState, queue: &JobQueue, payload: &[u8], delivered: 
         version: call.version,
         manifest: artifact.manifest,
         sealed_code: artifact.sealed_code,
-        request: call.request.clone(),
+        request: call.request.clone().into(),
         flags: JobFlags::ASYNC,
     };
     let started = std::time::Instant::now();

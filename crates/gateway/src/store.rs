@@ -5,8 +5,9 @@
 //! per pool type. The store never sees plaintext code or requests.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -91,15 +92,16 @@ impl std::fmt::Debug for NewVersion<'_> {
     }
 }
 
-/// The active version of a function, ready to dispatch.
+/// The active version of a function, ready to dispatch. The bytes are shared with the store's
+/// cache (cloning is a reference count, not a copy).
 #[derive(Clone, PartialEq, Eq)]
 pub struct ActiveArtifact {
     /// Version number.
     pub version: i64,
     /// Exact manifest bytes.
-    pub manifest: Vec<u8>,
+    pub manifest: bytes::Bytes,
     /// Sealed code (opaque).
-    pub sealed_code: Vec<u8>,
+    pub sealed_code: bytes::Bytes,
 }
 
 impl std::fmt::Debug for ActiveArtifact {
@@ -220,11 +222,11 @@ const ARTIFACT_CACHE_ENTRIES: usize = 1024;
 /// Most bytes of artifacts kept in memory per store.
 const ARTIFACT_CACHE_BYTES: usize = 64 << 20;
 
-/// The bytes of one immutable version.
+/// The bytes of one immutable version (shared with every job that dispatches it, not copied).
 #[derive(Debug)]
 struct CachedArtifact {
-    manifest: Vec<u8>,
-    sealed_code: Vec<u8>,
+    manifest: bytes::Bytes,
+    sealed_code: bytes::Bytes,
     last_used: u64,
 }
 
@@ -234,14 +236,21 @@ impl CachedArtifact {
     }
 }
 
+/// (function id, active version, remembered at).
+type ActiveEntry = (i64, i64, Instant);
+
 /// Artifact bytes by (function row id, version), least recently used out first. Both halves of
 /// the key are never reused: function ids come from an autoincrement/identity column (a deleted
 /// and re-created function gets a new id) and version rows are never updated, so an entry can
-/// never go stale; only which version is active is read from the database on every call.
+/// never go stale.
 ///
-/// Optionally (`active_ttl` > 0, off by default) it also remembers which version is active, for
-/// at most `active_ttl`; every deploy, activate, rollback and delete through this store forgets
-/// all of that at once (and a lookup that raced with one is not remembered: `generation`).
+/// Which version is active is remembered too, exactly as long as the store can vouch that it
+/// learns of every change ([`ChangeSource`]): each change of any function of the database moves
+/// the *change stamp*, and a moved stamp forgets every remembered active version at once. When
+/// the store cannot vouch (PostgreSQL with its LISTEN connection down), the active version is
+/// read from the database on every call, or, with the opt-in `active_ttl` > 0, remembered for at
+/// most that long. Every deploy, activate, rollback and delete through this store also forgets
+/// all of it at once (and a lookup that raced with one is not remembered: `generation`).
 #[derive(Debug)]
 struct ArtifactCache {
     max_entries: usize,
@@ -251,8 +260,11 @@ struct ArtifactCache {
     entries: HashMap<(i64, i64), CachedArtifact>,
     active_ttl: Duration,
     generation: u64,
-    /// (project, function) → (function id, active version, looked up at).
-    active: HashMap<(String, String), (i64, i64, Instant)>,
+    /// The change stamp the remembered active versions were read under.
+    stamp: Option<u64>,
+    /// project → function → active entry (looked up without allocating).
+    active: HashMap<String, HashMap<String, ActiveEntry>>,
+    active_len: usize,
 }
 
 impl ArtifactCache {
@@ -265,19 +277,28 @@ impl ArtifactCache {
             entries: HashMap::new(),
             active_ttl: Duration::ZERO,
             generation: 0,
+            stamp: None,
             active: HashMap::new(),
+            active_len: 0,
         }
     }
 
-    /// A remembered active version younger than the TTL.
+    /// Bring the cache to the current change stamp (`None`: unknown, nothing exact).
+    fn observe(&mut self, stamp: Option<u64>) {
+        if stamp != self.stamp {
+            self.stamp = stamp;
+            self.invalidate_active();
+        }
+    }
+
+    /// A remembered active version: exact while the stamp is known (see [`Self::observe`]),
+    /// else only younger than the TTL.
     fn active(&self, project: &str, function: &str) -> Option<(i64, i64)> {
-        if self.active_ttl.is_zero() {
+        if self.stamp.is_none() && self.active_ttl.is_zero() {
             return None;
         }
-        let (fid, version, at) = self
-            .active
-            .get(&(project.to_owned(), function.to_owned()))?;
-        (at.elapsed() < self.active_ttl).then_some((*fid, *version))
+        let (fid, version, at) = self.active.get(project)?.get(function)?;
+        (self.stamp.is_some() || at.elapsed() < self.active_ttl).then_some((*fid, *version))
     }
 
     /// Remember an active version looked up while the generation was `generation`.
@@ -289,25 +310,30 @@ impl ArtifactCache {
         fid: i64,
         version: i64,
     ) {
-        if self.active_ttl.is_zero() || generation != self.generation {
+        if (self.stamp.is_none() && self.active_ttl.is_zero()) || generation != self.generation {
             return;
         }
-        if self.active.len() >= self.max_entries.max(1) * 4 {
+        if self.active_len >= self.max_entries.max(1) * 4 {
             self.active.clear();
+            self.active_len = 0;
         }
-        self.active.insert(
-            (project.to_owned(), function.to_owned()),
-            (fid, version, Instant::now()),
-        );
+        let functions = self.active.entry(project.to_owned()).or_default();
+        if functions
+            .insert(function.to_owned(), (fid, version, Instant::now()))
+            .is_none()
+        {
+            self.active_len += 1;
+        }
     }
 
     /// Something changed which version is active: forget every remembered one.
     fn invalidate_active(&mut self) {
         self.generation += 1;
         self.active.clear();
+        self.active_len = 0;
     }
 
-    fn get(&mut self, key: (i64, i64)) -> Option<(Vec<u8>, Vec<u8>)> {
+    fn get(&mut self, key: (i64, i64)) -> Option<(bytes::Bytes, bytes::Bytes)> {
         self.tick += 1;
         let tick = self.tick;
         self.entries.get_mut(&key).map(|e| {
@@ -316,7 +342,7 @@ impl ArtifactCache {
         })
     }
 
-    fn insert(&mut self, key: (i64, i64), manifest: &[u8], sealed_code: &[u8]) {
+    fn insert(&mut self, key: (i64, i64), manifest: &bytes::Bytes, sealed_code: &bytes::Bytes) {
         let size = manifest.len() + sealed_code.len();
         if self.max_entries == 0 || size > self.max_bytes / 4 {
             return;
@@ -344,8 +370,8 @@ impl ArtifactCache {
         self.entries.insert(
             key,
             CachedArtifact {
-                manifest: manifest.to_vec(),
-                sealed_code: sealed_code.to_vec(),
+                manifest: manifest.clone(),
+                sealed_code: sealed_code.clone(),
                 last_used: self.tick,
             },
         );
@@ -401,12 +427,146 @@ impl UsageSink {
     }
 }
 
+/// PostgreSQL channel on which every store announces a change of which versions exist or are
+/// active (inside the changing transaction, so it is delivered on commit).
+const CHANGES_CHANNEL: &str = "clave_function_changes";
+
+/// How a store learns that a writer (itself, another store, another gateway) changed which
+/// version of a function is active, without a database round trip per call. Its *stamp* moves
+/// on every such change; `None` means it cannot vouch right now.
+#[derive(Clone, Debug)]
+enum ChangeSource {
+    /// In-memory SQLite: no other pool can reach it; this store's own writes invalidate.
+    InProcess,
+    /// A SQLite file: after every change each store appends one byte to this file beside the
+    /// database; its length is the stamp (one `stat` per call).
+    File(Arc<PathBuf>),
+    /// PostgreSQL: every store NOTIFYs [`CHANGES_CHANNEL`] in each changing transaction and a
+    /// LISTEN connection counts the notifications; while it is down the stamp is unknown.
+    Listener(Arc<ListenerHandle>),
+}
+
+#[derive(Debug, Default)]
+struct ListenerShared {
+    live: AtomicBool,
+    count: AtomicU64,
+    stop: tokio::sync::Notify,
+}
+
+/// The store's end of the listener task; dropping the last clone stops the task.
+#[derive(Debug)]
+struct ListenerHandle(Arc<ListenerShared>);
+
+impl Drop for ListenerHandle {
+    fn drop(&mut self) {
+        self.0.stop.notify_one();
+    }
+}
+
+impl ChangeSource {
+    fn stamp(&self) -> Option<u64> {
+        match self {
+            Self::InProcess => Some(0),
+            Self::File(path) => std::fs::metadata(path.as_path()).ok().map(|m| m.len()),
+            Self::Listener(h) => {
+                h.0.live
+                    .load(Ordering::Acquire)
+                    .then(|| h.0.count.load(Ordering::Acquire))
+            }
+        }
+    }
+
+    /// After a change through this store: tell the other stores over the same SQLite file.
+    fn announce(&self) {
+        if let Self::File(path) = self {
+            use std::io::Write as _;
+            // Never re-created here: a store that found it missing reads the database on every
+            // call until restarted, and must keep doing so.
+            let done = std::fs::OpenOptions::new()
+                .append(true)
+                .open(path.as_path())
+                .and_then(|mut f| f.write_all(b"."));
+            if let Err(e) = done {
+                // Other stores over this file keep their remembered versions until the next
+                // announced change: say so loudly.
+                tracing::error!(error = %e, path = %path.display(), "cannot announce a function change");
+            }
+        }
+    }
+
+    /// Whether changing transactions must NOTIFY.
+    fn notifies(&self) -> bool {
+        matches!(self, Self::Listener(_))
+    }
+
+    fn stop(&self) {
+        if let Self::Listener(h) = self {
+            h.0.live.store(false, Ordering::Release);
+            h.0.stop.notify_one();
+        }
+    }
+}
+
+/// LISTEN for changes until stopped; count notifications, and mark the stamp unknown (and
+/// moved) whenever the connection is down, since notifications may be missed then.
+fn spawn_listener(pool: PgPool, shared: Arc<ListenerShared>) {
+    tokio::spawn(async move {
+        loop {
+            if pool.is_closed() {
+                return;
+            }
+            let listener = tokio::select! {
+                l = sqlx::postgres::PgListener::connect_with(&pool) => l,
+                () = shared.stop.notified() => return,
+            };
+            match listener {
+                Ok(mut l) => {
+                    let listening = tokio::select! {
+                        r = l.listen(CHANGES_CHANNEL) => r,
+                        () = shared.stop.notified() => return,
+                    };
+                    if listening.is_ok() {
+                        shared.count.fetch_add(1, Ordering::AcqRel);
+                        shared.live.store(true, Ordering::Release);
+                        loop {
+                            let got = tokio::select! {
+                                r = l.try_recv() => r,
+                                () = shared.stop.notified() => {
+                                    shared.live.store(false, Ordering::Release);
+                                    return;
+                                }
+                            };
+                            match got {
+                                Ok(Some(_)) => {
+                                    shared.count.fetch_add(1, Ordering::AcqRel);
+                                }
+                                Ok(None) | Err(_) => break,
+                            }
+                        }
+                    }
+                    shared.live.store(false, Ordering::Release);
+                    shared.count.fetch_add(1, Ordering::AcqRel);
+                    tracing::warn!(
+                        "lost the function-change listener: reading active versions from the database until it is back"
+                    );
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot listen for function changes"),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                () = shared.stop.notified() => return,
+            }
+        }
+    });
+}
+
 /// The gateway's database. Cheap to clone (clones share the artifact cache and the usage writer).
 #[derive(Clone, Debug)]
 pub struct Store {
     db: Db,
     artifacts: Arc<Mutex<ArtifactCache>>,
     usage: Arc<UsageWriter>,
+    changes: ChangeSource,
 }
 
 impl Store {
@@ -429,7 +589,10 @@ impl Store {
                 .connect_with(opts)
                 .await?;
             POSTGRES_MIGRATIONS.run(&pool).await?;
-            Ok(Self::with_db(Db::Postgres(pool)))
+            let shared = Arc::new(ListenerShared::default());
+            spawn_listener(pool.clone(), shared.clone());
+            let changes = ChangeSource::Listener(Arc::new(ListenerHandle(shared)));
+            Ok(Self::with_db(Db::Postgres(pool), changes))
         } else {
             Err(Error::UnsupportedUrl)
         }
@@ -458,17 +621,31 @@ impl Store {
         {
             std::fs::create_dir_all(parent).map_err(Error::DataDir)?;
         }
+        let changes = if file.as_os_str() == ":memory:" || file.as_os_str().is_empty() {
+            ChangeSource::InProcess
+        } else {
+            let mut name = file.as_os_str().to_owned();
+            name.push("-clave-changes");
+            let path = PathBuf::from(name);
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .map_err(Error::DataDir)?;
+            ChangeSource::File(Arc::new(path))
+        };
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(opts)
             .await?;
         SQLITE_MIGRATIONS.run(&pool).await?;
-        Ok(Self::with_db(Db::Sqlite(pool)))
+        Ok(Self::with_db(Db::Sqlite(pool), changes))
     }
 
     /// Needs a tokio runtime (it starts the usage writer).
-    fn with_db(db: Db) -> Self {
+    fn with_db(db: Db, changes: ChangeSource) -> Self {
         Self {
+            changes,
             usage: Arc::new(UsageWriter::spawn(UsageSink { db: db.clone() })),
             artifacts: Arc::new(Mutex::new(ArtifactCache::new(
                 ARTIFACT_CACHE_ENTRIES,
@@ -494,6 +671,7 @@ impl Store {
     /// Write the queued usage records, then close the pool (waits for connections to return).
     pub async fn close(&self) {
         self.flush_usage().await;
+        self.changes.stop();
         with_db!(self, |pool| pool.close().await)
     }
 
@@ -622,6 +800,7 @@ impl Store {
             .await;
         // Also on error: a failed commit may still have committed.
         self.artifacts().invalidate_active();
+        self.changes.announce();
         result
     }
 
@@ -710,6 +889,12 @@ impl Store {
                     .bind(fid)
                     .fetch_one(&mut *tx)
                     .await?;
+            if self.changes.notifies() {
+                sqlx::query("SELECT pg_notify($1, '')")
+                    .bind(CHANGES_CHANNEL)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             tx.commit().await?;
             Ok(DeployResponse {
                 project: project.to_owned(),
@@ -837,6 +1022,7 @@ impl Store {
     ) -> Result<ActivateResponse, Error> {
         let result = self.set_active_tx(project, function, target).await;
         self.artifacts().invalidate_active();
+        self.changes.announce();
         result
     }
 
@@ -887,6 +1073,12 @@ impl Store {
                 .bind(fid)
                 .execute(&mut *tx)
                 .await?;
+            if self.changes.notifies() {
+                sqlx::query("SELECT pg_notify($1, '')")
+                    .bind(CHANGES_CHANNEL)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             tx.commit().await?;
             Ok(ActivateResponse {
                 project: project.to_owned(),
@@ -904,6 +1096,7 @@ impl Store {
     pub async fn delete_function(&self, project: &str, function: &str) -> Result<bool, Error> {
         let result = self.delete_function_tx(project, function).await;
         self.artifacts().invalidate_active();
+        self.changes.announce();
         result
     }
 
@@ -929,6 +1122,12 @@ impl Store {
                 .bind(fid)
                 .execute(&mut *tx)
                 .await?;
+            if self.changes.notifies() {
+                sqlx::query("SELECT pg_notify($1, '')")
+                    .bind(CHANGES_CHANNEL)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             tx.commit().await?;
             self.artifacts().remove_function(fid);
             Ok(true)
@@ -937,12 +1136,17 @@ impl Store {
 
     /// The active version's manifest and sealed code, for dispatch.
     ///
-    /// Which version is active is read from the database on every call (so a deploy, activate or
-    /// rollback through any gateway over the same database takes effect at once); the bytes of
-    /// that immutable version come from a bounded in-memory cache when present.
+    /// Which version is active comes from memory while the store can vouch that it learns of
+    /// every change: over a SQLite file, every store over that file announces its changes in a
+    /// file beside it (`<db>-clave-changes`, checked with one `stat` per call); over PostgreSQL,
+    /// every store NOTIFYs its changes and a LISTEN connection receives them (while that
+    /// connection is down, the active version is read from the database on every call). So a
+    /// deploy, activate, rollback or delete through any gateway over the same database takes
+    /// effect on the next call once it is committed and announced. The bytes of that immutable
+    /// version come from a bounded in-memory cache when present, shared, not copied.
     ///
-    /// With [`Store::set_active_version_ttl`] the active version itself may come from memory too
-    /// (see there).
+    /// Writers that bypass [`Store`] (hand-written SQL) are not seen until the next announced
+    /// change.
     ///
     /// # Errors
     /// [`Error::UnknownFunction`] (also when no version is active), [`Error::Database`].
@@ -951,8 +1155,12 @@ impl Store {
         project: &str,
         function: &str,
     ) -> Result<ActiveArtifact, Error> {
+        // The stamp is read before the database: a change announced after this read moves it
+        // again, and a lookup that raced with a change is not remembered (`generation`).
+        let stamp = self.changes.stamp();
         let (remembered, generation) = {
-            let cache = self.artifacts();
+            let mut cache = self.artifacts();
+            cache.observe(stamp);
             (cache.active(project, function), cache.generation)
         };
         let (fid, version) = match remembered {
@@ -990,6 +1198,10 @@ impl Store {
         .await?);
         // Gone in between: the function was deleted.
         let (manifest, sealed_code) = row.ok_or(Error::UnknownFunction)?;
+        let (manifest, sealed_code) = (
+            bytes::Bytes::from(manifest),
+            bytes::Bytes::from(sealed_code),
+        );
         self.artifacts()
             .insert((fid, version), &manifest, &sealed_code);
         Ok(ActiveArtifact {
@@ -999,9 +1211,10 @@ impl Store {
         })
     }
 
-    /// Let [`Store::active_artifact`] reuse which version is active for up to `ttl` instead of
-    /// reading it from the database on every call (`Duration::ZERO`, the default, reads it every
-    /// time). A deploy, activate, rollback or delete through this store (or a clone) takes effect
+    /// While the store cannot vouch for the active versions (see [`Store::active_artifact`]:
+    /// PostgreSQL with its LISTEN connection down), let it reuse which version is active for up
+    /// to `ttl` instead of reading it from the database on every call (`Duration::ZERO`, the
+    /// default, reads it every time then). A deploy, activate, rollback or delete through this store (or a clone) takes effect
     /// on the next call regardless; one made through ANOTHER gateway (another store over the same
     /// database) may be seen only up to `ttl` later — in that window this gateway keeps
     /// dispatching the version it last read, including a function another gateway deleted.
@@ -1056,8 +1269,8 @@ impl Store {
         let (manifest, sealed_code) = row.ok_or(Error::UnknownVersion)?;
         Ok(ActiveArtifact {
             version,
-            manifest,
-            sealed_code,
+            manifest: manifest.into(),
+            sealed_code: sealed_code.into(),
         })
     }
 
@@ -1336,16 +1549,17 @@ mod tests {
 
     #[test]
     fn artifact_cache_is_bounded_lru() {
+        let b = bytes::Bytes::copy_from_slice;
         let mut c = ArtifactCache::new(2, 40);
-        c.insert((1, 1), b"m", b"aaaa");
-        c.insert((1, 2), b"m", b"bbbb");
+        c.insert((1, 1), &b(b"m"), &b(b"aaaa"));
+        c.insert((1, 2), &b(b"m"), &b(b"bbbb"));
         assert!(c.get((1, 1)).is_some());
-        c.insert((2, 1), b"m", b"cccc");
+        c.insert((2, 1), &b(b"m"), &b(b"cccc"));
         assert!(c.get((1, 2)).is_none(), "least recently used evicted");
         assert_eq!(c.entries.len(), 2);
-        c.insert((3, 1), b"m", &[0u8; 11]);
+        c.insert((3, 1), &b(b"m"), &b(&[0u8; 11]));
         assert!(c.get((3, 1)).is_none(), "larger than a quarter: not kept");
-        c.insert((3, 2), b"", &[0u8; 10]);
+        c.insert((3, 2), &b(b""), &b(&[0u8; 10]));
         assert!(c.bytes <= 40);
         c.remove_function(3);
         assert!(c.get((3, 2)).is_none());
@@ -1353,6 +1567,57 @@ mod tests {
             c.bytes,
             c.entries.values().map(CachedArtifact::size).sum::<usize>()
         );
+        // Shared, not copied.
+        let code = b(b"sealed");
+        c.insert((4, 1), &b(b"m"), &code);
+        assert_eq!(c.get((4, 1)).expect("cached").1.as_ptr(), code.as_ptr());
+    }
+
+    #[test]
+    fn active_versions_live_exactly_as_long_as_the_change_stamp() {
+        let mut c = ArtifactCache::new(8, 1 << 20);
+        // Unknown stamp, no TTL: nothing is remembered.
+        c.observe(None);
+        let g = c.generation;
+        c.remember_active(g, "p", "f", 1, 1);
+        assert_eq!(c.active("p", "f"), None);
+        // Known stamp: remembered until the stamp moves.
+        c.observe(Some(5));
+        let g = c.generation;
+        c.remember_active(g, "p", "f", 1, 2);
+        c.remember_active(g, "p", "g", 2, 7);
+        assert_eq!(c.active("p", "f"), Some((1, 2)));
+        assert_eq!(c.active("p", "g"), Some((2, 7)));
+        assert_eq!(c.active("q", "f"), None);
+        c.observe(Some(5));
+        assert_eq!(c.active("p", "f"), Some((1, 2)));
+        c.observe(Some(6));
+        assert_eq!(c.active("p", "f"), None, "a moved stamp forgets everything");
+        assert_eq!(c.active("p", "g"), None);
+        // A lookup that started before the stamp moved is not remembered.
+        c.remember_active(g, "p", "f", 1, 1);
+        assert_eq!(c.active("p", "f"), None);
+        // A local change forgets too.
+        let g = c.generation;
+        c.remember_active(g, "p", "f", 1, 3);
+        c.invalidate_active();
+        assert_eq!(c.active("p", "f"), None);
+        // Losing the stamp forgets, and then only the TTL applies.
+        let g = c.generation;
+        c.remember_active(g, "p", "f", 1, 3);
+        c.observe(None);
+        assert_eq!(c.active("p", "f"), None);
+        c.active_ttl = Duration::from_secs(60);
+        let g = c.generation;
+        c.remember_active(g, "p", "f", 1, 4);
+        assert_eq!(c.active("p", "f"), Some((1, 4)));
+        // Bounded: never more than four times the artifact entries.
+        c.observe(Some(9));
+        let g = c.generation;
+        for i in 0..100 {
+            c.remember_active(g, "p", &format!("f{i}"), i, 1);
+            assert!(c.active_len <= 32);
+        }
     }
 
     #[test]

@@ -686,6 +686,6 @@ async fn accepts_manifests_built_by_clave_proto() {
         .active_artifact("default", "real")
         .await
         .unwrap();
-    assert_eq!(artifact.manifest, bytes);
-    assert_eq!(artifact.sealed_code, sealed);
+    assert_eq!(artifact.manifest, &bytes[..]);
+    assert_eq!(artifact.sealed_code, &sealed[..]);
 }

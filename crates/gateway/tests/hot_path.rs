@@ -1,7 +1,8 @@
-//! The invoke hot path: artifact bytes cached in memory never outlive the active version they belong to
-//! (activate, rollback, delete and re-deploy take effect at once, also through another gateway over the same
-//! database), and usage rows written off the request path are in the database after a flush and after a
-//! graceful shutdown.
+//! The invoke hot path: the active version and its artifact bytes come from memory, and never outlive
+//! a change (activate, rollback, delete and re-deploy take effect on the next call, also through another
+//! gateway over the same database: at once over SQLite, once the notification arrived over PostgreSQL),
+//! and usage rows written off the request path are in the database after a flush and after a graceful
+//! shutdown.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod common;
@@ -26,6 +27,26 @@ async fn call(h: &Harness) -> (StatusCode, Vec<u8>) {
     (r.status, r.body.to_vec())
 }
 
+/// What another gateway answers once it heard of a change: at once over SQLite (the change file is
+/// checked on every call); over PostgreSQL after the NOTIFY arrived (polled here, 5 s at most).
+async fn call_other(
+    db: &TestDb,
+    h: &Harness,
+    expected: &(StatusCode, Vec<u8>),
+) -> (StatusCode, Vec<u8>) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let got = call(h).await;
+        if &got == expected
+            || matches!(db, TestDb::Sqlite { .. })
+            || std::time::Instant::now() > deadline
+        {
+            return got;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
 async fn post(h: &Harness, uri: &str, body: &[u8]) -> StatusCode {
     h.send(
         Method::POST,
@@ -47,10 +68,14 @@ async fn cached_artifacts_follow_the_active_version_everywhere() {
 
         a.deploy("hello", b"v1").await;
         assert_eq!(call(&a).await, ok("default/hello@1|v1|hgfedcba"));
-        assert_eq!(call(&b).await, ok("default/hello@1|v1|hgfedcba"));
+        assert_eq!(
+            call_other(&db, &b, &ok("default/hello@1|v1|hgfedcba")).await,
+            ok("default/hello@1|v1|hgfedcba")
+        );
         a.deploy("hello", b"v2").await;
         assert_eq!(call(&a).await, ok("default/hello@2|v2|hgfedcba"));
-        assert_eq!(call(&b).await, ok("default/hello@2|v2|hgfedcba"));
+        let want = ok("default/hello@2|v2|hgfedcba");
+        assert_eq!(call_other(&db, &b, &want).await, want);
 
         // Rollback and activate, through either gateway: the next call of both uses it.
         assert_eq!(
@@ -58,13 +83,15 @@ async fn cached_artifacts_follow_the_active_version_everywhere() {
             StatusCode::OK
         );
         assert_eq!(call(&a).await, ok("default/hello@1|v1|hgfedcba"));
-        assert_eq!(call(&b).await, ok("default/hello@1|v1|hgfedcba"));
+        let want = ok("default/hello@1|v1|hgfedcba");
+        assert_eq!(call_other(&db, &b, &want).await, want);
         assert_eq!(
             post(&b, "/v1/functions/hello/activate", br#"{"version":2}"#).await,
             StatusCode::OK
         );
-        assert_eq!(call(&a).await, ok("default/hello@2|v2|hgfedcba"));
-        assert_eq!(call(&b).await, ok("default/hello@2|v2|hgfedcba"));
+        let want = ok("default/hello@2|v2|hgfedcba");
+        assert_eq!(call_other(&db, &a, &want).await, want);
+        assert_eq!(call(&b).await, want);
         assert!(a.state.store().cached_artifacts() >= 1);
         assert!(b.state.store().cached_artifacts() >= 1);
 
@@ -81,11 +108,13 @@ async fn cached_artifacts_follow_the_active_version_everywhere() {
             .await;
         assert_eq!(r.status, StatusCode::NO_CONTENT);
         assert_eq!(call(&a).await.0, StatusCode::NOT_FOUND);
-        assert_eq!(call(&b).await.0, StatusCode::NOT_FOUND);
+        let gone = call(&a).await;
+        assert_eq!(call_other(&db, &b, &gone).await.0, StatusCode::NOT_FOUND);
         let r = a.deploy("hello", b"new").await;
         assert_eq!(r.json()["version"], 1);
         assert_eq!(call(&a).await, ok("default/hello@1|new|hgfedcba"));
-        assert_eq!(call(&b).await, ok("default/hello@1|new|hgfedcba"));
+        let want = ok("default/hello@1|new|hgfedcba");
+        assert_eq!(call_other(&db, &b, &want).await, want);
 
         a.state.store().close().await;
         b.state.store().close().await;
@@ -133,54 +162,76 @@ async fn usage_rows_appear_after_flush_and_after_shutdown() {
 }
 
 #[tokio::test]
-async fn active_version_ttl_never_hides_changes_made_through_the_same_gateway() {
+async fn active_versions_come_from_memory_and_follow_every_announced_change() {
     let db = TestDb::sqlite();
     let a = harness(&db).await;
     let b = harness(&db).await;
-    let long = std::time::Duration::from_secs(3600);
-    a.state.store().set_active_version_ttl(long);
-    b.state.store().set_active_version_ttl(long);
+    // The opt-in TTL only matters while a store cannot vouch for its active versions; over a
+    // SQLite file it always can, so even a long TTL hides nothing.
+    a.state
+        .store()
+        .set_active_version_ttl(std::time::Duration::from_secs(3600));
     let ok = |body: &str| (StatusCode::OK, body.as_bytes().to_vec());
 
     a.deploy("hello", b"v1").await;
-    assert_eq!(call(&a).await, ok("default/hello@1|v1|hgfedcba"));
-    assert_eq!(call(&b).await, ok("default/hello@1|v1|hgfedcba"));
     a.deploy("hello", b"v2").await;
     assert_eq!(call(&a).await, ok("default/hello@2|v2|hgfedcba"));
-    // Documented: another gateway keeps the version it read until its TTL passes.
-    assert_eq!(call(&b).await, ok("default/hello@1|v1|hgfedcba"));
-    assert_eq!(
-        post(&a, "/v1/functions/hello/rollback", b"").await,
-        StatusCode::OK
-    );
+    assert_eq!(call(&b).await, ok("default/hello@2|v2|hgfedcba"));
+
+    // Hand-written SQL that bypasses the store is not seen: the active version came from memory,
+    // not from a database read per call.
+    let raw = sqlx::SqlitePool::connect(&db.url()).await.unwrap();
+    sqlx::query("UPDATE functions SET active_version = 1")
+        .execute(&raw)
+        .await
+        .unwrap();
+    assert_eq!(call(&a).await, ok("default/hello@2|v2|hgfedcba"));
+    assert_eq!(call(&b).await, ok("default/hello@2|v2|hgfedcba"));
+
+    // Any change announced through a store (here an unrelated function, through b) makes both
+    // read the database again on their next call.
+    b.deploy("other", b"x").await;
     assert_eq!(call(&a).await, ok("default/hello@1|v1|hgfedcba"));
+    assert_eq!(call(&b).await, ok("default/hello@1|v1|hgfedcba"));
+
+    // Changes through either gateway are seen by both at once.
     assert_eq!(
         post(&a, "/v1/functions/hello/activate", br#"{"version":2}"#).await,
         StatusCode::OK
     );
-    assert_eq!(call(&a).await, ok("default/hello@2|v2|hgfedcba"));
-    // A change through b itself is seen by b at once.
+    assert_eq!(call(&b).await, ok("default/hello@2|v2|hgfedcba"));
     assert_eq!(
-        post(&b, "/v1/functions/hello/activate", br#"{"version":2}"#).await,
+        post(&b, "/v1/functions/hello/rollback", b"").await,
         StatusCode::OK
     );
-    assert_eq!(call(&b).await, ok("default/hello@2|v2|hgfedcba"));
-    let r = a
+    assert_eq!(call(&a).await, ok("default/hello@1|v1|hgfedcba"));
+    let r = b
         .send(
             Method::DELETE,
             "/v1/functions/hello",
-            Some(&a.token),
+            Some(&b.token),
             None,
             vec![],
         )
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     assert_eq!(call(&a).await.0, StatusCode::NOT_FOUND);
-    a.deploy("hello", b"new").await;
+    b.deploy("hello", b"new").await;
     assert_eq!(call(&a).await, ok("default/hello@1|new|hgfedcba"));
-    // Turning the TTL off reads the database again.
-    b.state
+
+    // A change file that cannot be read: nothing is vouched for, every call reads the database
+    // (here: sees hand-written SQL at once).
+    let changes = format!("{}-clave-changes", db.url().trim_start_matches("sqlite://"));
+    std::fs::remove_file(&changes).unwrap();
+    a.state
         .store()
         .set_active_version_ttl(std::time::Duration::ZERO);
-    assert_eq!(call(&b).await, ok("default/hello@1|new|hgfedcba"));
+    b.deploy("hello", b"newer").await;
+    assert_eq!(call(&a).await, ok("default/hello@2|newer|hgfedcba"));
+    sqlx::query("UPDATE functions SET active_version = 1 WHERE name = 'hello'")
+        .execute(&raw)
+        .await
+        .unwrap();
+    assert_eq!(call(&a).await, ok("default/hello@1|new|hgfedcba"));
+    raw.close().await;
 }

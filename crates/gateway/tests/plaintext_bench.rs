@@ -24,7 +24,7 @@ impl EngineClient for FlagEngine {
     fn invoke(&self, job: InvokeJob) -> BoxFuture<'_, Result<Vec<u8>, DispatchError>> {
         Box::pin(async move {
             self.flags.lock().unwrap().push(job.flags);
-            Ok(job.request)
+            Ok(job.request.to_vec())
         })
     }
 }

@@ -178,9 +178,9 @@ fn job(request: &[u8]) -> InvokeJob {
         project: "default".into(),
         function: "f".into(),
         version: 1,
-        manifest: b"{}".to_vec(),
-        sealed_code: b"code".to_vec(),
-        request: request.to_vec(),
+        manifest: b"{}".to_vec().into(),
+        sealed_code: b"code".to_vec().into(),
+        request: request.to_vec().into(),
         flags: JobFlags::NONE,
     }
 }

@@ -313,7 +313,7 @@ async fn restart_keeps_functions_versions_and_tokens() {
         assert_eq!(keep.versions.len(), 2);
         assert_eq!(keep.active_version, Some(1));
         let artifact = store.active_artifact("default", "keep").await.unwrap();
-        assert_eq!(artifact.sealed_code, b"one");
+        assert_eq!(artifact.sealed_code, &b"one"[..]);
         // Versions keep counting after a restart.
         let h = Harness::new(
             store,

@@ -408,12 +408,12 @@ pub struct EngineJob {
     pub function: String,
     /// Version being run.
     pub version: i64,
-    /// Exact manifest bytes.
-    pub manifest: Vec<u8>,
-    /// Sealed code (opaque).
-    pub sealed_code: Vec<u8>,
-    /// `message/ohttp-req` body (opaque).
-    pub request: Vec<u8>,
+    /// Exact manifest bytes (shared, not copied, between the gateway's cache and its jobs).
+    pub manifest: bytes::Bytes,
+    /// Sealed code (opaque; shared like `manifest`).
+    pub sealed_code: bytes::Bytes,
+    /// `message/ohttp-req` body (opaque; in `clave dev` the very buffer the gateway received).
+    pub request: bytes::Bytes,
     /// Flags ([`JobFlags::ASYNC`] for jobs from the durable queue).
     pub flags: JobFlags,
 }
@@ -469,8 +469,17 @@ impl EngineJob {
     }
 
     /// Decode the binary framing (versions 1 and 2); rejects truncation, trailing bytes, unknown flags and
-    /// non-UTF-8 names.
+    /// non-UTF-8 names. The blobs are copied out of `bytes`; see [`EngineJob::decode_shared`].
     pub fn decode(bytes: &[u8]) -> Result<Self, WireError> {
+        Self::decode_with(bytes, bytes::Bytes::copy_from_slice)
+    }
+
+    /// [`EngineJob::decode`] of a frame held in [`bytes::Bytes`]: the blobs are slices of it, not copies.
+    pub fn decode_shared(frame: &bytes::Bytes) -> Result<Self, WireError> {
+        Self::decode_with(frame, |blob| frame.slice_ref(blob))
+    }
+
+    fn decode_with(bytes: &[u8], blob: impl Fn(&[u8]) -> bytes::Bytes) -> Result<Self, WireError> {
         let mut r = Reader { rest: bytes };
         if r.take(ENGINE_JOB_MAGIC.len())? != ENGINE_JOB_MAGIC {
             return Err(WireError::BadMagic);
@@ -486,9 +495,9 @@ impl EngineJob {
         let project = r.utf8_u16("project")?;
         let function = r.utf8_u16("function")?;
         let version = i64::from_be_bytes(r.array::<8>()?);
-        let manifest = r.blob_u32()?.to_vec();
-        let sealed_code = r.blob_u32()?.to_vec();
-        let request = r.blob_u32()?.to_vec();
+        let manifest = r.blob_u32()?;
+        let sealed_code = r.blob_u32()?;
+        let request = r.blob_u32()?;
         if !r.rest.is_empty() {
             return Err(WireError::TrailingBytes);
         }
@@ -496,9 +505,9 @@ impl EngineJob {
             project,
             function,
             version,
-            manifest,
-            sealed_code,
-            request,
+            manifest: blob(manifest),
+            sealed_code: blob(sealed_code),
+            request: blob(request),
             flags,
         })
     }
@@ -626,9 +635,9 @@ mod tests {
             project: "default".into(),
             function: "hello".into(),
             version: 7,
-            manifest: b"{\"name\":\"hello\"}".to_vec(),
-            sealed_code: vec![1, 2, 3, 4],
-            request: vec![9; 10],
+            manifest: bytes::Bytes::from_static(b"{\"name\":\"hello\"}"),
+            sealed_code: vec![1, 2, 3, 4].into(),
+            request: vec![9; 10].into(),
             flags: JobFlags::NONE,
         }
     }
@@ -638,6 +647,38 @@ mod tests {
         let j = job();
         let bytes = j.encode().expect("encode");
         assert_eq!(EngineJob::decode(&bytes).expect("decode"), j);
+        let frame = bytes::Bytes::from(bytes);
+        let shared = EngineJob::decode_shared(&frame).expect("decode shared");
+        assert_eq!(shared, j);
+        // The blobs point into the frame: no copy.
+        let inside = |b: &bytes::Bytes| {
+            let (start, end) = (
+                frame.as_ptr() as usize,
+                frame.as_ptr() as usize + frame.len(),
+            );
+            (start..end).contains(&(b.as_ptr() as usize))
+        };
+        assert!(inside(&shared.request) && inside(&shared.sealed_code) && inside(&shared.manifest));
+    }
+
+    #[test]
+    fn engine_job_shared_decode_refuses_what_decode_refuses() {
+        let bytes = job().encode().expect("encode");
+        for n in 0..bytes.len() {
+            let cut = bytes::Bytes::copy_from_slice(&bytes[..n]);
+            assert_eq!(
+                EngineJob::decode_shared(&cut),
+                EngineJob::decode(&bytes[..n]),
+                "{n}"
+            );
+            assert!(EngineJob::decode_shared(&cut).is_err(), "{n}");
+        }
+        let mut long = bytes.clone();
+        long.push(0);
+        assert_eq!(
+            EngineJob::decode_shared(&bytes::Bytes::from(long)),
+            Err(WireError::TrailingBytes)
+        );
     }
 
     #[test]

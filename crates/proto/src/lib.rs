@@ -13,6 +13,7 @@ pub mod code;
 pub mod derive;
 pub mod error;
 pub mod gateway_api;
+mod hpke_x25519;
 pub mod invoke;
 pub mod kds_api;
 pub mod ohttp;

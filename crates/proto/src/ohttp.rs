@@ -1,19 +1,20 @@
-//! Oblivious HTTP (RFC 9458) on `hpke` 0.14, written for clave.
+//! Oblivious HTTP (RFC 9458), written for clave.
 //!
 //! Key configurations and their list codec (`application/ohttp-keys`), request encapsulation
-//! and decapsulation, and response encapsulation (HPKE export, HKDF, AEAD). Randomness is
-//! injected; nothing here performs I/O. Replay protection is the caller's job: the
+//! and decapsulation, and response encapsulation (HPKE export, HKDF, AEAD). DHKEM(X25519), the
+//! suite of every call, runs on our HPKE key schedule over `aws-lc-rs` primitives
+//! (`hpke_x25519`); X-Wing on `hpke` 0.14. Randomness is injected; nothing here performs I/O. Replay protection is the caller's job: the
 //! encapsulated key `enc` of each request ([`ServerResponseContext::enc`]) is unique per request.
 
 use std::fmt;
 
-use aes_gcm::aead::{Aead as _, KeyInit, Payload};
 use hpke::{Deserializable, Kem as _, OpModeR, OpModeS, Serializable};
 use rand_core::CryptoRng;
-use sha2::Sha256;
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
+use crate::hpke_x25519 as x25519;
+pub use crate::hpke_x25519::X25519PrivateKey;
 use crate::types::KeyId;
 
 /// `message/bhttp request`: the HPKE info label of encapsulated requests (RFC 9458 §4.3).
@@ -129,12 +130,7 @@ fn response_nonce_len(aead: u16) -> Result<usize> {
 /// `x25519(k, u)` with a clamped scalar `k` (a multiple of the cofactor 8, non-zero modulo the
 /// group order) is the all-zero string exactly when `u` lies in the small-order subgroup.
 fn check_x25519_public(pk: &[u8]) -> Result<()> {
-    let u: [u8; 32] = pk.try_into().map_err(|_| Error::InvalidPublicKey)?;
-    let probe = x25519_dalek::x25519([0x42; 32], u);
-    if probe == [0u8; 32] {
-        return Err(Error::InvalidPublicKey);
-    }
-    Ok(())
+    x25519::check_public(pk)
 }
 
 /// An OHTTP key configuration (RFC 9458 §3.1): key id, KEM, public key, symmetric suites.
@@ -312,8 +308,8 @@ fn validate_public_key(kem: Kem, pk: &[u8]) -> Result<()> {
 /// A private key for one of the supported KEMs. Zeroized on drop; `Debug` prints no contents.
 #[derive(Clone)]
 pub enum PrivateKey {
-    /// DHKEM(X25519) private scalar (clamped on use).
-    X25519(Box<<hpke::kem::X25519HkdfSha256 as hpke::Kem>::PrivateKey>),
+    /// DHKEM(X25519) private scalar (clamped on use), decoded once, with its public key.
+    X25519(X25519PrivateKey),
     /// X-Wing decapsulation key (stored as its 32-byte seed).
     XWing(Box<<hpke::kem::XWing as hpke::Kem>::PrivateKey>),
 }
@@ -335,12 +331,15 @@ impl PrivateKey {
     }
 
     /// RFC 9180 `DeriveKeyPair(ikm)` for `kem`.
+    ///
+    /// # Panics
+    /// Never for X25519: every 32-byte string is a private key.
     #[must_use]
     pub fn derive(kem: Kem, ikm: &[u8]) -> Self {
         match kem {
-            Kem::X25519HkdfSha256 => {
-                Self::X25519(Box::new(hpke::kem::X25519HkdfSha256::derive_keypair(ikm).0))
-            }
+            Kem::X25519HkdfSha256 => Self::X25519(
+                X25519PrivateKey::derive(ikm).expect("every 32-byte string is an X25519 key"),
+            ),
             Kem::XWing => Self::XWing(Box::new(hpke::kem::XWing::derive_keypair(ikm).0)),
         }
     }
@@ -348,21 +347,18 @@ impl PrivateKey {
     /// Deserialise (`DeserializePrivateKey`): 32 bytes for X25519, a 32-byte seed for X-Wing.
     pub fn from_bytes(kem: Kem, bytes: &[u8]) -> Result<Self> {
         match kem {
-            Kem::X25519HkdfSha256 => {
-                <hpke::kem::X25519HkdfSha256 as hpke::Kem>::PrivateKey::from_bytes(bytes)
-                    .map(|k| Self::X25519(Box::new(k)))
-            }
+            Kem::X25519HkdfSha256 => X25519PrivateKey::from_bytes(bytes).map(Self::X25519),
             Kem::XWing => <hpke::kem::XWing as hpke::Kem>::PrivateKey::from_bytes(bytes)
-                .map(|k| Self::XWing(Box::new(k))),
+                .map(|k| Self::XWing(Box::new(k)))
+                .map_err(|_| Error::InvalidPrivateKey),
         }
-        .map_err(|_| Error::InvalidPrivateKey)
     }
 
     /// Serialise (`SerializePrivateKey`). The buffer is zeroized on drop.
     #[must_use]
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
         match self {
-            Self::X25519(k) => Zeroizing::new(k.to_bytes().to_vec()),
+            Self::X25519(k) => k.to_bytes(),
             Self::XWing(k) => Zeroizing::new(k.to_bytes().to_vec()),
         }
     }
@@ -371,7 +367,7 @@ impl PrivateKey {
     #[must_use]
     pub fn public_key(&self) -> Vec<u8> {
         match self {
-            Self::X25519(k) => hpke::kem::X25519HkdfSha256::sk_to_pk(k).to_bytes().to_vec(),
+            Self::X25519(k) => k.public_key().to_vec(),
             Self::XWing(k) => hpke::kem::XWing::sk_to_pk(k).to_bytes().to_vec(),
         }
     }
@@ -525,6 +521,14 @@ fn hpke_open<A: hpke::aead::Aead, K: hpke::Kem>(
     Ok((pt, secret))
 }
 
+/// A fresh ephemeral X25519 key: `DeriveKeyPair(random(Nsk))`, as `hpke` draws it (so a fixed
+/// RNG reproduces RFC 9180's `ikmE`).
+fn x25519_ephemeral(rng: &mut impl CryptoRng) -> Result<X25519PrivateKey> {
+    let mut ikm = Zeroizing::new([0u8; 32]);
+    rng.fill_bytes(ikm.as_mut());
+    X25519PrivateKey::derive(ikm.as_ref())
+}
+
 /// Seal `pt` to `config` with `info = label || 0 || header` and `aad`.
 pub(crate) fn seal_to_config(
     config: &KeyConfig,
@@ -544,13 +548,24 @@ pub(crate) fn seal_to_config(
     let export_len = response_nonce_len(suite.aead)?;
     let pk = config.public_key();
     use hpke::aead::{AesGcm128, AesGcm256};
-    use hpke::kem::{X25519HkdfSha256, XWing};
+    use hpke::kem::XWing;
     let (enc, ct, secret) = match (config.kem(), suite.aead) {
-        (Kem::X25519HkdfSha256, AEAD_AES_128_GCM) => {
-            hpke_seal::<AesGcm128, X25519HkdfSha256>(pk, &info, aad, pt, export_len, rng)?
-        }
-        (Kem::X25519HkdfSha256, AEAD_AES_256_GCM) => {
-            hpke_seal::<AesGcm256, X25519HkdfSha256>(pk, &info, aad, pt, export_len, rng)?
+        (Kem::X25519HkdfSha256, aead @ (AEAD_AES_128_GCM | AEAD_AES_256_GCM)) => {
+            let sk_e = x25519_ephemeral(rng)?;
+            let mut ct = Vec::with_capacity(pt.len() + TAG_LEN);
+            ct.extend_from_slice(pt);
+            let sent = x25519::seal_with_ephemeral(
+                pk,
+                &sk_e,
+                aead,
+                &info,
+                aad,
+                &mut ct,
+                0,
+                LABEL_RESPONSE,
+                export_len,
+            )?;
+            (sent.enc.to_vec(), ct, sent.secret)
         }
         (Kem::XWing, AEAD_AES_128_GCM) => {
             hpke_seal::<AesGcm128, XWing>(pk, &info, aad, pt, export_len, rng)?
@@ -622,14 +637,11 @@ pub(crate) fn open_with_key(
     let info = h.info(label);
     let export_len = response_nonce_len(h.aead)?;
     use hpke::aead::{AesGcm128, AesGcm256};
-    use hpke::kem::{X25519HkdfSha256, XWing};
+    use hpke::kem::XWing;
     let (enc, ct) = (parsed.enc, parsed.ct);
     match (&key.private, h.aead) {
-        (PrivateKey::X25519(sk), AEAD_AES_128_GCM) => {
-            hpke_open::<AesGcm128, X25519HkdfSha256>(sk, enc, &info, aad, ct, export_len)
-        }
-        (PrivateKey::X25519(sk), AEAD_AES_256_GCM) => {
-            hpke_open::<AesGcm256, X25519HkdfSha256>(sk, enc, &info, aad, ct, export_len)
+        (PrivateKey::X25519(sk), aead @ (AEAD_AES_128_GCM | AEAD_AES_256_GCM)) => {
+            x25519::open(sk, enc, aead, &info, aad, ct, LABEL_RESPONSE, export_len)
         }
         (PrivateKey::XWing(sk), AEAD_AES_128_GCM) => {
             hpke_open::<AesGcm128, XWing>(sk, enc, &info, aad, ct, export_len)
@@ -671,8 +683,51 @@ pub fn client_encapsulate(
     request: &[u8],
     rng: &mut impl CryptoRng,
 ) -> Result<(Vec<u8>, ClientResponseContext)> {
+    if config.kem() == Kem::X25519HkdfSha256 {
+        return x25519_client_encapsulate(config, request, rng);
+    }
     let sealed = seal_to_config(config, LABEL_REQUEST, b"", request, rng)?;
     Ok(finish_request(sealed))
+}
+
+/// [`client_encapsulate`] for DHKEM(X25519): `hdr || enc || ct` built and sealed in one buffer.
+fn x25519_client_encapsulate(
+    config: &KeyConfig,
+    request: &[u8],
+    rng: &mut impl CryptoRng,
+) -> Result<(Vec<u8>, ClientResponseContext)> {
+    let suite = config.selected_suite()?;
+    let header = RequestHeader {
+        key_id: config.key_id(),
+        kem: config.kem().id(),
+        kdf: suite.kdf,
+        aead: suite.aead,
+    };
+    let info = header.info(LABEL_REQUEST);
+    let sk_e = x25519_ephemeral(rng)?;
+    let body = REQUEST_HEADER_LEN + 32;
+    let mut out = Vec::with_capacity(body + request.len() + TAG_LEN);
+    out.extend_from_slice(&header.encode());
+    out.resize(body, 0);
+    out.extend_from_slice(request);
+    let sent = x25519::seal_with_ephemeral(
+        config.public_key(),
+        &sk_e,
+        suite.aead,
+        &info,
+        b"",
+        &mut out,
+        body,
+        LABEL_RESPONSE,
+        response_nonce_len(suite.aead)?,
+    )?;
+    out[REQUEST_HEADER_LEN..body].copy_from_slice(&sent.enc);
+    let ctx = ClientResponseContext(ResponseKeying {
+        aead: suite.aead,
+        enc: sent.enc.to_vec(),
+        secret: sent.secret,
+    });
+    Ok((out, ctx))
 }
 
 fn finish_request(sealed: Sealed) -> (Vec<u8>, ClientResponseContext) {
@@ -717,26 +772,26 @@ impl ResponseKeying {
     fn aead_key_nonce(
         &self,
         response_nonce: &[u8],
-    ) -> Result<(Zeroizing<Vec<u8>>, [u8; NONCE_LEN])> {
-        let mut salt = Vec::with_capacity(self.enc.len() + response_nonce.len());
-        salt.extend_from_slice(&self.enc);
-        salt.extend_from_slice(response_nonce);
-        let hk = hkdf::Hkdf::<Sha256>::new(Some(&salt), &self.secret);
-        let mut key = Zeroizing::new(vec![0u8; aead_key_len(self.aead)?]);
-        hk.expand(b"key", &mut key)
-            .map_err(|_| Error::Internal("hkdf expand"))?;
+    ) -> Result<(Zeroizing<[u8; 32]>, [u8; NONCE_LEN])> {
+        let prk = x25519::hkdf_extract2(&self.enc, response_nonce, &self.secret);
+        let nk = aead_key_len(self.aead)?;
+        let mut key = Zeroizing::new([0u8; 32]);
+        x25519::hkdf_expand(prk.as_ref(), &[b"key"], &mut key[..nk])?;
         let mut nonce = [0u8; NONCE_LEN];
-        hk.expand(b"nonce", &mut nonce)
-            .map_err(|_| Error::Internal("hkdf expand"))?;
+        x25519::hkdf_expand(prk.as_ref(), &[b"nonce"], &mut nonce)?;
         Ok((key, nonce))
     }
 
+    /// `response_nonce || Seal(response)` in one buffer (sealed in place).
     fn seal(&self, response: &[u8], rng: &mut impl CryptoRng) -> Result<Vec<u8>> {
-        let mut out = vec![0u8; response_nonce_len(self.aead)?];
+        let nlen = response_nonce_len(self.aead)?;
+        let mut out = Vec::with_capacity(nlen + response.len() + TAG_LEN);
+        out.resize(nlen, 0);
         rng.fill_bytes(&mut out);
         let (key, nonce) = self.aead_key_nonce(&out)?;
-        let ct = aead_seal(self.aead, &key, &nonce, response)?;
-        out.extend_from_slice(&ct);
+        out.extend_from_slice(response);
+        let nk = aead_key_len(self.aead)?;
+        x25519::aead_seal_in_place(self.aead, &key[..nk], nonce, b"", &mut out, nlen)?;
         Ok(out)
     }
 
@@ -751,38 +806,9 @@ impl ResponseKeying {
         }
         let (nonce_bytes, ct) = enc_response.split_at(nlen);
         let (key, nonce) = self.aead_key_nonce(nonce_bytes)?;
-        aead_open(self.aead, &key, &nonce, ct)
+        let nk = aead_key_len(self.aead)?;
+        x25519::aead_open(self.aead, &key[..nk], nonce, b"", ct)
     }
-}
-
-fn aead_seal(aead: u16, key: &[u8], nonce: &[u8; NONCE_LEN], pt: &[u8]) -> Result<Vec<u8>> {
-    let payload = Payload { msg: pt, aad: b"" };
-    let n = aes_gcm::Nonce::try_from(&nonce[..]).map_err(|_| Error::Internal("nonce length"))?;
-    match aead {
-        AEAD_AES_128_GCM => aes_gcm::Aes128Gcm::new_from_slice(key)
-            .map_err(|_| Error::Internal("key length"))?
-            .encrypt(&n, payload),
-        AEAD_AES_256_GCM => aes_gcm::Aes256Gcm::new_from_slice(key)
-            .map_err(|_| Error::Internal("key length"))?
-            .encrypt(&n, payload),
-        other => return Err(Error::UnsupportedAead(other)),
-    }
-    .map_err(|_| Error::Internal("aead seal"))
-}
-
-fn aead_open(aead: u16, key: &[u8], nonce: &[u8; NONCE_LEN], ct: &[u8]) -> Result<Vec<u8>> {
-    let payload = Payload { msg: ct, aad: b"" };
-    let n = aes_gcm::Nonce::try_from(&nonce[..]).map_err(|_| Error::Internal("nonce length"))?;
-    match aead {
-        AEAD_AES_128_GCM => aes_gcm::Aes128Gcm::new_from_slice(key)
-            .map_err(|_| Error::Internal("key length"))?
-            .decrypt(&n, payload),
-        AEAD_AES_256_GCM => aes_gcm::Aes256Gcm::new_from_slice(key)
-            .map_err(|_| Error::Internal("key length"))?
-            .decrypt(&n, payload),
-        other => return Err(Error::UnsupportedAead(other)),
-    }
-    .map_err(|_| Error::DecryptionFailed)
 }
 
 /// Client state for opening the response to one request. Holds secrets; `Debug` prints none.
@@ -883,7 +909,6 @@ impl<'a> Reader<'a> {
 #[doc(hidden)]
 pub mod testing {
     use super::*;
-    use hpke::kdf::Kdf as _;
 
     /// A "random" source that replays fixed bytes (cycling). With DHKEM(X25519) the ephemeral
     /// key becomes `DeriveKeyPair(bytes)` (RFC 9180 `ikmE`); as the response RNG it fixes the
@@ -929,23 +954,16 @@ pub mod testing {
     impl rand_core::TryCryptoRng for FixedBytes {}
 
     /// Encapsulate with a given raw X25519 ephemeral *private key* (RFC 9458 Appendix A
-    /// publishes `skE`, not `ikmE`). Uses hpke's doc-hidden key-schedule entry points, so it
-    /// is pinned to hpke 0.14 and exists only for the known-answer test.
+    /// publishes `skE`, not `ikmE`). Exists only for the known-answer test.
     pub fn client_encapsulate_with_x25519_ephemeral(
         config: &KeyConfig,
         sk_e: &[u8; 32],
         request: &[u8],
     ) -> Result<(Vec<u8>, ClientResponseContext)> {
-        use hpke::aead::{AeadCtxS, AesGcm128};
-        use hpke::kdf::HkdfSha256;
-        use hpke::kem::{SharedSecret, X25519HkdfSha256};
         if config.kem() != Kem::X25519HkdfSha256 {
             return Err(Error::UnsupportedKem(config.kem().id()));
         }
         let suite = config.selected_suite()?;
-        if suite.aead != AEAD_AES_128_GCM {
-            return Err(Error::UnsupportedAead(suite.aead));
-        }
         let header = RequestHeader {
             key_id: config.key_id(),
             kem: config.kem().id(),
@@ -953,40 +971,24 @@ pub mod testing {
             aead: suite.aead,
         };
         let info = header.info(LABEL_REQUEST);
-        let pk_r: [u8; 32] = config
-            .public_key()
-            .try_into()
-            .map_err(|_| Error::InvalidPublicKey)?;
-        let enc = x25519_dalek::x25519(*sk_e, x25519_dalek::X25519_BASEPOINT_BYTES);
-        let dh = Zeroizing::new(x25519_dalek::x25519(*sk_e, pk_r));
-        if *dh == [0u8; 32] {
-            return Err(Error::InvalidPublicKey);
-        }
-        // DHKEM ExtractAndExpand(dh, kem_context = enc || pkRm), suite_id = "KEM" || I2OSP(0x20, 2).
-        let mut kem_context = enc.to_vec();
-        kem_context.extend_from_slice(&pk_r);
-        let mut suite_id = b"KEM".to_vec();
-        suite_id.extend_from_slice(&X25519HkdfSha256::KEM_ID.to_be_bytes());
-        let mut ss = SharedSecret::<X25519HkdfSha256>::default();
-        HkdfSha256::extract_and_expand(&*dh, &suite_id, &kem_context, &mut ss.0)
-            .map_err(|_| Error::Internal("extract_and_expand"))?;
-        let ctx = HkdfSha256::combine_secrets::<AesGcm128, X25519HkdfSha256, _>(
-            &OpModeS::<X25519HkdfSha256>::Base,
-            ss,
+        let sk_e = X25519PrivateKey::from_bytes(sk_e)?;
+        let mut ct = request.to_vec();
+        let sent = x25519::seal_with_ephemeral(
+            config.public_key(),
+            &sk_e,
+            suite.aead,
             &info,
-        );
-        let mut ctx: AeadCtxS<AesGcm128, HkdfSha256, X25519HkdfSha256> = ctx.into();
-        let ct = ctx
-            .seal(request, b"")
-            .map_err(|_| Error::Internal("hpke seal"))?;
-        let mut secret = Zeroizing::new(vec![0u8; response_nonce_len(suite.aead)?]);
-        ctx.export(LABEL_RESPONSE, &mut secret)
-            .map_err(|_| Error::Internal("hpke export"))?;
+            b"",
+            &mut ct,
+            0,
+            LABEL_RESPONSE,
+            response_nonce_len(suite.aead)?,
+        )?;
         Ok(finish_request(Sealed {
             header,
-            enc: enc.to_vec(),
+            enc: sent.enc.to_vec(),
             ct,
-            secret,
+            secret: sent.secret,
         }))
     }
 }

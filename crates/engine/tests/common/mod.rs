@@ -338,9 +338,9 @@ impl Harness {
             project: "default".into(),
             function: routed.name.clone(),
             version: 1,
-            manifest: routed.manifest.clone(),
-            sealed_code: routed.sealed_code.clone(),
-            request,
+            manifest: routed.manifest.clone().into(),
+            sealed_code: routed.sealed_code.clone().into(),
+            request: request.into(),
             ..EngineJob::default()
         }
     }
