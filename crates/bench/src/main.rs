@@ -169,8 +169,10 @@ fn main() -> ExitCode {
             .enable_all()
             .build()
     } else {
+        // As `clave` builds it: fast functions run inline on these threads.
         tokio::runtime::Builder::new_multi_thread()
             .enable_all()
+            .thread_stack_size(clave_cli::RUNTIME_THREAD_STACK)
             .build()
     };
     let rt = match rt {

@@ -61,6 +61,8 @@ impl Platform {
 
         let mut engine_config = EngineConfig::insecure_dev(kds_m)?;
         engine_config.insecure_plaintext_bench = true;
+        // What `clave dev` runs: fast functions on the request's thread.
+        engine_config.sandbox.inline_budget_ms = clave_cli::INLINE_BUDGET_MS;
         let engine = Engine::start(
             engine_config,
             Arc::new(InProcessKds::new(kds.clone())),
