@@ -552,6 +552,10 @@ async fn process(state: &AppState, queue: &JobQueue, payload: &[u8], delivered: 
 mod tests {
     use super::*;
 
+    // Relative to src/queue/tests/ (this inline module's directory).
+    #[path = "../../../tests/common/services.rs"]
+    mod services;
+
     fn call() -> QueuedCall {
         QueuedCall {
             id: [7; 16],
@@ -583,25 +587,19 @@ mod tests {
         assert!(debug.contains("request_len") && !debug.contains("sealed"));
     }
 
-    /// Against the NATS on 127.0.0.1:4222 when it is there: publishing one call twice stores it once.
+    /// Against the NATS of `CLAVE_TEST_NATS_URL` (skipped only when unset): publishing one call twice
+    /// stores it once.
     #[tokio::test]
     async fn repeated_publish_is_deduplicated_by_message_id() {
-        let reachable = tokio::time::timeout(
-            Duration::from_secs(2),
-            tokio::net::TcpStream::connect("127.0.0.1:4222"),
-        )
-        .await
-        .is_ok_and(|r| r.is_ok());
-        if !reachable {
-            println!("skipped: no NATS server at 127.0.0.1:4222");
+        let Some(url) = services::require(services::NATS, "gateway queue unit test on NATS") else {
             return;
-        }
+        };
         let tag = hex::encode(new_result_id().expect("id"));
         let queue = JobQueue::connect(QueueConfig {
             stream: format!("CLAVE_UNIT_{tag}"),
             subject_prefix: format!("claveunit.{tag}"),
             consumer: format!("w-{tag}"),
-            ..QueueConfig::new("nats://127.0.0.1:4222")
+            ..QueueConfig::new(url.as_str())
         })
         .await
         .expect("connect");
@@ -617,15 +615,15 @@ mod tests {
         for bad in [
             QueueConfig {
                 stream: "a.b".into(),
-                ..QueueConfig::new("nats://127.0.0.1:4222")
+                ..QueueConfig::new(url.as_str())
             },
             QueueConfig {
                 subject_prefix: "a..b".into(),
-                ..QueueConfig::new("nats://127.0.0.1:4222")
+                ..QueueConfig::new(url.as_str())
             },
             QueueConfig {
                 max_in_flight: 0,
-                ..QueueConfig::new("nats://127.0.0.1:4222")
+                ..QueueConfig::new(url.as_str())
             },
         ] {
             assert!(matches!(
