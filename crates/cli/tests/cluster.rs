@@ -525,7 +525,12 @@ fn audit(
     for c in sent {
         let r = runs.get(&c.digest).unwrap_or(&none);
         let starts = r.starts.len();
-        let what = |s: &str| format!("{} ({:?}, {:?}): {s}; runs {r:?}", c.name, c.mode, c.outcome);
+        let what = |s: &str| {
+            format!(
+                "{} ({:?}, {:?}): {s}; runs {r:?}",
+                c.name, c.mode, c.outcome
+            )
+        };
         match (&c.outcome, c.mode) {
             (Outcome::Correct, Mode::Sync) => {
                 *counts.entry("sync ok, ran once").or_default() += 1;
@@ -554,7 +559,9 @@ fn audit(
             (Outcome::Correct, Mode::Async) => {
                 *counts.entry("async accepted, completed").or_default() += 1;
                 if starts > 1 {
-                    *counts.entry("async accepted, re-run after a kill").or_default() += 1;
+                    *counts
+                        .entry("async accepted, re-run after a kill")
+                        .or_default() += 1;
                 }
                 if starts == 0 || r.done == 0 {
                     bad.push(what("accepted but never ran to completion (lost)"));
@@ -954,10 +961,7 @@ async fn run_cluster(dir: PathBuf, logs: PathBuf, db_url: String, nats: String, 
                         Ok(Ok(resp)) => check_body(&resp.body, &call, n),
                         Ok(Err(e)) => classify(&e),
                     };
-                    sync_outcomes
-                        .lock()
-                        .unwrap()
-                        .push((i, g, digest(&body), o));
+                    sync_outcomes.lock().unwrap().push((i, g, digest(&body), o));
                 }
                 done.fetch_add(1, Ordering::SeqCst);
             }
@@ -1233,14 +1237,13 @@ async fn run_cluster(dir: PathBuf, logs: PathBuf, db_url: String, nats: String, 
     );
     for id in &accepted_ids {
         assert!(
-            rows.iter().any(|(r, st)| r == id && st == "done"),
-            "accepted call {id} has a done row"
+            rows.iter().any(|(r, st)| r == id && st == "ok"),
+            "accepted call {id} has a completed (\"ok\") row"
         );
     }
     // A pending row can only be a submit cut short by the gateway kill (row written, not published).
     assert!(
-        pending.len() <= ambiguous_submits
-            && pending.iter().all(|id| !accepted_ids.contains(*id)),
+        pending.len() <= ambiguous_submits && pending.iter().all(|id| !accepted_ids.contains(*id)),
         "pending rows left: {pending:?} ({ambiguous_submits} ambiguous submits)"
     );
     eprintln!(
@@ -1266,7 +1269,10 @@ async fn run_cluster(dir: PathBuf, logs: PathBuf, db_url: String, nats: String, 
         ] {
             endpoints.push((format!("{g}{path}"), Some(ADMIN)));
         }
-        endpoints.push((format!("{g}/v1/projects/{PROJECT}/functions"), Some(&*token)));
+        endpoints.push((
+            format!("{g}/v1/projects/{PROJECT}/functions"),
+            Some(&*token),
+        ));
         for id in &accepted_ids {
             endpoints.push((format!("{g}/v1/projects/{PROJECT}/results/{id}"), None));
         }
@@ -1285,7 +1291,10 @@ async fn run_cluster(dir: PathBuf, logs: PathBuf, db_url: String, nats: String, 
         if let Some(a) = auth {
             req = req.bearer_auth(a);
         }
-        let r = req.send().await.unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        let r = req
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {url}: {e}"));
         let status = r.status();
         let bytes = r.bytes().await.unwrap().to_vec();
         if url.ends_with("/metrics") {
@@ -1345,12 +1354,12 @@ async fn run_cluster(dir: PathBuf, logs: PathBuf, db_url: String, nats: String, 
              request_bytes, response_bytes, created) VALUES ('p', 'f', 1, $1, 0, 0, 0, 0)",
         )
         .bind(format!(
-                "x{}",
-                base64::engine::general_purpose::STANDARD.encode(INPUT_MARKER)
-            ))
-            .execute(&mut conn)
-            .await
-            .unwrap();
+            "x{}",
+            base64::engine::general_purpose::STANDARD.encode(INPUT_MARKER)
+        ))
+        .execute(&mut conn)
+        .await
+        .unwrap();
         let _ = conn.close().await;
         let hits = leaks::find(&needles, &leaks::postgres_tables(db_url).await);
         assert!(
@@ -1550,7 +1559,8 @@ fn audit_catches_double_lost_and_unexplained_runs() {
         call("broken", Mode::Sync, Outcome::MayHaveRun(s("reset"))),
         call("queued", Mode::Async, Outcome::Correct),
     ];
-    let line = |kind: &str, name: &str, ms: u64| format!("{kind} {} 1 {ms}\n", digest(name.as_bytes()));
+    let line =
+        |kind: &str, name: &str, ms: u64| format!("{kind} {} 1 {ms}\n", digest(name.as_bytes()));
     let run = |name: &str, at: u64| line("start", name, at) + &line("done", name, at + 1);
     let good = run("ok", 10) + &run("broken", 20) + &run("queued", 30);
     let kills = [100u128];
@@ -1560,13 +1570,28 @@ fn audit_catches_double_lost_and_unexplained_runs() {
     let rerun = good.clone() + &run("queued", 200);
     assert!(audit(&sent, &parse_run_log(&rerun), &kills).is_ok());
     for (bad, why) in [
-        (good.clone() + &run("ok", 40), "double execution of an OK call"),
+        (
+            good.clone() + &run("ok", 40),
+            "double execution of an OK call",
+        ),
         (run("ok", 10) + &run("broken", 20), "lost async call"),
-        (good.clone() + &run("queued", 40), "async run twice with no kill between"),
-        (good.clone() + &run("refused", 40), "a \"not run\" refusal that ran"),
-        (good.clone() + &run("broken", 40), "an ambiguous call run twice"),
+        (
+            good.clone() + &run("queued", 40),
+            "async run twice with no kill between",
+        ),
+        (
+            good.clone() + &run("refused", 40),
+            "a \"not run\" refusal that ran",
+        ),
+        (
+            good.clone() + &run("broken", 40),
+            "an ambiguous call run twice",
+        ),
         (good.clone() + &run("never-sent", 40), "a run nobody sent"),
-        (good.replace("done", "start"), "an OK call that never completed"),
+        (
+            good.replace("done", "start"),
+            "an OK call that never completed",
+        ),
     ] {
         assert!(
             audit(&sent, &parse_run_log(&bad), &kills).is_err(),

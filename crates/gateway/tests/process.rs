@@ -69,7 +69,8 @@ async fn run_once(db: &TestDb) {
         GatewayProcessConfig::new(db.url(), fake_kds().await).with_admin_token(common::ADMIN_TOKEN);
     cfg.listen = "127.0.0.1:0".parse().unwrap();
     cfg.pool.engines = engines.to_vec();
-    let nats = match common::services::require(common::services::NATS, "gateway process async part") {
+    let nats = match common::services::require(common::services::NATS, "gateway process async part")
+    {
         Some(url) => {
             let mut raw = [0u8; 6];
             getrandom::fill(&mut raw).unwrap();

@@ -37,7 +37,10 @@ fn programs() -> Vec<PathBuf> {
 
 fn node_outputs(progs: &[PathBuf]) -> Option<Vec<serde_json::Value>> {
     if Command::new("node").arg("--version").output().is_err() {
-        services::record_skip("sandbox differential test against Node", "`node` is not installed");
+        services::record_skip(
+            "sandbox differential test against Node",
+            "`node` is not installed",
+        );
         return None;
     }
     let req =

@@ -125,7 +125,10 @@ pub async fn postgres_tables(url: &str) -> Vec<(String, Vec<u8>)> {
         .fetch_all(&mut conn)
         .await
         .unwrap();
-        out.push((format!("PostgreSQL table {t}"), rows.join("\n").into_bytes()));
+        out.push((
+            format!("PostgreSQL table {t}"),
+            rows.join("\n").into_bytes(),
+        ));
     }
     let _ = conn.close().await;
     out
