@@ -53,7 +53,7 @@ pub fn needles(markers: &[&str]) -> Vec<Needle> {
         push("hex", hex::encode(m).into_bytes());
         push("HEX", hex::encode_upper(m).into_bytes());
         let json = serde_json::to_string(m).unwrap();
-        push("JSON-escaped", json[1..json.len() - 1].as_bytes().to_vec());
+        push("JSON-escaped", json.as_bytes()[1..json.len() - 1].to_vec());
         let all_u: String = m.encode_utf16().map(|u| format!("\\u{u:04x}")).collect();
         push("JSON \\u-escaped", all_u.into_bytes());
     }
