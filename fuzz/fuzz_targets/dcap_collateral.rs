@@ -31,6 +31,6 @@ fuzz_target!(|data: &[u8]| {
     QUOTES.with(|(tdx, sgx)| {
         let now = 1_750_000_000;
         let _ = verify_quote(TeeKind::Tdx, tdx, Some(&collateral), now);
-        let _ = verify_quote(TeeKind::Sgx, sgx, Some(&collateral), now);
+        let _ = verify_quote(TeeKind::SgxDcap, sgx, Some(&collateral), now);
     });
 });
