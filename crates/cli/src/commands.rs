@@ -260,12 +260,17 @@ async fn dev(ctx: &Ctx, args: DevArgs) -> Result<(), CliError> {
             "engine_measurement": rec.engine_measurement,
             "insecure": true,
             "dev_file": ctx.dir.join(crate::config::DEV_FILE),
+            "page": format!("{}/", rec.gateway),
         }));
     } else {
         out.line(&format!(
             "{} {}",
             out.green("clave dev is running at"),
             out.bold(&rec.gateway)
+        ));
+        out.line(&format!(
+            "  page:       {}/ (invoke from your browser, sealed there)",
+            rec.gateway
         ));
         out.line(&format!("  data:       {}", rec.data_dir));
         out.line(&format!("  project:    {}", rec.project));

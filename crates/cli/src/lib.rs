@@ -17,6 +17,7 @@ mod commands;
 pub mod config;
 pub mod evidence;
 pub mod output;
+pub mod page;
 pub mod platform;
 pub mod server;
 
@@ -26,6 +27,13 @@ use std::process::ExitCode;
 use clap::Parser as _;
 
 pub use platform::{DevConfig, DevPlatform};
+
+/// Functions that have always finished within this many milliseconds run on the thread that
+/// handles the request instead of a sandbox worker (`SandboxSettings::inline_budget_ms`).
+pub const INLINE_BUDGET_MS: u64 = 5;
+
+/// Stack of the async runtime's threads (see `INLINE_BUDGET_MS`).
+pub const RUNTIME_THREAD_STACK: usize = 4 << 20;
 
 /// Parse `args` (including the program name), run the command, and return the exit code.
 #[must_use]
@@ -61,6 +69,9 @@ where
     ));
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // Fast functions run on the thread that handles their request (`INLINE_BUDGET_MS`): the
+        // sandbox needs twice the JS stack limit (at most 1 MiB inline) plus room for our frames.
+        .thread_stack_size(RUNTIME_THREAD_STACK)
         .build()
     {
         Ok(rt) => rt,

@@ -368,6 +368,7 @@ impl DevPlatform {
         if config.workers > 0 {
             engine_config.sandbox.workers = config.workers;
         }
+        engine_config.sandbox.inline_budget_ms = crate::INLINE_BUDGET_MS;
         let engine_attester = InsecureSimulatedAttester::new(engine_m.clone())
             .map_err(|e| start_err("simulated engine attester", e))?;
         let engine = Arc::new(
@@ -423,9 +424,15 @@ impl DevPlatform {
             GatewayConfig::default().with_admin_token(&admin_token),
         );
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(clave_gateway::serve(listener, state, async move {
-            let _ = rx.await;
-        }));
+        let page = crate::page::router(store.clone(), DEV_PROJECT);
+        let server = tokio::spawn(clave_gateway::serve_with(
+            listener,
+            state,
+            page,
+            async move {
+                let _ = rx.await;
+            },
+        ));
         tracing::debug!(
             us = started.elapsed().as_micros(),
             "dev start: gateway serving"

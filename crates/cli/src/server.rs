@@ -711,6 +711,7 @@ pub(crate) async fn engine(args: EngineArgs, out: &Out) -> Result<(), CliError> 
     if let Some(w) = args.workers.or(file.workers).filter(|w| *w > 0) {
         config.sandbox.workers = w;
     }
+    config.sandbox.inline_budget_ms = crate::INLINE_BUDGET_MS;
     let kds_client =
         Arc::new(HttpKdsClient::new(&kds_url).map_err(|e| failed("invalid KDS URL", e))?);
     let wait = Duration::from_secs(args.kds_wait_secs.or(file.kds_wait_secs).unwrap_or(60));

@@ -98,6 +98,12 @@ pub struct SandboxSettings {
     pub grace_ms: u64,
     /// Bytes of compiled bytecode kept in memory.
     pub bytecode_cache_bytes: usize,
+    /// Functions that have always finished within this many milliseconds run on the thread that
+    /// handles the request (no hand-off to a sandbox worker); 0 turns this off. The threads that
+    /// call the engine must then have stacks of at least 2 × `max.stack_bytes`, capped at
+    /// [`clave_sandbox::INLINE_MAX_STACK`]` × 2` (functions with larger stack limits always go to
+    /// the workers).
+    pub inline_budget_ms: u64,
 }
 
 impl Default for SandboxSettings {
@@ -108,6 +114,7 @@ impl Default for SandboxSettings {
             max: from_sandbox_limits(&d.max),
             grace_ms: u64::try_from(d.grace.as_millis()).unwrap_or(u64::MAX),
             bytecode_cache_bytes: d.cache_bytes,
+            inline_budget_ms: 0,
         }
     }
 }
@@ -129,6 +136,8 @@ impl SandboxRunner {
             max: to_sandbox_limits(&settings.max),
             grace: std::time::Duration::from_millis(settings.grace_ms),
             cache_bytes: settings.bytecode_cache_bytes,
+            inline_budget: std::time::Duration::from_millis(settings.inline_budget_ms),
+            ..clave_sandbox::PoolConfig::default()
         };
         let pool = clave_sandbox::SandboxPool::new(cfg)
             .map_err(|e| crate::Error::Sandbox(e.to_string()))?;
@@ -218,11 +227,13 @@ impl Runner for SandboxRunner {
                 headers: request.headers,
                 body: request.body,
             };
-            let out = self
-                .pool
-                .run(code_hash.0, code, http, to_sandbox_limits(&limits))
-                .await
-                .map_err(map_error)?;
+            let limits = to_sandbox_limits(&limits);
+            // Fast functions run here, on the request's thread; the rest on a sandbox worker.
+            let out = match self.pool.run_inline(code_hash.0, &code, http, limits) {
+                Ok(r) => r,
+                Err(http) => self.pool.run(code_hash.0, code, http, limits).await,
+            }
+            .map_err(map_error)?;
             Ok(RunOutput {
                 response: InvokeResponse {
                     status: out.response.status,

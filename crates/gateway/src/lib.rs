@@ -238,13 +238,27 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with(listener, state, axum::Router::new(), shutdown).await
+}
+
+/// Like [`serve`], with `extra` routes merged next to the API (`clave dev` adds its web page this
+/// way). `extra` must set no fallback and no route of the API.
+///
+/// # Errors
+/// I/O errors of the listener.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    extra: axum::Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let dispatcher = state.dispatcher().clone();
     let store = state.store().clone();
     let drain_timeout = state.config().drain_timeout;
     let triggered = Arc::new(tokio::sync::Notify::new());
     let trigger = triggered.clone();
     let closer = dispatcher.clone();
-    let server = axum::serve(listener, app(state))
+    let server = axum::serve(listener, extra.merge(app(state)))
         .with_graceful_shutdown(async move {
             shutdown.await;
             tracing::info!("gateway shutting down: draining in-flight calls");

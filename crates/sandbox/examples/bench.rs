@@ -1,8 +1,9 @@
 //! Sandbox benchmark: `cargo run --release -p clave-sandbox --example bench [-- N [MODE]]`.
-//! Cold call from source, cold call from cached bytecode, pool round trips back to back and paced
-//! (1 KiB JSON echo), and QuickJS heap bytes per idle instance. `N` is the number of calls per measurement (default
-//! 2000); `MODE` is one of `all` (default), `source`, `bytecode`, `pool` (for profiling one path,
-//! e.g. under `valgrind --tool=callgrind`).
+//! A call restored from the function's snapshot image (1 KiB JSON echo, and statistics over it),
+//! the cold start of a newly deployed function, pool round trips, and the memory of an idle
+//! function. `N` is the number of calls per measurement (default 2000); `MODE` is one of `all`
+//! (default), `warm`, `stats`, `cold`, `pool` (for profiling one path, e.g. under
+//! `valgrind --tool=callgrind`).
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -41,12 +42,24 @@ fn report(what: &str, mut v: Vec<Duration>) {
     );
 }
 
+/// A program for the heavier measurement: statistics over the request's array (like
+/// examples/salary-stats.js).
+const STATS: &str = r#"export default { async fetch(request) {
+  const { items } = await request.json();
+  const ns = items.map((x) => x.n || 0).sort((a, b) => a - b);
+  const sum = ns.reduce((a, b) => a + b, 0);
+  const mean = sum / ns.length;
+  const sd = Math.sqrt(ns.reduce((a, b) => a + (b - mean) ** 2, 0) / ns.length);
+  const byKey = new Map();
+  for (const x of items) byKey.set(x.k, (byKey.get(x.k) || 0) + 1);
+  return Response.json({ count: ns.length, mean, sd, median: ns[ns.length >> 1], keys: [...byKey] });
+} };"#;
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let n: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(2000);
     let mode = args.next().unwrap_or_else(|| "all".into());
     let want = |m: &str| mode == "all" || mode == m;
-    let hash: [u8; 32] = sha2::Sha256::digest(ECHO.as_bytes()).into();
     let limits = Limits::default();
     // The first call compiles the prelude (and, under valgrind, runs ~50x slower): a generous
     // deadline for warm-ups only.
@@ -54,72 +67,70 @@ fn main() {
         cpu_ms: 60_000,
         ..limits
     };
-    let (do_src, do_bc) = (want("source"), want("bytecode"));
-    let (src, bc, bc_paced) = std::thread::Builder::new()
+    let (do_warm, do_cold, do_stats) = (want("warm"), want("cold"), want("stats"));
+    let results = std::thread::Builder::new()
         .stack_size(4 << 20)
         .spawn(move || {
-            let mut src = Vec::new();
-            let mut bc = Vec::new();
-            if do_src {
-                clave_sandbox::run_on_current_thread(
-                    &BytecodeCache::new(0),
-                    hash,
-                    ECHO,
-                    request(),
-                    &warm,
-                )
-                .expect("warm-up");
-                for _ in 0..n {
-                    let cache = BytecodeCache::new(0);
-                    let t = Instant::now();
-                    clave_sandbox::run_on_current_thread(&cache, hash, ECHO, request(), &limits)
-                        .expect("call");
-                    src.push(t.elapsed());
-                }
-            }
-            if do_bc {
-                let cache = BytecodeCache::new(1 << 20);
-                clave_sandbox::run_on_current_thread(&cache, hash, ECHO, request(), &warm)
+            let mut out: Vec<(&str, Vec<Duration>)> = Vec::new();
+            let cache = BytecodeCache::new(1 << 20);
+            let measure = |code: &'static str| {
+                let hash: [u8; 32] = sha2::Sha256::digest(code.as_bytes()).into();
+                clave_sandbox::run_on_current_thread(&cache, hash, code, request(), &warm)
                     .expect("warm-up");
+                let mut v = Vec::with_capacity(n);
                 for _ in 0..n {
+                    let req = request();
                     let t = Instant::now();
-                    clave_sandbox::run_on_current_thread(&cache, hash, ECHO, request(), &limits)
+                    clave_sandbox::run_on_current_thread(&cache, hash, code, req, &limits)
                         .expect("call");
-                    bc.push(t.elapsed());
+                    v.push(t.elapsed());
                 }
+                v
+            };
+            if do_warm {
+                out.push((
+                    "call from the function's image (restore + fetch), 1 KiB echo",
+                    measure(ECHO),
+                ));
             }
-            let mut bc_paced = Vec::new();
-            if do_bc {
-                let cache = BytecodeCache::new(1 << 20);
-                clave_sandbox::run_on_current_thread(&cache, hash, ECHO, request(), &warm)
-                    .expect("warm-up");
-                for _ in 0..n {
-                    std::thread::sleep(Duration::from_millis(2));
+            if do_stats {
+                out.push((
+                    "call from the function's image, stats over the 1 KiB body",
+                    measure(STATS),
+                ));
+            }
+            if do_cold {
+                // A new function every call: compile, base image, evaluate, take its image, call.
+                let cache = BytecodeCache::new(0);
+                let mut v = Vec::with_capacity(n);
+                for i in 0..n {
+                    let code = format!("{ECHO}\n// deployment {i}\n");
+                    let hash: [u8; 32] = sha2::Sha256::digest(code.as_bytes()).into();
+                    let req = request();
                     let t = Instant::now();
-                    clave_sandbox::run_on_current_thread(&cache, hash, ECHO, request(), &limits)
+                    let l = if i == 0 { warm } else { limits };
+                    clave_sandbox::run_on_current_thread(&cache, hash, &code, req, &l)
                         .expect("call");
-                    bc_paced.push(t.elapsed());
+                    if i > 0 {
+                        v.push(t.elapsed());
+                    }
                 }
+                out.push((
+                    "cold start: first call of a newly deployed function (compile + image)",
+                    v,
+                ));
             }
-            (src, bc, bc_paced)
+            out
         })
         .expect("spawn")
         .join()
         .expect("join");
-    report(
-        "cold call from source (fresh runtime, compile, 1 KiB JSON echo)",
-        src,
-    );
-    report(
-        "cold call from cached bytecode (fresh runtime, 1 KiB JSON echo)",
-        bc,
-    );
-    report(
-        "cold call from cached bytecode, 2 ms apart (caches cooled)",
-        bc_paced,
-    );
+    for (what, v) in results {
+        report(what, v);
+    }
 
     if want("pool") {
+        let hash: [u8; 32] = sha2::Sha256::digest(ECHO.as_bytes()).into();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -132,6 +143,9 @@ fn main() {
         let code: Arc<str> = Arc::from(ECHO);
         let mut pooled = Vec::new();
         rt.block_on(async {
+            pool.run(hash, code.clone(), request(), warm)
+                .await
+                .expect("warm-up");
             for _ in 0..n {
                 let t = Instant::now();
                 pool.run(hash, code.clone(), request(), limits)
@@ -140,33 +154,16 @@ fn main() {
                 pooled.push(t.elapsed());
             }
         });
-        report(
-            "pool.run round trip, back to back (bytecode cached)",
-            pooled,
-        );
-        // With a little idle time between calls the worker has torn down the previous instance
-        // and prepared the next one (runtime + context + prelude) before the call arrives.
-        let mut paced = Vec::new();
-        rt.block_on(async {
-            for _ in 0..n {
-                tokio::time::sleep(Duration::from_millis(2)).await;
-                let t = Instant::now();
-                pool.run(hash, code.clone(), request(), limits)
-                    .await
-                    .expect("call");
-                paced.push(t.elapsed());
-            }
-        });
-        report(
-            "pool.run round trip, 2 ms apart (instance prepared while idle)",
-            paced,
-        );
+        report("pool.run round trip, back to back (image cached)", pooled);
     }
     if mode == "all" {
         let heap = clave_sandbox::idle_instance_heap_bytes(ECHO).expect("idle");
+        let (image, unique) = clave_sandbox::function_image_bytes(ECHO).expect("image");
         println!(
-            "QuickJS heap per idle instance (runtime+context+prelude+module): {} KiB",
-            heap / 1024
+            "QuickJS heap per idle instance (runtime+context+prelude+module): {} KiB; its image: {} KiB, of which {} KiB not shared with the base image",
+            heap / 1024,
+            image / 1024,
+            unique / 1024
         );
     }
 }

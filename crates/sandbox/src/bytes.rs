@@ -8,8 +8,7 @@
 use std::cell::Cell;
 use std::rc::Rc;
 
-use rquickjs::allocator::{Allocator, RustAllocator};
-use rquickjs::{Ctx, Module, Runtime, TypedArray};
+use rquickjs::{Ctx, Module, TypedArray};
 
 /// Runs `f` on the bytes of a `Uint8Array` (its view, not the whole buffer). `None` if detached.
 pub(crate) fn with_u8<R>(ta: &TypedArray<'_, u8>, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
@@ -18,6 +17,16 @@ pub(crate) fn with_u8<R>(ta: &TypedArray<'_, u8>, f: impl FnOnce(&[u8]) -> R) ->
     // run the GC) while the slice is alive; the runtime is single-threaded and owned by this thread.
     let bytes = unsafe { ta.as_bytes() }?;
     Some(f(bytes))
+}
+
+/// Points the runtime's stack overflow check at the current stack position (`JS_UpdateStackTop`).
+pub(crate) fn update_stack_top(ctx: &Ctx<'_>) {
+    // SAFETY: `ctx` is a live context locked by this thread; the runtime it belongs to is used
+    // only from this thread, and `JS_UpdateStackTop` only records the current stack pointer.
+    unsafe {
+        let rt = rquickjs::qjs::JS_GetRuntime(ctx.as_raw().as_ptr());
+        rquickjs::qjs::JS_UpdateStackTop(rt);
+    }
 }
 
 /// Loads module bytecode.
@@ -840,13 +849,30 @@ impl Heap {
     }
 
     /// Bytes currently allocated (usable sizes).
-    #[cfg(test)]
     pub(crate) fn used(&self) -> usize {
         self.used.get()
     }
 
+    /// Sets the bytes in use (after an arena was restored to an image that held `used`).
+    pub(crate) fn set_used(&self, used: usize) {
+        self.used.set(used);
+    }
+
+    pub(crate) fn add_used(&self, n: usize) {
+        self.used.set(self.used.get().saturating_add(n));
+    }
+
+    pub(crate) fn sub_used(&self, n: usize) {
+        self.used.set(self.used.get().saturating_sub(n));
+    }
+
+    /// Records that the allocator could not satisfy a request (the arena is full).
+    pub(crate) fn record_refusal(&self) {
+        self.refused.set(true);
+    }
+
     /// Reserves `grow` more bytes, or records a refusal.
-    fn admit(&self, grow: usize) -> bool {
+    pub(crate) fn admit(&self, grow: usize) -> bool {
         let used = self.used.get();
         if used.saturating_add(grow) > self.limit.get() {
             self.refused.set(true);
@@ -856,106 +882,21 @@ impl Heap {
     }
 }
 
-/// Rounds like `RustAllocator` does (multiples of 8 bytes).
-fn rounded(size: usize) -> usize {
-    size.div_ceil(8).saturating_mul(8)
-}
-
-/// `RustAllocator` with the heap limit of [`Heap`].
-struct LimitedAllocator(Rc<Heap>);
-
-// SAFETY: every method delegates the actual memory management to `RustAllocator` (which upholds
-// the `Allocator` contract) and only adds bookkeeping: a request is either refused before
-// `RustAllocator` sees it (null is returned, which QuickJS handles as allocation failure, and a
-// refused `realloc` leaves the old block untouched) or forwarded unchanged. `usable_size` is
-// `RustAllocator`'s. The `Heap` is only touched from the runtime's thread (`Rc`, `Cell`).
-unsafe impl Allocator for LimitedAllocator {
-    fn alloc(&mut self, size: usize) -> *mut u8 {
-        if !self.0.admit(rounded(size)) {
-            return std::ptr::null_mut();
-        }
-        let p = RustAllocator.alloc(size);
-        if !p.is_null() {
-            // SAFETY: `p` was just returned non-null by `RustAllocator`.
-            let n = unsafe { RustAllocator::usable_size(p) };
-            self.0.used.set(self.0.used.get() + n);
-        }
-        p
-    }
-
-    fn calloc(&mut self, count: usize, size: usize) -> *mut u8 {
-        let Some(total) = count.checked_mul(size) else {
-            return std::ptr::null_mut();
-        };
-        if count == 0 || size == 0 || !self.0.admit(rounded(total)) {
-            return std::ptr::null_mut();
-        }
-        let p = RustAllocator.calloc(count, size);
-        if !p.is_null() {
-            // SAFETY: `p` was just returned non-null by `RustAllocator`.
-            let n = unsafe { RustAllocator::usable_size(p) };
-            self.0.used.set(self.0.used.get() + n);
-        }
-        p
-    }
-
-    unsafe fn dealloc(&mut self, ptr: *mut u8) {
-        if ptr.is_null() {
-            return;
-        }
-        // SAFETY: the caller guarantees `ptr` came from this allocator, i.e. from
-        // `RustAllocator` through `alloc`, `calloc` or `realloc` above.
-        unsafe {
-            let n = RustAllocator::usable_size(ptr);
-            self.0.used.set(self.0.used.get().saturating_sub(n));
-            RustAllocator.dealloc(ptr);
-        }
-    }
-
-    unsafe fn realloc(&mut self, ptr: *mut u8, new_size: usize) -> *mut u8 {
-        if ptr.is_null() {
-            return self.alloc(new_size);
-        }
-        if new_size == 0 {
-            // SAFETY: as in `dealloc`.
-            unsafe { self.dealloc(ptr) };
-            return std::ptr::null_mut();
-        }
-        // SAFETY: the caller guarantees `ptr` came from this allocator (so from `RustAllocator`).
-        let old = unsafe { RustAllocator::usable_size(ptr) };
-        let new = rounded(new_size);
-        if new > old && !self.0.admit(new - old) {
-            return std::ptr::null_mut();
-        }
-        // SAFETY: `ptr` came from `RustAllocator` (see above); on failure it stays valid.
-        let p = unsafe { RustAllocator.realloc(ptr, new_size) };
-        if !p.is_null() {
-            // SAFETY: `p` was just returned non-null by `RustAllocator`.
-            let n = unsafe { RustAllocator::usable_size(p) };
-            self.0.used.set(self.0.used.get().saturating_sub(old) + n);
-        }
-        p
-    }
-
-    unsafe fn usable_size(ptr: *mut u8) -> usize {
-        // SAFETY: the caller guarantees `ptr` came from this allocator (so from `RustAllocator`).
-        unsafe { RustAllocator::usable_size(ptr) }
-    }
-}
-
-/// A runtime whose every allocation is accounted in `heap` and refused beyond its limit.
-pub(crate) fn limited_runtime(heap: Rc<Heap>) -> rquickjs::Result<Runtime> {
-    Runtime::new_with_alloc(LimitedAllocator(heap))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::arena::Arena;
+
+    /// A runtime in its own arena (the arena must outlive it: keep it declared first).
+    fn limited_runtime(arena: &Arena, heap: Rc<Heap>) -> rquickjs::Result<rquickjs::Runtime> {
+        rquickjs::Runtime::new_with_alloc(arena.allocator(heap))
+    }
 
     #[test]
     fn refuses_beyond_the_limit_and_records_it() {
+        let arena = Arena::new(256 << 20).expect("arena");
         let heap = Heap::new(usize::MAX);
-        let rt = limited_runtime(heap.clone()).expect("runtime");
+        let rt = limited_runtime(&arena, heap.clone()).expect("runtime");
         let ctx = rquickjs::Context::full(&rt).expect("context");
         assert!(heap.used() > 0);
         heap.set_limit(heap.used() + (1 << 20));
@@ -975,8 +916,9 @@ mod tests {
     /// on everything else, leaving no exception and no leak behind.
     #[test]
     fn native_json_takes_plain_data_only() {
+        let arena = Arena::new(256 << 20).expect("arena");
         let heap = Heap::new(usize::MAX);
-        let rt = limited_runtime(heap.clone()).expect("runtime");
+        let rt = limited_runtime(&arena, heap.clone()).expect("runtime");
         let ctx = rquickjs::Context::full(&rt).expect("context");
         ctx.with(|ctx| {
             let fast = |src: &str| -> Option<String> {
@@ -1032,8 +974,9 @@ mod tests {
     fn native_json_parse_agrees_with_json_parse_on_mutations() {
         let seed =
             r#"{"items":[{"k":"v\u00e9\n","n":-12.5e3},true,false,null,[]],"s":"a\"b","o":{}}"#;
+        let arena = Arena::new(256 << 20).expect("arena");
         let heap = Heap::new(usize::MAX);
-        let rt = limited_runtime(heap.clone()).expect("runtime");
+        let rt = limited_runtime(&arena, heap.clone()).expect("runtime");
         let ctx = rquickjs::Context::full(&rt).expect("context");
         ctx.with(|ctx| {
             let generic: rquickjs::Function<'_> = ctx

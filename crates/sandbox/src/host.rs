@@ -11,7 +11,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use base64::Engine as _;
-use rquickjs::{ArrayBuffer, Ctx, Exception, Function, Object, TypedArray, Value, function::Opt};
+use rquickjs::{
+    ArrayBuffer, Ctx, Exception, Function, Object, Persistent, TypedArray, Value, function::Opt,
+};
 use sha2::Digest as _;
 
 use crate::bytes::{Heap, define_lazy_globals, json_fast, json_parse_fast, load_module, with_u8};
@@ -26,6 +28,11 @@ pub(crate) struct CallState {
     pub abandon: Arc<AtomicBool>,
     pub interrupted: Cell<bool>,
     pub host_oom: Cell<bool>,
+    /// True while a function's module is being evaluated for its image.
+    pub evaluating_module: Cell<bool>,
+    /// Set when the module's top level drew randomness: its state must not become an image (every
+    /// call would replay the same keys, nonces and ids), so the top level runs for every call.
+    pub top_level_random: Cell<bool>,
     budget: Cell<usize>,
     pub console: RefCell<Vec<ConsoleLine>>,
     pub console_left: Cell<usize>,
@@ -34,6 +41,8 @@ pub(crate) struct CallState {
     pub heap: Rc<Heap>,
     /// A request body that is not valid UTF-8, handed to the prelude by `H.requestBytes()`.
     pub request_bytes: RefCell<Vec<u8>>,
+    /// State of `Math.random` (xorshift128+), reseeded from the OS for every call.
+    random: Cell<[u64; 2]>,
 }
 
 impl CallState {
@@ -43,13 +52,36 @@ impl CallState {
             abandon,
             interrupted: Cell::new(false),
             host_oom: Cell::new(false),
+            evaluating_module: Cell::new(false),
+            top_level_random: Cell::new(false),
             budget: Cell::new(limits.heap_bytes),
             console: RefCell::new(Vec::new()),
             console_left: Cell::new(limits.max_console_bytes),
             console_truncated: Cell::new(false),
             heap: Heap::new(limits.heap_bytes),
             request_bytes: RefCell::new(Vec::new()),
+            random: Cell::new(fresh_seed()),
         }
+    }
+
+    /// Notes that randomness was drawn (see `top_level_random`).
+    fn drew_random(&self) {
+        if self.evaluating_module.get() {
+            self.top_level_random.set(true);
+        }
+    }
+
+    /// The next `Math.random()` value: 53 random bits in [0, 1).
+    pub fn next_random(&self) -> f64 {
+        self.drew_random();
+        let [mut s1, s0] = self.random.get();
+        let result = s0.wrapping_add(s1);
+        s1 ^= s1 << 23;
+        s1 ^= s1 >> 17;
+        s1 ^= s0;
+        s1 ^= s0 >> 26;
+        self.random.set([s0, s1]);
+        (result >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 
     /// Sets the limits and deadline of the call about to run (on a prepared instance).
@@ -63,6 +95,10 @@ impl CallState {
         self.console.borrow_mut().clear();
         self.host_oom.set(false);
         self.interrupted.set(false);
+        self.evaluating_module.set(false);
+        self.top_level_random.set(false);
+        self.request_bytes.borrow_mut().clear();
+        self.random.set(fresh_seed());
     }
 
     /// The wall-clock deadline of the call.
@@ -139,6 +175,15 @@ impl CallState {
     }
 }
 
+/// A non-zero xorshift128+ seed from the OS generator.
+fn fresh_seed() -> [u64; 2] {
+    let mut seed: [u64; 2] = rand::random();
+    if seed == [0, 0] {
+        seed[0] = 1;
+    }
+    seed
+}
+
 fn url_components(u: &url::Url) -> Vec<String> {
     use url::quirks as q;
     vec![
@@ -190,12 +235,14 @@ fn forgiving_atob(input: &str) -> Option<String> {
 /// The longest JSON text `H.jsonFast` builds and `H.jsonParse` parses natively.
 const JSON_FAST_MAX_BYTES: usize = 4 << 20;
 
-/// Installs `globalThis.__clave_host` (the prelude takes it and deletes it).
+/// Installs `globalThis.__clave_host` (the prelude takes it and deletes it). Returns every host
+/// function, for the slot to hold: a host function owns a Rust closure outside the arena, so none
+/// may ever be finalized while images refer to it.
 pub(crate) fn install<'js>(
     ctx: &Ctx<'js>,
     st: &Rc<CallState>,
     chunks: &'static [Vec<u8>],
-) -> rquickjs::Result<()> {
+) -> rquickjs::Result<Vec<Persistent<Value<'static>>>> {
     let host = Object::new(ctx.clone())?;
 
     // Loads prelude chunk `i` (our own bytecode, compiled at start-up) and returns its namespace.
@@ -296,23 +343,31 @@ pub(crate) fn install<'js>(
         )?,
     )?;
 
-    // The rarely used host functions are made on first use (`H.more()`, see `more`): each
-    // costs a function object in every context otherwise.
+    // Every host function is made here, once per slot, before its base image is taken: a Rust
+    // function made during a call would own a Rust-side closure that restoring the image forgets.
+    more(ctx, st, &host)?;
+
+    // `Math.random`: the context's own generator state would be part of every image (each call
+    // would see the same sequence), so the slot's generator, reseeded from the OS for every call
+    // (`CallState::arm`), replaces it.
     let s = st.clone();
     host.set(
-        "more",
-        Function::new(ctx.clone(), move |ctx: Ctx<'js>| more(&ctx, &s))?,
+        "mathRandom",
+        Function::new(ctx.clone(), move || s.next_random())?.with_name("random")?,
     )?;
 
+    let mut pins = Vec::new();
+    for key in host.keys::<String>() {
+        let v: Value<'js> = host.get(key?)?;
+        pins.push(Persistent::save(ctx, v));
+    }
     ctx.globals().set("__clave_host", host)?;
-    Ok(())
+    Ok(pins)
 }
 
 /// The rarely used host functions (adding an intrinsic group, non-UTF-8 request bytes, console,
-/// encodings, digests, randomness, URL parsing), made when the prelude first needs one.
-fn more<'js>(ctx: &Ctx<'js>, st: &Rc<CallState>) -> rquickjs::Result<Object<'js>> {
-    let host = Object::new(ctx.clone())?;
-
+/// encodings, digests, randomness, URL parsing).
+fn more<'js>(ctx: &Ctx<'js>, st: &Rc<CallState>, host: &Object<'js>) -> rquickjs::Result<()> {
     // The request body that is not valid UTF-8 (called once, by `dispatch`).
     let s = st.clone();
     host.set(
@@ -416,6 +471,7 @@ fn more<'js>(ctx: &Ctx<'js>, st: &Rc<CallState>) -> rquickjs::Result<Object<'js>
                 return Err(Exception::throw_range(&ctx, "at most 65536 random bytes"));
             }
             s.charge(&ctx, n)?;
+            s.drew_random();
             let mut buf = vec![0u8; n];
             rand::fill(&mut buf[..]);
             ArrayBuffer::new_copy(ctx, buf)
@@ -517,7 +573,7 @@ fn more<'js>(ctx: &Ctx<'js>, st: &Rc<CallState>) -> rquickjs::Result<Object<'js>
         )?,
     )?;
 
-    Ok(host)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,8 +1,10 @@
 //! One invocation: fresh runtime + context, prelude, module from bytecode, `fetch`, our own job
 //! loop (deadline checked between jobs, outside `Context::with`), response extraction, teardown.
 
+use std::collections::HashMap;
+use std::mem::ManuallyDrop;
 use std::rc::Rc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -14,7 +16,8 @@ use rquickjs::{
 };
 use sha2::Digest as _;
 
-use crate::bytes::{limited_runtime, load_module, with_u8};
+use crate::arena::Arena;
+use crate::bytes::{load_module, with_u8};
 use crate::host::{self, CallState};
 use crate::{BytecodeCache, Error, HttpRequest, HttpResponse, Limits, Outcome};
 
@@ -215,14 +218,6 @@ impl rquickjs::loader::Loader for NoImports {
     }
 }
 
-fn new_runtime(st: &Rc<CallState>) -> Result<Runtime, Error> {
-    let rt = limited_runtime(st.heap.clone()).map_err(internal)?;
-    rt.set_loader(NoImports, NoImports);
-    let s = st.clone();
-    rt.set_interrupt_handler(Some(Box::new(move || s.expired())));
-    Ok(rt)
-}
-
 /// First cycle-collection threshold of a runtime. QuickJS starts at 256 KiB, which an idle
 /// instance almost fills, so nearly every call paid for a full GC pass that found nothing (reference
 /// counting frees acyclic garbage at once). The threshold grows with the heap limit (1/8 of it,
@@ -245,160 +240,431 @@ fn compile(rt: &Runtime, source: &str) -> Result<Vec<u8>, Error> {
     })
 }
 
-/// Everything that lives in one runtime; dropped in a safe order (persistent handles first).
-struct Instance {
+/// An image of a slot's arena and the heap bytes in use when it was taken.
+struct Image {
+    bytes: crate::arena::Image,
+    heap_used: usize,
+}
+
+/// A function's image: the base image plus the function's module evaluated (sharing the pages it
+/// did not change with the base image). `ns` is the module namespace; its reference is part of the
+/// image (it exists only while the image is restored), so the handle is never dropped.
+struct FnImage {
+    image: Image,
+    /// Bytes of pages not shared with the base image: what the function costs in memory.
+    unique: usize,
+    ns: ManuallyDrop<Persistent<Object<'static>>>,
+    tick: u64,
+}
+
+/// Function images of one slot, least recently used dropped first beyond `max` bytes.
+struct Images {
+    map: HashMap<[u8; 32], FnImage>,
+    bytes: usize,
+    max: usize,
+    tick: u64,
+}
+
+impl Images {
+    fn insert(&mut self, hash: [u8; 32], mut img: FnImage) {
+        let size = img.unique;
+        if size > self.max {
+            return;
+        }
+        while self.bytes + size > self.max {
+            let Some(oldest) = self.map.iter().min_by_key(|(_, v)| v.tick).map(|(k, _)| *k) else {
+                break;
+            };
+            if let Some(old) = self.map.remove(&oldest) {
+                self.bytes -= old.unique;
+            }
+        }
+        self.tick += 1;
+        img.tick = self.tick;
+        self.bytes += size;
+        if let Some(old) = self.map.insert(hash, img) {
+            self.bytes -= old.unique;
+        }
+    }
+
+    fn get(&mut self, hash: &[u8; 32]) -> Option<&FnImage> {
+        self.tick += 1;
+        let tick = self.tick;
+        self.map.get_mut(hash).map(|img| {
+            img.tick = tick;
+            &*img
+        })
+    }
+}
+
+/// The prelude's entry points, saved in the base image (so valid in every image of the slot).
+struct Entry {
+    dispatch: Persistent<Function<'static>>,
+    run_timers: Persistent<Function<'static>>,
+    check_handler: Persistent<Function<'static>>,
+    begin: Persistent<Function<'static>>,
+}
+
+/// What a slot's arena holds right now.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Holds {
+    /// Exactly the function's image (nothing ran since it was restored or taken).
+    Function([u8; 32]),
+    /// Anything else: a call ran, or a build failed part way.
+    Dirty,
+}
+
+/// A sandbox slot: one QuickJS runtime + context living entirely in one [`Arena`], the base image
+/// (runtime, context, intrinsics, host functions, prelude) and the images of the functions this
+/// slot ran (base + module evaluated). Every call starts from an image restored into the arena, so
+/// nothing a call does — globals, prototypes, module state, timers, pending jobs, the allocator's
+/// state — is visible to the next one. A slot belongs to one thread.
+///
+/// Everything outside the arena that the runtime refers to is made while the base image is built
+/// and never changes afterwards: the rquickjs runtime's Rust-side data (class ids, the prototype of
+/// Rust functions, the interrupt handler, the loader), the Rust closures of the host functions
+/// (all made up front, none per call), and `st`, whose per-call fields are reset by
+/// [`CallState::arm`]. Handles to values inside the arena (`entry`, the images' namespaces) stay
+/// valid across restores because the arena never moves.
+pub(crate) struct Slot {
     st: Rc<CallState>,
-    handles: Handles,
+    entry: Option<Entry>,
+    /// Every host function, held so that none can be finalized (its Rust closure freed) while
+    /// images refer to it.
+    pins: Vec<Persistent<Value<'static>>>,
+    pending: Option<Persistent<Promise<'static>>>,
+    /// Dropped after `entry` and `pending`, before `rt` (field order).
     ctx: Context,
     rt: Runtime,
-    failed: bool,
+    base: Option<Image>,
+    images: Images,
+    holds: Holds,
+    /// The largest heap limit a call may have (the arena is reserved for it).
+    max_heap: usize,
+    /// Last: the runtime lives in it.
+    arena: Arena,
 }
 
-#[derive(Default)]
-struct Handles {
-    dispatch: Option<Persistent<Function<'static>>>,
-    run_timers: Option<Persistent<Function<'static>>>,
-    check_handler: Option<Persistent<Function<'static>>>,
-    begin: Option<Persistent<Function<'static>>>,
-    namespace: Option<Persistent<Object<'static>>>,
-    pending: Option<Persistent<Promise<'static>>>,
-}
-
-impl Drop for Instance {
+impl Drop for Slot {
     fn drop(&mut self) {
-        // After an out-of-memory or an interrupt the runtime is never reused; give it headroom so
-        // that finalizers and frees during teardown do not fail on the limit.
-        if self.failed {
-            self.st.heap.set_limit(usize::MAX);
+        // Back to the base image (a consistent state that holds every reference the Rust side
+        // holds), then an ordinary teardown, which also frees the host functions' closures.
+        self.st.heap.set_limit(usize::MAX);
+        std::mem::forget(self.pending.take());
+        if let Some(base) = &self.base {
+            self.arena.restore(&base.bytes);
+            self.st.heap.set_used(base.heap_used);
         }
-        // No explicit `run_gc`: dropping the context and then the runtime (`JS_FreeRuntime`) runs
-        // the cycle collector once and frees everything.
-        self.handles = Handles::default();
+        self.entry = None;
+        self.pins.clear();
+        // The fields drop next, in order: the context, the runtime, the images, the arena.
     }
 }
 
-impl Instance {
-    /// Fresh runtime + context with the prelude evaluated and the module (from `bytecode`) loaded.
-    fn new(
-        limits: &Limits,
-        st: Rc<CallState>,
-        bytecode: BytecodeSource<'_>,
-    ) -> Result<(Instance, Option<Vec<u8>>), Error> {
-        let mut inst = Instance::prepare(st)?;
-        inst.arm(limits, inst.st.deadline(), false)?;
-        let compiled = inst.load_user(bytecode)?;
-        Ok((inst, compiled))
-    }
+/// How long building a slot's base image may take (only our prelude runs).
+const PREPARE_DEADLINE: Duration = Duration::from_secs(10);
 
-    /// Fresh runtime + context with the prelude evaluated, before the call is known: no limits
-    /// yet beyond the ones `st` was created with (see [`Instance::arm`]). Runs only our own code.
-    fn prepare(st: Rc<CallState>) -> Result<Instance, Error> {
+/// Default bytes of function images kept per slot.
+pub(crate) const DEFAULT_IMAGE_BYTES: usize = 32 << 20;
+
+/// Arena reservation (virtual, committed on use) for a heap limit: fragmentation headroom and the
+/// allocator's own bookkeeping on top of the limit.
+pub(crate) fn arena_bytes_for(heap_limit: usize) -> usize {
+    heap_limit
+        .saturating_add(heap_limit / 2)
+        .saturating_add(16 << 20)
+}
+
+impl Slot {
+    /// A new slot on the current thread: arena, runtime, context, host functions, prelude; takes
+    /// the base image. `max_heap` is the largest heap limit a call may ask for.
+    pub(crate) fn new(
+        abandon: Arc<AtomicBool>,
+        max_heap: usize,
+        image_bytes: usize,
+    ) -> Result<Slot, Error> {
         let prelude = prelude()?;
-        let rt = new_runtime(&st)?;
+        let limits = Limits::default();
+        let st = Rc::new(CallState::new(
+            &limits,
+            Instant::now() + PREPARE_DEADLINE,
+            abandon,
+        ));
+        st.heap.set_limit(usize::MAX);
+        let arena = Arena::new(arena_bytes_for(max_heap)).map_err(Error::Internal)?;
+        let rt = Runtime::new_with_alloc(arena.allocator(st.heap.clone())).map_err(internal)?;
+        rt.set_loader(NoImports, NoImports);
+        let s = st.clone();
+        rt.set_interrupt_handler(Some(Box::new(move || s.expired())));
         let ctx = Context::custom::<RunIntrinsics>(&rt).map_err(internal)?;
-        let mut inst = Instance {
+        let mut slot = Slot {
             st,
-            handles: Handles::default(),
+            entry: None,
+            pins: Vec::new(),
+            pending: None,
             ctx,
             rt,
-            failed: false,
+            base: None,
+            images: Images {
+                map: HashMap::new(),
+                bytes: 0,
+                max: image_bytes,
+                tick: 0,
+            },
+            holds: Holds::Dirty,
+            max_heap,
+            arena,
         };
-        let st = inst.st.clone();
-        let r = inst.ctx.with(|ctx| -> Result<_, Error> {
-            host::install(&ctx, &st, &prelude.chunks).map_err(|e| caught(&st, &ctx, e))?;
+        let st = slot.st.clone();
+        let (entry, pins) = slot.ctx.with(|ctx| -> Result<_, Error> {
+            let pins =
+                host::install(&ctx, &st, &prelude.chunks).map_err(|e| caught(&st, &ctx, e))?;
             let pm = load_module(ctx.clone(), &prelude.core).map_err(|e| caught(&st, &ctx, e))?;
             let (pm, _p) = pm.eval().map_err(|e| caught(&st, &ctx, e))?;
-            let dispatch: Function<'_> = pm.get("dispatch").map_err(internal)?;
-            let run_timers: Function<'_> = pm.get("runTimers").map_err(internal)?;
-            let check: Function<'_> = pm.get("checkHandler").map_err(internal)?;
-            let begin: Function<'_> = pm.get("begin").map_err(internal)?;
-            Ok((
-                Persistent::save(&ctx, dispatch),
-                Persistent::save(&ctx, run_timers),
-                Persistent::save(&ctx, check),
-                Persistent::save(&ctx, begin),
-            ))
+            let get = |name: &str| -> Result<Persistent<Function<'static>>, Error> {
+                let f: Function<'_> = pm.get(name).map_err(internal)?;
+                Ok(Persistent::save(&ctx, f))
+            };
+            let entry = Entry {
+                dispatch: get("dispatch")?,
+                run_timers: get("runTimers")?,
+                check_handler: get("checkHandler")?,
+                begin: get("begin")?,
+            };
+            Ok((entry, pins))
+        })?;
+        slot.entry = Some(entry);
+        slot.pins = pins;
+        slot.rt.run_gc();
+        slot.base = Some(Image {
+            bytes: slot.arena.snapshot(None),
+            heap_used: slot.st.heap.used(),
         });
-        match r {
-            Ok((d, t, c, b)) => {
-                inst.handles.dispatch = Some(d);
-                inst.handles.run_timers = Some(t);
-                inst.handles.check_handler = Some(c);
-                inst.handles.begin = Some(b);
-                Ok(inst)
-            }
-            Err(e) => {
-                inst.failed = true;
-                Err(inst.reclassify(e))
-            }
-        }
+        Ok(slot)
     }
 
-    /// Applies the call's limits and deadline. `restart_clock` (for an instance prepared ahead of
-    /// its call) moves `performance.timeOrigin` to now, as if the prelude had just run.
-    fn arm(
-        &mut self,
-        limits: &Limits,
-        deadline: Instant,
-        restart_clock: bool,
-    ) -> Result<(), Error> {
+    fn restore(&mut self, image: &Image) {
+        self.arena.restore(&image.bytes);
+        self.st.heap.set_used(image.heap_used);
+    }
+
+    /// Applies the call's limits and deadline, and restarts the clock of `performance`.
+    fn arm(&mut self, limits: &Limits, deadline: Instant) -> Result<(), Error> {
         self.st.arm(limits, deadline);
+        update_stack_top(&self.ctx);
         self.rt.set_max_stack_size(limits.stack_bytes);
         self.rt.set_gc_threshold(gc_threshold(limits.heap_bytes));
-        if restart_clock {
-            let begin = self.handles.begin.clone();
-            let st = self.st.clone();
-            self.ctx.with(|ctx| -> Result<(), Error> {
-                let f = begin
-                    .ok_or_else(|| internal("no begin entry point"))?
-                    .restore(&ctx)
-                    .map_err(internal)?;
-                f.call::<_, ()>(()).map_err(|e| caught(&st, &ctx, e))
-            })?;
-        }
-        Ok(())
+        let begin = self.entry()?.begin.clone();
+        let st = self.st.clone();
+        self.ctx.with(|ctx| -> Result<(), Error> {
+            let f = begin.restore(&ctx).map_err(internal)?;
+            f.call::<_, ()>(()).map_err(|e| caught(&st, &ctx, e))
+        })
     }
 
-    /// Loads and evaluates the function's module (compiling `Source` first, with the call's
-    /// limits) and drives top-level await to completion. Returns the bytecode it compiled.
-    fn load_user(&mut self, bytecode: BytecodeSource<'_>) -> Result<Option<Vec<u8>>, Error> {
-        let mut compiled = None;
-        let code: &[u8] = match bytecode {
-            BytecodeSource::Bytecode(b) => b,
-            BytecodeSource::Source(src) => {
-                match compile(&self.rt, src) {
-                    Ok(b) => compiled = Some(b),
-                    Err(e) => {
-                        self.failed = true;
-                        return Err(self.reclassify(e));
-                    }
+    fn entry(&self) -> Result<&Entry, Error> {
+        self.entry
+            .as_ref()
+            .ok_or_else(|| internal("slot without entry points"))
+    }
+
+    /// Puts the arena back into the state of the function image `hash` now (off the critical
+    /// path, after a reply was sent), so that the call's data does not linger and the next call
+    /// of that function starts at once. Without such an image it restores the base image and
+    /// returns false.
+    pub(crate) fn scrub(&mut self, hash: &[u8; 32]) -> bool {
+        if self.holds == Holds::Function(*hash) {
+            return true;
+        }
+        std::mem::forget(self.pending.take());
+        let Some(img) = self.images.map.get(hash) else {
+            // No image to keep warm (too large for the budget, or a top level that drew
+            // randomness): the base image still clears what the call left.
+            if let Some(base) = &self.base {
+                self.arena.restore(&base.bytes);
+                self.st.heap.set_used(base.heap_used);
+            }
+            self.holds = Holds::Dirty;
+            return false;
+        };
+        self.arena.restore(&img.image.bytes);
+        self.st.heap.set_used(img.image.heap_used);
+        self.holds = Holds::Function(*hash);
+        true
+    }
+
+    /// One full call: restores the function's image (building it from the base image on a miss),
+    /// runs `fetch`, and extracts the response.
+    pub(crate) fn call(
+        &mut self,
+        cache: &BytecodeCache,
+        code_hash: [u8; 32],
+        code: &str,
+        request: HttpRequest,
+        limits: &Limits,
+        started: Instant,
+    ) -> Result<Outcome, Error> {
+        if request.body.len() > limits.max_request_bytes {
+            return Err(Error::RequestTooLarge {
+                size: request.body.len(),
+                limit: limits.max_request_bytes,
+            });
+        }
+        let limits = &Limits {
+            heap_bytes: limits.heap_bytes.min(self.max_heap),
+            ..*limits
+        };
+        let deadline = started + limits.timeout();
+        if Instant::now() >= deadline || self.st.abandon.load(Ordering::Relaxed) {
+            return Err(Error::Timeout);
+        }
+        let result = self
+            .enter(cache, code_hash, code, limits, deadline)
+            .and_then(|ns| self.run_fetch(ns, request, limits))
+            .map_err(|e| self.reclassify(e));
+        // Whatever happened, the arena is restored before the next call (by the worker's scrub
+        // after the reply, at the latest when the next call starts).
+        self.st.heap.set_limit(usize::MAX);
+        std::mem::forget(self.pending.take());
+        self.holds = Holds::Dirty;
+        let st = &self.st;
+        let console = std::mem::take(&mut *st.console.borrow_mut());
+        st.request_bytes.borrow_mut().clear();
+        result.map(|response| Outcome {
+            response,
+            console,
+            console_truncated: st.console_truncated.get(),
+        })
+    }
+
+    /// Makes the arena hold the function's image (restored, or built from the base image and
+    /// taken now) with the call's limits armed; returns the module namespace.
+    fn enter(
+        &mut self,
+        cache: &BytecodeCache,
+        code_hash: [u8; 32],
+        code: &str,
+        limits: &Limits,
+        deadline: Instant,
+    ) -> Result<Persistent<Object<'static>>, Error> {
+        if self.images.map.contains_key(&code_hash) {
+            if self.holds != Holds::Function(code_hash)
+                && let Some(img) = self.images.map.get(&code_hash)
+            {
+                self.arena.restore(&img.image.bytes);
+                self.st.heap.set_used(img.image.heap_used);
+            }
+            self.holds = Holds::Dirty;
+            // Cloned after the restore: the clone's references belong to this call's state.
+            let ns = self
+                .images
+                .get(&code_hash)
+                .map(|img| Persistent::clone(&img.ns))
+                .ok_or_else(|| internal("image vanished"))?;
+            self.arm(limits, deadline)?;
+            return Ok(ns);
+        }
+        // Miss: the bytecode (compiled once per process, after checking the hash), then the base
+        // image, the module evaluated with the call's limits, and a new image.
+        let cached = cache.get(&code_hash);
+        let compiled;
+        let bytecode: &[u8] = match &cached {
+            Some(b) => b,
+            None => {
+                let actual: [u8; 32] = sha2::Sha256::digest(code.as_bytes()).into();
+                if actual != code_hash {
+                    return Err(Error::CodeHashMismatch);
                 }
-                compiled.as_deref().unwrap_or_default()
+                compiled = self.compile_in_base(code, limits, deadline)?;
+                cache.insert_compiled(code_hash, Arc::from(compiled.as_slice()));
+                &compiled
             }
         };
-        let st = self.st.clone();
-        let r = self.ctx.with(|ctx| -> Result<_, Error> {
-            let um = load_module(ctx.clone(), code).map_err(|e| compile_error(&ctx, e))?;
-            let (um, p) = um.eval().map_err(|e| match caught(&st, &ctx, e) {
-                Error::ScriptError { message, .. } => Error::InvalidModule { message },
-                other => other,
-            })?;
-            let ns = um.namespace().map_err(|e| caught(&st, &ctx, e))?;
-            Ok((Persistent::save(&ctx, ns), Persistent::save(&ctx, p)))
-        });
-        match r {
-            Ok((ns, p)) => {
-                self.handles.namespace = Some(ns);
-                self.handles.pending = Some(p);
-            }
-            Err(e) => {
-                self.failed = true;
-                return Err(self.reclassify(e));
-            }
+        let base = self
+            .base
+            .take()
+            .ok_or_else(|| internal("slot without base"))?;
+        self.restore(&base);
+        self.base = Some(base);
+        self.holds = Holds::Dirty;
+        self.arm(limits, deadline)?;
+        self.st.evaluating_module.set(true);
+        let loaded = self.load_user(bytecode);
+        self.st.evaluating_module.set(false);
+        let ns = loaded?;
+        self.check_handler(&ns)?;
+        let base_len = self.base.as_ref().map_or(0, |b| b.bytes.len());
+        if self.st.top_level_random.get()
+            || self.arena.top().saturating_sub(base_len) > self.images.max
+        {
+            // Keys, nonces or ids drawn at top level must be fresh in every call (so this module
+            // is evaluated for every call), and an image over the budget would not be kept.
+            return Ok(ns);
         }
+        self.rt.run_gc();
+        // The image holds `ns`'s references; the call gets its own clone, made afterwards.
+        let bytes = self.arena.snapshot(self.base.as_ref().map(|b| &b.bytes));
+        let unique = self
+            .base
+            .as_ref()
+            .map_or(bytes.len(), |b| bytes.unique_bytes(&b.bytes));
+        let image = Image {
+            bytes,
+            heap_used: self.st.heap.used(),
+        };
+        let call_ns = ns.clone();
+        self.images.insert(
+            code_hash,
+            FnImage {
+                image,
+                unique,
+                ns: ManuallyDrop::new(ns),
+                tick: 0,
+            },
+        );
+        Ok(call_ns)
+    }
+
+    /// Compiles source (whose hash was checked) in a throwaway context of this runtime, from the
+    /// base image and with the call's limits; the arena is dirty afterwards.
+    fn compile_in_base(
+        &mut self,
+        code: &str,
+        limits: &Limits,
+        deadline: Instant,
+    ) -> Result<Vec<u8>, Error> {
+        let base = self
+            .base
+            .take()
+            .ok_or_else(|| internal("slot without base"))?;
+        self.restore(&base);
+        self.base = Some(base);
+        self.holds = Holds::Dirty;
+        self.st.arm(limits, deadline);
+        update_stack_top(&self.ctx);
+        self.rt.set_max_stack_size(limits.stack_bytes);
+        compile(&self.rt, code).map_err(|e| self.reclassify(e))
+    }
+
+    /// Loads and evaluates the function's module and drives top-level await to completion.
+    fn load_user(&mut self, code: &[u8]) -> Result<Persistent<Object<'static>>, Error> {
+        let st = self.st.clone();
+        let (ns, p) = self
+            .ctx
+            .with(|ctx| -> Result<_, Error> {
+                let um = load_module(ctx.clone(), code).map_err(|e| compile_error(&ctx, e))?;
+                let (um, p) = um.eval().map_err(|e| match caught(&st, &ctx, e) {
+                    Error::ScriptError { message, .. } => Error::InvalidModule { message },
+                    other => other,
+                })?;
+                let ns = um.namespace().map_err(|e| caught(&st, &ctx, e))?;
+                Ok((Persistent::save(&ctx, ns), Persistent::save(&ctx, p)))
+            })
+            .map_err(|e| self.reclassify(e))?;
+        self.pending = Some(p);
         // Top-level await: drive module evaluation to completion; a throw at top level rejects.
         let settled = self.drive().and_then(|()| {
-            let pending = self.handles.pending.take();
+            let pending = self.pending.take();
             self.ctx.with(|ctx| {
                 let p = pending
                     .ok_or_else(|| internal("no module promise"))?
@@ -412,17 +678,16 @@ impl Instance {
             })
         });
         if let Err(e) = settled {
-            self.failed = true;
             let e = self.reclassify(e);
             return Err(match e {
                 Error::ScriptError { message, .. } => Error::InvalidModule { message },
                 other => other,
             });
         }
-        Ok(compiled)
+        Ok(ns)
     }
 
-    /// Runs jobs and timers until `handles.pending` settles; checks the deadline between jobs.
+    /// Runs jobs and timers until `pending` settles; checks the deadline between jobs.
     fn drive(&mut self) -> Result<(), Error> {
         let st = self.st.clone();
         loop {
@@ -441,8 +706,7 @@ impl Instance {
                     }
                 }
             }
-            let pending = self.handles.pending.clone();
-            let timers = self.handles.run_timers.clone();
+            let pending = self.pending.clone();
             let state = self.ctx.with(|ctx| {
                 pending
                     .map(|p| p.restore(&ctx).map(|p| p.state()))
@@ -452,11 +716,9 @@ impl Instance {
             if state != Some(PromiseState::Pending) {
                 return Ok(());
             }
+            let timers = self.entry()?.run_timers.clone();
             let wait = self.ctx.with(|ctx| -> Result<f64, Error> {
-                let f = timers
-                    .ok_or_else(|| internal("no timer entry point"))?
-                    .restore(&ctx)
-                    .map_err(internal)?;
+                let f = timers.restore(&ctx).map_err(internal)?;
                 f.call::<_, f64>(()).map_err(|e| caught(&st, &ctx, e))
             })?;
             if wait < 0.0 {
@@ -493,44 +755,33 @@ impl Instance {
         }
     }
 
-    fn check_handler(&mut self) -> Result<(), Error> {
+    fn check_handler(&mut self, ns: &Persistent<Object<'static>>) -> Result<(), Error> {
         let st = self.st.clone();
-        let (c, ns) = (
-            self.handles.check_handler.clone(),
-            self.handles.namespace.clone(),
-        );
-        self.ctx.with(|ctx| {
-            let c = c
-                .ok_or_else(|| internal("no check"))?
-                .restore(&ctx)
-                .map_err(internal)?;
-            let ns = ns
-                .ok_or_else(|| internal("no ns"))?
-                .restore(&ctx)
-                .map_err(internal)?;
+        let c = self.entry()?.check_handler.clone();
+        let ns = ns.clone();
+        let r = self.ctx.with(|ctx| {
+            let c = c.restore(&ctx).map_err(internal)?;
+            let ns = ns.restore(&ctx).map_err(internal)?;
             let r: Option<String> = c.call((ns,)).map_err(|e| caught(&st, &ctx, e))?;
             match r {
                 None => Ok(()),
                 Some(message) => Err(Error::NoDefaultExport { message }),
             }
-        })
+        });
+        r.map_err(|e| self.reclassify(e))
     }
 
-    fn call(&mut self, mut request: HttpRequest, limits: &Limits) -> Result<HttpResponse, Error> {
+    fn run_fetch(
+        &mut self,
+        ns: Persistent<Object<'static>>,
+        mut request: HttpRequest,
+        limits: &Limits,
+    ) -> Result<HttpResponse, Error> {
         let st = self.st.clone();
-        let (d, ns) = (
-            self.handles.dispatch.clone(),
-            self.handles.namespace.clone(),
-        );
+        let d = self.entry()?.dispatch.clone();
         let p = self.ctx.with(|ctx| -> Result<_, Error> {
-            let d = d
-                .ok_or_else(|| internal("no dispatch"))?
-                .restore(&ctx)
-                .map_err(internal)?;
-            let ns = ns
-                .ok_or_else(|| internal("no ns"))?
-                .restore(&ctx)
-                .map_err(internal)?;
+            let d = d.restore(&ctx).map_err(internal)?;
+            let ns = ns.restore(&ctx).map_err(internal)?;
             let headers = Array::new(ctx.clone()).map_err(|e| caught(&st, &ctx, e))?;
             let mut i = 0;
             for (k, v) in &request.headers {
@@ -566,9 +817,9 @@ impl Instance {
                 .map_err(|e| caught(&st, &ctx, e))?;
             Ok(Persistent::save(&ctx, p))
         })?;
-        self.handles.pending = Some(p);
+        self.pending = Some(p);
         self.drive()?;
-        let pending = self.handles.pending.take();
+        let pending = self.pending.take();
         let max = limits.max_response_bytes;
         self.ctx.with(|ctx| {
             let p = pending
@@ -635,174 +886,98 @@ impl Instance {
     }
 }
 
-enum BytecodeSource<'a> {
-    Bytecode(&'a [u8]),
-    Source(&'a str),
+/// Points the runtime's stack check at the current thread's stack (a slot's calls all run on its
+/// thread, but not always at the same depth).
+fn update_stack_top(ctx: &Context) {
+    ctx.with(|ctx| crate::bytes::update_stack_top(&ctx));
 }
 
-/// One full call. Runs on the calling thread (whose stack must be ≥ 2× `limits.stack_bytes`).
-pub(crate) fn run(
-    cache: &BytecodeCache,
-    code_hash: [u8; 32],
-    code: &str,
-    request: HttpRequest,
-    limits: &Limits,
-    abandon: Arc<AtomicBool>,
-) -> Result<Outcome, Error> {
-    run_at(
-        cache,
-        code_hash,
-        code,
-        request,
-        limits,
-        abandon,
-        Instant::now(),
-    )
-}
-
-pub(crate) fn run_at(
-    cache: &BytecodeCache,
-    code_hash: [u8; 32],
-    code: &str,
-    request: HttpRequest,
-    limits: &Limits,
-    abandon: Arc<AtomicBool>,
-    started: Instant,
-) -> Result<Outcome, Error> {
-    let (result, spent) = run_prepared(
-        cache, code_hash, code, request, limits, abandon, started, None,
-    );
-    drop(spent);
-    result
-}
-
-/// How long preparing an instance ahead of its call may take (only our prelude runs).
-const PREPARE_DEADLINE: Duration = Duration::from_secs(10);
-
-/// A fresh runtime + context with the prelude evaluated, made before its call is known (pool
-/// workers keep one ready while idle). It serves exactly one call; no user code has run in it.
-pub(crate) struct Ready(Instance);
-
-/// An instance whose call is over, to be dropped (torn down) after the reply was sent.
-pub(crate) struct Spent(#[allow(dead_code)] Instance);
-
-/// Prepares an instance for the next call of a worker whose abandon flag is `abandon`.
-pub(crate) fn prepare(abandon: Arc<AtomicBool>) -> Option<Ready> {
-    let limits = Limits::default();
-    let st = Rc::new(CallState::new(
-        &limits,
-        Instant::now() + PREPARE_DEADLINE,
-        abandon,
-    ));
-    Instance::prepare(st).ok().map(Ready)
-}
-
-/// One full call on `ready` (or on a fresh instance). Returns the result and the used instance,
-/// which the caller drops when convenient (after replying).
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn run_prepared(
-    cache: &BytecodeCache,
-    code_hash: [u8; 32],
-    code: &str,
-    request: HttpRequest,
-    limits: &Limits,
-    abandon: Arc<AtomicBool>,
-    started: Instant,
-    ready: Option<Ready>,
-) -> (Result<Outcome, Error>, Option<Spent>) {
-    let spent = ready.map(|Ready(i)| Spent(i));
-    if request.body.len() > limits.max_request_bytes {
-        let e = Error::RequestTooLarge {
-            size: request.body.len(),
-            limit: limits.max_request_bytes,
-        };
-        return (Err(e), spent);
-    }
-    let deadline = started + limits.timeout();
-    if Instant::now() >= deadline || abandon.load(std::sync::atomic::Ordering::Relaxed) {
-        return (Err(Error::Timeout), spent);
-    }
-    let cached = cache.get(&code_hash);
-    let source = match &cached {
-        Some(b) => BytecodeSource::Bytecode(b),
-        None => {
-            let actual: [u8; 32] = sha2::Sha256::digest(code.as_bytes()).into();
-            if actual != code_hash {
-                return (Err(Error::CodeHashMismatch), spent);
-            }
-            BytecodeSource::Source(code)
-        }
-    };
-    let mut inst = match spent {
-        Some(Spent(mut inst)) => {
-            if let Err(e) = inst.arm(limits, deadline, true) {
-                inst.failed = true;
-                return (Err(e), Some(Spent(inst)));
-            }
-            inst
-        }
-        None => {
-            let st = Rc::new(CallState::new(limits, deadline, abandon));
-            let mut inst = match Instance::prepare(st) {
-                Ok(i) => i,
-                Err(e) => return (Err(e), None),
-            };
-            if let Err(e) = inst.arm(limits, deadline, false) {
-                inst.failed = true;
-                return (Err(e), Some(Spent(inst)));
-            }
-            inst
-        }
-    };
-    let result = inst
-        .load_user(source)
-        .and_then(|compiled| {
-            if let Some(b) = compiled {
-                cache.insert_compiled(code_hash, Arc::from(b));
-            }
-            inst.check_handler()
-        })
-        .and_then(|()| inst.call(request, limits))
-        .map_err(|e| inst.reclassify(e));
-    if result.is_err() {
-        inst.failed = true;
-    }
-    let st = inst.st.clone();
-    let result = result.map(|response| Outcome {
-        response,
-        console: std::mem::take(&mut *st.console.borrow_mut()),
-        console_truncated: st.console_truncated.get(),
-    });
-    (result, Some(Spent(inst)))
-}
-
-/// Deploy-time check on the current thread.
+/// Deploy-time check on the current thread: a throwaway slot (base image, the module evaluated
+/// with `limits`, its default export checked).
 pub(crate) fn check_module(code: &str, limits: &Limits) -> Result<(), Error> {
-    let st = Rc::new(CallState::new(
-        limits,
-        Instant::now() + limits.timeout(),
+    let mut slot = Slot::new(
         Arc::new(AtomicBool::new(false)),
-    ));
-    let (mut inst, _) = Instance::new(limits, st, BytecodeSource::Source(code))?;
-    let r = inst.check_handler();
-    if r.is_err() {
-        inst.failed = true;
-    }
+        limits.heap_bytes,
+        usize::MAX,
+    )?;
+    let hash: [u8; 32] = sha2::Sha256::digest(code.as_bytes()).into();
+    let cache = BytecodeCache::new(0);
+    let deadline = Instant::now() + limits.timeout();
+    let r = slot.enter(&cache, hash, code, limits, deadline).map(drop);
+    slot.st.heap.set_limit(usize::MAX);
+    slot.holds = Holds::Dirty;
     r
 }
 
-/// QuickJS heap bytes of an idle instance (prelude + module loaded).
-pub(crate) fn idle_heap_bytes(code: &str) -> Result<usize, Error> {
+/// QuickJS heap bytes of an idle instance (prelude + module loaded), the size of its image, and the
+/// bytes of that image not shared with the base image.
+pub(crate) fn idle_heap_bytes(code: &str) -> Result<(usize, usize, usize), Error> {
     let limits = Limits::default();
-    let st = Rc::new(CallState::new(
-        &limits,
-        Instant::now() + limits.timeout(),
+    let mut slot = Slot::new(
         Arc::new(AtomicBool::new(false)),
-    ));
-    let (inst, _) = Instance::new(&limits, st, BytecodeSource::Source(code))?;
-    inst.rt.run_gc();
-    let usage = inst.rt.memory_usage();
-    Ok(usage.malloc_size.max(0) as usize)
+        limits.heap_bytes,
+        usize::MAX,
+    )?;
+    let hash: [u8; 32] = sha2::Sha256::digest(code.as_bytes()).into();
+    let cache = BytecodeCache::new(0);
+    let deadline = Instant::now() + limits.timeout();
+    slot.enter(&cache, hash, code, &limits, deadline)?;
+    slot.holds = Holds::Dirty;
+    let usage = slot.rt.memory_usage();
+    let (image, unique) = slot
+        .images
+        .map
+        .get(&hash)
+        .map_or((0, 0), |i| (i.image.bytes.len(), i.unique));
+    Ok((usage.malloc_size.max(0) as usize, image, unique))
+}
+
+std::thread_local! {
+    static THREAD_SLOT: std::cell::RefCell<Option<Slot>> = const { std::cell::RefCell::new(None) };
+}
+
+/// One call on a slot kept by the current thread (made on first use, for heap limits up to
+/// `max_heap`, keeping up to `image_bytes` of function images). A panic drops the thread's slot
+/// (the next call builds a new one) and answers an internal error.
+pub(crate) fn run_on_thread_slot(
+    cache: &BytecodeCache,
+    code_hash: [u8; 32],
+    code: &str,
+    request: HttpRequest,
+    limits: &Limits,
+    max_heap: usize,
+    image_bytes: usize,
+) -> Result<Outcome, Error> {
+    THREAD_SLOT.with(|cell| {
+        let Ok(mut guard) = cell.try_borrow_mut() else {
+            return Err(internal(
+                "the thread's sandbox slot is in use (re-entrant call)",
+            ));
+        };
+        let max_heap = max_heap.max(limits.heap_bytes);
+        if guard.as_ref().is_none_or(|s| s.max_heap < max_heap) {
+            *guard = None;
+            *guard = Some(Slot::new(
+                Arc::new(AtomicBool::new(false)),
+                max_heap,
+                image_bytes,
+            )?);
+        }
+        let slot = guard.as_mut().ok_or_else(|| internal("no slot"))?;
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let r = slot.call(cache, code_hash, code, request, limits, Instant::now());
+            slot.scrub(&code_hash);
+            r
+        }));
+        match r {
+            Ok(r) => r,
+            Err(_) => {
+                let broken = guard.take();
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(broken)));
+                Err(internal("sandbox call panicked"))
+            }
+        }
+    })
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@
 //! Script error messages and console lines are plaintext produced by the function: they must stay
 //! inside the TEE, and the engine must only ever return them encrypted to the invoking user.
 
+mod arena;
 mod bytes;
 mod cache;
 mod host;
@@ -21,7 +22,7 @@ mod pool;
 
 use std::time::Duration;
 
-pub use pool::{PoolConfig, SandboxPool};
+pub use pool::{INLINE_MAX_STACK, PoolConfig, Sandbox, SandboxPool};
 
 /// An HTTP request handed to the function's `fetch` as a `Request`.
 #[derive(Clone, PartialEq, Eq)]
@@ -288,8 +289,15 @@ pub fn run_on_current_thread(
     request: HttpRequest,
     limits: &Limits,
 ) -> Result<Outcome, Error> {
-    let abandon = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    invoke::run(cache, code_hash, code, request, limits, abandon)
+    invoke::run_on_thread_slot(
+        cache,
+        code_hash,
+        code,
+        request,
+        limits,
+        Limits::default().heap_bytes,
+        invoke::DEFAULT_IMAGE_BYTES,
+    )
 }
 
 pub use cache::BytecodeCache;
@@ -297,7 +305,14 @@ pub use cache::BytecodeCache;
 /// Resident memory of an idle instance (runtime + context + prelude + module loaded, no call made):
 /// returns the QuickJS heap bytes in use (`malloc_size`). For `clave bench`.
 pub fn idle_instance_heap_bytes(code: &str) -> Result<usize, Error> {
-    invoke::idle_heap_bytes(code)
+    invoke::idle_heap_bytes(code).map(|(heap, _, _)| heap)
+}
+
+/// The snapshot image a slot keeps for the function `code` (runtime, context, prelude and module
+/// evaluated): `(bytes it restores, bytes of it not shared with the slot's base image)`. The
+/// second is what a deployed function costs in memory per worker while its image is cached.
+pub fn function_image_bytes(code: &str) -> Result<(usize, usize), Error> {
+    invoke::idle_heap_bytes(code).map(|(_, image, unique)| (image, unique))
 }
 
 /// FUZZING ONLY (`fuzz/fuzz_targets/sandbox_json.rs`): the native `JSON.parse` fast path of

@@ -5,9 +5,10 @@
 //! At most `max_abandoned_running` abandoned threads may run at once: beyond that an overrun worker
 //! is not replaced, and a call that would need a new thread answers `Error::Overloaded`.
 //!
-//! While idle, each worker keeps one prepared instance (fresh runtime + context + core prelude, no
-//! user code) for its next call, and tears the used instance down after replying. An instance
-//! serves exactly one call.
+//! Each worker owns a [`Slot`](crate::invoke::Slot): a runtime living in its own arena, with the
+//! base image and the images of the functions it ran. A call restores its function's image, runs,
+//! and after the reply was sent the worker restores the image again (so the call's data does not
+//! linger and the next call of that function starts at once). Every call gets a fresh instance.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -16,7 +17,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{Semaphore, oneshot};
 
-use crate::{BytecodeCache, Error, HttpRequest, Limits, Outcome, invoke};
+use crate::invoke::Slot;
+use crate::{BytecodeCache, Error, HttpRequest, Limits, Outcome};
 
 /// Configuration of a [`SandboxPool`].
 #[derive(Clone, Debug)]
@@ -31,6 +33,13 @@ pub struct PoolConfig {
     pub grace: Duration,
     /// Bytes of compiled bytecode kept in memory.
     pub cache_bytes: usize,
+    /// Bytes of function snapshot images each worker keeps (least recently used dropped first;
+    /// a dropped image is rebuilt from the base image on the function's next call).
+    pub image_bytes: usize,
+    /// Calls of functions that have so far always finished within this budget may run on the
+    /// calling thread ([`SandboxPool::run_inline`]), without a hand-off to a worker; a call that
+    /// takes longer sends its function to the workers from then on. Zero: never inline.
+    pub inline_budget: Duration,
 }
 
 impl Default for PoolConfig {
@@ -47,8 +56,18 @@ impl Default for PoolConfig {
             },
             grace: Duration::from_millis(50),
             cache_bytes: 64 << 20,
+            image_bytes: crate::invoke::DEFAULT_IMAGE_BYTES,
+            inline_budget: Duration::ZERO,
         }
     }
+}
+
+/// The largest JS stack limit [`SandboxPool::run_inline`] runs on the calling thread.
+pub const INLINE_MAX_STACK: usize = 1 << 20;
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Inserting into a set cannot leave it inconsistent, so a poisoned lock is usable.
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Thread stack size for a JS stack limit: at least twice the limit plus room for Rust frames.
@@ -56,13 +75,41 @@ pub(crate) fn thread_stack_for(js_stack: usize) -> usize {
     js_stack.saturating_mul(2).saturating_add(1 << 20)
 }
 
-struct Job {
-    code_hash: [u8; 32],
-    code: Arc<str>,
-    request: HttpRequest,
-    limits: Limits,
+/// Work for a worker: runs on its thread with its sandbox.
+type Job = Box<dyn FnOnce(&mut Sandbox<'_>) + Send>;
+
+/// A worker's sandbox, lent to a job run by [`SandboxPool::run_with`] on the worker's thread.
+pub struct Sandbox<'a> {
+    slot: Option<&'a mut Slot>,
+    cache: &'a BytecodeCache,
+    max: &'a Limits,
     started: Instant,
-    reply: oneshot::Sender<Result<Outcome, Error>>,
+    ran: Option<[u8; 32]>,
+}
+
+impl Sandbox<'_> {
+    /// Runs `fetch` of the module `code` (whose SHA-256 is `code_hash`) on `request` in a fresh
+    /// instance restored from the function's snapshot image. `limits` are clamped to the pool's
+    /// maxima; the deadline counts from when the worker took the job. Call it at most once per
+    /// job (a second call answers an internal error: one job, one call).
+    pub fn run(
+        &mut self,
+        code_hash: [u8; 32],
+        code: &str,
+        request: HttpRequest,
+        limits: &Limits,
+    ) -> Result<Outcome, Error> {
+        if self.ran.is_some() {
+            return Err(Error::Internal("one sandbox call per job".into()));
+        }
+        self.ran = Some(code_hash);
+        let limits = limits.clamp(self.max);
+        let slot = self
+            .slot
+            .as_deref_mut()
+            .ok_or_else(|| Error::Internal("the sandbox worker could not start".into()))?;
+        slot.call(self.cache, code_hash, code, request, &limits, self.started)
+    }
 }
 
 struct Worker {
@@ -72,6 +119,8 @@ struct Worker {
 
 struct Shared {
     cfg: PoolConfig,
+    /// Functions (code hashes) that once overran the inline budget: they run on the workers.
+    slow: Mutex<std::collections::HashSet<[u8; 32]>>,
     cache: Arc<BytecodeCache>,
     idle: Mutex<Vec<Worker>>,
     permits: Semaphore,
@@ -105,53 +154,50 @@ impl Shared {
         let abandon = Arc::new(AtomicBool::new(false));
         let cache = self.cache.clone();
         let flag = abandon.clone();
+        let max = self.cfg.max;
+        let image_bytes = self.cfg.image_bytes;
         let live_abandoned = self.live_abandoned.clone();
         std::thread::Builder::new()
             .name("clave-sandbox".into())
             .stack_size(thread_stack_for(self.cfg.max.stack_bytes))
             .spawn(move || {
-                // A fresh instance (runtime + context + prelude) is prepared while the worker is
-                // idle, so a call only loads its module and runs; the used instance is torn down
-                // after the reply was sent. Each instance serves exactly one call.
-                let prepare = || {
-                    std::panic::catch_unwind(|| invoke::prepare(flag.clone()))
+                let max_heap = max.heap_bytes;
+                let new_slot = || {
+                    std::panic::catch_unwind(|| Slot::new(flag.clone(), max_heap, image_bytes))
                         .ok()
-                        .flatten()
+                        .and_then(Result::ok)
                 };
-                let mut ready = prepare();
+                let mut slot = new_slot();
                 while let Ok(job) = rx.recv() {
-                    let Job {
-                        code_hash,
-                        code,
-                        request,
-                        limits,
-                        started,
-                        reply,
-                    } = job;
-                    let (r, spent) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        invoke::run_prepared(
-                            &cache,
-                            code_hash,
-                            &code,
-                            request,
-                            &limits,
-                            flag.clone(),
-                            started,
-                            ready.take(),
-                        )
+                    let mut sandbox = Sandbox {
+                        slot: slot.as_mut(),
+                        cache: &cache,
+                        max: &max,
+                        started: Instant::now(),
+                        ran: None,
+                    };
+                    let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        job(&mut sandbox)
                     }))
-                    .unwrap_or_else(|_| {
-                        (Err(Error::Internal("sandbox call panicked".into())), None)
-                    });
-                    // The receiver is gone if the supervisor gave up on this call.
-                    let _ = reply.send(r);
-                    drop(spent);
+                    .is_ok();
+                    let ran = sandbox.ran;
                     if flag.load(Ordering::Relaxed) {
                         break;
                     }
-                    ready = prepare();
+                    if !ok || slot.is_none() {
+                        // A panic may have left the slot's Rust side inconsistent: start over.
+                        if let Some(s) = slot.take() {
+                            let _ =
+                                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(s)));
+                        }
+                        slot = new_slot();
+                    } else if let (Some(s), Some(hash)) = (slot.as_mut(), ran) {
+                        // After the reply: the call's data does not linger, and the next call of
+                        // the same function starts without a restore.
+                        s.scrub(&hash);
+                    }
                 }
-                drop(ready);
+                drop(slot);
                 if flag.load(Ordering::Relaxed) {
                     live_abandoned.fetch_sub(1, Ordering::Relaxed);
                 }
@@ -182,6 +228,7 @@ impl SandboxPool {
     pub fn with_max_abandoned_running(cfg: PoolConfig, max: usize) -> Result<Self, Error> {
         let workers = cfg.workers.max(1);
         let shared = Arc::new(Shared {
+            slow: Mutex::new(std::collections::HashSet::new()),
             cache: Arc::new(BytecodeCache::new(cfg.cache_bytes)),
             idle: Mutex::new(Vec::with_capacity(workers)),
             permits: Semaphore::new(workers),
@@ -236,13 +283,71 @@ impl SandboxPool {
         request: HttpRequest,
         limits: Limits,
     ) -> Result<Outcome, Error> {
-        let limits = limits.clamp(&self.shared.cfg.max);
-        if request.body.len() > limits.max_request_bytes {
+        let clamped = limits.clamp(&self.shared.cfg.max);
+        if request.body.len() > clamped.max_request_bytes {
             return Err(Error::RequestTooLarge {
                 size: request.body.len(),
-                limit: limits.max_request_bytes,
+                limit: clamped.max_request_bytes,
             });
         }
+        self.run_with(clamped, move |sb| {
+            sb.run(code_hash, &code, request, &limits)
+        })
+        .await?
+    }
+
+    /// Runs the call on the current thread, in a slot that belongs to this thread, if inline
+    /// execution is on ([`PoolConfig::inline_budget`]), the function has not overrun the budget
+    /// before, and its JS stack limit fits the inline limit; otherwise gives the request back.
+    ///
+    /// An inline call is not supervised: the interrupt handler stops JavaScript at the deadline,
+    /// but a native built-in that overruns holds this thread until it returns (the pool would
+    /// have abandoned its worker). That is why only functions that have always been fast run
+    /// inline, and one slow call sends a function to the workers for good. The thread's stack
+    /// must hold the JS stack limit twice over (at most [`INLINE_MAX_STACK`] is run inline).
+    pub fn run_inline(
+        &self,
+        code_hash: [u8; 32],
+        code: &str,
+        request: HttpRequest,
+        limits: Limits,
+    ) -> Result<Result<Outcome, Error>, HttpRequest> {
+        let budget = self.shared.cfg.inline_budget;
+        let limits = limits.clamp(&self.shared.cfg.max);
+        if budget.is_zero()
+            || limits.stack_bytes > INLINE_MAX_STACK
+            || lock(&self.shared.slow).contains(&code_hash)
+        {
+            return Err(request);
+        }
+        let started = Instant::now();
+        let r = crate::invoke::run_on_thread_slot(
+            &self.shared.cache,
+            code_hash,
+            code,
+            request,
+            &limits,
+            self.shared.cfg.max.heap_bytes,
+            self.shared.cfg.image_bytes,
+        );
+        if started.elapsed() > budget {
+            lock(&self.shared.slow).insert(code_hash);
+        }
+        Ok(r)
+    }
+
+    /// Runs `job` on a worker thread with that worker's [`Sandbox`]: for callers that do their own
+    /// work around the call on the same thread (decrypting the request before, sealing the
+    /// response after), so that a call costs one hand-off to a worker and back. `limits` (clamped
+    /// to the pool's maxima) give the supervision deadline, counted from when a worker became
+    /// free; past it + `grace` the pool answers [`Error::Timeout`] and abandons the worker, as
+    /// [`SandboxPool::run`] does. `job` should call [`Sandbox::run`] at most once.
+    pub async fn run_with<T, F>(&self, limits: Limits, job: F) -> Result<T, Error>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Sandbox<'_>) -> T + Send + 'static,
+    {
+        let limits = limits.clamp(&self.shared.cfg.max);
         let _permit = self
             .shared
             .permits
@@ -270,14 +375,10 @@ impl SandboxPool {
         };
         let started = Instant::now();
         let (tx, rx) = oneshot::channel();
-        let job = Job {
-            code_hash,
-            code,
-            request,
-            limits,
-            started,
-            reply: tx,
-        };
+        let job: Job = Box::new(move |sb: &mut Sandbox<'_>| {
+            // The receiver is gone if the supervisor gave up on this call.
+            let _ = tx.send(job(sb));
+        });
         lease
             .worker
             .as_ref()
@@ -290,7 +391,7 @@ impl SandboxPool {
         match tokio::time::timeout_at(until, rx).await {
             Ok(Ok(result)) => {
                 lease.healthy = true;
-                result
+                Ok(result)
             }
             Ok(Err(_)) => Err(Error::Internal("sandbox worker died".into())),
             Err(_) => Err(Error::Timeout),

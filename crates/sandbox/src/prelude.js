@@ -18,15 +18,27 @@ const ObjectDefineProperty = Object.defineProperty;
 const ObjectGetOwnPropertyDescriptor = Object.getOwnPropertyDescriptor;
 const ObjectCreate = Object.create;
 const ObjectKeys = Object.keys;
-// The rarely used host functions are made on first use (`H.more()`); `host()` has all of them.
-let hostAll = null;
+// Every host function lives on `H` (made once per sandbox slot, before its base image is taken).
 function host() {
-  if (hostAll === null) {
-    hostAll = H.more();
-    for (const k of ObjectKeys(H)) hostAll[k] = H[k];
-  }
-  return hostAll;
+  return H;
 }
+// V8-style stack traces: `CallSite.getFunction()` answers undefined, as V8 does for strict-mode
+// frames (all module code is strict), so that user code cannot reach the prelude's functions or the
+// host functions on the stack through `Error.prepareStackTrace`.
+{
+  const had = Object.getOwnPropertyDescriptor(Error, 'prepareStackTrace');
+  Error.prepareStackTrace = (e, sites) => sites;
+  const sites = new Error().stack;
+  if (had) Object.defineProperty(Error, 'prepareStackTrace', had); else delete Error.prepareStackTrace;
+  if (Array.isArray(sites) && sites.length > 0) {
+    Object.defineProperty(Object.getPrototypeOf(sites[0]), 'getFunction', {
+      value: function getFunction() { return undefined; }, writable: true, configurable: true, enumerable: false,
+    });
+  }
+}
+// Math.random from the host: the context's own generator state would be the same in every call
+// restored from a snapshot image.
+Object.defineProperty(Math, 'random', { value: H.mathRandom, writable: true, configurable: true, enumerable: false });
 const ReflectDefineProperty = Reflect.defineProperty;
 const ArrayIsArray = Array.isArray;
 const SymbolIterator = Symbol.iterator;

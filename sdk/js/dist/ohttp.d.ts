@@ -1,0 +1,38 @@
+export declare const LABEL_REQUEST = "message/bhttp request";
+export declare const LABEL_RESPONSE = "message/bhttp response";
+/** A symmetric suite of a key configuration. */
+export interface Suite {
+    kdf: number;
+    aead: number;
+}
+/** An OHTTP key configuration (RFC 9458 §3.1). */
+export interface KeyConfig {
+    keyId: number;
+    kem: number;
+    publicKey: Uint8Array;
+    suites: Suite[];
+}
+/**
+ * Decodes one key configuration: `key_id (1) || kem_id (2) || public_key || suites_len (2) ||
+ * suites`. Unknown suites are kept; a configuration with no suite this SDK supports, or a KEM
+ * other than DHKEM(X25519, HKDF-SHA256), is refused with a `RangeError` that says so.
+ */
+export declare function decodeKeyConfig(bytes: Uint8Array): KeyConfig;
+/** Encodes a key configuration. */
+export declare function encodeKeyConfig(c: KeyConfig): Uint8Array;
+/** What opens the answer to one encapsulated request. Holds the request's HPKE context. */
+export interface ResponseOpener {
+    /** Opens `response_nonce || ct` (RFC 9458 §4.4); rejects when it does not authenticate. */
+    open(encResponse: Uint8Array): Promise<Uint8Array>;
+}
+/**
+ * Encapsulates `request` (BHTTP bytes) to `config` (RFC 9458 §4.3) with the first supported
+ * suite. `testing.ephemeral` fixes the ephemeral private key to reproduce published bytes; never
+ * use it otherwise.
+ */
+export declare function encapsulateRequest(config: KeyConfig, request: Uint8Array, testing?: {
+    ephemeral?: Uint8Array;
+}): Promise<{
+    encRequest: Uint8Array;
+    opener: ResponseOpener;
+}>;

@@ -1,0 +1,167 @@
+// Typed errors. Each says whose fault it is (`fault`) and what to do about it (`hint`).
+
+/** Whose fault an error is (the same split as the Rust SDK's `Fault`). */
+export type Fault = "caller" | "network" | "attestation" | "gateway" | "engine" | "function";
+
+/** The base class of every error the SDK throws. */
+export class ClaveError extends Error {
+  /** Whose fault it is. */
+  readonly fault: Fault;
+  /** What to do about it, in one sentence. */
+  readonly hint: string;
+  constructor(message: string, fault: Fault, hint: string, options?: { cause?: unknown }) {
+    super(`${message}. ${hint}`, options);
+    this.name = "ClaveError";
+    this.fault = fault;
+    this.hint = hint;
+  }
+}
+
+/** The caller gave something unusable: a bad name, URL, code hash, header or body. */
+export class InvalidInputError extends ClaveError {
+  constructor(message: string, hint = "Fix the argument and try again") {
+    super(message, "caller", hint);
+    this.name = "InvalidInputError";
+  }
+}
+
+/** The gateway could not be reached. */
+export class TransportError extends ClaveError {
+  constructor(
+    readonly url: string,
+    reason: string,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      `cannot reach the gateway at ${url}: ${reason}`,
+      "network",
+      "Check the URL and that the platform is running (`clave dev` locally)",
+      options,
+    );
+    this.name = "TransportError";
+  }
+}
+
+/** An RFC 9457 problem document as the gateway sends it. */
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail?: string;
+}
+
+/** The untrusted gateway refused the request (its error travelled in the clear). */
+export class GatewayError extends ClaveError {
+  constructor(
+    readonly status: number,
+    readonly problem: Problem | undefined,
+  ) {
+    const what = problem ? `: ${problem.title}${problem.detail ? `: ${problem.detail}` : ""}` : "";
+    super(`the gateway refused the request (${status})${what}`, "gateway", GatewayError.hintFor(status));
+    this.name = "GatewayError";
+  }
+  private static hintFor(status: number): string {
+    if (status === 404) return "Check the project and function names (`clave functions list`)";
+    if (status === 401 || status === 403) return "Check the deploy token";
+    if (status === 413) return "Send a smaller body";
+    if (status === 429 || status === 503) return "The platform is busy: retry after a short pause";
+    return "Retry later, or ask the platform's operator";
+  }
+}
+
+/** Why the attestation or the key bundles were refused. Nothing was sealed. */
+export type AttestationReason =
+  | "insecure-refused"
+  | "evidence"
+  | "nonce-mismatch"
+  | "identity-mismatch"
+  | "bundle"
+  | "spec-too-broad"
+  | "missing-key"
+  | "malformed"
+  | "unsupported";
+
+/** The platform's attestation or key bundles did not satisfy the trust policy; nothing was sealed. */
+export class AttestationError extends ClaveError {
+  constructor(
+    readonly reason: AttestationReason,
+    message: string,
+    hint?: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`attestation failed: ${message}`, "attestation", hint ?? AttestationError.hintFor(reason), options);
+    this.name = "AttestationError";
+  }
+  private static hintFor(reason: AttestationReason): string {
+    switch (reason) {
+      case "insecure-refused":
+        return "Pass { trust: TrustPolicy.insecureDev(...) } only against `clave dev`; never for real data";
+      case "evidence":
+        return "Do not send anything to this platform; check that your pinned measurements match the release you expect";
+      case "spec-too-broad":
+        return "Do not send anything: the key may reach engines you did not pin; update your engine policy only if you trust them";
+      case "unsupported":
+        return "Verify this TEE kind with the Rust SDK or the clave CLI for now";
+      default:
+        return "Do not send anything to this platform; report it to the operator";
+    }
+  }
+}
+
+/** The engine refused to run the code because its hash differs from the pinned one. */
+export class HashRefusedError extends ClaveError {
+  constructor(readonly detail: string | undefined) {
+    super(
+      `the engine refused: the deployed code does not have the pinned hash${detail ? `: ${detail}` : ""}`,
+      "engine",
+      "Pin the code hash of the version you reviewed (`clave functions list` shows the active one)",
+    );
+    this.name = "HashRefusedError";
+  }
+}
+
+/** The function threw an exception (the message was decrypted; only you see it). */
+export class FunctionThrewError extends ClaveError {
+  constructor(readonly functionMessage: string) {
+    super(`the function threw: ${functionMessage}`, "function", "Fix the function or the input you gave it");
+    this.name = "FunctionThrewError";
+  }
+}
+
+/** The function hit a limit (`cpu-time`, `memory`, or another size limit). */
+export class LimitHitError extends ClaveError {
+  constructor(
+    readonly limit: "cpu-time" | "memory" | "other",
+    readonly detail: string | undefined,
+  ) {
+    const words =
+      limit === "cpu-time" ? "CPU time limit" : limit === "memory" ? "memory limit" : detail ? `limit (${detail})` : "size limit";
+    super(`the function hit its ${words}`, "function", "Send less input, or deploy with higher limits");
+    this.name = "LimitHitError";
+  }
+}
+
+/** The engine refused for another reason (stale date, replay, malformed request, internal). */
+export class EngineRefusedError extends ClaveError {
+  constructor(
+    readonly slug: string,
+    readonly status: number,
+    readonly title: string,
+    readonly detail: string | undefined,
+  ) {
+    super(
+      `the engine refused the call: ${title} (${slug})${detail ? `: ${detail}` : ""}`,
+      "engine",
+      slug === "stale-date" ? "Check this machine's clock (it must be within 60 s of real time)" : "Retry; if it persists, report it",
+    );
+    this.name = "EngineRefusedError";
+  }
+}
+
+/** A protocol step failed (sealing, opening the answer, unexpected bytes). */
+export class ProtocolError extends ClaveError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(`protocol error: ${message}`, "engine", "Retry; if it persists, the platform is misbehaving: report it", options);
+    this.name = "ProtocolError";
+  }
+}
