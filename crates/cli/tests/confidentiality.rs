@@ -1,6 +1,9 @@
 //! End-to-end confidentiality (issue 7): unique markers planted in the code, the input and the
 //! output never appear in the platform's storage (the data dir: SQLite database, WAL, KDS files)
-//! nor in the platform process's captured stdout/stderr, even at `RUST_LOG=debug`.
+//! nor in the platform process's captured stdout/stderr, even at `RUST_LOG=debug` — neither as text
+//! nor base64, base64url, hex or JSON-escaped (`common/leaks.rs`). The cluster test
+//! (`tests/cluster.rs`) sweeps the multi-process deployment's channels: PostgreSQL, NATS payloads,
+//! `/metrics`, admin endpoints and every process's logs.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -23,10 +26,6 @@ fn files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
             out.push(p);
         }
     }
-}
-
-fn contains(hay: &[u8], needle: &str) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle.as_bytes())
 }
 
 #[test]
@@ -94,14 +93,10 @@ export default {{
         log_text.contains("secret-fn"),
         "the logs did capture the platform's activity"
     );
-    for file in &all {
-        let bytes = std::fs::read(file).unwrap();
-        for marker in [CODE_MARKER, INPUT_MARKER, OUTPUT_MARKER] {
-            assert!(
-                !contains(&bytes, marker),
-                "{marker} leaked into {}",
-                file.display()
-            );
-        }
-    }
+    let channels: Vec<(String, Vec<u8>)> = all
+        .iter()
+        .map(|f| (f.display().to_string(), std::fs::read(f).unwrap()))
+        .collect();
+    let needles = common::leaks::needles(&[CODE_MARKER, INPUT_MARKER, OUTPUT_MARKER]);
+    common::leaks::assert_none(&needles, &channels);
 }

@@ -280,7 +280,9 @@ impl Engine {
         kds: Arc<dyn KdsClient>,
         attester: EngineAttester,
     ) -> Result<Self, Error> {
-        let runner = Arc::new(SandboxRunner::new(&config.sandbox)?);
+        let runner: Arc<dyn Runner> = Arc::new(SandboxRunner::new(&config.sandbox)?);
+        #[cfg(feature = "test-hooks")]
+        let runner = crate::test_hooks::wrap(runner);
         Self::with_runner(config, kds, attester, runner)
     }
 

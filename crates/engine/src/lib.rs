@@ -25,6 +25,8 @@ mod keys;
 mod replay;
 mod runner;
 pub mod service;
+#[cfg(feature = "test-hooks")]
+mod test_hooks;
 
 pub use engine::{
     Clock, ENGINE_ATTESTATION_LABEL, Engine, EngineAttestation, EngineAttester, EngineConfig,

@@ -68,7 +68,10 @@ async fn refuses_identity_not_bound_by_the_evidence() {
 async fn failed_refresh_keeps_the_keys_held() {
     let h = ready_harness().await;
     *h.fake.tamper.lock().expect("lock") = Tamper::SwapIdentity;
-    assert!(h.engine.refresh(NOW + 5).await.is_err());
+    assert!(matches!(
+        h.engine.refresh(NOW + 5).await,
+        Err(Error::KdsAttestation(_))
+    ));
     assert!(h.engine.is_ready());
     let d = h.deploy("echo", ECHO, fast_limits());
     let resp = h.call(&d, b"{\"a\":1}").await.expect("still serves");
@@ -145,7 +148,10 @@ async fn http_kds_client_acquires_keys_from_the_kds_service() {
         "{err:?}"
     );
     server.abort();
-    assert!(clave_engine::HttpKdsClient::new("ftp://x").is_err());
+    assert!(matches!(
+        clave_engine::HttpKdsClient::new("ftp://x"),
+        Err(clave_engine::KdsError::Transport(_))
+    ));
 }
 
 struct NoRunner;

@@ -552,6 +552,26 @@ async fn process(state: &AppState, queue: &JobQueue, payload: &[u8], delivered: 
 mod tests {
     use super::*;
 
+    /// `CLAVE_TEST_NATS_URL`, or `None` after recording the skip (as tests/common/services.rs
+    /// does: printed, and appended to `CLAVE_TEST_SKIP_LOG` when set).
+    fn nats_url_or_skip(group: &str) -> Option<String> {
+        use std::io::Write as _;
+        if let Ok(url) = std::env::var("CLAVE_TEST_NATS_URL") {
+            return Some(url);
+        }
+        let line = format!("CLAVE-SKIPPED: {group}: CLAVE_TEST_NATS_URL is not set (needs NATS)\n");
+        print!("{line}");
+        if let Some(path) = std::env::var_os("CLAVE_TEST_SKIP_LOG") {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .and_then(|mut f| f.write_all(line.as_bytes()))
+                .expect("append to CLAVE_TEST_SKIP_LOG");
+        }
+        None
+    }
+
     fn call() -> QueuedCall {
         QueuedCall {
             id: [7; 16],
@@ -583,28 +603,24 @@ mod tests {
         assert!(debug.contains("request_len") && !debug.contains("sealed"));
     }
 
-    /// Against the NATS on 127.0.0.1:4222 when it is there: publishing one call twice stores it once.
+    /// Against the NATS of `CLAVE_TEST_NATS_URL` (skipped only when unset): publishing one call twice
+    /// stores it once.
     #[tokio::test]
     async fn repeated_publish_is_deduplicated_by_message_id() {
-        let reachable = tokio::time::timeout(
-            Duration::from_secs(2),
-            tokio::net::TcpStream::connect("127.0.0.1:4222"),
-        )
-        .await
-        .is_ok_and(|r| r.is_ok());
-        if !reachable {
-            println!("skipped: no NATS server at 127.0.0.1:4222");
+        let Some(url) = nats_url_or_skip("gateway queue unit test on NATS") else {
             return;
-        }
+        };
         let tag = hex::encode(new_result_id().expect("id"));
         let queue = JobQueue::connect(QueueConfig {
             stream: format!("CLAVE_UNIT_{tag}"),
             subject_prefix: format!("claveunit.{tag}"),
             consumer: format!("w-{tag}"),
-            ..QueueConfig::new("nats://127.0.0.1:4222")
+            ..QueueConfig::new(url.as_str())
         })
         .await
-        .expect("connect");
+        .unwrap_or_else(|e| {
+            panic!("NATS does not answer at {url} (CLAVE_TEST_NATS_URL is set, so this test requires it): {e}")
+        });
         let mut second = call();
         second.id = [8; 16];
         queue.publish(&call()).await.expect("publish");
@@ -617,15 +633,15 @@ mod tests {
         for bad in [
             QueueConfig {
                 stream: "a.b".into(),
-                ..QueueConfig::new("nats://127.0.0.1:4222")
+                ..QueueConfig::new(url.as_str())
             },
             QueueConfig {
                 subject_prefix: "a..b".into(),
-                ..QueueConfig::new("nats://127.0.0.1:4222")
+                ..QueueConfig::new(url.as_str())
             },
             QueueConfig {
                 max_in_flight: 0,
-                ..QueueConfig::new("nats://127.0.0.1:4222")
+                ..QueueConfig::new(url.as_str())
             },
         ] {
             assert!(matches!(

@@ -1,6 +1,7 @@
-//! Asynchronous invocation through a real NATS JetStream server (`CLAVE_TEST_NATS_URL`, default
-//! `nats://127.0.0.1:4222`; skipped with a printed reason when unreachable). Each test uses its own stream,
-//! subject prefix and consumer, and deletes the stream at the end.
+//! Asynchronous invocation through a real NATS JetStream server (`CLAVE_TEST_NATS_URL`, e.g.
+//! `nats://127.0.0.1:4222`; skipped with a recorded reason only when unset, failed when set but NATS
+//! does not answer). Each test uses its own stream, subject prefix and consumer, and deletes the
+//! stream at the end.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod common;
@@ -16,21 +17,9 @@ use clave_gateway::{AppState, GatewayConfig, JobQueue, QueueConfig, ResultState}
 use clave_proto::gateway_api::problem_type;
 use common::{ADMIN_TOKEN, FakeEngine, FakeKeys, Reply, TestDb, send, wait_until};
 
-async fn nats_url() -> Option<String> {
-    let url = std::env::var("CLAVE_TEST_NATS_URL").unwrap_or("nats://127.0.0.1:4222".into());
-    let hostport = url.trim_start_matches("nats://").to_owned();
-    match tokio::time::timeout(
-        Duration::from_secs(2),
-        tokio::net::TcpStream::connect(&hostport),
-    )
-    .await
-    {
-        Ok(Ok(_)) => Some(url),
-        _ => {
-            println!("skipped: no NATS server at {url} (set CLAVE_TEST_NATS_URL)");
-            None
-        }
-    }
+/// `CLAVE_TEST_NATS_URL`; `None` (skip recorded) when unset, a panic when set but NATS is down.
+fn nats_url() -> Option<String> {
+    common::services::require(common::services::NATS, "gateway async tests on NATS")
 }
 
 fn unique_queue(url: &str, ack_wait: Duration) -> QueueConfig {
@@ -162,7 +151,7 @@ fn expected(version: i64, sealed: &str, request: &[u8]) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn async_call_is_queued_run_and_fetched() {
-    let Some(url) = nats_url().await else { return };
+    let Some(url) = nats_url() else { return };
     let (g, h) = gateway(
         Arc::new(FakeEngine::default()),
         unique_queue(&url, Duration::from_secs(5)),
@@ -261,7 +250,7 @@ async fn async_call_is_queued_run_and_fetched() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redelivery_of_a_stored_result_is_acked_without_running() {
-    let Some(url) = nats_url().await else { return };
+    let Some(url) = nats_url() else { return };
     let (g, h) = gateway(
         Arc::new(FakeEngine::default()),
         unique_queue(&url, Duration::from_secs(5)),
@@ -317,7 +306,7 @@ async fn redelivery_of_a_stored_result_is_acked_without_running() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn worker_restart_mid_flight_loses_nothing_and_stores_nothing_twice() {
-    let Some(url) = nats_url().await else { return };
+    let Some(url) = nats_url() else { return };
     let (engine, gate) = FakeEngine::gated();
     // Short ack wait so that calls held by the killed worker come back quickly.
     let (g, h) = gateway(engine, unique_queue(&url, Duration::from_secs(1))).await;

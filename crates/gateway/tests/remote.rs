@@ -157,8 +157,14 @@ async fn http_engine_client_round_trip_and_errors() {
 
 #[test]
 fn http_engine_client_rejects_bad_urls() {
-    assert!(HttpEngineClient::new(vec![], 1).is_err());
-    assert!(HttpEngineClient::new(vec!["ftp://x".into()], 1).is_err());
+    assert!(matches!(
+        HttpEngineClient::new(vec![], 1),
+        Err(clave_gateway::Error::BadRemoteUrl)
+    ));
+    assert!(matches!(
+        HttpEngineClient::new(vec!["ftp://x".into()], 1),
+        Err(clave_gateway::Error::BadRemoteUrl)
+    ));
 }
 
 #[tokio::test]

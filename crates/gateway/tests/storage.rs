@@ -352,8 +352,14 @@ async fn store_api_tokens_and_projects() {
         let store = db.store().await;
         assert!(store.create_project("p1").await.unwrap());
         assert!(!store.create_project("p1").await.unwrap());
-        assert!(store.create_project("Bad_Name").await.is_err());
-        assert!(store.create_token("missing").await.is_err());
+        assert!(matches!(
+            store.create_project("Bad_Name").await,
+            Err(clave_gateway::Error::InvalidName)
+        ));
+        assert!(matches!(
+            store.create_token("missing").await,
+            Err(clave_gateway::Error::UnknownProject)
+        ));
         let t1 = store.create_token("p1").await.unwrap();
         let t2 = store.create_token("p1").await.unwrap();
         assert_ne!(t1, t2);

@@ -314,3 +314,13 @@ pub fn idle_instance_heap_bytes(code: &str) -> Result<usize, Error> {
 pub fn function_image_bytes(code: &str) -> Result<(usize, usize), Error> {
     invoke::idle_heap_bytes(code).map(|(_, image, unique)| (image, unique))
 }
+
+/// FUZZING ONLY (`fuzz/fuzz_targets/sandbox_json.rs`): the native `JSON.parse` fast path of
+/// `request.json()` on `text`. Not part of the API.
+#[doc(hidden)]
+pub fn __fuzz_native_json_parse<'js>(
+    ctx: &rquickjs::Ctx<'js>,
+    text: &rquickjs::String<'js>,
+) -> Option<rquickjs::Value<'js>> {
+    bytes::json_parse_fast(ctx, text, 1 << 20)
+}

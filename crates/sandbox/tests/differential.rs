@@ -1,6 +1,9 @@
 //! Faithfulness: every program in tests/programs runs under Node 20 and under the sandbox, and the
 //! flattened responses (status, headers, body) must be identical.
 
+#[path = "../../gateway/tests/common/services.rs"]
+mod services;
+
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
@@ -34,7 +37,10 @@ fn programs() -> Vec<PathBuf> {
 
 fn node_outputs(progs: &[PathBuf]) -> Option<Vec<serde_json::Value>> {
     if Command::new("node").arg("--version").output().is_err() {
-        println!("SKIPPED differential test: `node` is not installed");
+        services::record_skip(
+            "sandbox differential test against Node",
+            "`node` is not installed",
+        );
         return None;
     }
     let req =
@@ -104,6 +110,14 @@ async fn programs_match_node() {
     let Some(expected) = node_outputs(&progs) else {
         return;
     };
+    // One line per program: `zip` below would silently drop programs the runner did not answer.
+    assert_eq!(
+        expected.len(),
+        progs.len(),
+        "the Node runner answered {} of {} programs",
+        expected.len(),
+        progs.len()
+    );
     let pool = SandboxPool::new(PoolConfig::default()).expect("pool");
     let mut failures = Vec::new();
     for (p, want) in progs.iter().zip(expected) {

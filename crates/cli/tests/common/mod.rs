@@ -1,6 +1,8 @@
 //! Helpers for tests that drive the real `clave` binary.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod leaks;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};

@@ -15,6 +15,8 @@ use clave_gateway::{
 use clave_proto::gateway_api::{DeployRequest, Problem};
 use tower::ServiceExt;
 
+pub mod services;
+
 pub const ADMIN_TOKEN: &str = "admin-secret-token-for-tests";
 
 /// Engine fake: answers `"{project}/{function}@{version}|{sealed_code}|"` + the request reversed.
@@ -264,12 +266,10 @@ impl TestDb {
         }
     }
 
-    /// A fresh PostgreSQL database, or `None` (after printing why) when the variable is unset.
+    /// A fresh PostgreSQL database, or `None` (after recording the skip) when
+    /// `CLAVE_TEST_POSTGRES_URL` is unset; a panic when it is set and PostgreSQL does not answer.
     pub async fn postgres() -> Option<Self> {
-        let Ok(admin_url) = std::env::var("CLAVE_TEST_POSTGRES_URL") else {
-            println!("skipped: CLAVE_TEST_POSTGRES_URL unset");
-            return None;
-        };
+        let admin_url = services::require(services::POSTGRES, "gateway tests on PostgreSQL")?;
         let mut raw = [0u8; 6];
         getrandom::fill(&mut raw).unwrap();
         let name = format!("clave_gw_test_{}", hex::encode(raw));
