@@ -47,13 +47,13 @@ grep -q "\"diff_ids\":\[\"$diff_id\"\]" <<<"$config" || fail "diff_id in the con
 # Members, owners, modes: exactly these, nothing else (no device files, no setuid, no stray paths).
 listing="$(tar -tvf "$work/layer.tar" --numeric-owner | awk '{print $1, $2, $6}')"
 expected="-rwxr-xr-x 0/0 clave
-drwxr-xr-x 0/0 etc
+drwxr-xr-x 0/0 etc/
 -rw-r--r-- 0/0 etc/group
 -rw-r--r-- 0/0 etc/passwd"
-if grep -q ' etc/ssl$' <<<"$listing"; then
+if grep -q ' etc/ssl/$' <<<"$listing"; then
   expected="$expected
-drwxr-xr-x 0/0 etc/ssl
-drwxr-xr-x 0/0 etc/ssl/certs
+drwxr-xr-x 0/0 etc/ssl/
+drwxr-xr-x 0/0 etc/ssl/certs/
 -rw-r--r-- 0/0 etc/ssl/certs/ca-certificates.crt"
 fi
 [ "$listing" = "$expected" ] || fail "unexpected layer contents:
