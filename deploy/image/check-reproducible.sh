@@ -4,7 +4,9 @@
 # but the downloaded crate sources), and require byte-identical `clave` binaries and the same image
 # digest. Each build also runs verify-image.sh (layer extracted, `clave --version` run from it).
 #
-#   deploy/image/check-reproducible.sh [REV] [--keep]     # REV defaults to HEAD; needs committed changes
+#   deploy/image/check-reproducible.sh [REV] [--keep] [--parallel]
+# REV defaults to HEAD (committed changes only); --keep keeps the two trees; --parallel runs both builds
+# at once (the same CPU time, less waiting when the machine is shared).
 #
 # Two cold release builds: ~20 minutes on the 2-core development machine, so it is not part of .ci/run
 # (which runs test-oci-layout.sh, the writer with fixed inputs). Run it before tagging a release and
@@ -13,10 +15,11 @@ set -euo pipefail
 export LC_ALL=C
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
-rev=HEAD keep=0
+rev=HEAD keep=0 parallel=0
 for a in "$@"; do
   case "$a" in
     --keep) keep=1 ;;
+    --parallel) parallel=1 ;;
     *) rev="$a" ;;
   esac
 done
@@ -31,14 +34,24 @@ for d in "${dirs[@]}"; do
   git -C "$d" -c advice.detachedHead=false checkout --quiet "$commit"
 done
 
-digests=()
-for d in "${dirs[@]}"; do
-  echo "==> building $commit in $d" >&2
-  start=$(date +%s)
+build() { # dir -> the digest in dir/../digest.out, the log in dir/../build.log
+  local start=$(date +%s)
+  echo "==> building $commit in $1 (log: $(dirname "$1")/build.log)" >&2
   # A clean tree and its own target directory: nothing from the other build or the caller's tree.
-  digests+=("$(env -u CARGO_TARGET_DIR -u SOURCE_DATE_EPOCH bash "$d/deploy/image/build.sh")")
-  echo "==> $d: ${digests[-1]} in $(( $(date +%s) - start )) s" >&2
-done
+  env -u CARGO_TARGET_DIR -u SOURCE_DATE_EPOCH bash "$1/deploy/image/build.sh" \
+    >"$(dirname "$1")/digest.out" 2>"$(dirname "$1")/build.log" \
+    || { echo "==> build in $1 failed:" >&2; tail -20 "$(dirname "$1")/build.log" >&2; return 1; }
+  echo "==> $1: $(cat "$(dirname "$1")/digest.out") in $(( $(date +%s) - start )) s" >&2
+}
+if [ "$parallel" = 1 ]; then
+  pids=()
+  for d in "${dirs[@]}"; do build "$d" & pids+=($!); done
+  for p in "${pids[@]}"; do wait "$p"; done
+else
+  for d in "${dirs[@]}"; do build "$d"; done
+fi
+digests=()
+for d in "${dirs[@]}"; do digests+=("$(cat "$(dirname "$d")/digest.out")"); done
 
 bin_a="${dirs[0]}/target/image/clave" bin_b="${dirs[1]}/target/image/clave"
 status=0
