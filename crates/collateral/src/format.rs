@@ -270,9 +270,8 @@ mod tests {
         let num_sig = format!(r#"{{"tcbInfo":{inner},"signature":1}}"#);
         assert!(signed_json(num_sig.as_bytes(), "tcbInfo").is_err());
         // Escapes inside the signed text survive byte for byte; an escaped key still matches.
-        let escaped = r#"{"a":"é
-","b":"\/"}"#;
-        let body = format!(r#"{{"tcbInfo":{escaped},"signature":"{sig}"}}"#);
+        let escaped = r#"{"a":"\u00e9\n","b":"\/"}"#;
+        let body = format!(r#"{{"tcb\u0049nfo":{escaped},"signature":"{sig}"}}"#);
         assert_eq!(
             signed_json(body.as_bytes(), "tcbInfo").expect("p").0,
             escaped
