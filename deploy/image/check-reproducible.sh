@@ -8,7 +8,7 @@
 # REV defaults to HEAD (committed changes only); --keep keeps the two trees; --parallel runs both builds
 # at once (the same CPU time, less waiting when the machine is shared).
 #
-# Two cold release builds: ~20 minutes on the 2-core development machine, so it is not part of .ci/run
+# Two cold release builds (~9 min each on the idle 2-core machine, 30+ min when it is shared), so it is not part of .ci/run
 # (which runs test-oci-layout.sh, the writer with fixed inputs). Run it before tagging a release and
 # whenever Cargo.lock, the toolchain, the release profile or deploy/image/ changes (README "Release image").
 set -euo pipefail
