@@ -149,10 +149,69 @@ function selfTest() {
   console.log(`self-test: ${mustFail.length + 1} broken objects rejected`);
 }
 
+// --- the image: one reference, pinned by digest in kustomization.yaml ----------------------------------
+const IMAGE_DIGEST = /^sha256:[0-9a-f]{64}$/;
+function imageName(ref) {
+  // registry/name[:tag][@digest] -> registry/name (a ':' after the last '/' starts the tag)
+  const noDigest = ref.split("@")[0];
+  const slash = noDigest.lastIndexOf("/");
+  const colon = noDigest.lastIndexOf(":");
+  return colon > slash ? noDigest.slice(0, colon) : noDigest;
+}
+function kustomizationRules(k, manifestFiles, objects) {
+  const errors = [];
+  if (k?.kind !== "Kustomization") return ["kustomization.yaml: kind must be Kustomization"];
+  const resources = [...(k.resources ?? [])].sort();
+  const want = [...manifestFiles].sort();
+  if (JSON.stringify(resources) !== JSON.stringify(want)) {
+    errors.push(`kustomization.yaml: resources ${JSON.stringify(resources)} must list exactly the manifests ${JSON.stringify(want)}`);
+  }
+  const images = k.images ?? [];
+  if (images.length !== 1) errors.push("kustomization.yaml: exactly one entry under images: (the clave image)");
+  const img = images[0] ?? {};
+  if (!IMAGE_DIGEST.test(img.digest ?? "")) errors.push(`kustomization.yaml: images[0].digest must be sha256:<64 hex>, not ${img.digest}`);
+  if (img.newTag !== undefined) errors.push("kustomization.yaml: pin the image by digest, not by newTag");
+  for (const obj of objects) {
+    const pod = podSpecOf(obj);
+    for (const c of [...(pod?.containers ?? []), ...(pod?.initContainers ?? [])]) {
+      const where = `${obj.kind}/${obj.metadata?.name}/${c.name}`;
+      if (typeof c.image !== "string") continue;
+      if (c.image.includes("@")) errors.push(`${where}: the digest belongs in kustomization.yaml, not in ${c.image}`);
+      if (imageName(c.image) !== img.name) errors.push(`${where}: image ${c.image} is not ${img.name}, so kustomization.yaml would not pin it`);
+    }
+  }
+  return errors;
+}
+function kustomizationSelfTest() {
+  const dep = { apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "d" }, spec: { template: { spec: { containers: [{ name: "c", image: "r.example/clave:1" }] } } } };
+  const k = { kind: "Kustomization", resources: ["a.yaml"], images: [{ name: "r.example/clave", digest: `sha256:${"a".repeat(64)}` }] };
+  if (kustomizationRules(k, ["a.yaml"], [dep]).length !== 0) {
+    console.error("self-test FAILED: a correct kustomization was refused");
+    process.exit(1);
+  }
+  const mustFail = [
+    ["a tag instead of a digest", { ...k, images: [{ name: "r.example/clave", newTag: "1" }] }, [dep]],
+    ["a short digest", { ...k, images: [{ name: "r.example/clave", digest: "sha256:abc" }] }, [dep]],
+    ["a missing resource", { ...k, resources: [] }, [dep]],
+    ["a container with another image", k, [{ ...dep, spec: { template: { spec: { containers: [{ name: "c", image: "other/clave:1" }] } } } }]],
+    ["a digest in a manifest", k, [{ ...dep, spec: { template: { spec: { containers: [{ name: "c", image: `r.example/clave@sha256:${"b".repeat(64)}` }] } } } }]],
+  ];
+  for (const [what, kk, objs] of mustFail) {
+    if (kustomizationRules(kk, ["a.yaml"], objs).length === 0) {
+      console.error(`self-test FAILED: the kustomization check accepted ${what}`);
+      process.exit(1);
+    }
+  }
+  console.log(`self-test: ${mustFail.length} broken kustomizations rejected`);
+}
+
 selfTest();
-const files = process.argv.length > 3
+kustomizationSelfTest();
+const explicitFiles = process.argv.length > 3;
+const isKustomization = (f) => /(^|\/)kustomization\.ya?ml$/.test(f);
+const files = explicitFiles
   ? process.argv.slice(3)
-  : readdirSync(here).filter((f) => /\.ya?ml$/.test(f)).sort().map((f) => join(here, f));
+  : readdirSync(here).filter((f) => /\.ya?ml$/.test(f) && !isKustomization(f)).sort().map((f) => join(here, f));
 let checked = 0;
 let failed = 0;
 const all = [];
@@ -179,6 +238,17 @@ for (const file of files) {
   }
 }
 const ruleErrors = [...all.flatMap((o) => claveRules(o, all)), ...networkRules(all)];
+if (!explicitFiles) {
+  // The directory as kustomize renders it: kustomization.yaml names every manifest and pins the image.
+  try {
+    const [k] = load(join(here, "kustomization.yaml"));
+    const manifestFiles = files.map((f) => f.split("/").pop());
+    ruleErrors.push(...kustomizationRules(k, manifestFiles, all));
+    if (IMAGE_DIGEST.test(k?.images?.[0]?.digest ?? "")) console.log(`image pinned: ${k.images[0].newName ?? k.images[0].name}@${k.images[0].digest}`);
+  } catch (e) {
+    ruleErrors.push(`kustomization.yaml: ${e.message}`);
+  }
+}
 for (const e of ruleErrors) console.error(`rule: ${e}`);
 failed += ruleErrors.length;
 console.log(`${checked} passed, ${failed} failed`);

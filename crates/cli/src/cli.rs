@@ -36,12 +36,19 @@ Exit codes (stable, for scripts):
 Output: human text on stdout, progress and warnings on stderr; colour only on a terminal and
 when NO_COLOR is unset; --json prints one JSON document on stdout for scripts.";
 
+/// What `clave -h` shows after the commands (`--help` shows [`AFTER_HELP`]).
+const AFTER_SHORT_HELP: &str = "\
+Exit codes: 0 success, 1 refused or failed, 2 usage, 3 attestation failed, 4 gateway unreachable,
+5 the function threw or hit a limit, 6 the engine refused the pinned code hash.
+More (quickstart, configuration, exit codes explained): clave --help";
+
 /// The `clave` command line.
 #[derive(Debug, Parser)]
 #[command(
     name = "clave",
     version,
     about = ABOUT,
+    after_help = AFTER_SHORT_HELP,
     after_long_help = AFTER_HELP,
     propagate_version = true
 )]

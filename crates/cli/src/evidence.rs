@@ -2,8 +2,10 @@
 //! quote, Nitro attestation document) against the built-in, pinned vendor roots, and print the
 //! verified claims as JSON.
 //!
-//! Exit codes: 0 verified (claims on stdout), 1 refused (one line on stderr naming the check
-//! that failed), 2 usage or input error (one sentence on stderr). No flag replaces a root.
+//! Exit codes, the scheme of `clave --help` ([`exit`]): 0 verified (claims on stdout), 3
+//! attestation failed (one line on stderr naming the check that failed, as `clave attest`), 1 the
+//! collateral could not be fetched, 2 usage or input error (one sentence on stderr). No flag
+//! replaces a root.
 //! Without `--expect-report-data` the report data is reported, not checked
 //! (`"report_data_checked": false`); without `--expect-measurement` or `--policy` the
 //! measurement is reported, not enforced (`"measurement_enforced": false`).
@@ -18,6 +20,8 @@ use clave_attest::{
     Claims, Endorsements, Error as AttestError, Evidence, Identity, Measurement, Policy,
     ReportData, Tcb, TeeKind,
 };
+
+use crate::output::exit;
 
 /// The TEE kinds `--tee` names.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,7 +70,9 @@ Examples:
   clave evidence verify --tee nitro --evidence doc.b64 --expect-pcr 0=... --expect-pcr 8=...
 
 FILE may be raw binary, hex or base64 (detected); certificates may also be PEM.
-Exit codes: 0 verified (claims as JSON on stdout), 1 refused (one line on stderr), 2 usage error.
+Exit codes (those of `clave --help`): 0 verified (claims as JSON on stdout); 3 attestation failed:
+the evidence does not verify or does not satisfy what you required (one line on stderr); 1 failed
+otherwise (e.g. the collateral could not be fetched); 2 usage: bad arguments or input files.
 The vendor roots (AMD ARKs, Intel SGX Root CA, AWS Nitro root) are built in; no flag replaces them.")]
 pub struct EvidenceVerifyArgs {
     /// The kind of evidence.
@@ -117,7 +123,7 @@ pub struct EvidenceVerifyArgs {
     pub policy: Option<PathBuf>,
 }
 
-/// A usage or input error (exit 2).
+/// A usage or input error (exit 2, [`exit::USAGE`]).
 #[derive(Debug)]
 struct Usage(String);
 
@@ -125,14 +131,15 @@ fn usage<T>(msg: impl Into<String>) -> Result<T, Usage> {
     Err(Usage(msg.into()))
 }
 
-/// Runs `clave evidence verify` and returns its exit code. Prints the claims JSON on stdout
-/// (exit 0), one refusal line on stderr (exit 1) or one usage sentence on stderr (exit 2).
+/// Runs `clave evidence verify` and returns its exit code, in the scheme of `clave --help`
+/// ([`exit`]): the claims JSON on stdout (0), or one line on stderr: the evidence refused (3,
+/// like `clave attest`), the collateral not fetched (1), a usage sentence (2).
 pub async fn run(args: &EvidenceVerifyArgs) -> ExitCode {
     let input = match prepare(args) {
         Ok(i) => i,
         Err(Usage(msg)) => {
             eprintln!("error: {msg}");
-            return ExitCode::from(2);
+            return ExitCode::from(exit::USAGE);
         }
     };
     let endorsements = match (args.fetch_collateral, input.endorsements) {
@@ -145,8 +152,8 @@ pub async fn run(args: &EvidenceVerifyArgs) -> ExitCode {
                 e
             }
             Err(msg) => {
-                eprintln!("refused: collateral: {msg}");
-                return ExitCode::from(1);
+                eprintln!("failed: collateral: {msg}");
+                return ExitCode::from(exit::REFUSED);
             }
         },
         (false, e) => e,
@@ -161,7 +168,7 @@ pub async fn run(args: &EvidenceVerifyArgs) -> ExitCode {
         }
         Err(e) => {
             eprintln!("refused: {}: {}", check_name(&e), one_line(&e.to_string()));
-            ExitCode::from(1)
+            ExitCode::from(exit::ATTESTATION)
         }
     }
 }
@@ -385,38 +392,17 @@ fn decode_input(b: &[u8]) -> Vec<u8> {
 
 /// Base64 (RFC 4648 standard or URL-safe alphabet, padding optional). `None` if anything else.
 fn base64_decode(s: &[u8]) -> Option<Vec<u8>> {
-    let s = match s.iter().position(|&c| c == b'=') {
-        Some(p) => {
-            if s[p..].iter().any(|&c| c != b'=') || s.len() - p > 2 || !s.len().is_multiple_of(4) {
-                return None;
-            }
-            &s[..p]
-        }
-        None => s,
-    };
-    if s.len() % 4 == 1 {
-        return None;
-    }
-    let val = |c: u8| -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' | b'-' => 62,
-            b'/' | b'_' => 63,
-            _ => return None,
-        } as u32)
-    };
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    for chunk in s.chunks(4) {
-        let mut acc = 0u32;
-        for (i, &c) in chunk.iter().enumerate() {
-            acc |= val(c)? << (18 - 6 * i);
-        }
-        let bytes = acc.to_be_bytes();
-        out.extend_from_slice(&bytes[1..chunk.len()]);
-    }
-    Some(out)
+    use base64::Engine as _;
+    use base64::alphabet::{STANDARD, URL_SAFE};
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    let config =
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
+    [
+        GeneralPurpose::new(&STANDARD, config),
+        GeneralPurpose::new(&URL_SAFE, config),
+    ]
+    .iter()
+    .find_map(|engine| engine.decode(s).ok())
 }
 
 async fn fetch(args: &EvidenceVerifyArgs, evidence: &Evidence) -> Result<Endorsements, String> {
@@ -597,99 +583,24 @@ fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = i64::from((m + 9) % 12);
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = (if mp < 10 { mp + 3 } else { mp - 9 }) as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
 /// Parses an RFC 3339 date-time (`2026-01-01T00:00:00Z`, `…T01:00:00.5+01:00`) into unix
-/// seconds (fractions truncated). Times before 1970 are refused.
+/// seconds (fractions truncated; a leap second `:60` is the last second of its minute). Times
+/// before 1970 are refused.
 fn parse_rfc3339(s: &str) -> Option<u64> {
-    let b = s.as_bytes();
-    let num = |r: std::ops::Range<usize>| -> Option<u32> {
-        let part = b.get(r)?;
-        if part.iter().all(u8::is_ascii_digit) {
-            std::str::from_utf8(part).ok()?.parse().ok()
-        } else {
-            None
-        }
-    };
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't') {
-        return None;
-    }
-    if b[13] != b':' || b[16] != b':' {
-        return None;
-    }
-    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (hour, min, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-    let dim = match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => return None,
-    };
-    if day == 0 || day > dim || hour > 23 || min > 59 || sec > 60 {
-        return None;
-    }
-    let mut i = 19;
-    if b.get(i) == Some(&b'.') {
-        i += 1;
-        let start = i;
-        while b.get(i).is_some_and(u8::is_ascii_digit) {
-            i += 1;
-        }
-        if i == start {
-            return None;
-        }
-    }
-    let offset: i64 = match *b.get(i)? {
-        b'Z' | b'z' if i + 1 == b.len() => 0,
-        sign @ (b'+' | b'-') if i + 6 == b.len() && b[i + 3] == b':' => {
-            let (oh, om) = (num(i + 1..i + 3)?, num(i + 4..i + 6)?);
-            if oh > 23 || om > 59 {
-                return None;
-            }
-            let o = i64::from(oh * 3600 + om * 60);
-            if sign == b'+' { o } else { -o }
-        }
-        _ => return None,
-    };
-    let days = days_from_civil(i64::from(year), month, day);
-    // A leap second (:60) counts as the last second of its minute.
-    let secs = days * 86_400 + i64::from(hour * 3600 + min * 60 + sec.min(59)) - offset;
-    u64::try_from(secs).ok()
+    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
+    u64::try_from(t.unix_timestamp()).ok()
 }
 
+/// `2025-08-15T05:45:00Z`; decimal unix seconds for a time RFC 3339 cannot write (after 9999).
 fn format_rfc3339(t: u64) -> String {
-    let days = i64::try_from(t / 86_400).unwrap_or(i64::MAX / 2);
-    let (y, m, d) = civil_from_days(days);
-    let s = t % 86_400;
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        s / 3600,
-        s / 60 % 60,
-        s % 60
-    )
+    i64::try_from(t)
+        .ok()
+        .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| t.to_string())
 }
 
 #[cfg(test)]
@@ -804,6 +715,15 @@ mod tests {
         assert!(base64_decode(b"A===").is_none());
         assert!(base64_decode(b"AB=C").is_none());
         assert!(base64_decode(b"A").is_none());
+        assert!(base64_decode(b"AP8Q gH8=").is_none());
+        assert!(
+            base64_decode(b"AP+Q-H8=").is_none(),
+            "one alphabet, not a mix"
+        );
+        assert_eq!(
+            base64_decode(b"AP+QgH8=").expect("standard"),
+            vec![0x00, 0xff, 0x90, 0x80, 0x7f]
+        );
         // PEM passes through untouched.
         let pem = b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
         assert_eq!(cert_input(pem), pem.to_vec());
@@ -825,11 +745,12 @@ mod tests {
         );
         assert_eq!(parse_rfc3339("2024-02-29T00:00:00Z"), Some(1_709_164_800));
         assert_eq!(parse_rfc3339("2016-12-31T23:59:60Z"), Some(1_483_228_799));
+        // RFC 3339 §5.6 allows a space for the `T`.
+        assert_eq!(parse_rfc3339("2026-01-01 00:00:00Z"), Some(1_767_225_600));
         for bad in [
             "",
             "2026-01-01",
             "2026-01-01T00:00:00",
-            "2026-01-01 00:00:00Z",
             "2026-13-01T00:00:00Z",
             "2023-02-29T00:00:00Z",
             "2026-01-32T00:00:00Z",
@@ -848,5 +769,7 @@ mod tests {
             assert_eq!(parse_rfc3339(&format_rfc3339(t)), Some(t));
         }
         assert_eq!(format_rfc3339(1_755_236_700), "2025-08-15T05:45:00Z");
+        assert_eq!(format_rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(format_rfc3339(u64::MAX), u64::MAX.to_string());
     }
 }

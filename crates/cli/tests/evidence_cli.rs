@@ -1,6 +1,6 @@
 //! `clave evidence verify` on the real vectors of `crates/attest/tests/data/real`: success JSON,
-//! a bit flip (exit 1, one line), a wrong expected measurement (exit 1, naming it), a missing
-//! file (exit 2).
+//! a bit flip (exit 3 as for `clave attest`: attestation failed, one line), a wrong expected
+//! measurement (exit 3, naming it), a missing file (exit 2).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -87,7 +87,7 @@ fn snp_success_prints_claims_json() {
     assert_eq!(v["measurement_enforced"], true);
     assert_eq!(v["report_data_checked"], true);
 
-    // Wrong expected measurement: exit 1, one line naming the check.
+    // Wrong expected measurement: exit 3, one line naming the check.
     let wrong = "00".repeat(48);
     let o = clave(&[
         "--tee",
@@ -101,7 +101,7 @@ fn snp_success_prints_claims_json() {
         "--expect-measurement",
         &wrong,
     ]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(3), "exit 3: attestation failed");
     let line = stderr_line(&o);
     assert!(line.starts_with("refused: measurement"), "{line}");
     assert!(o.stdout.is_empty());
@@ -119,7 +119,7 @@ fn snp_success_prints_claims_json() {
         "--expect-report-data",
         &"11".repeat(64),
     ]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(3), "exit 3: attestation failed");
     assert!(stderr_line(&o).starts_with("refused: report data"));
 
     // Outside the VCEK's validity.
@@ -133,7 +133,7 @@ fn snp_success_prints_claims_json() {
         "--at",
         "2040-01-01T00:00:00Z",
     ]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(3), "exit 3: attestation failed");
     assert!(stderr_line(&o).starts_with("refused: validity"));
 }
 
@@ -156,7 +156,7 @@ fn snp_bit_flip_is_refused_in_one_line() {
         "--at",
         "2026-01-01T00:00:00Z",
     ]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(3), "exit 3: attestation failed");
     let line = stderr_line(&o);
     assert!(line.starts_with("refused: signature"), "{line}");
 }
@@ -199,7 +199,7 @@ fn tdx_with_collateral_file() {
         "--at",
         "2025-09-15T00:00:00Z",
     ]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(3), "exit 3: attestation failed");
     assert!(stderr_line(&o).starts_with("refused: endorsement"));
 }
 
@@ -214,7 +214,7 @@ fn nitro_debug_document_is_refused() {
         "--at",
         "2023-09-07T16:00:00Z",
     ]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(3), "exit 3: attestation failed");
     assert!(stderr_line(&o).starts_with("refused: debug"));
 }
 

@@ -111,6 +111,12 @@ fn help_teaches_and_completions_work() {
     ] {
         assert!(help.contains(needle), "--help lacks {needle}: {help}");
     }
+    // `-h` (short help) lists the exit codes too.
+    let o = clave(tmp.path(), &["-h"]);
+    let short = ok(&o);
+    for needle in ["Exit codes", "3 attestation failed", "6 the engine refused"] {
+        assert!(short.contains(needle), "-h lacks {needle}: {short}");
+    }
     let o = clave(tmp.path(), &["completions", "bash"]);
     assert!(ok(&o).contains("clave"));
     let o = clave(tmp.path(), &["up", "--help"]);

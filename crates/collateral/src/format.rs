@@ -113,154 +113,65 @@ pub(crate) fn crl_der(b: &[u8]) -> Result<Vec<u8>, Shape> {
     Ok(der)
 }
 
-/// RFC 3986 percent-decoding (Intel's issuer-chain headers). `+` stays `+`.
+/// RFC 3986 percent-decoding (Intel's issuer-chain headers). `+` stays `+`. `None` for a `%` not
+/// followed by two hex digits (the crate would keep it literally) or for text that is not UTF-8.
 pub(crate) fn percent_decode(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let h = b.get(i + 1..i + 3)?;
-            let h = std::str::from_utf8(h).ok()?;
-            out.push(u8::from_str_radix(h, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
+    let well_formed = s.split('%').skip(1).all(|escape| {
+        escape
+            .as_bytes()
+            .get(..2)
+            .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+    });
+    if !well_formed {
+        return None;
     }
-    String::from_utf8(out).ok()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8()
+        .ok()
+        .map(std::borrow::Cow::into_owned)
 }
+
+/// Everything but RFC 3986 unreserved characters (`A-Z a-z 0-9 - . _ ~`).
+const NOT_UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 /// RFC 3986 percent-encoding of everything but unreserved characters (used by tests and by
 /// anyone serving a mirror).
 pub fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() * 3);
-    for &c in s.as_bytes() {
-        if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(c));
-        } else {
-            out.push_str(&format!("%{c:02X}"));
-        }
-    }
-    out
+    percent_encoding::utf8_percent_encode(s, NOT_UNRESERVED).to_string()
 }
 
 /// Intel PCS signed JSON `{"<key>": {...}, "signature": "<hex>"}`: returns the exact text of the
 /// inner object (the signature covers those bytes, so it must not be re-serialised) and the
-/// signature bytes.
+/// signature bytes. A repeated key counts once, the last time (as in `serde_json::Value`).
 pub(crate) fn signed_json(body: &[u8], key: &str) -> Result<(String, Vec<u8>), Shape> {
+    use serde_json::value::RawValue;
     let text = std::str::from_utf8(body).map_err(|_| Shape::Malformed("not UTF-8"))?;
-    let v: serde_json::Value = match serde_json::from_str(text) {
+    let whole: &RawValue = match serde_json::from_str(text) {
         Ok(v) => v,
         Err(e) if e.is_eof() => return Err(Shape::Truncated),
         Err(_) => return Err(Shape::Malformed("not JSON")),
     };
-    let obj = v.as_object().ok_or(Shape::Malformed("not a JSON object"))?;
-    if !obj.get(key).is_some_and(serde_json::Value::is_object) {
-        return Err(Shape::Malformed("the signed object is missing"));
-    }
-    let sig = obj
+    // The top-level members, each value as its exact text.
+    let obj: std::collections::BTreeMap<String, &RawValue> =
+        serde_json::from_str(whole.get()).map_err(|_| Shape::Malformed("not a JSON object"))?;
+    let raw = obj
+        .get(key)
+        .map(|v| v.get())
+        .filter(|v| v.starts_with('{'))
+        .ok_or(Shape::Malformed("the signed object is missing"))?;
+    let sig: String = obj
         .get("signature")
-        .and_then(serde_json::Value::as_str)
+        .and_then(|v| serde_json::from_str(v.get()).ok())
         .ok_or(Shape::Malformed("the signature is missing"))?;
     let sig = hex::decode(sig).map_err(|_| Shape::Malformed("the signature is not hex"))?;
     if sig.len() != 64 {
         return Err(Shape::Malformed("the signature is not 64 bytes"));
     }
-    let raw = top_level_raw(text, key).ok_or(Shape::Malformed("the signed object is missing"))?;
     Ok((raw.to_owned(), sig))
-}
-
-/// The exact text of the value of `key` in the top-level object of `text`, which must already be
-/// known to be valid JSON.
-fn top_level_raw<'a>(text: &'a str, key: &str) -> Option<&'a str> {
-    let b = text.as_bytes();
-    let mut i = skip_ws(b, 0);
-    if b.get(i) != Some(&b'{') {
-        return None;
-    }
-    i += 1;
-    loop {
-        i = skip_ws(b, i);
-        if b.get(i) != Some(&b'"') {
-            return None;
-        }
-        let key_end = scan_string(b, i)?;
-        let this_key = &text[i + 1..key_end - 1];
-        i = skip_ws(b, key_end);
-        if b.get(i) != Some(&b':') {
-            return None;
-        }
-        let start = skip_ws(b, i + 1);
-        let end = scan_value(b, start)?;
-        if this_key == key {
-            return Some(&text[start..end]);
-        }
-        i = skip_ws(b, end);
-        match b.get(i) {
-            Some(b',') => i += 1,
-            _ => return None,
-        }
-    }
-}
-
-fn skip_ws(b: &[u8], mut i: usize) -> usize {
-    while b
-        .get(i)
-        .is_some_and(|c| matches!(c, b' ' | b'\t' | b'\n' | b'\r'))
-    {
-        i += 1;
-    }
-    i
-}
-
-/// `b[i]` is `"`; returns the index just after the closing quote.
-fn scan_string(b: &[u8], mut i: usize) -> Option<usize> {
-    i += 1;
-    loop {
-        match b.get(i)? {
-            b'\\' => i += 2,
-            b'"' => return Some(i + 1),
-            _ => i += 1,
-        }
-    }
-}
-
-/// Returns the index just after the value starting at `b[i]`.
-fn scan_value(b: &[u8], mut i: usize) -> Option<usize> {
-    match b.get(i)? {
-        b'"' => scan_string(b, i),
-        b'{' | b'[' => {
-            let mut depth = 0usize;
-            loop {
-                match b.get(i)? {
-                    b'"' => {
-                        i = scan_string(b, i)?;
-                        continue;
-                    }
-                    b'{' | b'[' => depth += 1,
-                    b'}' | b']' => {
-                        depth -= 1;
-                        if depth == 0 {
-                            return Some(i + 1);
-                        }
-                    }
-                    _ => {}
-                }
-                i += 1;
-            }
-        }
-        _ => {
-            while b
-                .get(i)
-                .is_some_and(|c| !matches!(c, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r'))
-            {
-                i += 1;
-            }
-            Some(i)
-        }
-    }
 }
 
 /// The freshness lifetime a `Cache-Control` header grants: `Some(0)` for `no-store`/`no-cache`,
@@ -326,6 +237,11 @@ mod tests {
         assert_eq!(percent_decode("a%2"), None);
         assert_eq!(percent_decode("a%zz"), None);
         assert_eq!(percent_decode("a+b").as_deref(), Some("a+b"));
+        assert_eq!(percent_decode("%41%2f%2F").as_deref(), Some("A//"));
+        assert_eq!(percent_decode("%").as_deref(), None);
+        assert_eq!(percent_decode("%g0").as_deref(), None);
+        assert_eq!(percent_decode("%ff").as_deref(), None, "not UTF-8");
+        assert_eq!(percent_encode("a b~-._/+é"), "a%20b~-._%2F%2B%C3%A9");
     }
 
     #[test]
@@ -347,6 +263,22 @@ mod tests {
         assert!(signed_json(body.as_bytes(), "enclaveIdentity").is_err());
         let short = format!(r#"{{"tcbInfo":{inner},"signature":"abcd"}}"#);
         assert!(signed_json(short.as_bytes(), "tcbInfo").is_err());
+        // Not an object at the top, or the signed value not an object, or the signature not a string.
+        assert!(signed_json(format!("[{inner}]").as_bytes(), "tcbInfo").is_err());
+        let not_obj = format!(r#"{{"tcbInfo":[1],"signature":"{sig}"}}"#);
+        assert!(signed_json(not_obj.as_bytes(), "tcbInfo").is_err());
+        let num_sig = format!(r#"{{"tcbInfo":{inner},"signature":1}}"#);
+        assert!(signed_json(num_sig.as_bytes(), "tcbInfo").is_err());
+        // Escapes inside the signed text survive byte for byte; an escaped key still matches.
+        let escaped = r#"{"a":"\u00e9\n","b":"\/"}"#;
+        let body = format!(r#"{{"tcb\u0049nfo":{escaped},"signature":"{sig}"}}"#);
+        assert_eq!(
+            signed_json(body.as_bytes(), "tcbInfo").expect("p").0,
+            escaped
+        );
+        // A repeated key: the last one, as the JSON value that was checked.
+        let body = format!(r#"{{"tcbInfo":{{"old":1}},"tcbInfo":{inner},"signature":"{sig}"}}"#);
+        assert_eq!(signed_json(body.as_bytes(), "tcbInfo").expect("p").0, inner);
     }
 
     #[test]

@@ -248,3 +248,59 @@ fn windows_and_replay_retention() {
     // Async results outlive the replay entries by default.
     assert!(dev_config().async_result_secs >= 2 * dev_config().replay_window_secs());
 }
+
+/// An inner request whose `date` is an RFC 9110 HTTP-date, as any HTTP client writes it.
+fn http_date_request(pin: CodeHash, date: &str) -> Vec<u8> {
+    let mut m = bhttp::Message::request(
+        b"POST".to_vec(),
+        b"https".to_vec(),
+        b"clave".to_vec(),
+        b"/default/echo".to_vec(),
+    );
+    m.put_header("clave-code-hash", pin.to_hex());
+    m.put_header("date", date);
+    m.put_header("content-type", "application/json");
+    m.write_content(br#"{"d":1}"#);
+    let mut out = Vec::new();
+    m.write_bhttp(bhttp::Mode::KnownLength, &mut out)
+        .expect("bhttp");
+    out
+}
+
+#[tokio::test]
+async fn an_http_date_is_accepted_and_held_to_the_same_window() {
+    // The plaintext path parses and checks the inner request exactly as the sealed one does.
+    let h = plaintext_harness(true).await;
+    let d = h.deploy("echo", ECHO, fast_limits());
+    let call = |date: &str| {
+        let mut job = h.job(&d, http_date_request(d.code_hash, date));
+        job.flags = JobFlags::INSECURE_PLAINTEXT_BENCH;
+        job
+    };
+    // NOW = 1_750_000_000 s = Sun, 15 Jun 2025 15:06:40 GMT.
+    let (status, body) = plain_response(
+        &h.engine
+            .invoke(call("Sun, 15 Jun 2025 15:06:40 GMT"), NOW)
+            .await
+            .expect("answer"),
+    );
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(h.runs(), 1);
+    // 61 s early: stale, as for decimal seconds.
+    let (status, _) = plain_response(
+        &h.engine
+            .invoke(call("Sun, 15 Jun 2025 15:05:39 GMT"), NOW)
+            .await
+            .expect("answer"),
+    );
+    assert_eq!(status, ProblemKind::StaleDate.defaults().0);
+    // Not a date (the weekday is wrong): a bad request.
+    let (status, _) = plain_response(
+        &h.engine
+            .invoke(call("Mon, 15 Jun 2025 15:06:40 GMT"), NOW)
+            .await
+            .expect("answer"),
+    );
+    assert_eq!(status, ProblemKind::BadRequest.defaults().0);
+    assert_eq!(h.runs(), 1, "nothing else ran");
+}

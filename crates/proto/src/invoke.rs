@@ -2,7 +2,8 @@
 //! BHTTP response (or encrypted problem JSON, RFC 9457) under the request's response context.
 //!
 //! Inner request: `POST https://clave/{project}/{function}`, known-length BHTTP, headers
-//! `clave-code-hash: <64 lowercase hex>` and `date: <unix seconds, decimal>`, optionally
+//! `clave-code-hash: <64 lowercase hex>` and `date: <unix seconds, decimal>` (an RFC 9110 HTTP-date
+//! is accepted too), optionally
 //! `clave-mode: async` (the caller asked for an asynchronous call; the marker is sealed, so the
 //! platform cannot relabel a synchronous request), plus the caller's own headers (e.g.
 //! `content-type`), body = content.
@@ -23,7 +24,7 @@ use crate::types::{CodeHash, FunctionName, ProjectName};
 
 /// Header carrying the code hash the user expects.
 pub const HEADER_CODE_HASH: &str = "clave-code-hash";
-/// Header carrying the request time, unix seconds as decimal digits.
+/// Header carrying the request time: unix seconds as decimal digits (accepted too: an HTTP-date).
 pub const HEADER_DATE: &str = "date";
 /// Header carrying the invocation mode; present only as `clave-mode: async` (absent = synchronous).
 pub const HEADER_MODE: &str = "clave-mode";
@@ -145,22 +146,25 @@ fn single<'a>(fields: &'a bhttp::FieldSection, name: &'static str) -> Result<&'a
     Ok(first)
 }
 
+/// The `date` header: decimal unix seconds (what clave's clients send; no sign, no leading zeros), or
+/// an RFC 9110 HTTP-date as any HTTP client writes it (IMF-fixdate `Sun, 06 Dec 2026 23:59:00 GMT`;
+/// the obsolete RFC 850 and asctime forms, which RFC 9110 §5.6.7 says recipients accept, too).
 fn parse_date(v: &[u8]) -> Result<u64> {
     let bad = Error::InvalidHeader {
         name: HEADER_DATE,
-        reason: "not decimal unix seconds",
+        reason: "neither decimal unix seconds nor an HTTP-date",
     };
-    if v.is_empty()
-        || v.len() > 20
-        || !v.iter().all(u8::is_ascii_digit)
-        || (v.len() > 1 && v[0] == b'0')
-    {
-        return Err(bad);
+    let s = std::str::from_utf8(v).map_err(|_| bad.clone())?;
+    if s.bytes().all(|b| b.is_ascii_digit()) {
+        if s.is_empty() || s.len() > 20 || (s.len() > 1 && s.starts_with('0')) {
+            return Err(bad);
+        }
+        return s.parse().map_err(|_| bad);
     }
-    std::str::from_utf8(v)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .ok_or(bad)
+    let t = httpdate::parse_http_date(s).map_err(|_| bad.clone())?;
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .map_err(|_| bad)
 }
 
 impl InvokeRequest {

@@ -646,13 +646,52 @@ fn invoke_request_negatives() {
         InvokeRequest::from_bhttp(&raw_request("POST", "/p/f", &good)).map(|r| r.mode),
         Ok(clave_proto::InvokeMode::Sync)
     );
+    // The date: decimal unix seconds, or an RFC 9110 HTTP-date as any HTTP client writes it.
+    for (date, secs) in [
+        ("0", 0),
+        ("1796601540", 1_796_601_540),
+        ("Sun, 06 Dec 2026 23:59:00 GMT", 1_796_601_540),
+        ("Wed, 27 Jan 2021 04:45:07 GMT", 1_611_722_707),
+        ("Thu, 01 Jan 1970 00:00:00 GMT", 0),
+        // The obsolete forms RFC 9110 §5.6.7 says a recipient accepts: RFC 850 and asctime.
+        ("Sunday, 06-Dec-26 23:59:00 GMT", 1_796_601_540),
+        ("Sun Dec  6 23:59:00 2026", 1_796_601_540),
+    ] {
+        let b = raw_request(
+            "POST",
+            "/p/f",
+            &[("clave-code-hash", hash.as_str()), ("date", date)],
+        );
+        assert_eq!(
+            InvokeRequest::from_bhttp(&b).map(|r| r.date),
+            Ok(secs),
+            "{date:?}"
+        );
+    }
     for date in [
         "",
         "01",
         "-1",
+        "+1",
         "1.5",
-        "Wed, 27 Jan 2021 04:45:07 GMT",
+        "1e9",
         "99999999999999999999",
+        "123456789012345678901",
+        // HTTP-dates that are not: wrong weekday, no "GMT", other zone, one-digit day, lower case,
+        // out-of-range fields, before 1970, RFC 3339, trailing junk.
+        "Mon, 06 Dec 2026 23:59:00 GMT",
+        "Sun, 06 Dec 2026 23:59:00",
+        "Sun, 06 Dec 2026 23:59:00 UTC",
+        "Sun, 06 Dec 2026 23:59:00 +0000",
+        "Sun, 6 Dec 2026 23:59:00 GMT",
+        "sun, 06 dec 2026 23:59:00 gmt",
+        "Sun, 06 Dec 2026 24:00:00 GMT",
+        "Sun, 06 Dec 2026 23:60:00 GMT",
+        "Fri, 32 Dec 2026 00:00:00 GMT",
+        "Wed, 31 Dec 1969 23:59:59 GMT",
+        "2026-12-06T23:59:00Z",
+        "Sun, 06 Dec 2026 23:59:00 GMT x",
+        "Sun, 06 Dec 2026 23:59:00 GMT, Sun, 06 Dec 2026 23:59:00 GMT",
     ] {
         let b = raw_request(
             "POST",
@@ -663,11 +702,30 @@ fn invoke_request_negatives() {
             InvokeRequest::from_bhttp(&b),
             Err(Error::InvalidHeader {
                 name: "date",
-                reason: "not decimal unix seconds"
+                reason: "neither decimal unix seconds nor an HTTP-date"
             }),
             "{date:?}"
         );
     }
+    // Not UTF-8.
+    let mut m = bhttp::Message::request(
+        b"POST".to_vec(),
+        b"https".to_vec(),
+        b"clave".to_vec(),
+        b"/p/f".to_vec(),
+    );
+    m.put_header("clave-code-hash", hash.as_str());
+    m.put_header("date", &b"\xff1"[..]);
+    let mut b = Vec::new();
+    m.write_bhttp(bhttp::Mode::KnownLength, &mut b)
+        .expect("write");
+    assert_eq!(
+        InvokeRequest::from_bhttp(&b),
+        Err(Error::InvalidHeader {
+            name: "date",
+            reason: "neither decimal unix seconds nor an HTTP-date"
+        })
+    );
     // A response where a request is expected.
     let mut resp = Vec::new();
     bhttp::Message::response(bhttp::StatusCode::try_from(200u16).expect("status"))
