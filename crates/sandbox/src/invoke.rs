@@ -892,37 +892,38 @@ fn update_stack_top(ctx: &Context) {
     ctx.with(|ctx| crate::bytes::update_stack_top(&ctx));
 }
 
-/// Deploy-time check on the current thread: a throwaway slot (base image, the module evaluated
-/// with `limits`, its default export checked).
-pub(crate) fn check_module(code: &str, limits: &Limits) -> Result<(), Error> {
-    let mut slot = Slot::new(
+/// A throwaway slot (heap limits up to `limits.heap_bytes`, unbounded images) in which `code` was
+/// evaluated with `limits` and its default export checked; the hash of `code`.
+fn evaluated(code: &str, limits: &Limits) -> (Result<(), Error>, Option<Slot>, [u8; 32]) {
+    let hash: [u8; 32] = sha2::Sha256::digest(code.as_bytes()).into();
+    let mut slot = match Slot::new(
         Arc::new(AtomicBool::new(false)),
         limits.heap_bytes,
         usize::MAX,
-    )?;
-    let hash: [u8; 32] = sha2::Sha256::digest(code.as_bytes()).into();
+    ) {
+        Ok(slot) => slot,
+        Err(e) => return (Err(e), None, hash),
+    };
     let cache = BytecodeCache::new(0);
     let deadline = Instant::now() + limits.timeout();
     let r = slot.enter(&cache, hash, code, limits, deadline).map(drop);
     slot.st.heap.set_limit(usize::MAX);
     slot.holds = Holds::Dirty;
-    r
+    (r, Some(slot), hash)
+}
+
+/// Deploy-time check on the current thread: a throwaway slot (base image, the module evaluated
+/// with `limits`, its default export checked).
+pub(crate) fn check_module(code: &str, limits: &Limits) -> Result<(), Error> {
+    evaluated(code, limits).0
 }
 
 /// QuickJS heap bytes of an idle instance (prelude + module loaded), the size of its image, and the
 /// bytes of that image not shared with the base image.
 pub(crate) fn idle_heap_bytes(code: &str) -> Result<(usize, usize, usize), Error> {
-    let limits = Limits::default();
-    let mut slot = Slot::new(
-        Arc::new(AtomicBool::new(false)),
-        limits.heap_bytes,
-        usize::MAX,
-    )?;
-    let hash: [u8; 32] = sha2::Sha256::digest(code.as_bytes()).into();
-    let cache = BytecodeCache::new(0);
-    let deadline = Instant::now() + limits.timeout();
-    slot.enter(&cache, hash, code, &limits, deadline)?;
-    slot.holds = Holds::Dirty;
+    let (r, slot, hash) = evaluated(code, &Limits::default());
+    r?;
+    let slot = slot.ok_or_else(|| internal("no slot"))?;
     let usage = slot.rt.memory_usage();
     let (image, unique) = slot
         .images
