@@ -690,11 +690,24 @@ pub fn client_encapsulate(
     Ok(finish_request(sealed))
 }
 
-/// [`client_encapsulate`] for DHKEM(X25519): `hdr || enc || ct` built and sealed in one buffer.
+/// [`client_encapsulate`] for DHKEM(X25519): a fresh ephemeral key from `rng`, then
+/// [`x25519_encapsulate_with`].
 fn x25519_client_encapsulate(
     config: &KeyConfig,
     request: &[u8],
     rng: &mut impl CryptoRng,
+) -> Result<(Vec<u8>, ClientResponseContext)> {
+    let sk_e = x25519_ephemeral(rng)?;
+    x25519_encapsulate_with(config, &sk_e, request)
+}
+
+/// `hdr || enc || ct` for `request` with the ephemeral key `sk_e`, built and sealed in one buffer.
+/// The known-answer test drives this with RFC 9458's `skE` (`testing::`), so the RFC bytes check
+/// the code every client runs.
+fn x25519_encapsulate_with(
+    config: &KeyConfig,
+    sk_e: &X25519PrivateKey,
+    request: &[u8],
 ) -> Result<(Vec<u8>, ClientResponseContext)> {
     let suite = config.selected_suite()?;
     let header = RequestHeader {
@@ -704,7 +717,6 @@ fn x25519_client_encapsulate(
         aead: suite.aead,
     };
     let info = header.info(LABEL_REQUEST);
-    let sk_e = x25519_ephemeral(rng)?;
     let body = REQUEST_HEADER_LEN + 32;
     let mut out = Vec::with_capacity(body + request.len() + TAG_LEN);
     out.extend_from_slice(&header.encode());
@@ -712,7 +724,7 @@ fn x25519_client_encapsulate(
     out.extend_from_slice(request);
     let sent = x25519::seal_with_ephemeral(
         config.public_key(),
-        &sk_e,
+        sk_e,
         suite.aead,
         &info,
         b"",
@@ -954,7 +966,8 @@ pub mod testing {
     impl rand_core::TryCryptoRng for FixedBytes {}
 
     /// Encapsulate with a given raw X25519 ephemeral *private key* (RFC 9458 Appendix A
-    /// publishes `skE`, not `ikmE`). Exists only for the known-answer test.
+    /// publishes `skE`, not `ikmE`): the production encapsulation after its key generation.
+    /// Exists only for the known-answer test.
     pub fn client_encapsulate_with_x25519_ephemeral(
         config: &KeyConfig,
         sk_e: &[u8; 32],
@@ -963,32 +976,6 @@ pub mod testing {
         if config.kem() != Kem::X25519HkdfSha256 {
             return Err(Error::UnsupportedKem(config.kem().id()));
         }
-        let suite = config.selected_suite()?;
-        let header = RequestHeader {
-            key_id: config.key_id(),
-            kem: config.kem().id(),
-            kdf: suite.kdf,
-            aead: suite.aead,
-        };
-        let info = header.info(LABEL_REQUEST);
-        let sk_e = X25519PrivateKey::from_bytes(sk_e)?;
-        let mut ct = request.to_vec();
-        let sent = x25519::seal_with_ephemeral(
-            config.public_key(),
-            &sk_e,
-            suite.aead,
-            &info,
-            b"",
-            &mut ct,
-            0,
-            LABEL_RESPONSE,
-            response_nonce_len(suite.aead)?,
-        )?;
-        Ok(finish_request(Sealed {
-            header,
-            enc: sent.enc.to_vec(),
-            ct,
-            secret: sent.secret,
-        }))
+        x25519_encapsulate_with(config, &X25519PrivateKey::from_bytes(sk_e)?, request)
     }
 }
