@@ -91,6 +91,11 @@ export async function verifyPlatform(trust, nonce, attestation, keys, now) {
     }
     if (!equal(echoed, nonce))
         throw new AttestationError("nonce-mismatch", "the KDS evidence was made for another nonce (possible replay)");
+    // A KDS that also admits replicas under an admission policy binds that policy's hash into its
+    // evidence; this SDK does not appraise admission policies yet, so it refuses such a KDS.
+    if (attestation.admission_policy !== undefined && attestation.admission_policy !== null) {
+        throw new AttestationError("unsupported", "the KDS admits replicas under an admission policy, which this SDK cannot check yet: use the Rust SDK or `clave attest` with --kds-admission-policy");
+    }
     const expected = await kdsAttestationReportData(identity, nonce);
     let claims;
     try {
@@ -169,6 +174,7 @@ export async function verifyPlatform(trust, nonce, attestation, keys, now) {
                 out.push(`Its platform TCB is [${this.tcb.join(",")}].`);
             out.push("Debug mode is off.");
             out.push(`The evidence binds your fresh nonce ${this.nonce} and the KDS identity key ${this.identityPublicKey}.`);
+            out.push("The KDS hands its master secret only to replicas proving the same TEE kind and measurement as itself (no admission policy).");
             out.push(`That identity key signed ${1 + this.invokeKeys.length} key bundle(s); each signature and validity window checked out.`);
             out.push(`The code key (spec ${this.codeKey.specId}) is released only to engines your engine policy accepts: ${policyWords(this.codeKey.policy)}.`);
             for (const k of this.invokeKeys) {

@@ -22,7 +22,8 @@ async function rust(args) {
     const { stdout } = await run(CLAVE_BIN, ["evidence", "verify", ...args], { env: { ...process.env, NO_COLOR: "1" } });
     return { ok: true, out: JSON.parse(stdout) };
   } catch (e) {
-    if (e.code === 1) return { ok: false, why: e.stderr.trim() };
+    // Exit code 3: the attestation was refused (`clave -h`: the same scheme as `clave attest`).
+    if (e.code === 3) return { ok: false, why: e.stderr.trim() };
     throw new Error(`clave evidence verify ${args.join(" ")} failed unexpectedly (${e.code}): ${e.stderr}`);
   }
 }
