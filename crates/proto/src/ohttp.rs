@@ -431,6 +431,18 @@ pub struct RequestHeader {
 }
 
 impl RequestHeader {
+    /// The header a client sends to `config`, with the suite it selects.
+    fn for_config(config: &KeyConfig) -> Result<(Self, SymmetricSuite)> {
+        let suite = config.selected_suite()?;
+        let header = RequestHeader {
+            key_id: config.key_id(),
+            kem: config.kem().id(),
+            kdf: suite.kdf,
+            aead: suite.aead,
+        };
+        Ok((header, suite))
+    }
+
     /// The 7 header bytes.
     #[must_use]
     pub fn encode(&self) -> [u8; REQUEST_HEADER_LEN] {
@@ -537,13 +549,7 @@ pub(crate) fn seal_to_config(
     pt: &[u8],
     rng: &mut impl CryptoRng,
 ) -> Result<Sealed> {
-    let suite = config.selected_suite()?;
-    let header = RequestHeader {
-        key_id: config.key_id(),
-        kem: config.kem().id(),
-        kdf: suite.kdf,
-        aead: suite.aead,
-    };
+    let (header, suite) = RequestHeader::for_config(config)?;
     let info = header.info(label);
     let export_len = response_nonce_len(suite.aead)?;
     let pk = config.public_key();
@@ -709,13 +715,7 @@ fn x25519_encapsulate_with(
     sk_e: &X25519PrivateKey,
     request: &[u8],
 ) -> Result<(Vec<u8>, ClientResponseContext)> {
-    let suite = config.selected_suite()?;
-    let header = RequestHeader {
-        key_id: config.key_id(),
-        kem: config.kem().id(),
-        kdf: suite.kdf,
-        aead: suite.aead,
-    };
+    let (header, suite) = RequestHeader::for_config(config)?;
     let info = header.info(LABEL_REQUEST);
     let body = REQUEST_HEADER_LEN + 32;
     let mut out = Vec::with_capacity(body + request.len() + TAG_LEN);

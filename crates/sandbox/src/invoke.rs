@@ -351,10 +351,7 @@ impl Drop for Slot {
         // holds), then an ordinary teardown, which also frees the host functions' closures.
         self.st.heap.set_limit(usize::MAX);
         std::mem::forget(self.pending.take());
-        if let Some(base) = &self.base {
-            self.arena.restore(&base.bytes);
-            self.st.heap.set_used(base.heap_used);
-        }
+        self.restore_base();
         self.entry = None;
         self.pins.clear();
         // The fields drop next, in order: the context, the runtime, the images, the arena.
@@ -443,9 +440,13 @@ impl Slot {
         Ok(slot)
     }
 
-    fn restore(&mut self, image: &Image) {
-        self.arena.restore(&image.bytes);
-        self.st.heap.set_used(image.heap_used);
+    /// Puts the base image back (a no-op if the slot has none yet) and marks the arena dirty.
+    fn restore_base(&mut self) {
+        if let Some(base) = &self.base {
+            self.arena.restore(&base.bytes);
+            self.st.heap.set_used(base.heap_used);
+        }
+        self.holds = Holds::Dirty;
     }
 
     /// Applies the call's limits and deadline, and restarts the clock of `performance`.
@@ -480,11 +481,7 @@ impl Slot {
         let Some(img) = self.images.map.get(hash) else {
             // No image to keep warm (too large for the budget, or a top level that drew
             // randomness): the base image still clears what the call left.
-            if let Some(base) = &self.base {
-                self.arena.restore(&base.bytes);
-                self.st.heap.set_used(base.heap_used);
-            }
-            self.holds = Holds::Dirty;
+            self.restore_base();
             return false;
         };
         self.arena.restore(&img.image.bytes);
@@ -580,13 +577,10 @@ impl Slot {
                 &compiled
             }
         };
-        let base = self
-            .base
-            .take()
-            .ok_or_else(|| internal("slot without base"))?;
-        self.restore(&base);
-        self.base = Some(base);
-        self.holds = Holds::Dirty;
+        if self.base.is_none() {
+            return Err(internal("slot without base"));
+        }
+        self.restore_base();
         self.arm(limits, deadline)?;
         self.st.evaluating_module.set(true);
         let loaded = self.load_user(bytecode);
@@ -633,13 +627,10 @@ impl Slot {
         limits: &Limits,
         deadline: Instant,
     ) -> Result<Vec<u8>, Error> {
-        let base = self
-            .base
-            .take()
-            .ok_or_else(|| internal("slot without base"))?;
-        self.restore(&base);
-        self.base = Some(base);
-        self.holds = Holds::Dirty;
+        if self.base.is_none() {
+            return Err(internal("slot without base"));
+        }
+        self.restore_base();
         self.st.arm(limits, deadline);
         update_stack_top(&self.ctx);
         self.rt.set_max_stack_size(limits.stack_bytes);
