@@ -1,6 +1,6 @@
-//! The only module with `unsafe`: borrowing typed-array bytes, loading our own bytecode, the
-//! per-runtime allocator that enforces the heap limit and records exactly when it refused memory,
-//! and QuickJS calls rquickjs does not wrap: adding an intrinsic group to a live context,
+//! `unsafe` besides the arena (`arena.rs`): borrowing typed-array bytes, loading our own bytecode,
+//! the heap accounting the arena allocator enforces the limit with (recording exactly when it
+//! refused memory), and QuickJS calls rquickjs does not wrap: adding an intrinsic group to a live context,
 //! defining the native accessors of lazily loaded globals, and the native JSON paths (parsing
 //! JSON text into JS values, serializing plain data) of `body.json()` and `Response.json()`.
 #![allow(unsafe_code)]
@@ -843,7 +843,7 @@ impl Heap {
         self.refused.get()
     }
 
-    /// Forgets earlier refusals (when a prepared instance starts its call).
+    /// Forgets earlier refusals (when a call starts).
     pub(crate) fn clear_refused(&self) {
         self.refused.set(false);
     }

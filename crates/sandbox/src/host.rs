@@ -19,10 +19,10 @@ use sha2::Digest as _;
 use crate::bytes::{Heap, define_lazy_globals, json_fast, json_parse_fast, load_module, with_u8};
 use crate::{ConsoleLevel, ConsoleLine, Limits};
 
-/// State shared by the interrupt handler, the host functions and the job loop of one call.
+/// State shared by the interrupt handler, the host functions and the job loop of a slot's calls.
 ///
-/// An instance can be prepared (runtime + context + prelude) before its call is known; the call's
-/// limits are then set with [`CallState::arm`].
+/// One per sandbox slot, made before its base image (so it lives outside the arena and is never
+/// restored); each call's limits are set, and its per-call fields reset, by [`CallState::arm`].
 pub(crate) struct CallState {
     deadline: Cell<Instant>,
     pub abandon: Arc<AtomicBool>,
@@ -84,7 +84,7 @@ impl CallState {
         (result >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 
-    /// Sets the limits and deadline of the call about to run (on a prepared instance).
+    /// Sets the limits and deadline of the call about to run, and resets every per-call field.
     pub fn arm(&self, limits: &Limits, deadline: Instant) {
         self.deadline.set(deadline);
         self.budget.set(limits.heap_bytes);

@@ -1,5 +1,6 @@
-//! One invocation: fresh runtime + context, prelude, module from bytecode, `fetch`, our own job
-//! loop (deadline checked between jobs, outside `Context::with`), response extraction, teardown.
+//! Sandbox slots and one invocation: a runtime + context living in an arena, the base and function
+//! snapshot images, restoring a function's image, `fetch`, our own job loop (deadline checked
+//! between jobs, outside `Context::with`) and response extraction.
 
 use std::collections::HashMap;
 use std::mem::ManuallyDrop;

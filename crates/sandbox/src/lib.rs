@@ -1,7 +1,7 @@
 //! clave-sandbox: the JavaScript sandbox of the clave engine (QuickJS-ng through rquickjs 0.14).
 //!
 //! It runs one Workers-style ES module (`export default { fetch(request, env, ctx) }`) per call in a
-//! fresh runtime and context, with a Web API surface written here (see the README), under hard limits:
+//! fresh instance restored from the function's snapshot image, with a Web API surface written here (see the README), under hard limits:
 //! a wall-clock deadline, heap bytes, stack bytes, request/response/console sizes. Every limit ends
 //! only that call with a typed [`Error`]; [`SandboxPool`] answers [`Error::Timeout`] on time even
 //! when a native built-in overruns, by abandoning and replacing the worker thread.
