@@ -65,6 +65,29 @@ impl Default for PoolConfig {
 /// The largest JS stack limit [`SandboxPool::run_inline`] runs on the calling thread.
 pub const INLINE_MAX_STACK: usize = 1 << 20;
 
+/// An inline call whose wall time exceeds this many times the inline budget sends its function to
+/// the workers even if it used little CPU (it waited on something rather than computed).
+pub const INLINE_WALL_FACTOR: u32 = 10;
+
+/// CPU time consumed by the calling thread so far (`CLOCK_THREAD_CPUTIME_ID`); zero if the clock
+/// cannot be read, which makes the wall-time rule the only one.
+#[allow(unsafe_code)]
+fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant Linux supports.
+    let r = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &raw mut ts) };
+    if r != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(
+        u64::try_from(ts.tv_sec).unwrap_or(0),
+        u32::try_from(ts.tv_nsec).unwrap_or(0),
+    )
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // Inserting into a set cannot leave it inconsistent, so a poisoned lock is usable.
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -303,8 +326,11 @@ impl SandboxPool {
     /// An inline call is not supervised: the interrupt handler stops JavaScript at the deadline,
     /// but a native built-in that overruns holds this thread until it returns (the pool would
     /// have abandoned its worker). That is why only functions that have always been fast run
-    /// inline, and one slow call sends a function to the workers for good. The thread's stack
-    /// must hold the JS stack limit twice over (at most [`INLINE_MAX_STACK`] is run inline).
+    /// inline, and one slow call sends a function to the workers for good. "Slow" is judged on
+    /// the CPU time the call took on this thread, so a call that was only preempted (a busy
+    /// machine) does not count, or on wall time beyond [`INLINE_WALL_FACTOR`] × the budget, so
+    /// a call that waited (not computed) that long counts too. The thread's stack must hold the
+    /// JS stack limit twice over (at most [`INLINE_MAX_STACK`] is run inline).
     pub fn run_inline(
         &self,
         code_hash: [u8; 32],
@@ -321,6 +347,7 @@ impl SandboxPool {
             return Err(request);
         }
         let started = Instant::now();
+        let cpu_started = thread_cpu_time();
         let r = crate::invoke::run_on_thread_slot(
             &self.shared.cache,
             code_hash,
@@ -330,8 +357,12 @@ impl SandboxPool {
             self.shared.cfg.max.heap_bytes,
             self.shared.cfg.image_bytes,
         );
-        if started.elapsed() > budget {
-            lock(&self.shared.slow).insert(code_hash);
+        let wall = started.elapsed();
+        if wall > budget {
+            let cpu = thread_cpu_time().saturating_sub(cpu_started);
+            if cpu > budget || wall > budget.saturating_mul(INLINE_WALL_FACTOR) {
+                lock(&self.shared.slow).insert(code_hash);
+            }
         }
         Ok(r)
     }
