@@ -401,25 +401,31 @@ impl BatchSink for UsageSink {
     }
 }
 
+/// Rows per `INSERT` statement of a batch (8 parameters each: far below SQLite's and PostgreSQL's
+/// limits). One statement per chunk, not per row: each statement is a round trip to the
+/// database (for SQLite, to sqlx's worker thread and back).
+const USAGE_ROWS_PER_STATEMENT: usize = 128;
+
 impl UsageSink {
     async fn insert(&self, batch: &[UsageRecord]) -> Result<(), Error> {
         with_db!(self, |pool, begin| {
             let mut tx = pool.begin_with(begin).await?;
-            for r in batch {
-                sqlx::query(
+            for chunk in batch.chunks(USAGE_ROWS_PER_STATEMENT) {
+                let mut q = sqlx::QueryBuilder::new(
                     "INSERT INTO usage_records (project, function, version, outcome, duration_ms, \
-                     request_bytes, response_bytes, created) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(&r.project)
-                .bind(&r.function)
-                .bind(r.version)
-                .bind(&r.outcome)
-                .bind(r.duration_ms)
-                .bind(r.request_bytes)
-                .bind(r.response_bytes)
-                .bind(r.created)
-                .execute(&mut *tx)
-                .await?;
+                     request_bytes, response_bytes, created) ",
+                );
+                q.push_values(chunk, |mut row, r| {
+                    row.push_bind(&r.project)
+                        .push_bind(&r.function)
+                        .push_bind(r.version)
+                        .push_bind(&r.outcome)
+                        .push_bind(r.duration_ms)
+                        .push_bind(r.request_bytes)
+                        .push_bind(r.response_bytes)
+                        .push_bind(r.created);
+                });
+                q.build().execute(&mut *tx).await?;
             }
             tx.commit().await?;
             Ok(())

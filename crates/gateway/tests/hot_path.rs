@@ -127,14 +127,15 @@ async fn usage_rows_appear_after_flush_and_after_shutdown() {
     for db in common::test_dbs().await {
         let h = harness(&db).await;
         h.deploy("hello", b"v1").await;
-        for _ in 0..20 {
+        // More than one multi-row INSERT's worth (128 rows per statement).
+        for _ in 0..300 {
             assert_eq!(call(&h).await.0, StatusCode::OK);
         }
         // Another store over the same database sees the rows once the writer has flushed.
         h.state.store().flush_usage().await;
         let reader = db.store().await;
         let rows = reader.usage("default", 1000).await.unwrap();
-        assert_eq!(rows.len(), 20);
+        assert_eq!(rows.len(), 300);
         assert!(rows.iter().all(|r| r.outcome == "ok" && r.version == 1));
         assert_eq!(h.state.store().usage_dropped(), 0);
 
@@ -146,7 +147,7 @@ async fn usage_rows_appear_after_flush_and_after_shutdown() {
         clave_gateway::serve(listener, h.state.clone(), async {})
             .await
             .unwrap();
-        assert_eq!(reader.usage("default", 1000).await.unwrap().len(), 27);
+        assert_eq!(reader.usage("default", 1000).await.unwrap().len(), 307);
 
         // And by the time the store is closed (another gateway: this one stopped dispatching).
         h.state.store().close().await;
@@ -155,7 +156,7 @@ async fn usage_rows_appear_after_flush_and_after_shutdown() {
             assert_eq!(call(&h).await.0, StatusCode::OK);
         }
         h.state.store().close().await;
-        assert_eq!(reader.usage("default", 1000).await.unwrap().len(), 30);
+        assert_eq!(reader.usage("default", 1000).await.unwrap().len(), 310);
         reader.close().await;
         db.cleanup().await;
     }
