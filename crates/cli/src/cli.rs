@@ -22,7 +22,8 @@ Configuration (lowest to highest precedence): ~/.config/clave/config.toml, envir
 (CLAVE_GATEWAY, CLAVE_TOKEN, CLAVE_PROJECT, CLAVE_KDS_POLICY, CLAVE_ENGINE_POLICY,
 CLAVE_INSECURE_DEV), flags. config.toml keys: gateway, token, project, admin_token,
 kds_policy (path to a clave-attest policy JSON file), engine_policy (path),
-kds_admission_policy (path), insecure_dev (bool), max_age_secs.
+kds_admission_policy (path), accept_external_master_secret (bool), insecure_dev (bool),
+max_age_secs.
 
 Exit codes (stable, for scripts):
   0  success
@@ -98,6 +99,10 @@ pub struct Global {
         value_name = "FILE"
     )]
     pub kds_admission_policy: Option<PathBuf>,
+    /// Also accept a KDS whose master secret came from an external key source (its evidence
+    /// says so): whoever provides that secret can derive every key [default: refused]
+    #[arg(long, global = true, env = "CLAVE_ACCEPT_EXTERNAL_MASTER_SECRET")]
+    pub accept_external_master_secret: bool,
     /// Print one JSON document on stdout instead of text
     #[arg(long, global = true)]
     pub json: bool,

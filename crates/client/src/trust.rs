@@ -20,6 +20,9 @@ use clave_attest::{
 ///   that policy travels with its evidence, which binds its hash. A KDS whose admission policy
 ///   is not listed here (by equality) is refused. Empty by default: only KDSes that admit
 ///   nothing but their own measurement are accepted.
+/// - `accept_external_master_secret`: whether a KDS whose master secret came from an external key
+///   source (its evidence says so) is accepted. Whoever provides that secret can derive every
+///   key, so it is off unless the caller says so.
 /// - `allow_insecure_simulated`: the master switch for the insecure simulated TEE, checked on
 ///   top of the two policies. Off unless the caller says so (`--insecure-dev`).
 /// - `max_age`: how long a verified attestation is reused before it is fetched and checked again.
@@ -31,6 +34,8 @@ pub struct TrustPolicy {
     pub engine_policy: Policy,
     /// Admission policies a KDS may run with (see above); empty: none.
     pub kds_admission_policies: Vec<Policy>,
+    /// Whether a KDS holding a master secret from an external key source is accepted.
+    pub accept_external_master_secret: bool,
     /// Whether the insecure simulated TEE may be accepted at all.
     pub allow_insecure_simulated: bool,
     /// How long a verification result is cached.
@@ -49,6 +54,7 @@ impl TrustPolicy {
             kds_policy,
             engine_policy,
             kds_admission_policies: Vec::new(),
+            accept_external_master_secret: false,
             allow_insecure_simulated: false,
             max_age: DEFAULT_MAX_AGE,
         }
@@ -68,6 +74,7 @@ impl TrustPolicy {
             kds_policy: Policy::insecure_dev([kds_measurement])?,
             engine_policy: Policy::insecure_dev(engine_measurements)?,
             kds_admission_policies: Vec::new(),
+            accept_external_master_secret: false,
             allow_insecure_simulated: true,
             max_age: DEFAULT_MAX_AGE,
         })
@@ -78,6 +85,14 @@ impl TrustPolicy {
     #[must_use]
     pub fn accept_kds_admission_policy(mut self, admission_policy: Policy) -> Self {
         self.kds_admission_policies.push(admission_policy);
+        self
+    }
+
+    /// Also accept a KDS whose master secret came from an external key source: you then trust
+    /// whoever provides that secret (it can derive every key) as much as the TEE.
+    #[must_use]
+    pub fn accept_external_master_secret(mut self) -> Self {
+        self.accept_external_master_secret = true;
         self
     }
 

@@ -11,8 +11,8 @@ use clave_attest::{Attester, Evidence, Policy, verify, verify_evidence};
 use clave_proto::bundle::KeyBundle;
 use clave_proto::derive::{derive_key, identity_key};
 use clave_proto::kds_api::{
-    self, AttestationResponse, KeysResponse, LogEvent, MAX_CALLER_NONCE_LEN, NonceResponse,
-    Outcome, RELEASE_HPKE_INFO, REPLICA_HPKE_INFO, ReleaseLogEntry, ReleaseRequest,
+    self, AttestationResponse, KeysResponse, LogEvent, MAX_CALLER_NONCE_LEN, MasterSecretOrigin,
+    NonceResponse, Outcome, RELEASE_HPKE_INFO, REPLICA_HPKE_INFO, ReleaseLogEntry, ReleaseRequest,
     ReleaseResponse, ReplicaJoinRequest, ReplicaJoinResponse,
 };
 use clave_proto::signed::SignedObject;
@@ -27,7 +27,7 @@ use crate::admission::Admission;
 use crate::clock::ClockFloor;
 use crate::log::ReleaseLog;
 use crate::nonce::{NoncePurpose, NonceStore};
-use crate::seal::Sealer;
+use crate::seal::{MasterKeyedSealer, Sealer};
 
 /// File name of the sealed master secret inside the KDS data directory.
 pub const MASTER_SEALED_FILE: &str = "master.sealed";
@@ -169,6 +169,7 @@ impl KdsConfig {
 pub struct Kds {
     dir: PathBuf,
     master: MasterSecret,
+    origin: MasterSecretOrigin,
     identity: SigningKey,
     attester: KdsAttester,
     sealer: KdsSealer,
@@ -304,14 +305,70 @@ impl Kds {
             }
         };
         Self::assemble(
-            dir, master, attester, sealer, clock, admission, config, log, rng,
+            dir,
+            (master, MasterSecretOrigin::Tee),
+            attester,
+            sealer,
+            clock,
+            admission,
+            config,
+            log,
+            rng,
+        )
+    }
+
+    /// Opens a KDS whose master secret is kept in memory only (never written; see
+    /// [`crate::start`]): its release log and clock floor live in `dir`, the clock floor sealed
+    /// with [`MasterKeyedSealer`]. Refuses a `dir` that holds a sealed master secret.
+    pub(crate) fn open_in_memory(
+        dir: &Path,
+        master: MasterSecret,
+        origin: MasterSecretOrigin,
+        attester: KdsAttester,
+        config: KdsConfig,
+        now: u64,
+        mut rng: KdsRng,
+    ) -> Result<Kds, Error> {
+        config.validate()?;
+        let admission = Admission::new(attester.as_ref(), config.admission_policy.clone())?;
+        fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let path = dir.join(MASTER_SEALED_FILE);
+        if path.exists() {
+            return Err(Error::AlreadyInitialised(path));
+        }
+        let log = ReleaseLog::open(dir)?;
+        let sealer: KdsSealer = Box::new(MasterKeyedSealer::new(
+            &master,
+            attester.measurement().as_bytes(),
+        )?);
+        let clock = ClockFloor::open(
+            dir,
+            sealer.as_ref(),
+            false,
+            now,
+            config.max_clock_regression_secs,
+            &mut *rng,
+        )?;
+        if origin == MasterSecretOrigin::Tee {
+            log.append(&log_entry(now, LogEvent::Genesis))?;
+        }
+        Self::assemble(
+            dir,
+            (master, origin),
+            attester,
+            sealer,
+            clock,
+            admission,
+            config,
+            log,
+            rng,
         )
     }
 
     #[allow(clippy::too_many_arguments)]
     fn assemble(
         dir: &Path,
-        master: MasterSecret,
+        (master, origin): (MasterSecret, MasterSecretOrigin),
         attester: KdsAttester,
         sealer: KdsSealer,
         clock: ClockFloor,
@@ -325,6 +382,7 @@ impl Kds {
         Ok(Kds {
             dir: dir.to_path_buf(),
             master,
+            origin,
             identity,
             attester,
             sealer,
@@ -372,6 +430,11 @@ impl Kds {
         n
     }
 
+    /// Where the master secret came from (bound into every attestation).
+    pub fn master_secret_origin(&self) -> MasterSecretOrigin {
+        self.origin
+    }
+
     /// The replica admission rule in force.
     pub fn admission(&self) -> &Admission {
         &self.admission
@@ -391,14 +454,16 @@ impl Kds {
             identity_public_key: pk,
             nonce: nonce.to_vec(),
             admission_policy: self.admission.admission_policy().cloned(),
+            master_secret_origin: self.origin,
         })
     }
 
     fn own_evidence(&self, pk: &[u8; 32], nonce: &[u8]) -> Result<Evidence, Error> {
-        let rd = kds_api::kds_attestation_report_data_with(
+        let rd = kds_api::kds_attestation_report_data_bound(
             pk,
             nonce,
             self.admission.admission_policy_hash(),
+            self.origin,
         );
         self.attester.attest(&rd).map_err(Error::Attester)
     }
@@ -611,6 +676,7 @@ impl Kds {
             identity_public_key: pk,
             enc,
             sealed_master,
+            master_secret_origin: self.origin,
         })
     }
 
@@ -668,7 +734,8 @@ impl ReplicaPeer for Kds {
 /// until the existing replica answers.
 pub struct PendingJoin {
     dir: PathBuf,
-    sealer: KdsSealer,
+    /// `None`: keep the master secret in memory only.
+    sealer: Option<KdsSealer>,
     attester: KdsAttester,
     admission: Admission,
     config: KdsConfig,
@@ -687,7 +754,8 @@ impl fmt::Debug for PendingJoin {
 
 impl PendingJoin {
     /// Prepares a join: refuses a `dir` that already holds a master secret, draws an ephemeral
-    /// X25519 key and a nonce of its own, and attests to `(ephemeral pk, peer_nonce)`.
+    /// X25519 key and a nonce of its own, and attests to `(ephemeral pk, peer_nonce)`. The
+    /// master secret received is stored sealed with `sealer`.
     pub fn new(
         dir: &Path,
         sealer: KdsSealer,
@@ -696,13 +764,35 @@ impl PendingJoin {
         peer_nonce: [u8; 32],
         rng: impl CryptoRng + Send + 'static,
     ) -> Result<PendingJoin, Error> {
+        Self::prepare(dir, Some(sealer), attester, config, peer_nonce, Box::new(rng))
+    }
+
+    /// Like [`PendingJoin::new`], for a KDS without a sealing key: the master secret received
+    /// is kept in memory only ([`crate::start`]), and its origin is inherited from the peer.
+    pub fn new_in_memory(
+        dir: &Path,
+        attester: KdsAttester,
+        config: KdsConfig,
+        peer_nonce: [u8; 32],
+        rng: impl CryptoRng + Send + 'static,
+    ) -> Result<PendingJoin, Error> {
+        Self::prepare(dir, None, attester, config, peer_nonce, Box::new(rng))
+    }
+
+    fn prepare(
+        dir: &Path,
+        sealer: Option<KdsSealer>,
+        attester: KdsAttester,
+        config: KdsConfig,
+        peer_nonce: [u8; 32],
+        mut rng: KdsRng,
+    ) -> Result<PendingJoin, Error> {
         config.validate()?;
         let admission = Admission::new(attester.as_ref(), config.admission_policy.clone())?;
         let path = dir.join(MASTER_SEALED_FILE);
         if path.exists() {
             return Err(Error::AlreadyInitialised(path));
         }
-        let mut rng: KdsRng = Box::new(rng);
         let mut ephemeral_sk = Zeroizing::new([0u8; 32]);
         rng.fill_bytes(ephemeral_sk.as_mut());
         let ephemeral_pk =
@@ -735,16 +825,21 @@ impl PendingJoin {
 
     /// Verifies the existing replica's evidence against this KDS's own admission rule (the
     /// same TEE kind and measurement as this KDS, or its admission policy; the evidence must bind
-    /// the peer's identity key, our nonce and the same admission policy hash as ours), opens the
-    /// master secret, checks that it derives the attested identity, stores it sealed and opens
-    /// the KDS. Nothing the host configures can make a KDS on hardware accept a master secret
-    /// from a simulated or differently measured peer.
+    /// the peer's identity key, our nonce, the same admission policy hash as ours and the origin
+    /// of its master secret), opens the master secret, checks that it derives the attested
+    /// identity, stores it sealed (or, joining in memory, keeps it and inherits its origin) and
+    /// opens the KDS. Nothing the host configures can make a KDS on hardware accept a master
+    /// secret from a simulated or differently measured peer. A KDS that keeps its master secret
+    /// sealed refuses one that came from an external key source (once sealed, it would no longer
+    /// say so).
     pub fn finish(mut self, response: &ReplicaJoinResponse, now: u64) -> Result<Kds, Error> {
         let evidence = Evidence::from_bytes(&response.evidence).map_err(Error::PeerAttestation)?;
-        let expected = kds_api::kds_attestation_report_data_with(
+        let origin = response.master_secret_origin;
+        let expected = kds_api::kds_attestation_report_data_bound(
             &response.identity_public_key,
             &self.request.joiner_nonce,
             self.admission.admission_policy_hash(),
+            origin,
         );
         let claims = self
             .admission
@@ -770,16 +865,36 @@ impl PendingJoin {
         if derived_pk != response.identity_public_key {
             return Err(Error::PeerIdentityMismatch);
         }
+        let Some(sealer) = self.sealer else {
+            let kds = Kds::open_in_memory(
+                &self.dir,
+                master,
+                origin,
+                self.attester,
+                self.config,
+                now,
+                self.rng,
+            )?;
+            let mut entry = log_entry(now, LogEvent::Joined);
+            entry.tee_kind = Some(claims.kind.as_str().to_owned());
+            entry.measurement = Some(claims.measurement.to_hex());
+            kds.log.append(&entry)?;
+            tracing::info!(dir = %self.dir.display(), "KDS joined an existing replica (master secret in memory only)");
+            return Ok(kds);
+        };
+        if origin != MasterSecretOrigin::Tee {
+            return Err(Error::ExternalMasterRefused);
+        }
         fs::create_dir_all(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
         let clock = ClockFloor::open(
             &self.dir,
-            self.sealer.as_ref(),
+            sealer.as_ref(),
             false,
             now,
             self.config.max_clock_regression_secs,
             &mut *self.rng,
         )?;
-        let blob = self.sealer.seal(master.expose_secret(), &mut *self.rng)?;
+        let blob = sealer.seal(master.expose_secret(), &mut *self.rng)?;
         store_sealed_new(&self.dir.join(MASTER_SEALED_FILE), &blob)?;
         let log = ReleaseLog::open(&self.dir)?;
         let mut entry = log_entry(now, LogEvent::Joined);
@@ -789,9 +904,9 @@ impl PendingJoin {
         tracing::info!(dir = %self.dir.display(), "KDS joined an existing replica");
         Kds::assemble(
             &self.dir,
-            master,
+            (master, MasterSecretOrigin::Tee),
             self.attester,
-            self.sealer,
+            sealer,
             clock,
             self.admission,
             self.config,

@@ -23,6 +23,7 @@ mod nonce;
 pub mod seal;
 pub mod service;
 pub mod snp_seal;
+pub mod start;
 
 pub use admission::Admission;
 pub use clock::CLOCK_SEALED_FILE;
@@ -31,5 +32,6 @@ pub use kds::{
     Kds, KdsAttester, KdsConfig, KdsRng, KdsSealer, MASTER_SEALED_FILE, PendingJoin, ReplicaPeer,
 };
 pub use log::RELEASE_LOG_FILE;
-pub use seal::{InsecureSimulatedSealer, Sealer, SealerKind};
+pub use seal::{InsecureSimulatedSealer, MasterKeyedSealer, Sealer, SealerKind};
+pub use start::{ExternalKeySource, Keep, MasterSecretSource, PeerHint, StartPlan, plan_start};
 pub use service::{router, router_with_clock};

@@ -121,6 +121,7 @@ impl ReplicaPeer for OperatorPeer {
             identity_public_key: pk,
             enc,
             sealed_master,
+            master_secret_origin: Default::default(),
         })
     }
 }
