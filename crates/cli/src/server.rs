@@ -138,6 +138,10 @@ pub struct EngineArgs {
     /// How long to keep trying the KDS at start, seconds [default: 60]
     #[arg(long, env = "CLAVE_ENGINE_KDS_WAIT_SECS", value_name = "SECS")]
     pub kds_wait_secs: Option<u64>,
+    /// Directory of the engine's clock floor (it refuses to serve at a clock wound back behind
+    /// the latest time it served at, across restarts) [default: none, no floor across restarts]
+    #[arg(long, env = "CLAVE_ENGINE_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
     /// Run on the INSECURE simulated TEE (development only)
     #[arg(long, env = "CLAVE_INSECURE_SIMULATED_TEE", value_parser = parse_flag, num_args = 0..=1, default_missing_value = "true")]
     pub insecure_simulated_tee: Option<bool>,
@@ -252,6 +256,7 @@ pub struct EngineSection {
     pub workers: Option<usize>,
     pub policy_dir: Option<PathBuf>,
     pub kds_wait_secs: Option<u64>,
+    pub data_dir: Option<PathBuf>,
     pub insecure_simulated_tee: Option<bool>,
 }
 
@@ -881,6 +886,13 @@ pub(crate) async fn engine(args: EngineArgs, out: &Out) -> Result<(), CliError> 
         config.sandbox.workers = w;
     }
     config.sandbox.inline_budget_ms = crate::INLINE_BUDGET_MS;
+    config.data_dir = args.data_dir.or(file.data_dir);
+    if config.data_dir.is_none() {
+        tracing::warn!(
+            "no --data-dir: the engine keeps no clock floor across restarts (a host that restarts \
+             it with the clock wound back can replay requests it already ran)"
+        );
+    }
     let kds_client =
         Arc::new(HttpKdsClient::new(&kds_url).map_err(|e| failed("invalid KDS URL", e))?);
     let wait = Duration::from_secs(args.kds_wait_secs.or(file.kds_wait_secs).unwrap_or(60));

@@ -345,7 +345,13 @@ mod tests {
         let ours = Policy::insecure_dev([m(1), m(2)]).expect("policy");
         let theirs = Policy::insecure_dev([m(1)]).expect("policy");
         assert_eq!(policy_within(&theirs, &ours, true), Ok(()));
-        assert!(policy_within(&ours, &theirs, true).is_err());
+        assert_eq!(
+            policy_within(&ours, &theirs, true),
+            Err(format!(
+                "it admits engine measurement {}, which you do not accept",
+                m(2)
+            ))
+        );
     }
 
     #[test]
@@ -359,7 +365,13 @@ mod tests {
     fn kinds_must_be_a_subset() {
         let ours = Policy::measurements([TeeKind::SevSnp], [m(1)]).expect("policy");
         let theirs = Policy::measurements([TeeKind::SevSnp, TeeKind::Tdx], [m(1)]).expect("policy");
-        assert!(policy_within(&theirs, &ours, false).is_err());
+        assert_eq!(
+            policy_within(&theirs, &ours, false),
+            Err(format!(
+                "it admits TEE kind {}, which you do not accept",
+                TeeKind::Tdx
+            ))
+        );
         assert_eq!(policy_within(&ours, &ours, false), Ok(()));
     }
 
@@ -373,10 +385,16 @@ mod tests {
         let ours = Policy::signer([TeeKind::SgxDcap], signer(4)).expect("policy");
         let lower = Policy::signer([TeeKind::SgxDcap], signer(3)).expect("policy");
         let higher = Policy::signer([TeeKind::SgxDcap], signer(5)).expect("policy");
-        assert!(policy_within(&lower, &ours, false).is_err());
+        assert_eq!(
+            policy_within(&lower, &ours, false),
+            Err("it admits engines with security version 3 (you require at least 4)".into())
+        );
         assert_eq!(policy_within(&higher, &ours, false), Ok(()));
         let pinned = Policy::measurements([TeeKind::SgxDcap], [m(1)]).expect("policy");
-        assert!(policy_within(&higher, &pinned, false).is_err());
+        assert_eq!(
+            policy_within(&higher, &pinned, false),
+            Err("it admits any engine of a signer, you accept only pinned measurements".into())
+        );
     }
 
     #[test]
@@ -385,7 +403,10 @@ mod tests {
         ours.max_evidence_age_secs = Some(60);
         let mut theirs = ours.clone();
         theirs.max_evidence_age_secs = None;
-        assert!(policy_within(&theirs, &ours, false).is_err());
+        assert_eq!(
+            policy_within(&theirs, &ours, false),
+            Err("it accepts engine evidence older than your limit of 60 s".into())
+        );
         theirs.max_evidence_age_secs = Some(30);
         assert_eq!(policy_within(&theirs, &ours, false), Ok(()));
     }
@@ -726,9 +747,31 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{field} {how}: spec {e}"));
             let got = policy_within(&s, &o, true);
             assert_eq!(got.is_ok(), *within, "{field} {how}: {got:?}");
-            // "equal" is trivially within; looser never is, whatever the master switch.
+            // "equal" is trivially within; looser never is, whatever the master switch, and the
+            // refusal names the field that is looser.
             if !within {
-                assert!(policy_within(&s, &o, false).is_err(), "{field} {how}");
+                let words = match *field {
+                    "accepted_kinds" => "TEE kind",
+                    "allow_insecure_simulated" => "insecure simulated TEE",
+                    f if f.starts_with("identity") => "engine",
+                    "min_tcb" => "TCB floor",
+                    "max_evidence_age_secs" => "older than your limit",
+                    "registers" => "register",
+                    "snp.max_vmpl" => "VMPL",
+                    "snp.revocation" => "AMD's CRL",
+                    "dcap.accepted_tcb_statuses" => "TCB status",
+                    "dcap.allow_dynamic_platform" => "dynamic platforms",
+                    "dcap.allow_cached_keys" => "cached keys",
+                    "dcap.allow_smt" => "SMT enabled",
+                    other => panic!("no expected words for {other}"),
+                };
+                let reason = got.expect_err("looser");
+                assert!(reason.contains(words), "{field} {how}: {reason}");
+                assert_eq!(
+                    policy_within(&s, &o, false),
+                    Err(reason),
+                    "{field} {how}: another reason without the master switch"
+                );
             }
         }
         // Equal policies are within each other.

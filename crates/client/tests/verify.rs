@@ -105,15 +105,26 @@ fn refuses_what_it_must() {
     let mut p = tampered.bundles[0].payload.clone().into_bytes();
     p[3] ^= 1;
     tampered.bundles[0].payload = String::from_utf8(p).unwrap();
-    assert!(verify_platform(&trust(), &nonce, &att, &tampered, NOW).is_err());
+    assert!(matches!(
+        verify_platform(&trust(), &nonce, &att, &tampered, NOW),
+        Err(AttestationError::Bundle(clave_proto::Error::BadSignature))
+    ));
 
     // Tampered evidence bytes.
     let mut bad = att.clone();
     let n = bad.evidence.len();
     bad.evidence[n - 1] ^= 0x80;
-    assert!(verify_platform(&trust(), &nonce, &bad, &keys, NOW).is_err());
+    assert!(matches!(
+        verify_platform(&trust(), &nonce, &bad, &keys, NOW),
+        Err(AttestationError::Evidence(clave_attest::Error::BadSignature(
+            clave_attest::TeeKind::InsecureSimulated
+        )))
+    ));
     bad.evidence.truncate(n / 2);
-    assert!(verify_platform(&trust(), &nonce, &bad, &keys, NOW).is_err());
+    assert!(matches!(
+        verify_platform(&trust(), &nonce, &bad, &keys, NOW),
+        Err(AttestationError::Evidence(clave_attest::Error::Truncated { .. }))
+    ));
 
     // Expired bundles.
     assert!(matches!(

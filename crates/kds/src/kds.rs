@@ -995,6 +995,9 @@ mod tests {
             .collect();
         assert_eq!(served, vec![1, 2, 3]);
         config.epoch_seconds = 0;
-        assert!(config.validate().is_err());
+        assert!(matches!(
+            config.validate(),
+            Err(Error::Config(m)) if m == "epoch_seconds must be positive"
+        ));
     }
 }

@@ -710,21 +710,42 @@ mod tests {
         assert_eq!(enc.len(), HPKE_ENC_LEN);
         let pt = open_from_kds(&sk, RELEASE_HPKE_INFO, b"spec", &enc, &ct).expect("open");
         assert_eq!(pt.as_slice(), b"secret");
-        assert!(open_from_kds(&sk, RELEASE_HPKE_INFO, b"other", &enc, &ct).is_err());
-        assert!(open_from_kds(&sk, REPLICA_HPKE_INFO, b"spec", &enc, &ct).is_err());
+        assert!(matches!(
+            open_from_kds(&sk, RELEASE_HPKE_INFO, b"other", &enc, &ct),
+            Err(WireError::Open)
+        ));
+        assert!(matches!(
+            open_from_kds(&sk, REPLICA_HPKE_INFO, b"spec", &enc, &ct),
+            Err(WireError::Open)
+        ));
         let mut bad = ct.clone();
         bad[0] ^= 1;
-        assert!(open_from_kds(&sk, RELEASE_HPKE_INFO, b"spec", &enc, &bad).is_err());
+        assert!(matches!(
+            open_from_kds(&sk, RELEASE_HPKE_INFO, b"spec", &enc, &bad),
+            Err(WireError::Open)
+        ));
     }
 
     #[test]
     fn caller_nonce_parsing() {
         assert_eq!(parse_caller_nonce("00ff").expect("hex"), vec![0, 255]);
         assert_eq!(parse_caller_nonce("AQID").expect("b64"), vec![1, 2, 3]);
-        assert!(parse_caller_nonce("").is_err());
-        assert!(parse_caller_nonce("!!").is_err());
-        assert!(parse_caller_nonce(&"ab".repeat(65)).is_err());
-        assert!(parse_caller_nonce("AQID==").is_err());
+        let refused = |s: &str, why: &str| {
+            assert!(
+                matches!(
+                    parse_caller_nonce(s),
+                    Err(WireError::Malformed { field: "nonce", reason }) if reason == why
+                ),
+                "{s:?}: {:?}",
+                parse_caller_nonce(s)
+            );
+        };
+        let length = "length must be 1..=64 bytes";
+        let encoding = "neither lowercase hex nor unpadded base64url";
+        refused("", length);
+        refused("!!", encoding);
+        refused(&"ab".repeat(65), length);
+        refused("AQID==", encoding);
     }
 
     #[test]
@@ -739,8 +760,10 @@ mod tests {
         let back: ReleaseRequest = serde_json::from_str(&json).expect("parse");
         assert_eq!(back, req);
         let short = json.replace(&b64::encode(&[7; 32]), &b64::encode(&[7; 31]));
-        assert!(serde_json::from_str::<ReleaseRequest>(&short).is_err());
+        let err = serde_json::from_str::<ReleaseRequest>(&short).expect_err("31-byte nonce");
+        assert!(err.to_string().contains("expected 32 bytes"), "{err}");
         let extra = json.replacen('{', "{\"x\":1,", 1);
-        assert!(serde_json::from_str::<ReleaseRequest>(&extra).is_err());
+        let err = serde_json::from_str::<ReleaseRequest>(&extra).expect_err("unknown field");
+        assert!(err.to_string().contains("unknown field `x`"), "{err}");
     }
 }
