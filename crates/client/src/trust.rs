@@ -752,7 +752,8 @@ mod tests {
             if !within {
                 let words = match *field {
                     "accepted_kinds" => "TEE kind",
-                    "allow_insecure_simulated" => "insecure simulated TEE",
+                    "allow_insecure_simulated" => "insecure",
+                    "identity.signer.product_id" => "product id",
                     f if f.starts_with("identity") => "engine",
                     "min_tcb" => "TCB floor",
                     "max_evidence_age_secs" => "older than your limit",

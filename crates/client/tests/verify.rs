@@ -105,10 +105,29 @@ fn refuses_what_it_must() {
     let mut p = tampered.bundles[0].payload.clone().into_bytes();
     p[3] ^= 1;
     tampered.bundles[0].payload = String::from_utf8(p).unwrap();
-    assert!(matches!(
-        verify_platform(&trust(), &nonce, &att, &tampered, NOW),
-        Err(AttestationError::Bundle(clave_proto::Error::BadSignature))
-    ));
+    let r = verify_platform(&trust(), &nonce, &att, &tampered, NOW);
+    assert!(
+        matches!(
+            r,
+            Err(AttestationError::Bundle(clave_proto::Error::InvalidBase64 {
+                field: "payload"
+            }))
+        ),
+        "{r:?}"
+    );
+    // A payload edited below its encoding: the signature no longer verifies.
+    let mut tampered = keys.clone();
+    let mut p = clave_proto::kds_api::b64::decode(&tampered.bundles[0].payload).unwrap();
+    p[3] ^= 1;
+    tampered.bundles[0].payload = clave_proto::kds_api::b64::encode(&p);
+    let r = verify_platform(&trust(), &nonce, &att, &tampered, NOW);
+    assert!(
+        matches!(
+            r,
+            Err(AttestationError::Bundle(clave_proto::Error::BadSignature))
+        ),
+        "{r:?}"
+    );
 
     // Tampered evidence bytes.
     let mut bad = att.clone();

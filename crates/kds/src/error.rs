@@ -45,6 +45,18 @@ pub enum Error {
     /// The sealing key could not be obtained or used.
     #[error("sealing failed: {0}")]
     Sealing(&'static str),
+    /// `SNP_GET_DERIVED_KEY` on `/dev/sev-guest` failed.
+    #[error(
+        "SNP_GET_DERIVED_KEY failed: {os_error} (firmware error {fw_error:#x}, hypervisor error {vmm_error:#x})"
+    )]
+    SevGuestRequest {
+        /// The OS error of the ioctl.
+        os_error: String,
+        /// The firmware's error code (low half of `exitinfo2`).
+        fw_error: u32,
+        /// The hypervisor's error code (high half of `exitinfo2`).
+        vmm_error: u32,
+    },
     /// A replica join was asked of a data directory that already holds a master secret.
     #[error("data directory {0} already holds a sealed master secret")]
     AlreadyInitialised(PathBuf),
@@ -178,6 +190,7 @@ impl Error {
             Error::SealedStateCorrupt => "sealed-state-corrupt",
             Error::MasterSecretLength(_) => "master-secret-length",
             Error::Sealing(_) => "sealing",
+            Error::SevGuestRequest { .. } => "sev-guest-request",
             Error::AlreadyInitialised(_) => "already-initialised",
             Error::MalformedSpec => "malformed-spec",
             Error::UnknownSpec => "unknown-spec",
