@@ -254,15 +254,9 @@ mod tests {
         for (bad, want) in [
             (&[][..], truncated()),
             (&[0x18], truncated()), // missing argument byte
-            (
-                &[0x5f],
-                bad_form("indefinite lengths are not supported"),
-            ), // indefinite bytes
+            (&[0x5f], bad_form("indefinite lengths are not supported")), // indefinite bytes
             (&[0x1c], bad_form("reserved additional information")), // reserved info
-            (
-                &[0xf9, 0, 0],
-                bad_form("unsupported simple value or float"),
-            ), // half float
+            (&[0xf9, 0, 0], bad_form("unsupported simple value or float")), // half float
             (&[0x43, 1, 2], truncated()), // bytes longer than input
             (
                 &[0x9b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],

@@ -366,7 +366,10 @@ mod tests {
                 r#"{"kind":"tdx","data":"AAAA","extra":1}"#,
                 "unknown field `extra`",
             ),
-            (r#"{"kind":"sev","data":"AAAAAQA"}"#, "unknown variant `sev`"),
+            (
+                r#"{"kind":"sev","data":"AAAAAQA"}"#,
+                "unknown variant `sev`",
+            ),
             (
                 r#"{"kind":"tdx","data":"AAAAAQA="}"#,
                 "evidence data: Invalid padding",

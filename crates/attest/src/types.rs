@@ -337,7 +337,8 @@ mod tests {
         assert_eq!(serde_json::from_str::<ReportData>(&json).expect("parse"), a);
         let err = serde_json::from_str::<ReportData>("\"00\"").expect_err("1 byte");
         assert!(
-            err.to_string().starts_with("report data: Invalid string length"),
+            err.to_string()
+                .starts_with("report data: Invalid string length"),
             "{err}"
         );
     }

@@ -56,7 +56,13 @@ fn check_envelope_and_unsupported(ev: Evidence) {
     let r = verify(&ev, &all_kinds_policy(), &ReportData::ZERO, NOW);
     let refused = match kind {
         TeeKind::Nitro => {
-            matches!(r, Err(Error::CertificateNotValidAt { kind: TeeKind::Nitro, .. }))
+            matches!(
+                r,
+                Err(Error::CertificateNotValidAt {
+                    kind: TeeKind::Nitro,
+                    ..
+                })
+            )
         }
         _ => matches!(r, Err(Error::MissingEndorsement { kind: k, .. }) if k == kind),
     };

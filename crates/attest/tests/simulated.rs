@@ -481,7 +481,9 @@ fn attester_rejects_bad_configuration() {
     let a = InsecureSimulatedAttester::new(measurement()).expect("attester");
     assert!(matches!(
         a.clone().with_signer(SignerId(vec![]), 0, 0),
-        Err(Error::InvalidArgument("simulated signer must be 1 to 64 bytes"))
+        Err(Error::InvalidArgument(
+            "simulated signer must be 1 to 64 bytes"
+        ))
     ));
     assert!(matches!(
         a.with_tcb(Tcb(vec![0; 17])),

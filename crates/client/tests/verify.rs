@@ -109,9 +109,9 @@ fn refuses_what_it_must() {
     assert!(
         matches!(
             r,
-            Err(AttestationError::Bundle(clave_proto::Error::InvalidBase64 {
-                field: "payload"
-            }))
+            Err(AttestationError::Bundle(
+                clave_proto::Error::InvalidBase64 { field: "payload" }
+            ))
         ),
         "{r:?}"
     );
@@ -135,14 +135,16 @@ fn refuses_what_it_must() {
     bad.evidence[n - 1] ^= 0x80;
     assert!(matches!(
         verify_platform(&trust(), &nonce, &bad, &keys, NOW),
-        Err(AttestationError::Evidence(clave_attest::Error::BadSignature(
-            clave_attest::TeeKind::InsecureSimulated
-        )))
+        Err(AttestationError::Evidence(
+            clave_attest::Error::BadSignature(clave_attest::TeeKind::InsecureSimulated)
+        ))
     ));
     bad.evidence.truncate(n / 2);
     assert!(matches!(
         verify_platform(&trust(), &nonce, &bad, &keys, NOW),
-        Err(AttestationError::Evidence(clave_attest::Error::Truncated { .. }))
+        Err(AttestationError::Evidence(
+            clave_attest::Error::Truncated { .. }
+        ))
     ));
 
     // Expired bundles.
@@ -283,7 +285,9 @@ fn external_master_secret_is_bound_refused_by_default_and_shown() {
     for t in [trust(), accepting.clone()] {
         assert!(matches!(
             verify_platform(&t, &nonce, &stripped, &keys, NOW),
-            Err(AttestationError::Evidence(clave_attest::Error::UserDataMismatch))
+            Err(AttestationError::Evidence(
+                clave_attest::Error::UserDataMismatch
+            ))
         ));
     }
     // And a KDS whose master secret was made in the TEE cannot be passed off as external
@@ -293,8 +297,16 @@ fn external_master_secret_is_bound_refused_by_default_and_shown() {
     let mut relabelled = plain.attestation(&nonce).unwrap();
     relabelled.master_secret_origin = MasterSecretOrigin::External;
     assert!(matches!(
-        verify_platform(&accepting, &nonce, &relabelled, &plain.keys(NOW).unwrap(), NOW),
-        Err(AttestationError::Evidence(clave_attest::Error::UserDataMismatch))
+        verify_platform(
+            &accepting,
+            &nonce,
+            &relabelled,
+            &plain.keys(NOW).unwrap(),
+            NOW
+        ),
+        Err(AttestationError::Evidence(
+            clave_attest::Error::UserDataMismatch
+        ))
     ));
 }
 

@@ -406,20 +406,23 @@ impl Engine {
             kds_policy: &self.config.kds_policy,
             key_grace_secs: self.config.key_grace_secs,
         };
-        let result = acquire.run(previous.as_deref(), now).await.and_then(|ring| {
-            // Before the first keys are installed: refuse to serve at a wound-back clock.
-            if self.clock_floor.get().is_none()
-                && let Some(floor) = crate::clock_floor::open_for(
-                    &self.config,
-                    &ring,
-                    self.attester.kind() == clave_attest::TeeKind::InsecureSimulated,
-                    now,
-                )?
-            {
-                let _ = self.clock_floor.set(floor);
-            }
-            Ok(ring)
-        });
+        let result = acquire
+            .run(previous.as_deref(), now)
+            .await
+            .and_then(|ring| {
+                // Before the first keys are installed: refuse to serve at a wound-back clock.
+                if self.clock_floor.get().is_none()
+                    && let Some(floor) = crate::clock_floor::open_for(
+                        &self.config,
+                        &ring,
+                        self.attester.kind() == clave_attest::TeeKind::InsecureSimulated,
+                        now,
+                    )?
+                {
+                    let _ = self.clock_floor.set(floor);
+                }
+                Ok(ring)
+            });
         let ms = started.elapsed().as_millis();
         match result {
             Ok(ring) => {

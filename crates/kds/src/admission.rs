@@ -182,8 +182,10 @@ mod tests {
         assert!(
             matches!(
                 r,
-                Err(clave_attest::Error::KindNotAccepted(TeeKind::InsecureSimulated)
-                    | clave_attest::Error::InsecureNotAllowed)
+                Err(
+                    clave_attest::Error::KindNotAccepted(TeeKind::InsecureSimulated)
+                        | clave_attest::Error::InsecureNotAllowed
+                )
             ),
             "{r:?}"
         );

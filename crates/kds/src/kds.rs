@@ -764,7 +764,14 @@ impl PendingJoin {
         peer_nonce: [u8; 32],
         rng: impl CryptoRng + Send + 'static,
     ) -> Result<PendingJoin, Error> {
-        Self::prepare(dir, Some(sealer), attester, config, peer_nonce, Box::new(rng))
+        Self::prepare(
+            dir,
+            Some(sealer),
+            attester,
+            config,
+            peer_nonce,
+            Box::new(rng),
+        )
     }
 
     /// Like [`PendingJoin::new`], for a KDS without a sealing key: the master secret received

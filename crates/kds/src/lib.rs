@@ -33,5 +33,5 @@ pub use kds::{
 };
 pub use log::RELEASE_LOG_FILE;
 pub use seal::{InsecureSimulatedSealer, MasterKeyedSealer, Sealer, SealerKind};
-pub use start::{ExternalKeySource, Keep, MasterSecretSource, PeerHint, StartPlan, plan_start};
 pub use service::{router, router_with_clock};
+pub use start::{ExternalKeySource, Keep, MasterSecretSource, PeerHint, StartPlan, plan_start};

@@ -247,7 +247,10 @@ pub struct MasterKeyedSealer {
 impl MasterKeyedSealer {
     /// The sealer of the KDS with this master secret and measurement.
     pub fn new(master: &clave_proto::MasterSecret, measurement: &[u8]) -> Result<Self, Error> {
-        let hk = Hkdf::<Sha256>::new(Some(b"clave/v1/kds-seal/master-keyed"), master.expose_secret());
+        let hk = Hkdf::<Sha256>::new(
+            Some(b"clave/v1/kds-seal/master-keyed"),
+            master.expose_secret(),
+        );
         let mut key = Zeroizing::new([0u8; 32]);
         hk.expand(measurement, key.as_mut_slice())
             .map_err(|_| Error::Sealing("hkdf expand"))?;

@@ -357,7 +357,10 @@ mod tests {
             *b = i as u8;
         }
         let key = derived_key_from_response(&resp).expect("status 0");
-        assert_eq!(key.as_slice(), &std::array::from_fn::<u8, 32, _>(|i| i as u8));
+        assert_eq!(
+            key.as_slice(),
+            &std::array::from_fn::<u8, 32, _>(|i| i as u8)
+        );
         for status in [1u32, 0x16, 0x100, u32::MAX] {
             resp[0..4].copy_from_slice(&status.to_le_bytes());
             assert!(matches!(

@@ -426,7 +426,14 @@ mod tests {
             assert_eq!(text.parse::<MasterSecretSource>(), Ok(want.clone()));
             assert_eq!(want.to_string(), text);
         }
-        for bad in ["", "Sealed", "external", "external:", "external:fd:x", "hsm"] {
+        for bad in [
+            "",
+            "Sealed",
+            "external",
+            "external:",
+            "external:fd:x",
+            "hsm",
+        ] {
             let err = bad.parse::<MasterSecretSource>().expect_err(bad);
             assert!(err.contains("external:"), "{bad}: {err}");
         }
@@ -463,7 +470,10 @@ mod tests {
             matches!(&err, Error::ExternalMasterSecret { len: 5, .. }),
             "{err}"
         );
-        assert!(!err.to_string().contains("short"), "echoes the bytes: {err}");
+        assert!(
+            !err.to_string().contains("short"),
+            "echoes the bytes: {err}"
+        );
         let missing = ExternalKeySource::File(dir.path().join("absent"))
             .read()
             .expect_err("missing");

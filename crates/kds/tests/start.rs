@@ -151,6 +151,8 @@ fn an_external_master_secret_is_attested_as_such_and_inherited() {
     response.master_secret_origin = MasterSecretOrigin::Tee;
     assert!(matches!(
         pending.finish(&response, NOW),
-        Err(Error::PeerAttestation(clave_attest::Error::UserDataMismatch))
+        Err(Error::PeerAttestation(
+            clave_attest::Error::UserDataMismatch
+        ))
     ));
 }

@@ -741,7 +741,11 @@ mod tests {
             Err(WireError::UnknownFlags(0x82))
         );
         for n in 0..v2.len() {
-            assert_eq!(EngineJob::decode(&v2[..n]), Err(WireError::Truncated), "{n}");
+            assert_eq!(
+                EngineJob::decode(&v2[..n]),
+                Err(WireError::Truncated),
+                "{n}"
+            );
         }
         let mut bad_version = v2;
         bad_version[4] = 3;

@@ -679,7 +679,10 @@ mod tests {
             ..plain
         };
         let json = serde_json::to_string(&external).expect("json");
-        assert!(json.contains(r#""master_secret_origin":"external""#), "{json}");
+        assert!(
+            json.contains(r#""master_secret_origin":"external""#),
+            "{json}"
+        );
         let back: AttestationResponse = serde_json::from_str(&json).expect("parse");
         assert_eq!(back, external);
         let bad = json.replace(r#""external""#, r#""operator""#);
