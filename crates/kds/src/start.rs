@@ -223,7 +223,7 @@ pub fn plan_start(s: &StartSituation) -> Result<StartPlan, Error> {
                  memory only, --master-secret-source memory-genesis to start the first replica \
                  of such a cluster, or --master-secret-source external:FILE to read it from a \
                  key source you trust (whoever provides it can derive every key; clients see \
-                 it and refuse it by default)",
+                 it and refuse it by default).",
                 s.tee
             )));
         }
@@ -233,7 +233,7 @@ pub fn plan_start(s: &StartSituation) -> Result<StartPlan, Error> {
             return Err(refuse(format!(
                 "the data directory holds a sealed master secret ({MASTER_SEALED_FILE}), but \
                  --master-secret-source {what} was given: start with --master-secret-source \
-                 sealed, or use another data directory"
+                 sealed, or use another data directory."
             )));
         }
         Ok(())
@@ -242,7 +242,7 @@ pub fn plan_start(s: &StartSituation) -> Result<StartPlan, Error> {
         if joining {
             return Err(refuse(format!(
                 "--master-secret-source {what} does not join a replica: drop --join/--peers, \
-                 or use --master-secret-source memory to join"
+                 or use --master-secret-source memory to join."
             )));
         }
         Ok(())
@@ -253,7 +253,7 @@ pub fn plan_start(s: &StartSituation) -> Result<StartPlan, Error> {
                 return Err(refuse(format!(
                     "--master-secret-source sealed: a KDS on {} has no sealing key (only \
                      SEV-SNP, through /dev/sev-guest, has one): use memory with --join, \
-                     memory-genesis or external:FILE",
+                     memory-genesis or external:FILE.",
                     s.tee
                 )));
             }
@@ -276,7 +276,7 @@ pub fn plan_start(s: &StartSituation) -> Result<StartPlan, Error> {
                 return Err(refuse(
                     "--master-secret-source memory keeps the master secret only in the memory \
                      of running replicas: give --join URL or --peers LIST (or memory-genesis \
-                     for the first replica)"
+                     for the first replica)."
                         .to_owned(),
                 ));
             }
