@@ -249,21 +249,39 @@ mod tests {
 
     #[test]
     fn negative() {
-        for bad in [
-            &[][..],
-            &[0x18],                                                 // missing argument byte
-            &[0x5f],                                                 // indefinite bytes
-            &[0x1c],                                                 // reserved info
-            &[0xf9, 0, 0],                                           // half float
-            &[0x43, 1, 2],                                           // bytes longer than input
-            &[0x9b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff], // huge array
-            &[0x62, 0xff, 0xfe],                                     // invalid UTF-8
-            &[0x01, 0x01],                                           // trailing
-            &[0xa1, 0x01],                                           // map missing value
+        let truncated = || Error::Truncated { what: WHAT };
+        let bad_form = |reason| Error::Malformed { what: WHAT, reason };
+        for (bad, want) in [
+            (&[][..], truncated()),
+            (&[0x18], truncated()), // missing argument byte
+            (&[0x5f], bad_form("indefinite lengths are not supported")), // indefinite bytes
+            (&[0x1c], bad_form("reserved additional information")), // reserved info
+            (&[0xf9, 0, 0], bad_form("unsupported simple value or float")), // half float
+            (&[0x43, 1, 2], truncated()), // bytes longer than input
+            (
+                &[0x9b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
+                truncated(),
+            ), // huge array
+            (&[0x62, 0xff, 0xfe], bad_form("text is not UTF-8")), // invalid UTF-8
+            (
+                &[0x01, 0x01],
+                Error::TrailingBytes {
+                    what: WHAT,
+                    count: 1,
+                },
+            ), // trailing
+            (&[0xa1, 0x01], truncated()), // map missing value
         ] {
-            assert!(decode(bad).is_err(), "{bad:x?}");
+            assert_eq!(
+                decode(bad).map(|_| ()).map_err(|e| e.to_string()),
+                Err(want.to_string()),
+                "{bad:x?}"
+            );
         }
         let deep = vec![0x81u8; 100];
-        assert!(decode(&deep).is_err());
+        assert_eq!(
+            decode(&deep).map(|_| ()).map_err(|e| e.to_string()),
+            Err(bad_form("nesting too deep").to_string())
+        );
     }
 }

@@ -337,8 +337,19 @@ mod tests {
         assert_eq!(r.kind, TeeKind::SgxDcap);
         assert_eq!(hex::encode(r.fmspc), "00606a000000");
         assert_eq!(r.ca.as_str(), "platform");
-        assert!(collateral_request(&tdx[..600]).is_err());
-        assert!(collateral_request(b"garbage").is_err());
+        for bad in [&tdx[..600], &b"garbage"[..]] {
+            let r = collateral_request(bad);
+            assert!(
+                matches!(
+                    r,
+                    Err(Error::Malformed {
+                        what: "DCAP quote",
+                        reason: "does not parse"
+                    })
+                ),
+                "{r:?}"
+            );
+        }
     }
 
     #[test]

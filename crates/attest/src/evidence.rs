@@ -283,9 +283,15 @@ mod tests {
         for ev in samples() {
             let bytes = ev.to_bytes();
             for len in 0..bytes.len() {
+                let r = Evidence::from_bytes(&bytes[..len]);
                 assert!(
-                    Evidence::from_bytes(&bytes[..len]).is_err(),
-                    "{ev:?} truncated to {len}"
+                    matches!(
+                        r,
+                        Err(Error::Truncated {
+                            what: "evidence envelope" | "evidence body"
+                        })
+                    ),
+                    "{ev:?} truncated to {len}: {r:?}"
                 );
             }
         }
@@ -354,15 +360,31 @@ mod tests {
 
     #[test]
     fn json_negative() {
-        for text in [
-            r#"{"kind":"tdx"}"#,
-            r#"{"kind":"tdx","data":"AAAA","extra":1}"#,
-            r#"{"kind":"sev","data":"AAAAAQA"}"#,
-            r#"{"kind":"tdx","data":"AAAAAQA="}"#,
-            r#"{"kind":"tdx","data":"!!!!"}"#,
-            r#"{"kind":"tdx","data":"AAAAAgA"}"#,
+        for (text, words) in [
+            (r#"{"kind":"tdx"}"#, "missing field `data`"),
+            (
+                r#"{"kind":"tdx","data":"AAAA","extra":1}"#,
+                "unknown field `extra`",
+            ),
+            (
+                r#"{"kind":"sev","data":"AAAAAQA"}"#,
+                "unknown variant `sev`",
+            ),
+            (
+                r#"{"kind":"tdx","data":"AAAAAQA="}"#,
+                "evidence data: Invalid padding",
+            ),
+            (
+                r#"{"kind":"tdx","data":"!!!!"}"#,
+                "evidence data: Invalid symbol",
+            ),
+            (
+                r#"{"kind":"tdx","data":"AAAAAgA"}"#,
+                "truncated evidence body",
+            ),
         ] {
-            assert!(serde_json::from_str::<Evidence>(text).is_err(), "{text}");
+            let err = serde_json::from_str::<Evidence>(text).expect_err(text);
+            assert!(err.to_string().contains(words), "{text}: {err}");
         }
         // The same body accepted once correctly encoded.
         assert_eq!(

@@ -294,7 +294,18 @@ mod tests {
             &[0xff; 40],
             b"-----BEGIN CERTIFICATE-----\n!!\n-----END CERTIFICATE-----",
         ] {
-            assert!(cert_from_pem_or_der(b, TeeKind::Nitro, "x").is_err());
+            let r = cert_from_pem_or_der(b, TeeKind::Nitro, "x");
+            assert!(
+                matches!(
+                    &r,
+                    Err(Error::BadCertificate {
+                        kind: TeeKind::Nitro,
+                        which,
+                        ..
+                    }) if which == "x"
+                ),
+                "{b:x?}: {r:?}"
+            );
         }
     }
 }

@@ -623,12 +623,11 @@ mod tests {
             }
         }
         // Also through plain serde (as clave-proto uses it).
-        assert!(
-            serde_json::from_str::<Policy>(
-                r#"{"accepted_kinds":["tdx"],"measurements":["aa"],"debug":false}"#
-            )
-            .is_err()
-        );
+        let err = serde_json::from_str::<Policy>(
+            r#"{"accepted_kinds":["tdx"],"measurements":["aa"],"debug":false}"#,
+        )
+        .expect_err("unknown field");
+        assert!(err.to_string().contains("unknown field `debug`"), "{err}");
     }
 
     #[test]

@@ -174,7 +174,11 @@ pub(crate) mod tests {
     fn negative() {
         let good = synthetic_quote(&ReportData::ZERO);
         for len in 0..HEADER_LEN + BODY_V10_LEN {
-            assert!(TdxQuote::parse(&good[..len]).is_err(), "len {len}");
+            let r = TdxQuote::parse(&good[..len]);
+            assert!(
+                matches!(r, Err(Error::Truncated { what: "TDX quote" })),
+                "len {len}: {r:?}"
+            );
         }
         let mut b = good.clone();
         b[4] = 0;

@@ -316,10 +316,16 @@ mod tests {
             serde_json::from_str::<Measurement>(&json).expect("parse"),
             m
         );
-        assert!(serde_json::from_str::<Measurement>("\"\"").is_err());
-        assert!(serde_json::from_str::<Measurement>("\"zz\"").is_err());
-        let long = format!("\"{}\"", "00".repeat(65));
-        assert!(serde_json::from_str::<Measurement>(&long).is_err());
+        let refused = |text: &str, words: &str| {
+            let err = serde_json::from_str::<Measurement>(text).expect_err(text);
+            assert!(err.to_string().starts_with(words), "{text}: {err}");
+        };
+        refused("\"\"", "measurement: length 0 is not in 1..=64");
+        refused("\"zz\"", "measurement: Invalid character");
+        refused(
+            &format!("\"{}\"", "00".repeat(65)),
+            "measurement: length 65 is not in 1..=64",
+        );
     }
 
     #[test]
@@ -329,7 +335,12 @@ mod tests {
         assert_ne!(a, b);
         let json = serde_json::to_string(&a).expect("serialise");
         assert_eq!(serde_json::from_str::<ReportData>(&json).expect("parse"), a);
-        assert!(serde_json::from_str::<ReportData>("\"00\"").is_err());
+        let err = serde_json::from_str::<ReportData>("\"00\"").expect_err("1 byte");
+        assert!(
+            err.to_string()
+                .starts_with("report data: Invalid string length"),
+            "{err}"
+        );
     }
 
     #[test]

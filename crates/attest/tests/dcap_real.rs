@@ -135,9 +135,10 @@ fn mutations() {
         for off in [10, 48 + 10, 48 + 300, sig_at + 150] {
             let mut q = quote.clone();
             q[off] ^= 0x01;
+            let r = verify_quote(kind, &q, Some(&col), now);
             assert!(
-                verify_quote(kind, &q, Some(&col), now).is_err(),
-                "{kind} off {off}"
+                matches!(r, Err(Error::QuoteVerification { kind: k, .. }) if k == kind),
+                "{kind} off {off}: {r:?}"
             );
         }
         for off in [sig_at, sig_at + 40] {
@@ -151,20 +152,58 @@ fn mutations() {
         // Collateral: a bit in the TCB info signature, the QE identity body.
         let mut c2 = col.clone();
         c2.tcb_info_signature[5] ^= 1;
-        assert!(verify_quote(kind, &quote, Some(&c2), now).is_err());
+        let r = verify_quote(kind, &quote, Some(&c2), now);
+        assert!(
+            matches!(r, Err(Error::QuoteVerification { kind: k, .. }) if k == kind),
+            "{r:?}"
+        );
         let mut c2 = col.clone();
         c2.qe_identity = c2.qe_identity.replacen("\"version\":2", "\"version\":3", 1);
-        assert!(verify_quote(kind, &quote, Some(&c2), now).is_err());
+        let r = verify_quote(kind, &quote, Some(&c2), now);
+        assert!(
+            matches!(r, Err(Error::QuoteVerification { kind: k, .. }) if k == kind),
+            "{r:?}"
+        );
         // Truncated and empty.
         let declared =
             u32::from_le_bytes(quote[48 + body_len..sig_at].try_into().expect("4")) as usize;
         for cut in [0, 10, 48, 48 + body_len, sig_at + declared - 1] {
-            assert!(verify_quote(kind, &quote[..cut], Some(&col), now).is_err());
+            let r = verify_quote(kind, &quote[..cut], Some(&col), now);
+            assert!(
+                matches!(r, Err(Error::Truncated { .. })),
+                "{kind} cut {cut}: {r:?}"
+            );
         }
     }
     // Another kind's quote under this kind.
     let [(_, tdx, tcol, tnow), (_, sgx, _, _)] = cases();
-    assert!(verify_quote(TeeKind::SgxDcap, &tdx, Some(&tcol), tnow).is_err());
-    assert!(verify_quote(TeeKind::Tdx, &sgx, Some(&tcol), tnow).is_err());
-    assert!(DcapCollateral::from_json("{}").is_err());
+    let r = verify_quote(TeeKind::SgxDcap, &tdx, Some(&tcol), tnow);
+    assert!(
+        matches!(
+            r,
+            Err(Error::UnsupportedVersion {
+                what: "SGX quote",
+                version: 4
+            })
+        ),
+        "{r:?}"
+    );
+    let r = verify_quote(TeeKind::Tdx, &sgx, Some(&tcol), tnow);
+    assert!(
+        matches!(
+            r,
+            Err(Error::Malformed {
+                what: "TDX quote",
+                reason: "TEE type is not TDX"
+            })
+        ),
+        "{r:?}"
+    );
+    assert!(matches!(
+        DcapCollateral::from_json("{}"),
+        Err(Error::Malformed {
+            what: "DCAP collateral JSON",
+            ..
+        })
+    ));
 }

@@ -158,11 +158,10 @@ fn signed_by_another_root_is_refused() {
         .expect("other root verifies");
     assert!(claims.insecure);
     // And the default verifier does not.
-    assert!(
-        InsecureSimulatedVerifier::new()
-            .verify_evidence(&ev)
-            .is_err()
-    );
+    assert!(matches!(
+        InsecureSimulatedVerifier::new().verify_evidence(&ev),
+        Err(Error::BadSignature(TeeKind::InsecureSimulated))
+    ));
     // With the other root, the full policy still applies.
     let v = InsecureSimulatedVerifier::with_root(other_key.verifying_key());
     assert!(clave_attest::verify_with(&v, &ev, &dev_policy(), &nonce(), NOW).is_ok());
@@ -198,7 +197,16 @@ fn truncated_at_every_length_is_an_error() {
     }
     let wire = ev.to_bytes();
     for len in 0..wire.len() {
-        assert!(Evidence::from_bytes(&wire[..len]).is_err(), "len {len}");
+        let r = Evidence::from_bytes(&wire[..len]);
+        assert!(
+            matches!(
+                r,
+                Err(Error::Truncated {
+                    what: "evidence envelope" | "evidence body"
+                })
+            ),
+            "len {len}: {r:?}"
+        );
     }
 }
 
@@ -226,15 +234,15 @@ fn every_byte_flipped_is_an_error() {
     // Appending to a good report breaks the signature too.
     let mut long = report.clone();
     long.push(0);
-    assert!(
+    assert!(matches!(
         verify(
             &Evidence::Simulated { report: long },
             &dev_policy(),
             &nonce(),
             NOW
-        )
-        .is_err()
-    );
+        ),
+        Err(Error::BadSignature(TeeKind::InsecureSimulated))
+    ));
 }
 
 #[test]
@@ -403,7 +411,13 @@ fn signed_but_non_canonical_reports_are_malformed() {
     ));
     let mut b = body.to_vec();
     b[3] = 0; // zero-length measurement
-    assert!(verify(&sign_raw(&b), &dev_policy(), &nonce(), NOW).is_err());
+    assert!(matches!(
+        verify(&sign_raw(&b), &dev_policy(), &nonce(), NOW),
+        Err(Error::Malformed {
+            reason: "measurement length not in 1..=64",
+            ..
+        })
+    ));
     let mut b = body.to_vec();
     b[3] = 65; // measurement too long
     assert!(matches!(
@@ -455,11 +469,28 @@ fn report_round_trips_through_sign_and_verify() {
 
 #[test]
 fn attester_rejects_bad_configuration() {
-    assert!(InsecureSimulatedAttester::new(Measurement(vec![])).is_err());
-    assert!(InsecureSimulatedAttester::new(Measurement(vec![0; 65])).is_err());
+    let bad_measurement = "simulated measurement must be 1 to 64 bytes";
+    assert!(matches!(
+        InsecureSimulatedAttester::new(Measurement(vec![])),
+        Err(Error::InvalidArgument(m)) if m == bad_measurement
+    ));
+    assert!(matches!(
+        InsecureSimulatedAttester::new(Measurement(vec![0; 65])),
+        Err(Error::InvalidArgument(m)) if m == bad_measurement
+    ));
     let a = InsecureSimulatedAttester::new(measurement()).expect("attester");
-    assert!(a.clone().with_signer(SignerId(vec![]), 0, 0).is_err());
-    assert!(a.with_tcb(Tcb(vec![0; 17])).is_err());
+    assert!(matches!(
+        a.clone().with_signer(SignerId(vec![]), 0, 0),
+        Err(Error::InvalidArgument(
+            "simulated signer must be 1 to 64 bytes"
+        ))
+    ));
+    assert!(matches!(
+        a.with_tcb(Tcb(vec![0; 17])),
+        Err(Error::InvalidArgument(
+            "simulated TCB has more than 16 components"
+        ))
+    ));
 }
 
 #[test]
@@ -513,16 +544,23 @@ fn real_kinds_are_unsupported_not_accepted() {
             Err(Error::Truncated { .. })
         ));
     }
+    let r = verify(
+        &Evidence::Nitro {
+            document: vec![0; 8],
+        },
+        &policy,
+        &nonce(),
+        NOW,
+    );
     assert!(
-        verify(
-            &Evidence::Nitro {
-                document: vec![0; 8]
-            },
-            &policy,
-            &nonce(),
-            NOW
-        )
-        .is_err()
+        matches!(
+            r,
+            Err(Error::TrailingBytes {
+                what: "CBOR",
+                count: 7
+            })
+        ),
+        "{r:?}"
     );
 }
 

@@ -22,7 +22,8 @@ Configuration (lowest to highest precedence): ~/.config/clave/config.toml, envir
 (CLAVE_GATEWAY, CLAVE_TOKEN, CLAVE_PROJECT, CLAVE_KDS_POLICY, CLAVE_ENGINE_POLICY,
 CLAVE_INSECURE_DEV), flags. config.toml keys: gateway, token, project, admin_token,
 kds_policy (path to a clave-attest policy JSON file), engine_policy (path),
-kds_admission_policy (path), insecure_dev (bool), max_age_secs.
+kds_admission_policy (path), accept_external_master_secret (bool), insecure_dev (bool),
+max_age_secs.
 
 Exit codes (stable, for scripts):
   0  success
@@ -98,6 +99,10 @@ pub struct Global {
         value_name = "FILE"
     )]
     pub kds_admission_policy: Option<PathBuf>,
+    /// Also accept a KDS whose master secret came from an external key source (its evidence
+    /// says so): whoever provides that secret can derive every key [default: refused]
+    #[arg(long, global = true, env = "CLAVE_ACCEPT_EXTERNAL_MASTER_SECRET")]
+    pub accept_external_master_secret: bool,
     /// Print one JSON document on stdout instead of text
     #[arg(long, global = true)]
     pub json: bool,
@@ -125,10 +130,17 @@ Stop with Ctrl-C."
 Examples:
   clave kds --listen 127.0.0.1:7000 --data-dir /var/lib/clave-kds --insecure-simulated-tee
   clave kds --listen 127.0.0.1:7010 --data-dir ./kds-2 --join http://127.0.0.1:7000 --insecure-simulated-tee
+  # On TDX (no sealing key): a first replica in memory only, then replicas that join it
+  clave kds --data-dir /var/lib/clave-kds --policy-dir /etc/clave --master-secret-source memory-genesis
+  clave kds --data-dir /var/lib/clave-kds --policy-dir /etc/clave --join http://kds-0:7000
 
 A new replica (empty --data-dir) with --join obtains the master secret from a running one by
 mutual attestation; with --peers it tries every peer and creates a new master only when none
-is reachable. Environment: CLAVE_KDS_LISTEN, CLAVE_KDS_DATA_DIR, CLAVE_KDS_JOIN, CLAVE_KDS_PEERS,
+is reachable and it can seal it (SEV-SNP, simulated). Without a sealing key (TDX) the master
+secret stays in memory and the KDS never starts alone; `--master-secret-source external:FILE`
+reads it from outside instead, which every attestation of the KDS then reports (clients refuse
+it unless given --accept-external-master-secret). Environment: CLAVE_KDS_LISTEN,
+CLAVE_KDS_DATA_DIR, CLAVE_KDS_JOIN, CLAVE_KDS_PEERS, CLAVE_KDS_MASTER_SECRET_SOURCE,
 CLAVE_POLICY_DIR, CLAVE_INSECURE_SIMULATED_TEE, CLAVE_CONFIG_FILE ([kds] section).")]
     Kds(crate::server::KdsArgs),
     /// Run a confidential engine as its own process (keys from the KDS)
@@ -139,7 +151,7 @@ Examples:
 
 Environment: CLAVE_ENGINE_LISTEN, CLAVE_KDS_URL, CLAVE_ENGINE_REGISTER_WITH, CLAVE_ADMIN_TOKEN,
 CLAVE_ENGINE_ADVERTISE, CLAVE_ENGINE_HEARTBEAT_SECS, CLAVE_ENGINE_WORKERS, CLAVE_POLICY_DIR,
-CLAVE_INSECURE_SIMULATED_TEE, CLAVE_CONFIG_FILE ([engine] section).")]
+CLAVE_ENGINE_DATA_DIR, CLAVE_INSECURE_SIMULATED_TEE, CLAVE_CONFIG_FILE ([engine] section).")]
     Engine(crate::server::EngineArgs),
     /// Run a gateway as its own process (PostgreSQL for several gateways, NATS for async calls)
     #[command(after_long_help = "\

@@ -165,6 +165,15 @@ impl Ctx {
             }
             None => None,
         };
+        let accept_external =
+            g.accept_external_master_secret || f.accept_external_master_secret.unwrap_or(false);
+        let trust = trust.map(|t| {
+            if accept_external {
+                t.accept_external_master_secret()
+            } else {
+                t
+            }
+        });
         let trust = trust.map(|t| match max_age {
             Some(a) => t.with_max_age(a),
             None => t,
@@ -869,6 +878,7 @@ async fn attest(ctx: &Ctx) -> Result<(), CliError> {
                     "hash": hex::encode(hash),
                     "policy": serde_json::from_str::<serde_json::Value>(&p.to_json()).unwrap_or_default(),
                 })),
+                "master_secret_origin": v.kds_master_secret_origin.as_str(),
             },
             "identity_public_key": hex::encode(v.identity_public_key),
             "nonce": hex::encode(&v.nonce),

@@ -44,6 +44,8 @@ pub struct ConfigFile {
     pub engine_policy: Option<PathBuf>,
     /// Path to a KDS admission policy JSON the user accepts.
     pub kds_admission_policy: Option<PathBuf>,
+    /// Accept a KDS whose master secret came from an external key source.
+    pub accept_external_master_secret: Option<bool>,
     /// Accept the simulated TEE.
     pub insecure_dev: Option<bool>,
     /// Cache age of a verified attestation, seconds.

@@ -369,6 +369,7 @@ impl DevPlatform {
             engine_config.sandbox.workers = config.workers;
         }
         engine_config.sandbox.inline_budget_ms = crate::INLINE_BUDGET_MS;
+        engine_config.data_dir = Some(data_dir.join("engine"));
         let engine_attester = InsecureSimulatedAttester::new(engine_m.clone())
             .map_err(|e| start_err("simulated engine attester", e))?;
         let engine = Arc::new(

@@ -41,7 +41,7 @@ pub const KDS_POLICY_FILE: &str = "kds.json";
 /// `clave attest`, so clients must pin it explicitly.
 pub const ADMISSION_POLICY_FILE: &str = "admission.json";
 
-#[cfg_attr(all(feature = "configfs-tsm", feature = "sev-guest"), allow(dead_code))]
+#[cfg_attr(feature = "configfs-tsm", allow(dead_code))]
 const SIMULATED_REFUSED: &str = "no TEE attester is available: this build reads real evidence only \
 through clave-attest's configfs-tsm feature (build clave with `--features configfs-tsm` and run \
 inside an SEV-SNP or TDX guest); for development on a machine without a TEE pass \
@@ -82,6 +82,13 @@ pub struct KdsArgs {
     /// its evidence) [default with the simulated TEE: the development policies]
     #[arg(long, env = "CLAVE_POLICY_DIR", value_name = "DIR")]
     pub policy_dir: Option<PathBuf>,
+    /// Where the master secret is kept: sealed (in DIR, sealed to the TEE) | memory (only in the
+    /// replicas' memory; needs --join/--peers) | memory-genesis (first replica of such a
+    /// cluster) | external:PATH or external:fd:N (read from a key source you trust: whoever
+    /// provides it can derive every key; clients see it and refuse it by default)
+    /// [default: sealed where the TEE has a sealing key, else memory with --join/--peers]
+    #[arg(long, env = "CLAVE_KDS_MASTER_SECRET_SOURCE", value_name = "SOURCE")]
+    pub master_secret_source: Option<clave_kds::MasterSecretSource>,
     /// Run on the INSECURE simulated TEE (development only)
     #[arg(long, env = "CLAVE_INSECURE_SIMULATED_TEE", value_parser = parse_flag, num_args = 0..=1, default_missing_value = "true")]
     pub insecure_simulated_tee: Option<bool>,
@@ -131,6 +138,10 @@ pub struct EngineArgs {
     /// How long to keep trying the KDS at start, seconds [default: 60]
     #[arg(long, env = "CLAVE_ENGINE_KDS_WAIT_SECS", value_name = "SECS")]
     pub kds_wait_secs: Option<u64>,
+    /// Directory of the engine's clock floor (it refuses to serve at a clock wound back behind
+    /// the latest time it served at, across restarts) [default: none, no floor across restarts]
+    #[arg(long, env = "CLAVE_ENGINE_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
     /// Run on the INSECURE simulated TEE (development only)
     #[arg(long, env = "CLAVE_INSECURE_SIMULATED_TEE", value_parser = parse_flag, num_args = 0..=1, default_missing_value = "true")]
     pub insecure_simulated_tee: Option<bool>,
@@ -226,6 +237,7 @@ pub struct KdsSection {
     pub join: Option<String>,
     pub peers: Option<String>,
     pub policy_dir: Option<PathBuf>,
+    pub master_secret_source: Option<String>,
     pub insecure_simulated_tee: Option<bool>,
 }
 
@@ -244,6 +256,7 @@ pub struct EngineSection {
     pub workers: Option<usize>,
     pub policy_dir: Option<PathBuf>,
     pub kds_wait_secs: Option<u64>,
+    pub data_dir: Option<PathBuf>,
     pub insecure_simulated_tee: Option<bool>,
 }
 
@@ -416,12 +429,45 @@ pub(crate) async fn kds(args: KdsArgs, out: &Out) -> Result<(), CliError> {
         .or(file.insecure_simulated_tee)
         .unwrap_or(false);
     // Fail early (before touching the data directory) when no TEE is usable.
-    let tee = if simulated {
-        out.insecure(&format!("clave kds: {INSECURE_BANNER}"));
-        "INSECURE simulated TEE".to_owned()
-    } else {
-        let (_, attester) = kds_parts(false)?;
-        format!("TEE {}", attester.kind())
+    let (tee, plan) = {
+        let (sealer, attester) = kds_parts(simulated)?;
+        let source = match args.master_secret_source {
+            Some(s) => Some(s),
+            None => file
+                .master_secret_source
+                .as_deref()
+                .map(str::parse)
+                .transpose()
+                .map_err(CliError::usage)?,
+        };
+        let plan = clave_kds::plan_start(&clave_kds::start::StartSituation {
+            tee: attester.kind(),
+            can_seal: sealer.is_some(),
+            source,
+            has_sealed_master: data_dir.join(clave_kds::MASTER_SEALED_FILE).exists(),
+            peers: match (&join, &peers) {
+                (Some(_), _) => clave_kds::PeerHint::Join,
+                (None, Some(_)) => clave_kds::PeerHint::Peers,
+                (None, None) => clave_kds::PeerHint::None,
+            },
+        })
+        .map_err(|e| CliError::usage(e.to_string()))?;
+        if simulated {
+            out.insecure(&format!("clave kds: {INSECURE_BANNER}"));
+        }
+        if let clave_kds::StartPlan::External(src) = &plan {
+            out.warn(&format!(
+                "clave kds: the master secret is read from an external key source ({src}): \
+whoever provides it can derive every key of this platform. Every attestation of this KDS says so, \
+and clients refuse it unless they pass --accept-external-master-secret."
+            ));
+        }
+        let tee = if simulated {
+            "INSECURE simulated TEE".to_owned()
+        } else {
+            format!("TEE {}", attester.kind())
+        };
+        (tee, plan)
     };
     let engine_m = dev_engine_measurement();
     let policy_dir = args.policy_dir.or(file.policy_dir);
@@ -452,38 +498,88 @@ pub(crate) async fn kds(args: KdsArgs, out: &Out) -> Result<(), CliError> {
             KdsConfig::new(engines.clone(), engines)
         }
     };
-    let parts = || kds_parts(simulated);
+    // A join keeps the master secret sealed or, without a sealing key, in memory only.
+    let parts = |keep: clave_kds::Keep| {
+        kds_parts(simulated).map(|(sealer, attester)| {
+            (sealer.filter(|_| keep == clave_kds::Keep::Sealed), attester)
+        })
+    };
 
-    let has_master = data_dir.join(clave_kds::MASTER_SEALED_FILE).exists();
-    let (kds, origin) = if has_master {
-        if join.is_some() || peers.is_some() {
-            tracing::info!("the data directory holds a master secret: not joining");
-        }
-        let (sealer, attester) = parts()?;
-        let kds = Kds::open(&data_dir, sealer, attester, config, now(), rng())
-            .map_err(|e| failed("the KDS did not open its sealed state", e))?;
-        (kds, "opened sealed state".to_owned())
-    } else if let Some(url) = join {
-        let url = base(&url)?;
-        let (sealer, attester) = parts()?;
-        let kds = join_over_http(&url, &data_dir, sealer, attester, config).await?;
-        (kds, format!("joined {url}"))
-    } else if let Some(list) = peers {
-        match join_any_peer(&list, listen, &data_dir, &parts, &config).await? {
-            Some((kds, url)) => (kds, format!("joined {url}")),
-            None => {
-                tracing::warn!("no KDS peer reachable: genesis of a new master secret");
-                let (sealer, attester) = parts()?;
-                let kds = Kds::open(&data_dir, sealer, attester, config, now(), rng())
+    let (kds, origin) = match plan {
+        clave_kds::StartPlan::Join {
+            keep,
+            genesis_if_none_reachable,
+        } => {
+            let parts = || parts(keep);
+            let joined = match (join, peers) {
+                (Some(url), _) => {
+                    let url = base(&url)?;
+                    let (sealer, attester) = parts()?;
+                    let kds = join_over_http(&url, &data_dir, sealer, attester, config).await?;
+                    Ok((kds, url))
+                }
+                (None, Some(list)) => {
+                    match join_any_peer(&list, listen, &data_dir, &parts, &config).await? {
+                        Some(joined) => Ok(joined),
+                        None => Err(config),
+                    }
+                }
+                (None, None) => return Err(CliError::usage("a join needs --join or --peers")),
+            };
+            match joined {
+                Ok((kds, url)) => (kds, format!("joined {url}")),
+                Err(config) if genesis_if_none_reachable => {
+                    tracing::warn!("no KDS peer reachable: genesis of a new master secret");
+                    let (sealer, attester) = parts()?;
+                    let kds = clave_kds::start::open_local(
+                        &clave_kds::StartPlan::Genesis { keep },
+                        &data_dir,
+                        sealer,
+                        attester,
+                        config,
+                        now(),
+                        rng(),
+                    )
                     .map_err(|e| failed("the KDS did not start", e))?;
-                (kds, "genesis (no peer reachable)".to_owned())
+                    (kds, "genesis (no peer reachable)".to_owned())
+                }
+                Err(_) => {
+                    return Err(CliError::failed(
+                        "no KDS peer is reachable, and this KDS keeps its master secret in memory \
+only: it does not start alone (start the first replica with --master-secret-source memory-genesis)",
+                    ));
+                }
             }
         }
-    } else {
-        let (sealer, attester) = parts()?;
-        let kds = Kds::open(&data_dir, sealer, attester, config, now(), rng())
+        plan => {
+            if plan == clave_kds::StartPlan::Unseal && (join.is_some() || peers.is_some()) {
+                tracing::info!("the data directory holds a master secret: not joining");
+            }
+            let keep = match &plan {
+                clave_kds::StartPlan::Genesis { keep } => *keep,
+                _ => clave_kds::Keep::Sealed,
+            };
+            let (sealer, attester) = parts(keep)?;
+            let what = match &plan {
+                clave_kds::StartPlan::Unseal => "opened sealed state".to_owned(),
+                clave_kds::StartPlan::Genesis {
+                    keep: clave_kds::Keep::Sealed,
+                } => "genesis".to_owned(),
+                clave_kds::StartPlan::Genesis { .. } => "genesis in memory only".to_owned(),
+                _ => "master secret from an EXTERNAL key source".to_owned(),
+            };
+            let kds = clave_kds::start::open_local(
+                &plan,
+                &data_dir,
+                sealer,
+                attester,
+                config,
+                now(),
+                rng(),
+            )
             .map_err(|e| failed("the KDS did not start", e))?;
-        (kds, "genesis".to_owned())
+            (kds, what)
+        }
     };
     let identity = hex::encode(kds.identity_public_key());
     let app = clave_kds::router(Arc::new(kds));
@@ -500,24 +596,25 @@ pub(crate) async fn kds(args: KdsArgs, out: &Out) -> Result<(), CliError> {
     Ok(())
 }
 
+/// A KDS's sealer (if its TEE has a sealing key) and attester.
+type KdsParts = (Option<clave_kds::KdsSealer>, clave_kds::KdsAttester);
+
 /// The KDS's sealer and attester: the simulated pair, or on hardware the configfs-tsm attester
-/// with a sealer bound to the TEE. Only SEV-SNP has one (the firmware-derived key through
-/// `/dev/sev-guest`); on TDX (and Nitro) there is no sealing key, and the KDS refuses to start
-/// rather than keep the master secret where the host could read it.
-fn kds_parts(simulated: bool) -> Result<(clave_kds::KdsSealer, clave_kds::KdsAttester), CliError> {
+/// with, on SEV-SNP, the firmware-derived sealing key through `/dev/sev-guest`. TDX has no
+/// sealing key: the sealer is `None` and [`clave_kds::plan_start`] decides what the KDS may do.
+fn kds_parts(simulated: bool) -> Result<KdsParts, CliError> {
     if simulated {
         let m = dev_kds_measurement();
         let attester = InsecureSimulatedAttester::new(m.clone())
             .map_err(|e| failed("simulated KDS attester", e))?;
         return Ok((
-            Box::new(InsecureSimulatedSealer::new(m.as_bytes())),
+            Some(Box::new(InsecureSimulatedSealer::new(m.as_bytes()))),
             Box::new(attester),
         ));
     }
-    #[cfg(all(feature = "configfs-tsm", feature = "sev-guest"))]
+    #[cfg(feature = "configfs-tsm")]
     {
         use clave_attest::Attester as _;
-        use clave_kds::snp_seal::{DerivedKeyRequest, DevSevGuest, SevSnpDerivedKeySealer};
         let attester = clave_attest::configfs_tsm::ConfigfsTsmAttester::open(
             clave_attest::configfs_tsm::DEFAULT_TSM_ROOT,
         )
@@ -527,29 +624,34 @@ fn kds_parts(simulated: bool) -> Result<(clave_kds::KdsSealer, clave_kds::KdsAtt
                 e,
             )
         })?;
-        match attester.kind() {
+        let sealer: Option<clave_kds::KdsSealer> = match attester.kind() {
+            #[cfg(feature = "sev-guest")]
             clave_attest::TeeKind::SevSnp => {
+                use clave_kds::snp_seal::{DerivedKeyRequest, DevSevGuest, SevSnpDerivedKeySealer};
                 let device = DevSevGuest::open(Path::new(DevSevGuest::PATH))
                     .map_err(|e| failed("cannot open /dev/sev-guest for the sealing key", e))?;
-                let sealer = SevSnpDerivedKeySealer::new(
+                Some(Box::new(SevSnpDerivedKeySealer::new(
                     device,
                     DerivedKeyRequest::for_kds(0, None),
                     attester.measurement().as_bytes(),
-                );
-                Ok((Box::new(sealer), Box::new(attester)))
+                )))
             }
-            kind => Err(CliError::failed(format!(
-                "the KDS cannot start on {kind}: it has no hardware sealing key, and clave implements \
-neither a replica quorum that keeps the master secret only in memory nor an external key source; \
-it refuses rather than store the master secret where the host can read it"
-            ))),
-        }
+            #[cfg(not(feature = "sev-guest"))]
+            clave_attest::TeeKind::SevSnp => {
+                tracing::warn!(
+                    "this build has no SEV-SNP sealing key (build clave with --features \
+                     configfs-tsm,sev-guest): the master secret can only be kept in memory"
+                );
+                None
+            }
+            _ => None,
+        };
+        Ok((sealer, Box::new(attester)))
     }
-    #[cfg(not(all(feature = "configfs-tsm", feature = "sev-guest")))]
+    #[cfg(not(feature = "configfs-tsm"))]
     {
         Err(CliError::failed(format!(
-            "the KDS cannot start: {SIMULATED_REFUSED}. A KDS on hardware also needs a sealing \
-key: build clave with `--features configfs-tsm,sev-guest` and run it inside an SEV-SNP guest"
+            "the KDS cannot start: {SIMULATED_REFUSED}"
         )))
     }
 }
@@ -558,7 +660,7 @@ key: build clave with `--features configfs-tsm,sev-guest` and run it inside an S
 async fn join_over_http(
     url: &str,
     data_dir: &Path,
-    sealer: clave_kds::KdsSealer,
+    sealer: Option<clave_kds::KdsSealer>,
     attester: clave_kds::KdsAttester,
     config: KdsConfig,
 ) -> Result<Kds, CliError> {
@@ -570,8 +672,11 @@ async fn join_over_http(
     )
     .await
     .map_err(|e| CliError::failed(format!("cannot join the KDS at {url}: {e}")))?;
-    let pending = PendingJoin::new(data_dir, sealer, attester, config, nonce.nonce, rng())
-        .map_err(|e| failed("cannot prepare the replica join", e))?;
+    let pending = match sealer {
+        Some(sealer) => PendingJoin::new(data_dir, sealer, attester, config, nonce.nonce, rng()),
+        None => PendingJoin::new_in_memory(data_dir, attester, config, nonce.nonce, rng()),
+    }
+    .map_err(|e| failed("cannot prepare the replica join", e))?;
     let request: &ReplicaJoinRequest = pending.request();
     let response: ReplicaJoinResponse = post_json(
         &http,
@@ -661,7 +766,7 @@ async fn join_any_peer(
     list: &str,
     listen: SocketAddr,
     data_dir: &Path,
-    parts: &dyn Fn() -> Result<(clave_kds::KdsSealer, clave_kds::KdsAttester), CliError>,
+    parts: &dyn Fn() -> Result<KdsParts, CliError>,
     config: &KdsConfig,
 ) -> Result<Option<(Kds, String)>, CliError> {
     let http = http_client()?;
@@ -781,6 +886,13 @@ pub(crate) async fn engine(args: EngineArgs, out: &Out) -> Result<(), CliError> 
         config.sandbox.workers = w;
     }
     config.sandbox.inline_budget_ms = crate::INLINE_BUDGET_MS;
+    config.data_dir = args.data_dir.or(file.data_dir);
+    if config.data_dir.is_none() {
+        tracing::warn!(
+            "no --data-dir: the engine keeps no clock floor across restarts (a host that restarts \
+             it with the clock wound back can replay requests it already ran)"
+        );
+    }
     let kds_client =
         Arc::new(HttpKdsClient::new(&kds_url).map_err(|e| failed("invalid KDS URL", e))?);
     let wait = Duration::from_secs(args.kds_wait_secs.or(file.kds_wait_secs).unwrap_or(60));

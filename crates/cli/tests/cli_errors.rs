@@ -155,6 +155,58 @@ fn error_paths() {
     assert_one_sentence(&o, 4, "cannot reach the gateway");
 }
 
+/// `clave kds` refuses, before touching its data directory, a start that would leave its master
+/// secret nowhere safe: a memory-only KDS needs a replica to join.
+#[test]
+fn kds_without_a_way_to_keep_its_master_secret_is_a_usage_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("kds");
+    let data_arg = data.to_str().unwrap();
+    let o = clave(
+        tmp.path(),
+        &[
+            "kds",
+            "--insecure-simulated-tee",
+            "--data-dir",
+            data_arg,
+            "--master-secret-source",
+            "memory",
+        ],
+    );
+    assert_one_sentence(&o, 2, "give --join URL or --peers LIST");
+    let o = clave(
+        tmp.path(),
+        &[
+            "kds",
+            "--insecure-simulated-tee",
+            "--data-dir",
+            data_arg,
+            "--master-secret-source",
+            "external:/run/key",
+            "--join",
+            "http://127.0.0.1:9",
+        ],
+    );
+    assert_one_sentence(&o, 2, "does not join a replica");
+    assert!(!data.exists(), "the data directory was touched");
+    let o = clave(
+        tmp.path(),
+        &[
+            "kds",
+            "--data-dir",
+            data_arg,
+            "--master-secret-source",
+            "hsm",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("unknown master secret source `hsm`"),
+        "{}",
+        stderr(&o)
+    );
+}
+
 #[test]
 fn nothing_configured_is_a_usage_error() {
     let tmp = tempfile::tempdir().unwrap();

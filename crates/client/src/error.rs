@@ -42,6 +42,12 @@ pub enum AttestationError {
         /// The policy in words.
         words: String,
     },
+    /// The KDS's master secret came from an external key source (its evidence says so) and the
+    /// trust policy does not accept that.
+    #[error(
+        "the KDS's master secret was provided by an external key source, so whoever provided it can derive every key; your trust policy refuses that (accept it only if you trust that source: --accept-external-master-secret)"
+    )]
+    ExternalMasterSecretRefused,
     /// No bundle of the needed purpose is valid now.
     #[error("the platform publishes no valid {0} key")]
     MissingKey(&'static str),

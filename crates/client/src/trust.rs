@@ -20,6 +20,9 @@ use clave_attest::{
 ///   that policy travels with its evidence, which binds its hash. A KDS whose admission policy
 ///   is not listed here (by equality) is refused. Empty by default: only KDSes that admit
 ///   nothing but their own measurement are accepted.
+/// - `accept_external_master_secret`: whether a KDS whose master secret came from an external key
+///   source (its evidence says so) is accepted. Whoever provides that secret can derive every
+///   key, so it is off unless the caller says so.
 /// - `allow_insecure_simulated`: the master switch for the insecure simulated TEE, checked on
 ///   top of the two policies. Off unless the caller says so (`--insecure-dev`).
 /// - `max_age`: how long a verified attestation is reused before it is fetched and checked again.
@@ -31,6 +34,8 @@ pub struct TrustPolicy {
     pub engine_policy: Policy,
     /// Admission policies a KDS may run with (see above); empty: none.
     pub kds_admission_policies: Vec<Policy>,
+    /// Whether a KDS holding a master secret from an external key source is accepted.
+    pub accept_external_master_secret: bool,
     /// Whether the insecure simulated TEE may be accepted at all.
     pub allow_insecure_simulated: bool,
     /// How long a verification result is cached.
@@ -49,6 +54,7 @@ impl TrustPolicy {
             kds_policy,
             engine_policy,
             kds_admission_policies: Vec::new(),
+            accept_external_master_secret: false,
             allow_insecure_simulated: false,
             max_age: DEFAULT_MAX_AGE,
         }
@@ -68,6 +74,7 @@ impl TrustPolicy {
             kds_policy: Policy::insecure_dev([kds_measurement])?,
             engine_policy: Policy::insecure_dev(engine_measurements)?,
             kds_admission_policies: Vec::new(),
+            accept_external_master_secret: false,
             allow_insecure_simulated: true,
             max_age: DEFAULT_MAX_AGE,
         })
@@ -78,6 +85,14 @@ impl TrustPolicy {
     #[must_use]
     pub fn accept_kds_admission_policy(mut self, admission_policy: Policy) -> Self {
         self.kds_admission_policies.push(admission_policy);
+        self
+    }
+
+    /// Also accept a KDS whose master secret came from an external key source: you then trust
+    /// whoever provides that secret (it can derive every key) as much as the TEE.
+    #[must_use]
+    pub fn accept_external_master_secret(mut self) -> Self {
+        self.accept_external_master_secret = true;
         self
     }
 
@@ -330,7 +345,13 @@ mod tests {
         let ours = Policy::insecure_dev([m(1), m(2)]).expect("policy");
         let theirs = Policy::insecure_dev([m(1)]).expect("policy");
         assert_eq!(policy_within(&theirs, &ours, true), Ok(()));
-        assert!(policy_within(&ours, &theirs, true).is_err());
+        assert_eq!(
+            policy_within(&ours, &theirs, true),
+            Err(format!(
+                "it admits engine measurement {}, which you do not accept",
+                m(2)
+            ))
+        );
     }
 
     #[test]
@@ -344,7 +365,13 @@ mod tests {
     fn kinds_must_be_a_subset() {
         let ours = Policy::measurements([TeeKind::SevSnp], [m(1)]).expect("policy");
         let theirs = Policy::measurements([TeeKind::SevSnp, TeeKind::Tdx], [m(1)]).expect("policy");
-        assert!(policy_within(&theirs, &ours, false).is_err());
+        assert_eq!(
+            policy_within(&theirs, &ours, false),
+            Err(format!(
+                "it admits TEE kind {}, which you do not accept",
+                TeeKind::Tdx
+            ))
+        );
         assert_eq!(policy_within(&ours, &ours, false), Ok(()));
     }
 
@@ -358,10 +385,16 @@ mod tests {
         let ours = Policy::signer([TeeKind::SgxDcap], signer(4)).expect("policy");
         let lower = Policy::signer([TeeKind::SgxDcap], signer(3)).expect("policy");
         let higher = Policy::signer([TeeKind::SgxDcap], signer(5)).expect("policy");
-        assert!(policy_within(&lower, &ours, false).is_err());
+        assert_eq!(
+            policy_within(&lower, &ours, false),
+            Err("it admits engines with security version 3 (you require at least 4)".into())
+        );
         assert_eq!(policy_within(&higher, &ours, false), Ok(()));
         let pinned = Policy::measurements([TeeKind::SgxDcap], [m(1)]).expect("policy");
-        assert!(policy_within(&higher, &pinned, false).is_err());
+        assert_eq!(
+            policy_within(&higher, &pinned, false),
+            Err("it admits any engine of a signer, you accept only pinned measurements".into())
+        );
     }
 
     #[test]
@@ -370,7 +403,10 @@ mod tests {
         ours.max_evidence_age_secs = Some(60);
         let mut theirs = ours.clone();
         theirs.max_evidence_age_secs = None;
-        assert!(policy_within(&theirs, &ours, false).is_err());
+        assert_eq!(
+            policy_within(&theirs, &ours, false),
+            Err("it accepts engine evidence older than your limit of 60 s".into())
+        );
         theirs.max_evidence_age_secs = Some(30);
         assert_eq!(policy_within(&theirs, &ours, false), Ok(()));
     }
@@ -711,9 +747,32 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{field} {how}: spec {e}"));
             let got = policy_within(&s, &o, true);
             assert_eq!(got.is_ok(), *within, "{field} {how}: {got:?}");
-            // "equal" is trivially within; looser never is, whatever the master switch.
+            // "equal" is trivially within; looser never is, whatever the master switch, and the
+            // refusal names the field that is looser.
             if !within {
-                assert!(policy_within(&s, &o, false).is_err(), "{field} {how}");
+                let words = match *field {
+                    "accepted_kinds" => "TEE kind",
+                    "allow_insecure_simulated" => "insecure",
+                    "identity.signer.product_id" => "product id",
+                    f if f.starts_with("identity") => "engine",
+                    "min_tcb" => "TCB floor",
+                    "max_evidence_age_secs" => "older than your limit",
+                    "registers" => "register",
+                    "snp.max_vmpl" => "VMPL",
+                    "snp.revocation" => "AMD's CRL",
+                    "dcap.accepted_tcb_statuses" => "TCB status",
+                    "dcap.allow_dynamic_platform" => "dynamic platforms",
+                    "dcap.allow_cached_keys" => "cached keys",
+                    "dcap.allow_smt" => "SMT enabled",
+                    other => panic!("no expected words for {other}"),
+                };
+                let reason = got.expect_err("looser");
+                assert!(reason.contains(words), "{field} {how}: {reason}");
+                assert_eq!(
+                    policy_within(&s, &o, false),
+                    Err(reason),
+                    "{field} {how}: another reason without the master switch"
+                );
             }
         }
         // Equal policies are within each other.

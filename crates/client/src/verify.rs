@@ -4,7 +4,8 @@ use clave_attest::Policy;
 use clave_attest::{Claims, Evidence, TeeKind};
 use clave_proto::bundle::KeyBundle;
 use clave_proto::kds_api::{
-    AttestationResponse, KeysResponse, admission_policy_hash, kds_attestation_report_data_with,
+    AttestationResponse, KeysResponse, MasterSecretOrigin, admission_policy_hash,
+    kds_attestation_report_data_bound,
 };
 use clave_proto::spec::KeyPurpose;
 use ed25519_dalek::VerifyingKey;
@@ -26,6 +27,9 @@ pub struct Verified {
     /// The admission policy the KDS runs with, if any (replicas it admits beyond its own
     /// measurement), with its hash as bound into the evidence; it is one the trust policy lists.
     pub kds_admission_policy: Option<(Policy, [u8; 32])>,
+    /// Where the KDS's master secret came from, as its evidence binds it; `External` only when
+    /// the trust policy accepts it.
+    pub kds_master_secret_origin: MasterSecretOrigin,
     /// The current invoke epoch the KDS reported.
     pub epoch: u64,
     /// The code key (developers seal code to it).
@@ -108,6 +112,12 @@ impl Verified {
                 policy_words(p)
             )),
         }
+        if self.kds_master_secret_origin == MasterSecretOrigin::External {
+            out.push(
+                "WARNING: the KDS's master secret was provided by an external key source (bound into its evidence, accepted by your trust policy): whoever provided it can derive every key."
+                    .to_owned(),
+            );
+        }
         out.push(format!(
             "That identity key signed {} key bundle(s); each signature and validity window checked out.",
             1 + self.invoke_keys.len()
@@ -164,8 +174,10 @@ pub fn policy_words(p: &clave_attest::Policy) -> String {
 ///
 /// Steps (all must pass): the evidence decodes; simulated evidence only if the trust policy
 /// allows it; the echoed nonce is ours; an admission policy the KDS publishes is one the trust
-/// policy lists; the evidence satisfies the KDS policy with report data
-/// `kds_attestation_report_data_with(identity_pk, nonce, admission policy hash)`; the key list names the same identity key;
+/// policy lists; a master secret from an external key source only if the trust policy accepts it;
+/// the evidence satisfies the KDS policy with report data
+/// `kds_attestation_report_data_bound(identity_pk, nonce, admission policy hash, origin)`; the key
+/// list names the same identity key;
 /// every bundle's signature verifies under it and is valid at `now`; each bundle's spec policy is
 /// no broader than the client's engine policy; there is a code key and a current invoke key.
 ///
@@ -203,10 +215,15 @@ pub fn verify_platform(
             Some((p.clone(), hash))
         }
     };
-    let expected = kds_attestation_report_data_with(
+    let origin = attestation.master_secret_origin;
+    if origin == MasterSecretOrigin::External && !trust.accept_external_master_secret {
+        return Err(AttestationError::ExternalMasterSecretRefused);
+    }
+    let expected = kds_attestation_report_data_bound(
         &attestation.identity_public_key,
         nonce,
         admission.as_ref().map(|(_, h)| h),
+        origin,
     );
     let claims = clave_attest::verify(&evidence, &trust.kds_policy, &expected, now)
         .map_err(AttestationError::Evidence)?;
@@ -256,6 +273,7 @@ pub fn verify_platform(
         identity_public_key: attestation.identity_public_key,
         nonce: nonce.to_vec(),
         kds_admission_policy: admission,
+        kds_master_secret_origin: origin,
         epoch: keys.epoch,
         code_key,
         invoke_keys,

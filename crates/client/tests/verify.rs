@@ -5,6 +5,7 @@
 use clave_attest::{InsecureSimulatedAttester, Measurement, Policy};
 use clave_client::{AttestationError, TrustPolicy, verify_platform};
 use clave_kds::{InsecureSimulatedSealer, Kds, KdsConfig};
+use clave_proto::kds_api::MasterSecretOrigin;
 use rand::rand_core::UnwrapErr;
 use rand::rngs::SysRng;
 
@@ -104,15 +105,47 @@ fn refuses_what_it_must() {
     let mut p = tampered.bundles[0].payload.clone().into_bytes();
     p[3] ^= 1;
     tampered.bundles[0].payload = String::from_utf8(p).unwrap();
-    assert!(verify_platform(&trust(), &nonce, &att, &tampered, NOW).is_err());
+    let r = verify_platform(&trust(), &nonce, &att, &tampered, NOW);
+    assert!(
+        matches!(
+            r,
+            Err(AttestationError::Bundle(
+                clave_proto::Error::InvalidBase64 { field: "payload" }
+            ))
+        ),
+        "{r:?}"
+    );
+    // A payload edited below its encoding: the signature no longer verifies.
+    let mut tampered = keys.clone();
+    let mut p = clave_proto::kds_api::b64::decode(&tampered.bundles[0].payload).unwrap();
+    p[3] ^= 1;
+    tampered.bundles[0].payload = clave_proto::kds_api::b64::encode(&p);
+    let r = verify_platform(&trust(), &nonce, &att, &tampered, NOW);
+    assert!(
+        matches!(
+            r,
+            Err(AttestationError::Bundle(clave_proto::Error::BadSignature))
+        ),
+        "{r:?}"
+    );
 
     // Tampered evidence bytes.
     let mut bad = att.clone();
     let n = bad.evidence.len();
     bad.evidence[n - 1] ^= 0x80;
-    assert!(verify_platform(&trust(), &nonce, &bad, &keys, NOW).is_err());
+    assert!(matches!(
+        verify_platform(&trust(), &nonce, &bad, &keys, NOW),
+        Err(AttestationError::Evidence(
+            clave_attest::Error::BadSignature(clave_attest::TeeKind::InsecureSimulated)
+        ))
+    ));
     bad.evidence.truncate(n / 2);
-    assert!(verify_platform(&trust(), &nonce, &bad, &keys, NOW).is_err());
+    assert!(matches!(
+        verify_platform(&trust(), &nonce, &bad, &keys, NOW),
+        Err(AttestationError::Evidence(
+            clave_attest::Error::Truncated { .. }
+        ))
+    ));
 
     // Expired bundles.
     assert!(matches!(
@@ -210,6 +243,71 @@ fn kds_admission_policy_must_be_pinned_and_is_bound() {
             .join("\n")
             .contains("same TEE kind and measurement")
     );
+}
+
+/// A KDS whose master secret came from an external key source says so in its evidence: the
+/// client refuses it unless told to accept it, cannot be fooled by the label being stripped, and
+/// shows it.
+#[test]
+fn external_master_secret_is_bound_refused_by_default_and_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("master.key");
+    std::fs::write(&key_file, [0x42u8; 32]).unwrap();
+    let engines = Policy::insecure_dev([m(2)]).unwrap();
+    let k = Kds::open_external(
+        &dir.path().join("kds"),
+        &clave_kds::ExternalKeySource::File(key_file),
+        Box::new(InsecureSimulatedAttester::new(m(1)).unwrap()),
+        KdsConfig::new(engines.clone(), engines),
+        NOW,
+        UnwrapErr(SysRng),
+    )
+    .unwrap();
+    let nonce = [5u8; 32];
+    let att = k.attestation(&nonce).unwrap();
+    let keys = k.keys(NOW).unwrap();
+    assert_eq!(att.master_secret_origin, MasterSecretOrigin::External);
+
+    assert!(matches!(
+        verify_platform(&trust(), &nonce, &att, &keys, NOW),
+        Err(AttestationError::ExternalMasterSecretRefused)
+    ));
+    let accepting = trust().accept_external_master_secret();
+    let v = verify_platform(&accepting, &nonce, &att, &keys, NOW).unwrap();
+    assert_eq!(v.kds_master_secret_origin, MasterSecretOrigin::External);
+    let words = v.describe().join("\n");
+    assert!(words.contains("external key source"), "{words}");
+
+    // Stripping the label: the evidence binds it, so verification fails even for a client
+    // that would accept it.
+    let mut stripped = att.clone();
+    stripped.master_secret_origin = MasterSecretOrigin::Tee;
+    for t in [trust(), accepting.clone()] {
+        assert!(matches!(
+            verify_platform(&t, &nonce, &stripped, &keys, NOW),
+            Err(AttestationError::Evidence(
+                clave_attest::Error::UserDataMismatch
+            ))
+        ));
+    }
+    // And a KDS whose master secret was made in the TEE cannot be passed off as external
+    // (nor the reverse): the label is part of the binding.
+    let dir2 = tempfile::tempdir().unwrap();
+    let plain = kds(dir2.path(), m(2));
+    let mut relabelled = plain.attestation(&nonce).unwrap();
+    relabelled.master_secret_origin = MasterSecretOrigin::External;
+    assert!(matches!(
+        verify_platform(
+            &accepting,
+            &nonce,
+            &relabelled,
+            &plain.keys(NOW).unwrap(),
+            NOW
+        ),
+        Err(AttestationError::Evidence(
+            clave_attest::Error::UserDataMismatch
+        ))
+    ));
 }
 
 /// `insecure()` looks at everything verified, not only the KDS evidence: a hardware KDS whose key

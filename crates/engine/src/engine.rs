@@ -93,6 +93,13 @@ pub struct EngineConfig {
     /// confidential path's. Default `false`: such jobs are refused with
     /// [`Error::PlaintextRefused`].
     pub insecure_plaintext_bench: bool,
+    /// Where the engine keeps its clock floor ([`crate::clock_floor`]): with a directory, it
+    /// refuses to start, and refuses every request, at a clock more than
+    /// `max_clock_regression_secs` behind the latest time it served at, across restarts.
+    /// `None`: no floor survives a restart (the host can then wind the clock back between runs).
+    pub data_dir: Option<std::path::PathBuf>,
+    /// How far, in seconds, the clock may lie behind the floor (an NTP step, a VM migration).
+    pub max_clock_regression_secs: u64,
 }
 
 impl EngineConfig {
@@ -103,6 +110,8 @@ impl EngineConfig {
     /// Default replay cache size (2 Mi ids, at most about 80 MiB): with the default windows at
     /// least ~17 000 synchronous (or ~1 100 asynchronous) requests/s sustained.
     pub const DEFAULT_REPLAY_CAPACITY: usize = 1 << 21;
+    /// Default allowed clock regression: two minutes.
+    pub const DEFAULT_MAX_CLOCK_REGRESSION_SECS: u64 = 120;
     /// Default key grace window: one day (the KDS's default epoch).
     pub const DEFAULT_KEY_GRACE_SECS: u64 = 86_400;
 
@@ -123,6 +132,8 @@ impl EngineConfig {
             async_result_bytes: 64 << 20,
             async_result_secs: 3_600,
             insecure_plaintext_bench: false,
+            data_dir: None,
+            max_clock_regression_secs: Self::DEFAULT_MAX_CLOCK_REGRESSION_SECS,
         }
     }
 
@@ -203,6 +214,8 @@ pub struct Engine {
     /// gets the held result) instead of a sealed replay refusal.
     async_in_flight: Arc<Mutex<std::collections::HashSet<clave_proto::ReplayId>>>,
     code_cache: Mutex<CodeCache>,
+    /// Opened at the first successful key refresh (its key derives from the code key).
+    clock_floor: std::sync::OnceLock<crate::clock_floor::ClockFloor>,
 }
 
 /// Removes an async job from the in-flight set when its run ends, however it ends.
@@ -315,6 +328,7 @@ impl Engine {
             clock: system_clock(),
             ring: RwLock::new(None),
             refresh_lock: tokio::sync::Mutex::new(()),
+            clock_floor: std::sync::OnceLock::new(),
         })
     }
 
@@ -392,7 +406,23 @@ impl Engine {
             kds_policy: &self.config.kds_policy,
             key_grace_secs: self.config.key_grace_secs,
         };
-        let result = acquire.run(previous.as_deref(), now).await;
+        let result = acquire
+            .run(previous.as_deref(), now)
+            .await
+            .and_then(|ring| {
+                // Before the first keys are installed: refuse to serve at a wound-back clock.
+                if self.clock_floor.get().is_none()
+                    && let Some(floor) = crate::clock_floor::open_for(
+                        &self.config,
+                        &ring,
+                        self.attester.kind() == clave_attest::TeeKind::InsecureSimulated,
+                        now,
+                    )?
+                {
+                    let _ = self.clock_floor.set(floor);
+                }
+                Ok(ring)
+            });
         let ms = started.elapsed().as_millis();
         match result {
             Ok(ring) => {
@@ -441,7 +471,8 @@ impl Engine {
     ///
     /// Returned in the clear (and carrying no content) are only: [`Error::UnknownKeyId`] and
     /// [`Error::Undecryptable`] (the outer envelope; nothing ran), [`Error::NotReady`] and
-    /// [`Error::Overloaded`] (nothing ran, retry later), and [`Error::Seal`] (a bug). Every other
+    /// [`Error::Overloaded`] (nothing ran, retry later), [`Error::ClockBehind`] (the host's clock
+    /// is behind the engine's clock floor; nothing ran), and [`Error::Seal`] (a bug). Every other
     /// failure — malformed inner request, stale `date`, replay, wrong function, code that does
     /// not open or does not match the pinned `clave-code-hash` (the function is then not run),
     /// sandbox limits and script errors — is sealed to the user as a problem.
@@ -458,6 +489,10 @@ impl Engine {
     /// # Errors
     /// As above.
     pub async fn invoke(&self, job: EngineJob, now: u64) -> Result<Vec<u8>, Error> {
+        // The date check below trusts `now`: never below the floor (minus the allowed skew).
+        if let Some(floor) = self.clock_floor.get() {
+            floor.observe(now)?;
+        }
         if job.flags.is_insecure_plaintext_bench() {
             if !self.config.insecure_plaintext_bench || job.flags.is_async() {
                 return Err(Error::PlaintextRefused);

@@ -87,6 +87,21 @@ pub enum Error {
     /// Invalid engine configuration.
     #[error("invalid engine configuration: {0}")]
     Config(String),
+    /// The clock is further behind the engine's clock floor (the latest time it served at,
+    /// kept across restarts) than the allowed regression: the host moved time backwards. Nothing
+    /// ran; fix the host's clock.
+    #[error(
+        "the clock ({now}) is behind the engine's clock floor ({high_water}) by more than the allowed regression: nothing runs until the host's clock is right"
+    )]
+    ClockBehind {
+        /// The time given.
+        now: u64,
+        /// The latest time this engine served at.
+        high_water: u64,
+    },
+    /// The clock floor file cannot be read, trusted or written.
+    #[error("engine clock floor: {0}")]
+    ClockFloor(String),
     /// The sandbox pool could not start.
     #[error("sandbox: {0}")]
     Sandbox(String),

@@ -181,10 +181,13 @@ impl Acquire<'_> {
             .admission_policy
             .as_ref()
             .map(kds_api::admission_policy_hash);
-        let expected = kds_api::kds_attestation_report_data_with(
+        // Likewise where its master secret came from: the engine works with either, the binding
+        // only keeps the host from hiding it (clients decide whether to accept it).
+        let expected = kds_api::kds_attestation_report_data_bound(
             &att.identity_public_key,
             &nonce[..],
             admission.as_ref(),
+            att.master_secret_origin,
         );
         let claims = clave_attest::verify(&evidence, self.kds_policy, &expected, now)
             .map_err(Error::KdsAttestation)?;
@@ -192,6 +195,7 @@ impl Acquire<'_> {
             tee = claims.kind.as_str(),
             insecure = claims.insecure,
             admission_policy = admission.map(hex::encode).as_deref().unwrap_or("none"),
+            master_secret_origin = att.master_secret_origin.as_str(),
             "KDS attestation verified"
         );
         Ok(att.identity_public_key)

@@ -17,6 +17,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod clock_floor;
 mod code_cache;
 mod engine;
 mod error;

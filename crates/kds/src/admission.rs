@@ -161,7 +161,11 @@ mod tests {
         rule.check(&a.attest(&rd).expect("ev"), &rd, 0)
             .expect("same image");
         let other = InsecureSimulatedAttester::new(m(2)).expect("attester");
-        assert!(rule.check(&other.attest(&rd).expect("ev"), &rd, 0).is_err());
+        let r = rule.check(&other.attest(&rd).expect("ev"), &rd, 0);
+        assert!(
+            matches!(r, Err(clave_attest::Error::MeasurementNotAllowed { .. })),
+            "{r:?}"
+        );
         assert_eq!(rule.admission_policy_hash(), None);
     }
 
@@ -174,7 +178,17 @@ mod tests {
         // Without one, simulated evidence of the same measurement is refused.
         let rule = Admission::new(&a, None).expect("rule");
         let rd = ReportData([3; 64]);
-        assert!(rule.check(&a.attest(&rd).expect("ev"), &rd, 0).is_err());
+        let r = rule.check(&a.attest(&rd).expect("ev"), &rd, 0);
+        assert!(
+            matches!(
+                r,
+                Err(
+                    clave_attest::Error::KindNotAccepted(TeeKind::InsecureSimulated)
+                        | clave_attest::Error::InsecureNotAllowed
+                )
+            ),
+            "{r:?}"
+        );
     }
 
     #[test]

@@ -9,9 +9,11 @@
 //!
 //! What it does not stop (see `docs/security.md`): the host can still hold the clock still or
 //! slow it down, move it forward, delete the file of a KDS on the simulated TEE (whose sealing key
-//! is public anyway), or put back an *older* sealed file of the same KDS — the floor is then the
-//! time that file was written, never earlier than genesis. A KDS whose sealer is bound to
-//! hardware refuses to open a master secret without its clock file.
+//! is public anyway) or of a KDS without a sealing key (whose file is sealed under a key derived
+//! from the master secret, [`crate::MasterKeyedSealer`]), or put back an *older* sealed file of
+//! the same KDS — the floor is then the time that file was written, never earlier than genesis.
+//! A KDS whose sealer is bound to hardware refuses to open a master secret without its clock
+//! file.
 //!
 //! File: the [`crate::seal`] envelope around `"clave/v1/kds-clock\0" ‖ u64 big-endian`,
 //! replaced atomically (temp file, fsync, rename).
@@ -98,7 +100,20 @@ impl ClockFloor {
         rng: &mut dyn CryptoRng,
     ) -> Result<ClockFloor, Error> {
         let path = dir.join(CLOCK_SEALED_FILE);
-        let high_water = match read(&path, sealer)? {
+        let stored = match read(&path, sealer) {
+            // A KDS without a sealing key keeps its clock file under a key derived from the
+            // master secret: a file of another cluster (the host can delete it anyway) is
+            // replaced rather than keep the replica from starting.
+            Err(Error::SealedStateCorrupt) if sealer.kind() == SealerKind::MasterKeyed => {
+                tracing::warn!(
+                    path = %path.display(),
+                    "the clock floor file was sealed under another master secret: starting a new one"
+                );
+                None
+            }
+            r => r?,
+        };
+        let high_water = match stored {
             Some(t) => t,
             None if had_master && sealer.kind() != SealerKind::InsecureSimulated => {
                 return Err(Error::ClockFloorMissing(path));

@@ -45,6 +45,18 @@ pub enum Error {
     /// The sealing key could not be obtained or used.
     #[error("sealing failed: {0}")]
     Sealing(&'static str),
+    /// `SNP_GET_DERIVED_KEY` on `/dev/sev-guest` failed.
+    #[error(
+        "SNP_GET_DERIVED_KEY failed: {os_error} (firmware error {fw_error:#x}, hypervisor error {vmm_error:#x})"
+    )]
+    SevGuestRequest {
+        /// The OS error of the ioctl.
+        os_error: String,
+        /// The firmware's error code (low half of `exitinfo2`).
+        fw_error: u32,
+        /// The hypervisor's error code (high half of `exitinfo2`).
+        vmm_error: u32,
+    },
     /// A replica join was asked of a data directory that already holds a master secret.
     #[error("data directory {0} already holds a sealed master secret")]
     AlreadyInitialised(PathBuf),
@@ -91,6 +103,12 @@ pub enum Error {
     /// The peer's response could not be opened or parsed.
     #[error("malformed replica join response")]
     MalformedJoinResponse,
+    /// The peer's master secret came from an external key source, and this KDS keeps its master
+    /// secret sealed (where it would lose that label).
+    #[error(
+        "the replica's master secret came from an external key source; a KDS that seals its master secret does not take one (start it with --master-secret-source memory to join that cluster)"
+    )]
+    ExternalMasterRefused,
     /// The peer refused the join (transport-level report from a [`crate::ReplicaPeer`]).
     #[error("peer refused the join: {0}")]
     PeerRefused(String),
@@ -128,6 +146,19 @@ pub enum Error {
     /// A KDS whose sealer is bound to hardware has a master secret but no clock file (deleted).
     #[error("{0} is missing next to the sealed master secret")]
     ClockFloorMissing(PathBuf),
+    /// The KDS must not start this way ([`crate::start::plan_start`]); the text says what to do.
+    #[error("the KDS does not start: {0}")]
+    StartRefused(String),
+    /// An external master secret is not 32 bytes or 64 hex digits (its bytes are never shown).
+    #[error(
+        "the external master secret from {source_name} must be 32 bytes or 64 hex digits (got {len} bytes)"
+    )]
+    ExternalMasterSecret {
+        /// The source as given (`PATH` or `fd:N`).
+        source_name: String,
+        /// How many bytes were read.
+        len: usize,
+    },
     /// This KDS could not produce its own evidence.
     #[error("attester failed: {0}")]
     Attester(#[source] clave_attest::Error),
@@ -159,6 +190,7 @@ impl Error {
             Error::SealedStateCorrupt => "sealed-state-corrupt",
             Error::MasterSecretLength(_) => "master-secret-length",
             Error::Sealing(_) => "sealing",
+            Error::SevGuestRequest { .. } => "sev-guest-request",
             Error::AlreadyInitialised(_) => "already-initialised",
             Error::MalformedSpec => "malformed-spec",
             Error::UnknownSpec => "unknown-spec",
@@ -173,12 +205,15 @@ impl Error {
             Error::PeerAttestation(_) => "peer-attestation",
             Error::PeerIdentityMismatch => "peer-identity-mismatch",
             Error::MalformedJoinResponse => "malformed-join-response",
+            Error::ExternalMasterRefused => "external-master-refused",
             Error::PeerRefused(_) => "peer-refused",
             Error::Io { .. } => "io",
             Error::LogCorrupt { .. } => "log-corrupt",
             Error::Config(_) => "config",
             Error::ClockBehind { .. } => "clock-behind",
             Error::ClockFloorMissing(_) => "clock-floor-missing",
+            Error::StartRefused(_) => "start-refused",
+            Error::ExternalMasterSecret { .. } => "external-master-secret",
             Error::Attester(_) => "attester",
             Error::Proto(_) => "proto",
             Error::Internal(_) => "internal",

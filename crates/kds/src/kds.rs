@@ -11,8 +11,8 @@ use clave_attest::{Attester, Evidence, Policy, verify, verify_evidence};
 use clave_proto::bundle::KeyBundle;
 use clave_proto::derive::{derive_key, identity_key};
 use clave_proto::kds_api::{
-    self, AttestationResponse, KeysResponse, LogEvent, MAX_CALLER_NONCE_LEN, NonceResponse,
-    Outcome, RELEASE_HPKE_INFO, REPLICA_HPKE_INFO, ReleaseLogEntry, ReleaseRequest,
+    self, AttestationResponse, KeysResponse, LogEvent, MAX_CALLER_NONCE_LEN, MasterSecretOrigin,
+    NonceResponse, Outcome, RELEASE_HPKE_INFO, REPLICA_HPKE_INFO, ReleaseLogEntry, ReleaseRequest,
     ReleaseResponse, ReplicaJoinRequest, ReplicaJoinResponse,
 };
 use clave_proto::signed::SignedObject;
@@ -20,14 +20,13 @@ use clave_proto::spec::{KeyPurpose, KeySpec};
 use clave_proto::{MasterSecret, SpecId};
 use ed25519_dalek::SigningKey;
 use rand_core::CryptoRng;
-use zeroize::Zeroizing;
 
 use crate::Error;
 use crate::admission::Admission;
 use crate::clock::ClockFloor;
 use crate::log::ReleaseLog;
 use crate::nonce::{NoncePurpose, NonceStore};
-use crate::seal::Sealer;
+use crate::seal::{MasterKeyedSealer, Sealer};
 
 /// File name of the sealed master secret inside the KDS data directory.
 pub const MASTER_SEALED_FILE: &str = "master.sealed";
@@ -169,6 +168,7 @@ impl KdsConfig {
 pub struct Kds {
     dir: PathBuf,
     master: MasterSecret,
+    origin: MasterSecretOrigin,
     identity: SigningKey,
     attester: KdsAttester,
     sealer: KdsSealer,
@@ -176,7 +176,7 @@ pub struct Kds {
     admission: Admission,
     config: KdsConfig,
     nonces: Mutex<NonceStore>,
-    log: ReleaseLog,
+    pub(crate) log: ReleaseLog,
     rng: Mutex<KdsRng>,
 }
 
@@ -218,7 +218,7 @@ fn load_master(path: &Path, sealer: &dyn Sealer) -> Result<Option<MasterSecret>,
 
 /// Writes a sealed blob to `path` without ever replacing an existing file: temp file, fsync,
 /// hard link to the final name (fails if it exists), remove the temp file, fsync the directory.
-fn store_sealed_new(path: &Path, blob: &[u8]) -> Result<(), Error> {
+pub(crate) fn store_sealed_new(path: &Path, blob: &[u8]) -> Result<(), Error> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = path.with_extension("sealed.tmp");
     {
@@ -253,7 +253,7 @@ fn note_evidence<E>(entry: &mut ReleaseLogEntry, evidence: &Result<Evidence, E>)
     }
 }
 
-fn log_entry(time: u64, event: LogEvent) -> ReleaseLogEntry {
+pub(crate) fn log_entry(time: u64, event: LogEvent) -> ReleaseLogEntry {
     ReleaseLogEntry {
         time,
         event,
@@ -304,14 +304,70 @@ impl Kds {
             }
         };
         Self::assemble(
-            dir, master, attester, sealer, clock, admission, config, log, rng,
+            dir,
+            (master, MasterSecretOrigin::Tee),
+            attester,
+            sealer,
+            clock,
+            admission,
+            config,
+            log,
+            rng,
+        )
+    }
+
+    /// Opens a KDS whose master secret is kept in memory only (never written; see
+    /// [`crate::start`]): its release log and clock floor live in `dir`, the clock floor sealed
+    /// with [`MasterKeyedSealer`]. Refuses a `dir` that holds a sealed master secret.
+    pub(crate) fn open_in_memory(
+        dir: &Path,
+        master: MasterSecret,
+        origin: MasterSecretOrigin,
+        attester: KdsAttester,
+        config: KdsConfig,
+        now: u64,
+        mut rng: KdsRng,
+    ) -> Result<Kds, Error> {
+        config.validate()?;
+        let admission = Admission::new(attester.as_ref(), config.admission_policy.clone())?;
+        fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let path = dir.join(MASTER_SEALED_FILE);
+        if path.exists() {
+            return Err(Error::AlreadyInitialised(path));
+        }
+        let log = ReleaseLog::open(dir)?;
+        let sealer: KdsSealer = Box::new(MasterKeyedSealer::new(
+            &master,
+            attester.measurement().as_bytes(),
+        )?);
+        let clock = ClockFloor::open(
+            dir,
+            sealer.as_ref(),
+            false,
+            now,
+            config.max_clock_regression_secs,
+            &mut *rng,
+        )?;
+        if origin == MasterSecretOrigin::Tee {
+            log.append(&log_entry(now, LogEvent::Genesis))?;
+        }
+        Self::assemble(
+            dir,
+            (master, origin),
+            attester,
+            sealer,
+            clock,
+            admission,
+            config,
+            log,
+            rng,
         )
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn assemble(
+    pub(crate) fn assemble(
         dir: &Path,
-        master: MasterSecret,
+        (master, origin): (MasterSecret, MasterSecretOrigin),
         attester: KdsAttester,
         sealer: KdsSealer,
         clock: ClockFloor,
@@ -325,6 +381,7 @@ impl Kds {
         Ok(Kds {
             dir: dir.to_path_buf(),
             master,
+            origin,
             identity,
             attester,
             sealer,
@@ -372,6 +429,11 @@ impl Kds {
         n
     }
 
+    /// Where the master secret came from (bound into every attestation).
+    pub fn master_secret_origin(&self) -> MasterSecretOrigin {
+        self.origin
+    }
+
     /// The replica admission rule in force.
     pub fn admission(&self) -> &Admission {
         &self.admission
@@ -391,14 +453,16 @@ impl Kds {
             identity_public_key: pk,
             nonce: nonce.to_vec(),
             admission_policy: self.admission.admission_policy().cloned(),
+            master_secret_origin: self.origin,
         })
     }
 
     fn own_evidence(&self, pk: &[u8; 32], nonce: &[u8]) -> Result<Evidence, Error> {
-        let rd = kds_api::kds_attestation_report_data_with(
+        let rd = kds_api::kds_attestation_report_data_bound(
             pk,
             nonce,
             self.admission.admission_policy_hash(),
+            self.origin,
         );
         self.attester.attest(&rd).map_err(Error::Attester)
     }
@@ -611,193 +675,13 @@ impl Kds {
             identity_public_key: pk,
             enc,
             sealed_master,
+            master_secret_origin: self.origin,
         })
     }
 
     /// The release log, oldest first.
     pub fn release_log(&self) -> Result<Vec<ReleaseLogEntry>, Error> {
         self.log.read_all()
-    }
-
-    /// Joins an existing replica through `peer` (nonce, join request, verification of the
-    /// peer's answer) and opens the resulting KDS in `dir`, which must not hold a master secret.
-    pub fn join(
-        peer: &dyn ReplicaPeer,
-        dir: &Path,
-        sealer: KdsSealer,
-        attester: KdsAttester,
-        config: KdsConfig,
-        now: u64,
-        rng: impl CryptoRng + Send + 'static,
-    ) -> Result<Kds, Error> {
-        let nonce = peer.replica_nonce(now)?;
-        let pending = PendingJoin::new(dir, sealer, attester, config, nonce.nonce, rng)?;
-        let response = peer.join(pending.request(), now)?;
-        pending.finish(&response, now)
-    }
-
-    /// Completes a join from the peer's response (see [`PendingJoin::finish`]).
-    pub fn join_from(
-        pending: PendingJoin,
-        response: &ReplicaJoinResponse,
-        now: u64,
-    ) -> Result<Kds, Error> {
-        pending.finish(response, now)
-    }
-}
-
-/// The existing replica as the joiner sees it (in process, or over HTTP in another crate).
-pub trait ReplicaPeer {
-    /// `POST /v1/kds/replica/nonce`.
-    fn replica_nonce(&self, now: u64) -> Result<NonceResponse, Error>;
-    /// `POST /v1/kds/replica/join`.
-    fn join(&self, req: &ReplicaJoinRequest, now: u64) -> Result<ReplicaJoinResponse, Error>;
-}
-
-impl ReplicaPeer for Kds {
-    fn replica_nonce(&self, now: u64) -> Result<NonceResponse, Error> {
-        Ok(Kds::replica_nonce(self, now))
-    }
-
-    fn join(&self, req: &ReplicaJoinRequest, now: u64) -> Result<ReplicaJoinResponse, Error> {
-        self.admit_replica(req, now)
-    }
-}
-
-/// A replica join in progress (joiner side): holds the ephemeral key and the joiner's nonce
-/// until the existing replica answers.
-pub struct PendingJoin {
-    dir: PathBuf,
-    sealer: KdsSealer,
-    attester: KdsAttester,
-    admission: Admission,
-    config: KdsConfig,
-    rng: KdsRng,
-    ephemeral_sk: Zeroizing<[u8; 32]>,
-    request: ReplicaJoinRequest,
-}
-
-impl fmt::Debug for PendingJoin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PendingJoin")
-            .field("dir", &self.dir)
-            .finish_non_exhaustive()
-    }
-}
-
-impl PendingJoin {
-    /// Prepares a join: refuses a `dir` that already holds a master secret, draws an ephemeral
-    /// X25519 key and a nonce of its own, and attests to `(ephemeral pk, peer_nonce)`.
-    pub fn new(
-        dir: &Path,
-        sealer: KdsSealer,
-        attester: KdsAttester,
-        config: KdsConfig,
-        peer_nonce: [u8; 32],
-        rng: impl CryptoRng + Send + 'static,
-    ) -> Result<PendingJoin, Error> {
-        config.validate()?;
-        let admission = Admission::new(attester.as_ref(), config.admission_policy.clone())?;
-        let path = dir.join(MASTER_SEALED_FILE);
-        if path.exists() {
-            return Err(Error::AlreadyInitialised(path));
-        }
-        let mut rng: KdsRng = Box::new(rng);
-        let mut ephemeral_sk = Zeroizing::new([0u8; 32]);
-        rng.fill_bytes(ephemeral_sk.as_mut());
-        let ephemeral_pk =
-            kds_api::x25519_public_key(&ephemeral_sk).map_err(|_| Error::BadEphemeralKey)?;
-        let mut joiner_nonce = [0u8; 32];
-        rng.fill_bytes(&mut joiner_nonce);
-        let rd = kds_api::replica_join_report_data(&ephemeral_pk, &peer_nonce);
-        let evidence = attester.attest(&rd).map_err(Error::Attester)?;
-        Ok(PendingJoin {
-            dir: dir.to_path_buf(),
-            sealer,
-            attester,
-            admission,
-            config,
-            rng,
-            ephemeral_sk,
-            request: ReplicaJoinRequest {
-                nonce: peer_nonce,
-                evidence: evidence.to_bytes(),
-                ephemeral_public_key: ephemeral_pk,
-                joiner_nonce,
-            },
-        })
-    }
-
-    /// The request to send to the existing replica.
-    pub fn request(&self) -> &ReplicaJoinRequest {
-        &self.request
-    }
-
-    /// Verifies the existing replica's evidence against this KDS's own admission rule (the
-    /// same TEE kind and measurement as this KDS, or its admission policy; the evidence must bind
-    /// the peer's identity key, our nonce and the same admission policy hash as ours), opens the
-    /// master secret, checks that it derives the attested identity, stores it sealed and opens
-    /// the KDS. Nothing the host configures can make a KDS on hardware accept a master secret
-    /// from a simulated or differently measured peer.
-    pub fn finish(mut self, response: &ReplicaJoinResponse, now: u64) -> Result<Kds, Error> {
-        let evidence = Evidence::from_bytes(&response.evidence).map_err(Error::PeerAttestation)?;
-        let expected = kds_api::kds_attestation_report_data_with(
-            &response.identity_public_key,
-            &self.request.joiner_nonce,
-            self.admission.admission_policy_hash(),
-        );
-        let claims = self
-            .admission
-            .check(&evidence, &expected, now)
-            .map_err(Error::PeerAttestation)?;
-        let plain = kds_api::open_from_kds(
-            &self.ephemeral_sk,
-            REPLICA_HPKE_INFO,
-            &response.identity_public_key,
-            &response.enc,
-            &response.sealed_master,
-        )
-        .map_err(|_| Error::MalformedJoinResponse)?;
-        let bytes: [u8; 32] = plain
-            .as_slice()
-            .try_into()
-            .map_err(|_| Error::MalformedJoinResponse)?;
-        let master = MasterSecret::from_bytes(bytes);
-        let derived_pk = identity_key(&master)
-            .map_err(|e| Error::Proto(e.to_string()))?
-            .verifying_key()
-            .to_bytes();
-        if derived_pk != response.identity_public_key {
-            return Err(Error::PeerIdentityMismatch);
-        }
-        fs::create_dir_all(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
-        let clock = ClockFloor::open(
-            &self.dir,
-            self.sealer.as_ref(),
-            false,
-            now,
-            self.config.max_clock_regression_secs,
-            &mut *self.rng,
-        )?;
-        let blob = self.sealer.seal(master.expose_secret(), &mut *self.rng)?;
-        store_sealed_new(&self.dir.join(MASTER_SEALED_FILE), &blob)?;
-        let log = ReleaseLog::open(&self.dir)?;
-        let mut entry = log_entry(now, LogEvent::Joined);
-        entry.tee_kind = Some(claims.kind.as_str().to_owned());
-        entry.measurement = Some(claims.measurement.to_hex());
-        log.append(&entry)?;
-        tracing::info!(dir = %self.dir.display(), "KDS joined an existing replica");
-        Kds::assemble(
-            &self.dir,
-            master,
-            self.attester,
-            self.sealer,
-            clock,
-            self.admission,
-            self.config,
-            log,
-            self.rng,
-        )
     }
 }
 
@@ -880,6 +764,9 @@ mod tests {
             .collect();
         assert_eq!(served, vec![1, 2, 3]);
         config.epoch_seconds = 0;
-        assert!(config.validate().is_err());
+        assert!(matches!(
+            config.validate(),
+            Err(Error::Config(m)) if m == "epoch_seconds must be positive"
+        ));
     }
 }

@@ -20,16 +20,18 @@ mod error;
 mod kds;
 mod log;
 mod nonce;
+mod pending_join;
 pub mod seal;
 pub mod service;
 pub mod snp_seal;
+pub mod start;
 
 pub use admission::Admission;
 pub use clock::CLOCK_SEALED_FILE;
 pub use error::Error;
-pub use kds::{
-    Kds, KdsAttester, KdsConfig, KdsRng, KdsSealer, MASTER_SEALED_FILE, PendingJoin, ReplicaPeer,
-};
+pub use kds::{Kds, KdsAttester, KdsConfig, KdsRng, KdsSealer, MASTER_SEALED_FILE};
 pub use log::RELEASE_LOG_FILE;
-pub use seal::{InsecureSimulatedSealer, Sealer, SealerKind};
+pub use pending_join::{PendingJoin, ReplicaPeer};
+pub use seal::{InsecureSimulatedSealer, MasterKeyedSealer, Sealer, SealerKind};
 pub use service::{router, router_with_clock};
+pub use start::{ExternalKeySource, Keep, MasterSecretSource, PeerHint, StartPlan, plan_start};

@@ -8,7 +8,7 @@
 //! offset  len  field
 //! 0       8    magic  "CLVSEAL\0"
 //! 8       1    version (1)
-//! 9       1    sealer kind (1 = insecure simulated, 2 = SEV-SNP derived key)
+//! 9       1    sealer kind (1 = insecure simulated, 2 = SEV-SNP derived key, 3 = master-keyed)
 //! 10      32   measurement binding: SHA-256("clave/v1/seal-binding" ‖ measurement)
 //! 42      12   AES-GCM nonce (random)
 //! 54      ..   AES-256-GCM ciphertext ‖ 16-byte tag; AAD = bytes 0..54
@@ -24,9 +24,11 @@
 //! AMD SEV-SNP: [`crate::snp_seal::SevSnpDerivedKeySealer`], a key the firmware derives with
 //! `MSG_KEY_REQ` (`SNP_GET_DERIVED_KEY` on `/dev/sev-guest`, feature `sev-guest`) from the VCEK,
 //! the launch measurement and the guest policy (and a TCB floor when configured); the envelope is
-//! unchanged. TDX has no sealing key (replicas or an external KMS are the way there), SGX has
-//! `EGETKEY` with `MRENCLAVE` policy, and Nitro would use KMS with attestation-bound key policies;
-//! none of those is implemented.
+//! unchanged. TDX and Nitro have no sealing key: there the master secret is never written to
+//! disk; it lives in the memory of the replicas, or comes from an external key source at every
+//! start ([`crate::start`]), and the KDS's small state of its own (the clock floor) is sealed with
+//! [`MasterKeyedSealer`], a key derived from the master secret itself. SGX `EGETKEY` and a KMS
+//! with attestation-bound key policies are not implemented.
 
 use std::fmt;
 
@@ -62,6 +64,9 @@ pub enum SealerKind {
     /// SEV-SNP `MSG_KEY_REQ` derived key bound to the launch measurement
     /// ([`crate::snp_seal::SevSnpDerivedKeySealer`]).
     SevSnpDerivedKey,
+    /// A key derived from the master secret and the measurement ([`MasterKeyedSealer`]): only
+    /// holders of the master secret can open it, but it is not bound to the hardware.
+    MasterKeyed,
 }
 
 impl SealerKind {
@@ -70,6 +75,7 @@ impl SealerKind {
         match self {
             SealerKind::InsecureSimulated => 1,
             SealerKind::SevSnpDerivedKey => 2,
+            SealerKind::MasterKeyed => 3,
         }
     }
 
@@ -78,6 +84,7 @@ impl SealerKind {
         match tag {
             1 => Some(SealerKind::InsecureSimulated),
             2 => Some(SealerKind::SevSnpDerivedKey),
+            3 => Some(SealerKind::MasterKeyed),
             _ => None,
         }
     }
@@ -87,6 +94,7 @@ impl SealerKind {
         match self {
             SealerKind::InsecureSimulated => "insecure_simulated",
             SealerKind::SevSnpDerivedKey => "sev_snp_derived_key",
+            SealerKind::MasterKeyed => "master_keyed",
         }
     }
 }
@@ -227,6 +235,54 @@ impl Sealer for InsecureSimulatedSealer {
     }
 }
 
+/// A sealer for a KDS without a hardware sealing key: its key is derived from the master secret
+/// and the measurement, so only a holder of the master secret (a replica of this cluster, and with
+/// an external key source whoever provides it) can open or forge what it seals. It seals the
+/// KDS's own state (the clock floor), never the master secret itself.
+pub struct MasterKeyedSealer {
+    key: Zeroizing<[u8; 32]>,
+    measurement: Vec<u8>,
+}
+
+impl MasterKeyedSealer {
+    /// The sealer of the KDS with this master secret and measurement.
+    pub fn new(master: &clave_proto::MasterSecret, measurement: &[u8]) -> Result<Self, Error> {
+        let hk = Hkdf::<Sha256>::new(
+            Some(b"clave/v1/kds-seal/master-keyed"),
+            master.expose_secret(),
+        );
+        let mut key = Zeroizing::new([0u8; 32]);
+        hk.expand(measurement, key.as_mut_slice())
+            .map_err(|_| Error::Sealing("hkdf expand"))?;
+        Ok(MasterKeyedSealer {
+            key,
+            measurement: measurement.to_vec(),
+        })
+    }
+}
+
+impl fmt::Debug for MasterKeyedSealer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MasterKeyedSealer")
+            .field("measurement", &hex::encode(&self.measurement))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sealer for MasterKeyedSealer {
+    fn kind(&self) -> SealerKind {
+        SealerKind::MasterKeyed
+    }
+
+    fn measurement_binding(&self) -> [u8; 32] {
+        measurement_binding(&self.measurement)
+    }
+
+    fn sealing_key(&self) -> Result<Zeroizing<[u8; 32]>, Error> {
+        Ok(self.key.clone())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -244,6 +300,31 @@ mod tests {
             s.unseal(&blob).expect("unseal").as_slice(),
             b"master secret bytes"
         );
+    }
+
+    #[test]
+    fn master_keyed_sealer_opens_only_with_the_same_master_and_measurement() {
+        let m1 = clave_proto::MasterSecret::from_bytes([1; 32]);
+        let m2 = clave_proto::MasterSecret::from_bytes([2; 32]);
+        let s = MasterKeyedSealer::new(&m1, b"m").expect("sealer");
+        let blob = s.seal(b"clock", &mut rng()).expect("seal");
+        assert_eq!(blob[9], SealerKind::MasterKeyed.tag());
+        assert_eq!(s.unseal(&blob).expect("unseal").as_slice(), b"clock");
+        let other_master = MasterKeyedSealer::new(&m2, b"m").expect("sealer");
+        assert!(matches!(
+            other_master.unseal(&blob),
+            Err(Error::SealedStateCorrupt)
+        ));
+        let other_measurement = MasterKeyedSealer::new(&m1, b"n").expect("sealer");
+        assert!(matches!(
+            other_measurement.unseal(&blob),
+            Err(Error::SealedUnderOtherMeasurement)
+        ));
+        assert!(matches!(
+            InsecureSimulatedSealer::new(b"m").unseal(&blob),
+            Err(Error::SealerKindMismatch { .. })
+        ));
+        assert!(!format!("{s:?}").contains(&hex::encode([1u8; 32])));
     }
 
     #[test]
@@ -265,7 +346,18 @@ mod tests {
             for bit in [0x01u8, 0x80] {
                 let mut b = blob.clone();
                 b[i] ^= bit;
-                assert!(s.unseal(&b).is_err(), "flip at byte {i} accepted");
+                let r = s.unseal(&b);
+                assert!(
+                    matches!(
+                        r,
+                        Err(Error::SealedStateBadMagic
+                            | Error::SealedStateVersion(_)
+                            | Error::SealerKindMismatch { .. }
+                            | Error::SealedUnderOtherMeasurement
+                            | Error::SealedStateCorrupt)
+                    ),
+                    "flip at byte {i}: {r:?}"
+                );
             }
         }
     }
@@ -275,9 +367,15 @@ mod tests {
         let s = InsecureSimulatedSealer::new(b"m1");
         let blob = s.seal(&[7u8; 32], &mut rng()).expect("seal");
         for len in 0..blob.len() {
+            let r = s.unseal(&blob[..len]);
             assert!(
-                s.unseal(&blob[..len]).is_err(),
-                "truncation to {len} accepted"
+                match r {
+                    Err(Error::SealedStateTruncated { len: l }) => l == len,
+                    // Long enough for a header and a tag: the tag no longer matches.
+                    Err(Error::SealedStateCorrupt) => len >= SEAL_HEADER_LEN + SEAL_TAG_LEN,
+                    _ => false,
+                },
+                "truncation to {len}: {r:?}"
             );
         }
         assert!(matches!(

@@ -9,10 +9,28 @@
 //! [`SevSnpDerivedKeySealer`] feeds that key (through HKDF, for domain separation) to the shared
 //! envelope of [`crate::seal`].
 //!
-//! The byte layouts below are those of the kernel's uapi and of the SEV-SNP firmware ABI
-//! (`MSG_KEY_RSP`: status at offset 0, the key at offset 0x20); the tests check them against a
-//! fake device. The device itself ([`DevSevGuest`]) is behind the `sev-guest` feature, the only
-//! place with `unsafe` (one ioctl).
+//! The byte layouts below are those of Linux's `include/uapi/linux/sev-guest.h` and of AMD's
+//! SEV-SNP firmware ABI specification (`MSG_KEY_REQ` / `MSG_KEY_RSP`); the tests check every
+//! field offset and constant against those documented facts and run the sealer against a fake
+//! device. The facts, for reference:
+//!
+//! * `struct snp_derived_key_req` (32 bytes, little-endian, the firmware's `MSG_KEY_REQ`):
+//!   `root_key_select` u32 at 0 (0 = VCEK, 1 = VMRK), a reserved u32 at 4 (zero),
+//!   `guest_field_select` u64 at 8, `vmpl` u32 at 16, `guest_svn` u32 at 20, `tcb_version` u64
+//!   at 24.
+//! * `GUEST_FIELD_SELECT` bits: 0 guest policy, 1 image id, 2 family id, 3 measurement, 4 guest
+//!   SVN, 5 TCB version.
+//! * `struct snp_derived_key_resp`: 64 bytes of `MSG_KEY_RSP`: `status` u32 at 0 (0 = success),
+//!   reserved bytes 4..0x20, the 32-byte derived key at 0x20.
+//! * `struct snp_guest_request_ioctl` (32 bytes): `msg_version` u8 at 0 (then padding),
+//!   `req_data` u64 at 8 and `resp_data` u64 at 16 (user addresses of the request and
+//!   response), and at 24 a u64 `exitinfo2` that overlays `fw_error` (u32 at 24) and
+//!   `vmm_error` (u32 at 28).
+//! * `SNP_GET_DERIVED_KEY` = `_IOWR('S', 0x1, struct snp_guest_request_ioctl)`: direction 3
+//!   (read and write) in bits 30..32, size 32 in bits 16..30, type `'S'` in bits 8..16, number 1.
+//!
+//! The device itself ([`DevSevGuest`]) is behind the `sev-guest` feature, the only place with
+//! `unsafe` (one ioctl).
 
 use std::fmt;
 
@@ -118,6 +136,12 @@ pub struct SnpGuestRequestIoctl {
     pub exitinfo2: u64,
 }
 
+/// The firmware's (low 32 bits) and the hypervisor's (high 32 bits) error codes of an
+/// `exitinfo2`.
+pub fn split_exitinfo2(exitinfo2: u64) -> (u32, u32) {
+    (exitinfo2 as u32, (exitinfo2 >> 32) as u32)
+}
+
 /// `_IOWR('S', 0x1, struct snp_guest_request_ioctl)`.
 pub const SNP_GET_DERIVED_KEY: u64 =
     (3 << 30) | ((std::mem::size_of::<SnpGuestRequestIoctl>() as u64) << 16) | (0x53 << 8) | 0x1;
@@ -210,8 +234,14 @@ impl SevGuestDevice for DevSevGuest {
         request: &[u8; DERIVED_KEY_REQ_LEN],
     ) -> Result<Zeroizing<[u8; DERIVED_KEY_RESP_LEN]>, Error> {
         let mut resp = Zeroizing::new([0u8; DERIVED_KEY_RESP_LEN]);
-        sys::get_derived_key(&self.file, request, &mut resp)
-            .map_err(|_| Error::Sealing("SNP_GET_DERIVED_KEY failed"))?;
+        sys::get_derived_key(&self.file, request, &mut resp).map_err(|(os, exitinfo2)| {
+            let (fw_error, vmm_error) = split_exitinfo2(exitinfo2);
+            Error::SevGuestRequest {
+                os_error: os.to_string(),
+                fw_error,
+                vmm_error,
+            }
+        })?;
         Ok(resp)
     }
 }
@@ -227,11 +257,12 @@ mod sys {
         DERIVED_KEY_REQ_LEN, DERIVED_KEY_RESP_LEN, SNP_GET_DERIVED_KEY, SnpGuestRequestIoctl,
     };
 
+    /// On failure: the OS error and the ioctl's `exitinfo2`.
     pub(super) fn get_derived_key(
         file: &std::fs::File,
         request: &[u8; DERIVED_KEY_REQ_LEN],
         response: &mut [u8; DERIVED_KEY_RESP_LEN],
-    ) -> std::io::Result<()> {
+    ) -> Result<(), (std::io::Error, u64)> {
         let mut arg = SnpGuestRequestIoctl {
             msg_version: 1,
             req_data: request.as_ptr() as u64,
@@ -244,7 +275,7 @@ mod sys {
         // device the call fails with ENOTTY and touches nothing.
         let rc = unsafe { libc::ioctl(file.as_raw_fd(), SNP_GET_DERIVED_KEY as _, &mut arg) };
         if rc < 0 {
-            return Err(std::io::Error::last_os_error());
+            return Err((std::io::Error::last_os_error(), arg.exitinfo2));
         }
         Ok(())
     }
@@ -269,6 +300,13 @@ mod tests {
             &self,
             request: &[u8; DERIVED_KEY_REQ_LEN],
         ) -> Result<Zeroizing<[u8; DERIVED_KEY_RESP_LEN]>, Error> {
+            // What the firmware requires of a request (see the module docs).
+            let u32_at = |o: usize| u32::from_le_bytes(request[o..o + 4].try_into().expect("4"));
+            let u64_at = |o: usize| u64::from_le_bytes(request[o..o + 8].try_into().expect("8"));
+            assert!(u32_at(0) <= 1, "root_key_select is 0 (VCEK) or 1 (VMRK)");
+            assert_eq!(u32_at(4), 0, "the reserved word is zero");
+            assert_eq!(u64_at(8) >> 6, 0, "only the six documented field bits");
+            assert!(u32_at(16) <= 3, "vmpl is 0..=3");
             self.seen.lock().expect("lock").push(*request);
             let mut resp = Zeroizing::new([0u8; DERIVED_KEY_RESP_LEN]);
             resp[0..4].copy_from_slice(&self.status.to_le_bytes());
@@ -295,6 +333,43 @@ mod tests {
         assert_eq!(offset_of!(SnpGuestRequestIoctl, resp_data), 16);
         assert_eq!(offset_of!(SnpGuestRequestIoctl, exitinfo2), 24);
         assert_eq!(SNP_GET_DERIVED_KEY, 0xC020_5301);
+    }
+
+    #[test]
+    fn field_select_bits_and_response_layout_match_the_abi() {
+        assert_eq!(
+            [
+                FIELD_GUEST_POLICY,
+                FIELD_IMAGE_ID,
+                FIELD_FAMILY_ID,
+                FIELD_MEASUREMENT,
+                FIELD_GUEST_SVN,
+                FIELD_TCB_VERSION
+            ],
+            [1, 2, 4, 8, 16, 32]
+        );
+        assert_eq!((DERIVED_KEY_REQ_LEN, DERIVED_KEY_RESP_LEN), (32, 64));
+        // MSG_KEY_RSP: status at 0, reserved to 0x20, the key at 0x20..0x40. Reserved bytes do
+        // not reach the key; a non-zero status is an error, never a key.
+        let mut resp = [0xEEu8; DERIVED_KEY_RESP_LEN];
+        resp[0..4].copy_from_slice(&0u32.to_le_bytes());
+        for (i, b) in resp[0x20..0x40].iter_mut().enumerate() {
+            *b = i as u8;
+        }
+        let key = derived_key_from_response(&resp).expect("status 0");
+        assert_eq!(
+            key.as_slice(),
+            &std::array::from_fn::<u8, 32, _>(|i| i as u8)
+        );
+        for status in [1u32, 0x16, 0x100, u32::MAX] {
+            resp[0..4].copy_from_slice(&status.to_le_bytes());
+            assert!(matches!(
+                derived_key_from_response(&resp),
+                Err(Error::Sealing(_))
+            ));
+        }
+        // exitinfo2: firmware error in the low half, hypervisor error in the high half.
+        assert_eq!(split_exitinfo2(0x0000_0002_0000_0016), (0x16, 2));
     }
 
     #[test]

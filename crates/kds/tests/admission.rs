@@ -121,6 +121,7 @@ impl ReplicaPeer for OperatorPeer {
             identity_public_key: pk,
             enc,
             sealed_master,
+            master_secret_origin: Default::default(),
         })
     }
 }
@@ -218,11 +219,17 @@ fn admission_policy_admits_a_successor_and_is_bound_into_the_evidence() {
     let bound = kds_api::kds_attestation_report_data_with(&att.identity_public_key, b"n", Some(&h));
     verify(&ev, &kds_policy(), &bound, NOW).expect("binds the admission policy hash");
     let plain = kds_api::kds_attestation_report_data(&att.identity_public_key, b"n");
-    assert!(verify(&ev, &kds_policy(), &plain, NOW).is_err());
+    assert!(matches!(
+        verify(&ev, &kds_policy(), &plain, NOW),
+        Err(clave_attest::Error::UserDataMismatch)
+    ));
     let other = admission_policy_hash(&kds_policy());
     let swapped =
         kds_api::kds_attestation_report_data_with(&att.identity_public_key, b"n", Some(&other));
-    assert!(verify(&ev, &kds_policy(), &swapped, NOW).is_err());
+    assert!(matches!(
+        verify(&ev, &kds_policy(), &swapped, NOW),
+        Err(clave_attest::Error::UserDataMismatch)
+    ));
 
     // A joiner without the admission policy refuses this cluster; one with another measurement
     // and no admission policy is refused by it.

@@ -48,16 +48,16 @@ fn granted_for_matching_engine_and_key_matches_bundle() {
         let bundle = bundle_for(&kds, &spec, NOW);
         assert_eq!(private.public_key(), bundle.key_config.public_key());
         // Wrong AAD (another spec id) does not open.
-        assert!(
+        assert!(matches!(
             kds_api::open_from_kds(
                 &eph.sk,
                 RELEASE_HPKE_INFO,
                 &[0; 32],
                 &resp.enc,
                 &resp.sealed_key
-            )
-            .is_err()
-        );
+            ),
+            Err(kds_api::WireError::Open)
+        ));
     }
 }
 
@@ -334,6 +334,9 @@ fn attestation_binds_identity_and_nonce() {
     ));
     // A different nonce does not verify.
     let other = kds_api::kds_attestation_report_data(&att.identity_public_key, b"other");
-    assert!(clave_attest::verify(&ev, &kds_policy(), &other, NOW).is_err());
+    assert!(matches!(
+        clave_attest::verify(&ev, &kds_policy(), &other, NOW),
+        Err(clave_attest::Error::UserDataMismatch)
+    ));
     let _ = engine().kind();
 }

@@ -198,6 +198,7 @@ fn joiner_refuses_a_relayed_or_tampered_response() {
         identity_public_key: c_att.identity_public_key,
         enc,
         sealed_master,
+        master_secret_origin: Default::default(),
     };
     let err = Kds::join_from(pending, &resp, NOW).expect_err("mismatch");
     assert!(matches!(err, Error::PeerIdentityMismatch), "{err}");

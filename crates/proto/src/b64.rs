@@ -53,11 +53,16 @@ mod tests {
             assert_eq!(decode(&text).expect("strict"), bytes);
             assert_eq!(decode_padding_optional(&text).expect("lenient"), bytes);
         }
-        assert!(decode("e30=").is_err());
+        assert_eq!(decode("e30="), Err(base64::DecodeError::InvalidPadding));
         assert_eq!(decode_padding_optional("e30=").expect("padded"), b"{}");
-        assert!(decode("e3+/").is_err(), "standard alphabet refused");
-        assert!(
-            decode_padding_optional("e3+/").is_err(),
+        assert_eq!(
+            decode("e3+/"),
+            Err(base64::DecodeError::InvalidByte(2, b'+')),
+            "standard alphabet refused"
+        );
+        assert_eq!(
+            decode_padding_optional("e3+/"),
+            Err(base64::DecodeError::InvalidByte(2, b'+')),
             "standard alphabet refused"
         );
     }

@@ -671,7 +671,11 @@ mod tests {
                 EngineJob::decode(&bytes[..n]),
                 "{n}"
             );
-            assert!(EngineJob::decode_shared(&cut).is_err(), "{n}");
+            assert_eq!(
+                EngineJob::decode_shared(&cut),
+                Err(WireError::Truncated),
+                "{n}"
+            );
         }
         let mut long = bytes.clone();
         long.push(0);
@@ -737,7 +741,11 @@ mod tests {
             Err(WireError::UnknownFlags(0x82))
         );
         for n in 0..v2.len() {
-            assert!(EngineJob::decode(&v2[..n]).is_err(), "{n}");
+            assert_eq!(
+                EngineJob::decode(&v2[..n]),
+                Err(WireError::Truncated),
+                "{n}"
+            );
         }
         let mut bad_version = v2;
         bad_version[4] = 3;
@@ -762,8 +770,11 @@ mod tests {
         let r: EngineRegisterRequest =
             serde_json::from_str(r#"{"url":"http://e:1"}"#).expect("parse");
         assert_eq!(r.url, "http://e:1");
-        assert!(serde_json::from_str::<EngineRegisterRequest>(r#"{"url":"x","y":1}"#).is_err());
-        assert!(serde_json::from_str::<EngineRegisterRequest>(r#"{}"#).is_err());
+        let err = serde_json::from_str::<EngineRegisterRequest>(r#"{"url":"x","y":1}"#)
+            .expect_err("unknown field");
+        assert!(err.to_string().contains("unknown field `y`"), "{err}");
+        let err = serde_json::from_str::<EngineRegisterRequest>(r#"{}"#).expect_err("no url");
+        assert!(err.to_string().contains("missing field `url`"), "{err}");
     }
 
     #[test]
@@ -793,10 +804,10 @@ mod tests {
                 field: "sealed_code"
             })
         );
-        assert!(
+        let err =
             serde_json::from_str::<DeployRequest>(r#"{"manifest":"","sealed_code":"","x":1}"#)
-                .is_err()
-        );
+                .expect_err("unknown field");
+        assert!(err.to_string().contains("unknown field `x`"), "{err}");
     }
 
     #[test]

@@ -531,28 +531,52 @@ mod tests {
 
     #[test]
     fn rejects_low_order_and_bad_lengths() {
-        assert!(check_public(&[0u8; 32]).is_err());
+        assert!(matches!(
+            check_public(&[0u8; 32]),
+            Err(Error::InvalidPublicKey)
+        ));
         let mut one = [0u8; 32];
         one[0] = 1;
-        assert!(check_public(&one).is_err());
-        assert!(check_public(&[9u8; 31]).is_err());
+        assert!(matches!(check_public(&one), Err(Error::InvalidPublicKey)));
+        assert!(matches!(
+            check_public(&[9u8; 31]),
+            Err(Error::InvalidPublicKey)
+        ));
         let mut nine = [0u8; 32];
         nine[0] = 9;
         assert!(check_public(&nine).is_ok());
-        assert!(X25519PrivateKey::from_bytes(&[1u8; 31]).is_err());
+        assert!(matches!(
+            X25519PrivateKey::from_bytes(&[1u8; 31]),
+            Err(Error::InvalidPrivateKey)
+        ));
         let k = X25519PrivateKey::from_bytes(&[7u8; 32]).expect("key");
         let mut buf = b"x".to_vec();
         assert!(
-            seal_with_ephemeral(&[0u8; 32], &k, 1, b"", b"", &mut buf, 0, b"", 16).is_err(),
+            matches!(
+                seal_with_ephemeral(&[0u8; 32], &k, 1, b"", b"", &mut buf, 0, b"", 16),
+                Err(Error::InvalidPublicKey)
+            ),
             "all-zero pkR"
         );
-        assert!(open(&k, &[0u8; 32], 1, b"", b"", &[0u8; 17], b"", 16).is_err());
-        assert!(open(&k, &nine[..31], 1, b"", b"", &[0u8; 17], b"", 16).is_err());
+        assert!(matches!(
+            open(&k, &[0u8; 32], 1, b"", b"", &[0u8; 17], b"", 16),
+            Err(Error::InvalidPublicKey)
+        ));
+        assert!(matches!(
+            open(&k, &nine[..31], 1, b"", b"", &[0u8; 17], b"", 16),
+            Err(Error::InvalidPublicKey)
+        ));
         assert!(
-            open(&k, &nine, 1, b"", b"", &[0u8; 15], b"", 16).is_err(),
+            matches!(
+                open(&k, &nine, 1, b"", b"", &[0u8; 15], b"", 16),
+                Err(Error::DecryptionFailed)
+            ),
             "shorter than a tag"
         );
-        assert!(open(&k, &nine, 3, b"", b"", &[0u8; 17], b"", 16).is_err());
+        assert!(matches!(
+            open(&k, &nine, 3, b"", b"", &[0u8; 17], b"", 16),
+            Err(Error::UnsupportedAead(3))
+        ));
     }
 
     #[test]
@@ -578,11 +602,20 @@ mod tests {
                 open(&r, &sent.enc, aead_id, b"info", b"aad", ct, b"label", 32).expect("open");
             assert_eq!(pt, b"hello");
             assert_eq!(*secret, *sent.secret);
-            assert!(open(&r, &sent.enc, aead_id, b"infx", b"aad", ct, b"label", 32).is_err());
-            assert!(open(&r, &sent.enc, aead_id, b"info", b"aax", ct, b"label", 32).is_err());
+            assert!(matches!(
+                open(&r, &sent.enc, aead_id, b"infx", b"aad", ct, b"label", 32),
+                Err(Error::DecryptionFailed)
+            ));
+            assert!(matches!(
+                open(&r, &sent.enc, aead_id, b"info", b"aax", ct, b"label", 32),
+                Err(Error::DecryptionFailed)
+            ));
             let mut bad = ct.to_vec();
             bad[0] ^= 1;
-            assert!(open(&r, &sent.enc, aead_id, b"info", b"aad", &bad, b"label", 32).is_err());
+            assert!(matches!(
+                open(&r, &sent.enc, aead_id, b"info", b"aad", &bad, b"label", 32),
+                Err(Error::DecryptionFailed)
+            ));
         }
     }
 }

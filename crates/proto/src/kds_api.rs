@@ -31,6 +31,11 @@ pub const KDS_ATTESTATION_LABEL: &[u8] = b"clave/v1/kds-attestation";
 /// Domain label of the KDS attestation binding of a KDS that runs with an admission policy
 /// (identity public key + caller nonce + [`admission_policy_hash`]).
 pub const KDS_ATTESTATION_ADMISSION_LABEL: &[u8] = b"clave/v1/kds-attestation+admission";
+/// Domain label of the KDS attestation binding of a KDS whose master secret came from an
+/// external key source ([`MasterSecretOrigin::External`]): identity public key + caller nonce +
+/// [`admission_policy_hash`] or nothing.
+pub const KDS_ATTESTATION_EXTERNAL_MASTER_LABEL: &[u8] =
+    b"clave/v1/kds-attestation+external-master";
 /// Domain prefix of [`admission_policy_hash`].
 pub const ADMISSION_POLICY_HASH_LABEL: &[u8] = b"clave/v1/kds-admission-policy\0";
 /// Domain label of the key release binding (engine ephemeral public key + KDS nonce).
@@ -119,6 +124,67 @@ pub fn kds_attestation_report_data_with(
     match admission_policy_hash {
         None => kds_attestation_report_data(identity_pk, nonce),
         Some(h) => ReportData::hash_of(KDS_ATTESTATION_ADMISSION_LABEL, &[identity_pk, nonce, h]),
+    }
+}
+
+/// Where a KDS's master secret came from. Its evidence binds it
+/// ([`kds_attestation_report_data_bound`]), so a verifier learns it and the host cannot hide it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MasterSecretOrigin {
+    /// Created inside a KDS TEE (genesis) and only ever handed to replicas the admission rule
+    /// accepts: nobody outside those TEEs knows it. Omitted on the wire.
+    #[default]
+    Tee,
+    /// Provided from outside the TEE by an external key source (a file or file descriptor the
+    /// host supplies) when this replica, or the replica it joined, started: whoever provided it
+    /// knows it and can derive every key.
+    External,
+}
+
+impl MasterSecretOrigin {
+    /// Whether this is the default ([`MasterSecretOrigin::Tee`]).
+    #[must_use]
+    pub fn is_tee(&self) -> bool {
+        *self == MasterSecretOrigin::Tee
+    }
+
+    /// snake_case name, as on the wire.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MasterSecretOrigin::Tee => "tee",
+            MasterSecretOrigin::External => "external",
+        }
+    }
+}
+
+/// Report data of a KDS attestation, binding its admission policy hash (if any) and where its
+/// master secret came from.
+///
+/// [`MasterSecretOrigin::Tee`] gives exactly [`kds_attestation_report_data_with`];
+/// [`MasterSecretOrigin::External`] gives
+/// `ReportData::hash_of(KDS_ATTESTATION_EXTERNAL_MASTER_LABEL, [identity_pk, nonce, h])` with
+/// `h` the admission policy hash or the empty string. The label differs, so evidence of a KDS
+/// holding an externally provided master secret never verifies as evidence of one that does not.
+pub fn kds_attestation_report_data_bound(
+    identity_pk: &[u8; 32],
+    nonce: &[u8],
+    admission_policy_hash: Option<&[u8; 32]>,
+    origin: MasterSecretOrigin,
+) -> ReportData {
+    match origin {
+        MasterSecretOrigin::Tee => {
+            kds_attestation_report_data_with(identity_pk, nonce, admission_policy_hash)
+        }
+        MasterSecretOrigin::External => ReportData::hash_of(
+            KDS_ATTESTATION_EXTERNAL_MASTER_LABEL,
+            &[
+                identity_pk,
+                nonce,
+                admission_policy_hash.map_or(&[][..], |h| &h[..]),
+            ],
+        ),
     }
 }
 
@@ -250,6 +316,10 @@ pub struct AttestationResponse {
     /// nonce, Some(&admission_policy_hash(policy)))`, so it cannot be stripped or swapped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admission_policy: Option<clave_attest::Policy>,
+    /// Where the KDS's master secret came from; absent means [`MasterSecretOrigin::Tee`]. The
+    /// report data is [`kds_attestation_report_data_bound`] with it, so it cannot be stripped.
+    #[serde(default, skip_serializing_if = "MasterSecretOrigin::is_tee")]
+    pub master_secret_origin: MasterSecretOrigin,
 }
 
 /// `GET /v1/kds/keys` response.
@@ -361,6 +431,10 @@ pub struct ReplicaJoinResponse {
     /// HPKE ciphertext of the master secret.
     #[serde(with = "b64")]
     pub sealed_master: Vec<u8>,
+    /// Where that master secret came from (absent: [`MasterSecretOrigin::Tee`]); the evidence
+    /// binds it ([`kds_attestation_report_data_bound`]) and the joiner inherits it.
+    #[serde(default, skip_serializing_if = "MasterSecretOrigin::is_tee")]
+    pub master_secret_origin: MasterSecretOrigin,
 }
 
 /// What a release log entry records.
@@ -574,6 +648,49 @@ mod tests {
     }
 
     #[test]
+    fn external_master_binding_differs_and_binds_the_admission_hash() {
+        let pk = [7u8; 32];
+        let n = [9u8; 32];
+        let h = [1u8; 32];
+        for a in [None, Some(&h)] {
+            assert_eq!(
+                kds_attestation_report_data_bound(&pk, &n, a, MasterSecretOrigin::Tee),
+                kds_attestation_report_data_with(&pk, &n, a)
+            );
+        }
+        let ext = kds_attestation_report_data_bound(&pk, &n, None, MasterSecretOrigin::External);
+        let ext_h =
+            kds_attestation_report_data_bound(&pk, &n, Some(&h), MasterSecretOrigin::External);
+        assert_ne!(ext, kds_attestation_report_data(&pk, &n));
+        assert_ne!(ext_h, kds_attestation_report_data_with(&pk, &n, Some(&h)));
+        assert_ne!(ext, ext_h);
+        // Omitted on the wire when it is the default; refused when unknown.
+        let plain = AttestationResponse {
+            evidence: vec![1],
+            identity_public_key: pk,
+            nonce: vec![2],
+            admission_policy: None,
+            master_secret_origin: MasterSecretOrigin::Tee,
+        };
+        let json = serde_json::to_string(&plain).expect("json");
+        assert!(!json.contains("master_secret_origin"), "{json}");
+        let external = AttestationResponse {
+            master_secret_origin: MasterSecretOrigin::External,
+            ..plain
+        };
+        let json = serde_json::to_string(&external).expect("json");
+        assert!(
+            json.contains(r#""master_secret_origin":"external""#),
+            "{json}"
+        );
+        let back: AttestationResponse = serde_json::from_str(&json).expect("parse");
+        assert_eq!(back, external);
+        let bad = json.replace(r#""external""#, r#""operator""#);
+        let err = serde_json::from_str::<AttestationResponse>(&bad).expect_err("unknown origin");
+        assert!(err.to_string().contains("unknown variant"), "{err}");
+    }
+
+    #[test]
     fn bindings_are_domain_separated() {
         let pk = [7u8; 32];
         let n = [9u8; 32];
@@ -596,21 +713,42 @@ mod tests {
         assert_eq!(enc.len(), HPKE_ENC_LEN);
         let pt = open_from_kds(&sk, RELEASE_HPKE_INFO, b"spec", &enc, &ct).expect("open");
         assert_eq!(pt.as_slice(), b"secret");
-        assert!(open_from_kds(&sk, RELEASE_HPKE_INFO, b"other", &enc, &ct).is_err());
-        assert!(open_from_kds(&sk, REPLICA_HPKE_INFO, b"spec", &enc, &ct).is_err());
+        assert!(matches!(
+            open_from_kds(&sk, RELEASE_HPKE_INFO, b"other", &enc, &ct),
+            Err(WireError::Open)
+        ));
+        assert!(matches!(
+            open_from_kds(&sk, REPLICA_HPKE_INFO, b"spec", &enc, &ct),
+            Err(WireError::Open)
+        ));
         let mut bad = ct.clone();
         bad[0] ^= 1;
-        assert!(open_from_kds(&sk, RELEASE_HPKE_INFO, b"spec", &enc, &bad).is_err());
+        assert!(matches!(
+            open_from_kds(&sk, RELEASE_HPKE_INFO, b"spec", &enc, &bad),
+            Err(WireError::Open)
+        ));
     }
 
     #[test]
     fn caller_nonce_parsing() {
         assert_eq!(parse_caller_nonce("00ff").expect("hex"), vec![0, 255]);
         assert_eq!(parse_caller_nonce("AQID").expect("b64"), vec![1, 2, 3]);
-        assert!(parse_caller_nonce("").is_err());
-        assert!(parse_caller_nonce("!!").is_err());
-        assert!(parse_caller_nonce(&"ab".repeat(65)).is_err());
-        assert!(parse_caller_nonce("AQID==").is_err());
+        let refused = |s: &str, why: &str| {
+            assert!(
+                matches!(
+                    parse_caller_nonce(s),
+                    Err(WireError::Malformed { field: "nonce", reason }) if reason == why
+                ),
+                "{s:?}: {:?}",
+                parse_caller_nonce(s)
+            );
+        };
+        let length = "length must be 1..=64 bytes";
+        let encoding = "neither lowercase hex nor unpadded base64url";
+        refused("", length);
+        refused("!!", encoding);
+        refused(&"ab".repeat(65), length);
+        refused("AQID==", encoding);
     }
 
     #[test]
@@ -625,8 +763,10 @@ mod tests {
         let back: ReleaseRequest = serde_json::from_str(&json).expect("parse");
         assert_eq!(back, req);
         let short = json.replace(&b64::encode(&[7; 32]), &b64::encode(&[7; 31]));
-        assert!(serde_json::from_str::<ReleaseRequest>(&short).is_err());
+        let err = serde_json::from_str::<ReleaseRequest>(&short).expect_err("31-byte nonce");
+        assert!(err.to_string().contains("expected 32 bytes"), "{err}");
         let extra = json.replacen('{', "{\"x\":1,", 1);
-        assert!(serde_json::from_str::<ReleaseRequest>(&extra).is_err());
+        let err = serde_json::from_str::<ReleaseRequest>(&extra).expect_err("unknown field");
+        assert!(err.to_string().contains("unknown field `x`"), "{err}");
     }
 }

@@ -289,7 +289,11 @@ mod tests {
                 "{bad}"
             );
         }
-        assert!(serde_json::from_str::<FunctionName>("\"Bad\"").is_err());
+        let err = serde_json::from_str::<FunctionName>("\"Bad\"").expect_err("uppercase");
+        assert!(
+            err.to_string().starts_with("invalid function name"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -300,8 +304,14 @@ mod tests {
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
         assert_eq!(h.to_hex().parse::<CodeHash>(), Ok(h));
-        assert!(h.to_hex().to_uppercase().parse::<CodeHash>().is_err());
-        assert!("ab".parse::<CodeHash>().is_err());
+        assert_eq!(
+            h.to_hex().to_uppercase().parse::<CodeHash>(),
+            Err(Error::InvalidHex { what: "code hash" })
+        );
+        assert_eq!(
+            "ab".parse::<CodeHash>(),
+            Err(Error::InvalidHex { what: "code hash" })
+        );
         let json = serde_json::to_string(&h).expect("serialise");
         assert_eq!(serde_json::from_str::<CodeHash>(&json).expect("parse"), h);
         assert_eq!(

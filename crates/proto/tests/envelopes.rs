@@ -249,7 +249,13 @@ fn invoke_round_trip() {
     smuggled
         .headers
         .push(("clave-mode".to_owned(), "async".to_owned()));
-    assert!(smuggled.to_bhttp().is_err());
+    assert_eq!(
+        smuggled.to_bhttp(),
+        Err(clave_proto::Error::InvalidHeader {
+            name: "clave-*/date",
+            reason: "reserved"
+        })
+    );
 
     let (enc, opener) = seal_invoke(key.config(), &req, &mut rng).expect("seal");
     let (enc2, _) = seal_invoke(key.config(), &req, &mut rng).expect("seal");
@@ -321,9 +327,12 @@ fn malformed_inner_request_can_still_be_answered() {
         .server_key()
         .expect("key");
     let (enc, ctx) = client_encapsulate(key.config(), b"\x00not bhttp", &mut rng).expect("e");
-    assert!(open_invoke(std::slice::from_ref(&key), &enc).is_err());
+    let bad_inner = |r: clave_proto::Result<InvokeRequest>| {
+        assert!(matches!(r, Err(clave_proto::Error::Bhttp(_))), "{r:?}");
+    };
+    bad_inner(open_invoke(std::slice::from_ref(&key), &enc).map(|(r, _)| r));
     let (bhttp, responder) = decapsulate_invoke(std::slice::from_ref(&key), &enc).expect("dec");
-    assert!(InvokeRequest::from_bhttp(&bhttp).is_err());
+    bad_inner(InvokeRequest::from_bhttp(&bhttp));
     let sealed = responder
         .seal_error(&InvokeError::new(ProblemKind::BadRequest, None), &mut rng)
         .expect("seal");

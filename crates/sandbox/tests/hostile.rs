@@ -208,10 +208,16 @@ async fn memory_bombs_run_out_of_memory() {
         oom,
     )
     .await;
+    // A Map of small objects fills the heap slowly (one hash entry and one object per step, in
+    // an unoptimised build): a 4 MiB heap reaches the same OutOfMemory in an eighth of the steps,
+    // far from the wall-clock deadline even on a loaded machine.
     hostile(
         &p,
         "const m = new Map(); for (let i = 0; ; i++) m.set(i, { i });",
-        limits(),
+        Limits {
+            heap_bytes: 4 << 20,
+            ..limits()
+        },
         oom,
     )
     .await;
@@ -551,18 +557,41 @@ async fn lazy_globals_and_prepared_instances() {
       r.clone = structuredClone({ u: new URL('https://a.test/x?y=1').href, m: new Map([[1, 2]]) }).m.get(1);
       r.url = new URL('/p', 'https://a.test').href;
       r.sp = new URLSearchParams('a=1&b=2').get('b');
-      r.start = performance.now() < 1000;
-      return Response.json(r);
+      return new Response(JSON.stringify(r) + '|' + performance.timeOrigin);
     } };"#;
-    let want = r#"{"types":["function","function","function","function","function","function","object","function","object"],"urlDesc":["function",true,true,false],"consoleDesc":["object",true,true,false],"enumerable":[],"assigned":1,"btoa":"aGk=","uuid":true,"clone":2,"url":"https://a.test/p","sp":"2","start":true}"#;
+    let want = r#"{"types":["function","function","function","function","function","function","object","function","object"],"urlDesc":["function",true,true,false],"consoleDesc":["object",true,true,false],"enumerable":[],"assigned":1,"btoa":"aGk=","uuid":true,"clone":2,"url":"https://a.test/p","sp":"2"}"#;
+    let unix_ms = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_millis()
+    };
+    let mut previous_origin = 0u128;
     for _ in 0..2 {
-        // The worker's next instance is prepared while it idles: performance.now() still starts
-        // at the call, and nothing from the previous call is visible.
-        tokio::time::sleep(Duration::from_millis(1200)).await;
+        // The second call starts from the image taken during the first: nothing from the first
+        // call is visible, and performance's clock restarts at the call. Wait (for the wall
+        // clock's next millisecond, no fixed sleep) until the call is issued strictly after the
+        // previous call's time origin, so that an origin restored from the image would predate
+        // the call.
+        let issued = loop {
+            let ms = unix_ms();
+            if ms > previous_origin {
+                break ms;
+            }
+            tokio::task::yield_now().await;
+        };
         let o = call(&p, code, "https://x.test/", limits())
             .await
             .expect("lazy globals call");
-        assert_eq!(String::from_utf8_lossy(&o.response.body), want);
+        let body = String::from_utf8_lossy(&o.response.body);
+        let (json, origin) = body.rsplit_once('|').expect("time origin");
+        assert_eq!(json, want);
+        let origin: u128 = origin.parse().expect("time origin");
+        assert!(
+            origin >= issued,
+            "performance.timeOrigin {origin} predates the call issued at {issued}"
+        );
+        previous_origin = origin;
     }
     // A global assigned before its chunk was loaded is a plain data property.
     let code = "export default { fetch() { globalThis.URL = 'mine'; return new Response(typeof URL + ' ' + URL + ' ' + new Request('https://a.test/q').url); } };";

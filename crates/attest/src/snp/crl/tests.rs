@@ -437,7 +437,19 @@ fn every_bit_flip_is_refused() {
     for i in 0..sig_start {
         let mut b = crl.clone();
         b[i] ^= 0x01 << (i % 8);
-        assert!(check(&b, NOW).is_err(), "body byte {i}");
+        let r = check(&b, NOW);
+        assert!(
+            matches!(
+                r,
+                Err(Error::CrlMalformed { .. }
+                    | Error::CrlBadSignature { .. }
+                    | Error::CrlWrongIssuer { .. }
+                    | Error::UnsupportedAlgorithm { .. }
+                    | Error::CrlNotYetValid { .. }
+                    | Error::CrlExpired { .. })
+            ),
+            "body byte {i}: {r:?}"
+        );
     }
     // The TBS body proper (after its header): a flip there that still parses is a bad
     // signature, or a wrong issuer when it lands in the name.
