@@ -271,6 +271,7 @@ impl Harness {
             entry: "index.js".into(),
             limits,
             created: self.now(),
+            outbound: Vec::new(),
         }
         .to_bytes();
         let sealed = seal_code(
