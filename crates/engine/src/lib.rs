@@ -18,6 +18,7 @@
 #![forbid(unsafe_code)]
 
 mod code_cache;
+pub mod egress;
 mod engine;
 mod error;
 mod kds_client;
@@ -32,6 +33,7 @@ pub use engine::{
     Clock, ENGINE_ATTESTATION_LABEL, Engine, EngineAttestation, EngineAttester, EngineConfig,
     KeyStatus, engine_attestation_report_data, spawn_refresh, system_clock,
 };
+pub use egress::{Egress, EgressConfig, ProxyAddr};
 pub use error::{EngineError, Error};
 pub use kds_client::{BoxFuture, HttpKdsClient, KdsClient, KdsError};
 pub use runner::{RunError, RunOutput, Runner, SandboxRunner, SandboxSettings};
