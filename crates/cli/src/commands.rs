@@ -775,7 +775,10 @@ async fn functions(ctx: &Ctx, cmd: FunctionsCommand) -> Result<(), CliError> {
                         v.sealed_code_bytes,
                         v.created
                     ));
-                    out.line(&format!("          outbound: {}", outbound_text(&v.outbound)));
+                    out.line(&format!(
+                        "          outbound: {}",
+                        outbound_text(&v.outbound)
+                    ));
                 }
             }
         }

@@ -122,10 +122,7 @@ fn error_paths() {
         ("https://api.example.com", "no scheme"),
         ("10.0.0.1", "ip addresses are not supported"),
     ] {
-        let o = clave(
-            &config,
-            &["deploy", "examples/hello.js", "--outbound", bad],
-        );
+        let o = clave(&config, &["deploy", "examples/hello.js", "--outbound", bad]);
         assert_one_sentence(&o, 2, why);
     }
 

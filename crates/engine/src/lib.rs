@@ -29,11 +29,11 @@ pub mod service;
 #[cfg(feature = "test-hooks")]
 mod test_hooks;
 
+pub use egress::{Egress, EgressConfig, ProxyAddr};
 pub use engine::{
     Clock, ENGINE_ATTESTATION_LABEL, Engine, EngineAttestation, EngineAttester, EngineConfig,
     KeyStatus, engine_attestation_report_data, spawn_refresh, system_clock,
 };
-pub use egress::{Egress, EgressConfig, ProxyAddr};
 pub use error::{EngineError, Error};
 pub use kds_client::{BoxFuture, HttpKdsClient, KdsClient, KdsError};
 pub use runner::{RunError, RunOutput, Runner, SandboxRunner, SandboxSettings};

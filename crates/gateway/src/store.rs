@@ -962,13 +962,15 @@ impl Store {
             return Err(Error::UnknownFunction);
         };
         type Row = (i64, String, i64, i64, String, i64, Vec<u8>);
-        let rows: Vec<Row> = with_db!(self, |pool| sqlx::query_as(
+        let rows: Vec<Row> = with_db!(self, |pool| {
+            sqlx::query_as(
             "SELECT version, code_hash, manifest_bytes, sealed_code_bytes, limits, created, manifest \
              FROM versions WHERE function_id = $1 ORDER BY version"
         )
         .bind(fid)
         .fetch_all(pool)
-        .await?);
+        .await?
+        });
         Ok(FunctionDetail {
             project: project.to_owned(),
             name: function.to_owned(),

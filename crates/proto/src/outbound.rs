@@ -54,9 +54,7 @@ impl HostPattern {
             ));
         }
         if !name.is_ascii() {
-            return Err(bad(
-                "write an international name in its ASCII (xn--) form",
-            ));
+            return Err(bad("write an international name in its ASCII (xn--) form"));
         }
         if name.bytes().any(|b| b.is_ascii_uppercase()) {
             return Err(bad("write it in lower case"));
@@ -76,9 +74,7 @@ impl HostPattern {
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
             {
-                return Err(bad(
-                    "a label may contain only letters, digits and hyphens",
-                ));
+                return Err(bad("a label may contain only letters, digits and hyphens"));
             }
             if label.starts_with('-') || label.ends_with('-') {
                 return Err(bad("a label may not start or end with a hyphen"));
@@ -233,7 +229,8 @@ mod tests {
 
     #[test]
     fn serde_validates() {
-        let v: Vec<HostPattern> = serde_json::from_str(r#"["a.example","*.b.example"]"#).expect("parses");
+        let v: Vec<HostPattern> =
+            serde_json::from_str(r#"["a.example","*.b.example"]"#).expect("parses");
         assert_eq!(v.len(), 2);
         assert_eq!(
             serde_json::to_string(&v).expect("serializes"),

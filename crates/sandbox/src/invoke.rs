@@ -962,7 +962,15 @@ pub(crate) fn run_on_thread_slot(
         }
         let slot = guard.as_mut().ok_or_else(|| internal("no slot"))?;
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let r = slot.call(cache, code_hash, code, request, limits, Instant::now(), None);
+            let r = slot.call(
+                cache,
+                code_hash,
+                code,
+                request,
+                limits,
+                Instant::now(),
+                None,
+            );
             slot.scrub(&code_hash);
             r
         }));

@@ -21,7 +21,11 @@ struct Fake {
 fn answer(status: u16, headers: &[(&str, &str)], body: &[u8]) -> OutboundResponse {
     OutboundResponse {
         status,
-        status_text: if status == 200 { "OK".into() } else { String::new() },
+        status_text: if status == 200 {
+            "OK".into()
+        } else {
+            String::new()
+        },
         headers: headers
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -136,9 +140,7 @@ async fn requests_and_responses() {
       return Response.json({ out, e1, e2, e3, e4: { status: e4.status, ok: e4.ok, len: e4b.byteLength },
         empty: [empty.status, await empty.text()], missing: [missing.status, missing.ok, await missing.text()] });
     } };"#;
-    let v = run(&p, code, net, Limits::default())
-        .await
-        .expect("call");
+    let v = run(&p, code, net, Limits::default()).await.expect("call");
     assert_eq!(v["out"]["status"], 200);
     assert_eq!(v["out"]["ok"], true);
     assert_eq!(v["out"]["statusText"], "OK");
@@ -168,7 +170,10 @@ async fn requests_and_responses() {
     assert_eq!(v["empty"], serde_json::json!([204, ""]));
     assert_eq!(v["missing"], serde_json::json!([404, false, "not found"]));
     let seen = f.seen.lock().expect("lock");
-    assert_eq!(seen[0].2, [("accept".to_owned(), "application/json".to_owned())]);
+    assert_eq!(
+        seen[0].2,
+        [("accept".to_owned(), "application/json".to_owned())]
+    );
     assert_eq!(seen.len(), 7);
 }
 
@@ -193,9 +198,7 @@ async fn redirects() {
         loop: await msg('https://api.example/loop'),
       });
     } };"#;
-    let v = run(&p, code, net, Limits::default())
-        .await
-        .expect("call");
+    let v = run(&p, code, net, Limits::default()).await.expect("call");
     assert_eq!(
         v["follow"],
         serde_json::json!([200, "https://api.example/json", true, 42])
@@ -214,7 +217,10 @@ async fn redirects() {
     for (k, want) in [
         ("error", "redirect mode is \"error\""),
         ("badMode", "redirect must be"),
-        ("evil", "evil.example is not in this function's outbound hosts"),
+        (
+            "evil",
+            "evil.example is not in this function's outbound hosts",
+        ),
         ("plain", "plain http: is refused"),
         ("loop", "more than 10 redirects"),
     ] {
@@ -249,9 +255,7 @@ async fn refusals_are_catchable_type_errors() {
         unlisted: await msg('https://other.example/'),
       });
     } };"#;
-    let v = run(&p, code, net, Limits::default())
-        .await
-        .expect("call");
+    let v = run(&p, code, net, Limits::default()).await.expect("call");
     for (k, want) in [
         ("http", "plain http: is refused"),
         ("ftp", "ftp: scheme is not supported"),
@@ -259,7 +263,10 @@ async fn refusals_are_catchable_type_errors() {
         ("bad", "Failed to parse URL"),
         ("none", "at least 1 argument"),
         ("getBody", "GET/HEAD method cannot have body"),
-        ("unlisted", "other.example is not in this function's outbound hosts"),
+        (
+            "unlisted",
+            "other.example is not in this function's outbound hosts",
+        ),
     ] {
         let m = v[k].as_str().expect("message");
         assert!(m.starts_with("TypeError: "), "{k}: {m}");
@@ -276,9 +283,7 @@ async fn without_a_network_and_at_top_level() {
       try { await fetch('https://api.example/json'); return Response.json('fetched'); }
       catch (e) { return Response.json(`${e.name}: ${e.message}`); }
     } };"#;
-    let v = run(&p, code, None, Limits::default())
-        .await
-        .expect("call");
+    let v = run(&p, code, None, Limits::default()).await.expect("call");
     assert!(
         v.as_str()
             .is_some_and(|m| m.starts_with("TypeError") && m.contains("no outbound hosts")),
@@ -286,13 +291,9 @@ async fn without_a_network_and_at_top_level() {
     );
     // After a call with a network, the next call of the same worker has none.
     let (_f, net) = fake();
-    let v = run(&p, code, net, Limits::default())
-        .await
-        .expect("call");
+    let v = run(&p, code, net, Limits::default()).await.expect("call");
     assert_eq!(v, "fetched");
-    let v = run(&p, code, None, Limits::default())
-        .await
-        .expect("call");
+    let v = run(&p, code, None, Limits::default()).await.expect("call");
     assert!(v.as_str().is_some_and(|m| m.contains("no outbound hosts")));
 
     // A module's top level may not fetch (its state is shared by the calls of its image).
@@ -339,8 +340,5 @@ async fn deadline_and_memory() {
     }
     // The worker serves normally afterwards.
     let ok = r#"export default { async fetch() { return Response.json((await (await fetch('https://api.example/json')).json()).n); } };"#;
-    assert_eq!(
-        run(&p, ok, net, Limits::default()).await.expect("call"),
-        42
-    );
+    assert_eq!(run(&p, ok, net, Limits::default()).await.expect("call"), 42);
 }

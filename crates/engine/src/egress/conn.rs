@@ -153,7 +153,9 @@ fn resolve(
     match rx.recv_timeout(left(deadline)?) {
         Ok(Ok(addrs)) if !addrs.is_empty() => Ok(addrs),
         Ok(Ok(_)) => Err(OutboundError::Connect(format!("{host} has no address"))),
-        Ok(Err(e)) => Err(OutboundError::Connect(format!("cannot resolve {host}: {e}"))),
+        Ok(Err(e)) => Err(OutboundError::Connect(format!(
+            "cannot resolve {host}: {e}"
+        ))),
         Err(_) => Err(OutboundError::Timeout),
     }
 }

@@ -17,9 +17,8 @@ const MAX_CHUNK_LINE: usize = 1024;
 
 fn token(s: &str) -> bool {
     !s.is_empty()
-        && s.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-        })
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// The request head: request line, `host`, the function's fields, `accept-encoding: identity`
@@ -208,7 +207,9 @@ pub(super) fn exchange(
             }
             None => {
                 if r.available().len() > MAX_HEAD {
-                    return Err(OutboundError::Protocol("the response head is too long".into()));
+                    return Err(OutboundError::Protocol(
+                        "the response head is too long".into(),
+                    ));
                 }
                 if !r.fill()? {
                     return Err(OutboundError::Protocol(
@@ -229,9 +230,10 @@ pub(super) fn exchange(
         if chunked {
             read_chunked(&mut r, &mut out)?;
         } else if let Some(cl) = field(&fields, "content-length") {
-            let n: usize = cl.trim().parse().map_err(|_| {
-                OutboundError::Protocol("content-length is not a number".into())
-            })?;
+            let n: usize = cl
+                .trim()
+                .parse()
+                .map_err(|_| OutboundError::Protocol("content-length is not a number".into()))?;
             if n > limit {
                 return Err(OutboundError::ResponseTooLarge { limit });
             }
@@ -278,7 +280,9 @@ fn read_chunked(r: &mut Reader, out: &mut Vec<u8>) -> Result<(), OutboundError> 
         }
         r.take_exact(n, out)?;
         if !r.line(2)?.is_empty() {
-            return Err(OutboundError::Protocol("a chunk is longer than its size".into()));
+            return Err(OutboundError::Protocol(
+                "a chunk is longer than its size".into(),
+            ));
         }
     }
 }

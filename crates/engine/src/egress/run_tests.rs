@@ -59,7 +59,8 @@ async fn the_example_converts_with_rates_from_https() {
     let net = TestNet::start();
     let runner = runner(&net);
     let rates = format!("https://api.test:{}/rates", net.api);
-    let input = serde_json::json!({ "amount": 120, "from": "EUR", "to": "USD", "rates_url": rates });
+    let input =
+        serde_json::json!({ "amount": 120, "from": "EUR", "to": "USD", "rates_url": rates });
     let (status, v) = call(&runner, EXAMPLE, input.clone(), &["api.test"])
         .await
         .expect("run");

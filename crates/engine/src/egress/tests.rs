@@ -251,7 +251,10 @@ fn exchanges_and_refusals() {
     let v: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
     assert_eq!(v["rates"]["USD"], 1.25);
     let r = call
-        .send(&get(&format!("https://api.test:{}/chunked", net.api)), soon())
+        .send(
+            &get(&format!("https://api.test:{}/chunked", net.api)),
+            soon(),
+        )
         .expect("chunked");
     assert_eq!(r.body, b"hello world");
     assert!(r.headers.iter().all(|(k, _)| k != "transfer-encoding"));
@@ -282,7 +285,10 @@ fn exchanges_and_refusals() {
     // A host outside the list is refused before anything is resolved.
     let before = net.resolved.load(Ordering::SeqCst);
     let e = call
-        .send(&get(&format!("https://evil.test:{}/rates", net.api)), soon())
+        .send(
+            &get(&format!("https://evil.test:{}/rates", net.api)),
+            soon(),
+        )
         .expect_err("unlisted");
     assert_eq!(
         e,
@@ -292,13 +298,19 @@ fn exchanges_and_refusals() {
     );
     assert_eq!(net.resolved.load(Ordering::SeqCst), before);
     let e = call
-        .send(&get(&format!("https://127.0.0.1:{}/rates", net.api)), soon())
+        .send(
+            &get(&format!("https://127.0.0.1:{}/rates", net.api)),
+            soon(),
+        )
         .expect_err("ip");
     assert!(matches!(e, OutboundError::HostNotAllowed { .. }), "{e:?}");
 
     // A certificate for another name, an expired certificate.
     let e = call
-        .send(&get(&format!("https://wrong.test:{}/rates", net.wrong)), soon())
+        .send(
+            &get(&format!("https://wrong.test:{}/rates", net.wrong)),
+            soon(),
+        )
         .expect_err("wrong name");
     assert!(
         matches!(&e, OutboundError::Tls(m) if m.contains("not valid for name")),
@@ -447,7 +459,10 @@ fn through_a_connect_proxy() {
     // The certificate is still verified end to end through the tunnel.
     let e = egress
         .for_call(allow(&HOSTS))
-        .send(&get(&format!("https://wrong.test:{}/rates", net.wrong)), soon())
+        .send(
+            &get(&format!("https://wrong.test:{}/rates", net.wrong)),
+            soon(),
+        )
         .expect_err("wrong name");
     assert!(matches!(e, OutboundError::Tls(_)), "{e:?}");
 }
