@@ -494,6 +494,7 @@ impl Slot {
 
     /// One full call: restores the function's image (building it from the base image on a miss),
     /// runs `fetch`, and extracts the response.
+    #[allow(clippy::too_many_arguments)] // the call's inputs, each used once
     pub(crate) fn call(
         &mut self,
         cache: &BytecodeCache,

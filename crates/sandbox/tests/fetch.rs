@@ -12,10 +12,13 @@ use clave_sandbox::{
 };
 use sha2::Digest as _;
 
-/// Answers from memory; refuses `evil.example`; records what it was asked.
+/// A request as the fake network saw it: method, URL, header fields, body.
+type Seen = (String, String, Vec<(String, String)>, Vec<u8>);
+
+/// Answers from memory; refuses every host but `api.example`; records what it was asked.
 #[derive(Default)]
 struct Fake {
-    seen: Mutex<Vec<(String, String, Vec<(String, String)>, Vec<u8>)>>,
+    seen: Mutex<Vec<Seen>>,
 }
 
 fn answer(status: u16, headers: &[(&str, &str)], body: &[u8]) -> OutboundResponse {
