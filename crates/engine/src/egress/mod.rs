@@ -18,6 +18,8 @@
 mod conn;
 mod http1;
 #[cfg(test)]
+mod node_tests;
+#[cfg(test)]
 mod run_tests;
 #[cfg(test)]
 mod tests;

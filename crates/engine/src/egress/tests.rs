@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use clave_proto::HostPattern;
 use clave_sandbox::{Outbound as _, OutboundError, OutboundRequest};
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 use super::{Egress, EgressConfig, ProxyAddr};
@@ -19,6 +19,8 @@ use super::{Egress, EgressConfig, ProxyAddr};
 /// The test CA and the servers signed by it.
 pub(crate) struct TestNet {
     pub ca: CertificateDer<'static>,
+    /// The test CA certificate in PEM (for Node's `NODE_EXTRA_CA_CERTS`).
+    pub ca_pem: String,
     /// `api.test`: valid certificate.
     pub api: u16,
     /// Presents a certificate for `other.test` (reach it as `wrong.test`).
@@ -38,10 +40,16 @@ impl TestNet {
         let ca_key = KeyPair::generate().expect("ca key");
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("ca params");
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        // Distinct subject names: OpenSSL (Node) takes a leaf whose issuer equals its subject
+        // for self-signed.
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "clave test CA");
         let ca = CertifiedIssuer::self_signed(ca_params, ca_key).expect("ca");
         let leaf = |name: &str, expired: bool| {
             let key = KeyPair::generate().expect("leaf key");
             let mut p = CertificateParams::new(vec![name.to_owned()]).expect("leaf params");
+            p.distinguished_name.push(DnType::CommonName, name);
             if expired {
                 let now = time::OffsetDateTime::now_utc();
                 p.not_before = now - time::Duration::days(30);
@@ -52,6 +60,7 @@ impl TestNet {
         };
         TestNet {
             ca: ca.der().clone(),
+            ca_pem: ca.pem(),
             api: serve(leaf("api.test", false)),
             wrong: serve(leaf("other.test", false)),
             old: serve(leaf("old.test", true)),
