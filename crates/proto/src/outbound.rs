@@ -239,4 +239,31 @@ mod tests {
         assert!(serde_json::from_str::<Vec<HostPattern>>(r#"["*.com"]"#).is_err());
         assert!(serde_json::from_str::<Vec<HostPattern>>(r#"[1]"#).is_err());
     }
+
+    #[test]
+    fn manifests_with_and_without_outbound() {
+        use crate::code::Manifest;
+        let old = br#"{"name":"f","code_hash":"0000000000000000000000000000000000000000000000000000000000000000","entry":"index.js","limits":{"cpu_ms":1,"heap_bytes":1,"stack_bytes":1,"max_request_bytes":1,"max_response_bytes":1,"max_console_bytes":1},"created":1}"#;
+        let m = Manifest::from_bytes(old).expect("a manifest without the field parses");
+        assert!(m.outbound.is_empty());
+        assert_eq!(m.to_bytes(), old.to_vec(), "no outbound: the same bytes");
+        let mut with = m.clone();
+        with.outbound = vec![ok("api.example.com"), ok("*.example.net")];
+        let bytes = with.to_bytes();
+        assert!(
+            String::from_utf8_lossy(&bytes)
+                .ends_with(r#","outbound":["api.example.com","*.example.net"]}"#)
+        );
+        assert_eq!(Manifest::from_bytes(&bytes).expect("round trip"), with);
+        let text = String::from_utf8_lossy(&bytes).replace("*.example.net", "*.net");
+        assert!(Manifest::from_bytes(text.as_bytes()).is_err());
+        let mut many = m;
+        many.outbound = (0..=MAX_OUTBOUND_HOSTS)
+            .map(|i| ok(&format!("h{i}.example")))
+            .collect();
+        assert!(matches!(
+            Manifest::from_bytes(&many.to_bytes()),
+            Err(Error::InvalidHostPattern { .. })
+        ));
+    }
 }
