@@ -40,6 +40,7 @@ fuzz_target!(|data: &[u8]| {
         entry: "index.js".into(),
         limits: Limits::default(),
         created: 1,
+        outbound: Vec::new(),
         project: Some("p".parse().expect("project")),
     };
     let manifest = m.to_bytes();

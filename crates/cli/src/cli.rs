@@ -150,7 +150,7 @@ Examples:
   clave engine --kds http://kds:7000 --register-with http://gw-1:8080 --register-with http://gw-2:8080 --admin-token T
 
 Environment: CLAVE_ENGINE_LISTEN, CLAVE_KDS_URL, CLAVE_ENGINE_REGISTER_WITH, CLAVE_ADMIN_TOKEN,
-CLAVE_ENGINE_ADVERTISE, CLAVE_ENGINE_HEARTBEAT_SECS, CLAVE_ENGINE_WORKERS, CLAVE_POLICY_DIR,
+CLAVE_ENGINE_ADVERTISE, CLAVE_ENGINE_HEARTBEAT_SECS, CLAVE_ENGINE_WORKERS, CLAVE_ENGINE_EGRESS_PROXY, CLAVE_POLICY_DIR,
 CLAVE_ENGINE_DATA_DIR, CLAVE_INSECURE_SIMULATED_TEE, CLAVE_CONFIG_FILE ([engine] section).")]
     Engine(crate::server::EngineArgs),
     /// Run a gateway as its own process (PostgreSQL for several gateways, NATS for async calls)
@@ -171,11 +171,15 @@ Examples:
   clave deploy examples/hello.js --name hello
   clave deploy ./my-fn/ --name my-fn --entry worker.js --limit cpu_ms=200 --limit heap_bytes=16777216
   clave deploy examples/salary-stats.js --name salaries --json
+  clave deploy examples/currency-convert.js --outbound api.frankfurter.dev
+  clave deploy ./fn.js --outbound api.stripe.com --outbound '*.openai.azure.com'
 
 The code must be one ES module with `export default { fetch(request, env, ctx) { ... } }`.
 Prints the code hash (what callers pin) and the new version. The hash is also recorded in
 ~/.config/clave/deploys.json so that `clave invoke` on this machine pins it by default.
-Limit keys: cpu_ms, heap_bytes, stack_bytes, max_request_bytes, max_response_bytes, max_console_bytes.")]
+Limit keys: cpu_ms, heap_bytes, stack_bytes, max_request_bytes, max_response_bytes, max_console_bytes.
+--outbound lists the only hosts fetch() may reach (HTTPS; TLS ends inside the engine); the list is
+part of the manifest, bound to the sealed code and shown by `clave functions show`.")]
     Deploy(DeployArgs),
     /// Call a function: seal the request to the attested invoke key, pinned to a code hash
     #[command(after_long_help = "\
@@ -218,6 +222,10 @@ pub struct DevArgs {
     /// Where the KDS's sealed master secret and the gateway's SQLite database live
     #[arg(long, default_value = ".clave", value_name = "DIR")]
     pub data_dir: PathBuf,
+    /// Send functions' fetch() through this HTTP CONNECT proxy (http://HOST:PORT) instead of
+    /// connecting directly; TLS still ends inside the engine
+    #[arg(long, value_name = "URL")]
+    pub egress_proxy: Option<String>,
 }
 
 /// `clave deploy`.
@@ -240,6 +248,11 @@ pub struct DeployArgs {
         value_delimiter = ','
     )]
     pub limits: Vec<String>,
+    /// A host the function's fetch() may reach over HTTPS (repeatable, or comma-separated):
+    /// api.example.com, or *.example.com for exactly one label more; sealed with the code in
+    /// the manifest [default: none, fetch() rejects]
+    #[arg(long = "outbound", value_name = "HOST", value_delimiter = ',')]
+    pub outbound: Vec<String>,
 }
 
 /// `clave invoke`.

@@ -264,6 +264,9 @@ async fn dev(ctx: &Ctx, args: DevArgs) -> Result<(), CliError> {
     let out = &ctx.out;
     let mut cfg = DevConfig::new(args.listen, args.data_dir.clone());
     cfg.publish_dir = Some(ctx.dir.clone());
+    if let Some(proxy) = &args.egress_proxy {
+        cfg.egress_proxy = Some(crate::parse_egress_proxy(proxy)?);
+    }
     let pb = out.spinner("starting KDS, engine and gateway…");
     let platform = DevPlatform::start(cfg).await.map_err(|e| {
         pb.finish_and_clear();
@@ -447,6 +450,32 @@ fn default_name(path: &Path) -> Option<String> {
     (!name.is_empty()).then_some(name)
 }
 
+/// `--outbound` values as manifest host patterns (lower-cased; duplicates dropped).
+fn parse_outbound(args: &[String]) -> Result<Vec<clave_proto::HostPattern>, CliError> {
+    let mut list: Vec<clave_proto::HostPattern> = Vec::new();
+    for a in args {
+        let p = clave_proto::HostPattern::parse(&a.trim().to_ascii_lowercase())
+            .map_err(|e| CliError::usage(format!("--outbound {a:?}: {e}.")))?;
+        if !list.contains(&p) {
+            list.push(p);
+        }
+    }
+    clave_proto::outbound::check_list(&list).map_err(|e| CliError::usage(format!("{e}.")))?;
+    Ok(list)
+}
+
+/// The outbound list for people: the hosts, or that fetch() reaches none.
+fn outbound_text<T: std::fmt::Display>(list: &[T]) -> String {
+    if list.is_empty() {
+        "none (fetch() is refused)".to_owned()
+    } else {
+        list.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 async fn deploy(ctx: &Ctx, args: DeployArgs) -> Result<(), CliError> {
     let name = match args.name.clone().or_else(|| default_name(&args.path)) {
         Some(n) => n,
@@ -458,6 +487,7 @@ async fn deploy(ctx: &Ctx, args: DeployArgs) -> Result<(), CliError> {
         )));
     }
     let limits = parse_limits(&args.limits)?;
+    let outbound = parse_outbound(&args.outbound)?;
     let (entry, code) = load_code(&args.path, args.entry.as_deref())?;
     let t = ctx.target()?;
     let token = ctx.need_token(&t, "deploy")?;
@@ -467,7 +497,7 @@ async fn deploy(ctx: &Ctx, args: DeployArgs) -> Result<(), CliError> {
         .out
         .spinner("sealing the code to the attested code key and uploading…");
     let r = client
-        .deploy(&t.project, &name, &entry, &code, limits, token)
+        .deploy_with_outbound(&t.project, &name, &entry, &code, limits, &outbound, token)
         .await;
     pb.finish_and_clear();
     let d = r.map_err(|e| from_client(&e, &ctx.err_ctx(&t, Some(&name))))?;
@@ -499,6 +529,7 @@ async fn deploy(ctx: &Ctx, args: DeployArgs) -> Result<(), CliError> {
             "code_hash": hash,
             "entry": entry,
             "code_bytes": code.len(),
+            "outbound": outbound,
             "insecure": verified.insecure(),
         }));
     } else {
@@ -515,6 +546,7 @@ async fn deploy(ctx: &Ctx, args: DeployArgs) -> Result<(), CliError> {
             code.len()
         ));
         out.line(&format!("code hash: {}", out.bold(&hash)));
+        out.line(&format!("outbound:  {}", outbound_text(&outbound)));
         out.line(&out.dim(&format!(
             "callers pin it: clave invoke {name} --hash {hash}"
         )));
@@ -751,6 +783,10 @@ async fn functions(ctx: &Ctx, cmd: FunctionsCommand) -> Result<(), CliError> {
                         v.code_hash,
                         v.sealed_code_bytes,
                         v.created
+                    ));
+                    out.line(&format!(
+                        "          outbound: {}",
+                        outbound_text(&v.outbound)
                     ));
                 }
             }

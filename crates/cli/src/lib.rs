@@ -32,6 +32,12 @@ pub use platform::{DevConfig, DevPlatform};
 /// handles the request instead of a sandbox worker (`SandboxSettings::inline_budget_ms`).
 pub const INLINE_BUDGET_MS: u64 = 5;
 
+/// `--egress-proxy` / `egress_proxy` as a CONNECT proxy address.
+pub(crate) fn parse_egress_proxy(s: &str) -> Result<clave_engine::ProxyAddr, output::CliError> {
+    s.parse()
+        .map_err(|e: String| output::CliError::usage(format!("--egress-proxy: {e}.")))
+}
+
 /// Stack of the async runtime's threads (see `INLINE_BUDGET_MS`).
 pub const RUNTIME_THREAD_STACK: usize = 4 << 20;
 

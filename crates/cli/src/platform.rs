@@ -96,6 +96,8 @@ pub struct DevConfig {
     pub publish_dir: Option<PathBuf>,
     /// Sandbox worker threads (0: the sandbox default).
     pub workers: usize,
+    /// The HTTP CONNECT proxy functions' `fetch()` goes through (`None`: direct).
+    pub egress_proxy: Option<clave_engine::ProxyAddr>,
 }
 
 impl DevConfig {
@@ -107,6 +109,7 @@ impl DevConfig {
             data_dir,
             publish_dir: Some(crate::config::config_dir()),
             workers: 0,
+            egress_proxy: None,
         }
     }
 }
@@ -370,6 +373,7 @@ impl DevPlatform {
         }
         engine_config.sandbox.inline_budget_ms = crate::INLINE_BUDGET_MS;
         engine_config.data_dir = Some(data_dir.join("engine"));
+        engine_config.egress.proxy = config.egress_proxy.clone();
         let engine_attester = InsecureSimulatedAttester::new(engine_m.clone())
             .map_err(|e| start_err("simulated engine attester", e))?;
         let engine = Arc::new(

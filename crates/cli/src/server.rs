@@ -131,6 +131,10 @@ pub struct EngineArgs {
     /// Sandbox worker threads (calls run at once) [default: the sandbox default]
     #[arg(long, env = "CLAVE_ENGINE_WORKERS", value_name = "N")]
     pub workers: Option<usize>,
+    /// Send functions' fetch() through this HTTP CONNECT proxy (http://HOST:PORT) instead of
+    /// connecting directly; TLS still ends inside the engine, the proxy sees host, port, sizes
+    #[arg(long, env = "CLAVE_ENGINE_EGRESS_PROXY", value_name = "URL")]
+    pub egress_proxy: Option<String>,
     /// Directory with kds.json: the KDS this engine trusts [default with the simulated TEE: the
     /// development KDS]
     #[arg(long, env = "CLAVE_POLICY_DIR", value_name = "DIR")]
@@ -254,6 +258,7 @@ pub struct EngineSection {
     pub advertise: Option<String>,
     pub heartbeat_secs: Option<u64>,
     pub workers: Option<usize>,
+    pub egress_proxy: Option<String>,
     pub policy_dir: Option<PathBuf>,
     pub kds_wait_secs: Option<u64>,
     pub data_dir: Option<PathBuf>,
@@ -892,6 +897,9 @@ pub(crate) async fn engine(args: EngineArgs, out: &Out) -> Result<(), CliError> 
             "no --data-dir: the engine keeps no clock floor across restarts (a host that restarts \
              it with the clock wound back can replay requests it already ran)"
         );
+    }
+    if let Some(proxy) = args.egress_proxy.or(file.egress_proxy) {
+        config.egress.proxy = Some(crate::parse_egress_proxy(&proxy)?);
     }
     let kds_client =
         Arc::new(HttpKdsClient::new(&kds_url).map_err(|e| failed("invalid KDS URL", e))?);

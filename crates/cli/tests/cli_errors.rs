@@ -117,6 +117,45 @@ fn error_paths() {
         ],
     );
     assert_one_sentence(&o, 2, "unknown limit");
+    for (bad, why) in [
+        ("*.com", "two labels"),
+        ("https://api.example.com", "no scheme"),
+        ("10.0.0.1", "ip addresses are not supported"),
+    ] {
+        let o = clave(&config, &["deploy", "examples/hello.js", "--outbound", bad]);
+        assert_one_sentence(&o, 2, why);
+    }
+
+    // The outbound list is sealed into the manifest and shown by `functions show`.
+    let o = clave(
+        &config,
+        &[
+            "--json",
+            "deploy",
+            "examples/currency-convert.js",
+            "--outbound",
+            "API.frankfurter.dev,*.example.com",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        v["outbound"],
+        serde_json::json!(["api.frankfurter.dev", "*.example.com"])
+    );
+    let o = clave(&config, &["functions", "show", "currency-convert"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("outbound: api.frankfurter.dev, *.example.com"),
+        "{text}"
+    );
+    let o = clave(&config, &["functions", "show", "hello"]);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("outbound: none"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
 
     // The function throws / hits a limit: exit 5, the message decrypted for the caller only.
     let thrower = tmp.path().join("thrower.js");

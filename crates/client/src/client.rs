@@ -267,6 +267,28 @@ impl Client {
         limits: Limits,
         token: &str,
     ) -> Result<Deployed> {
+        self.deploy_with_outbound(project, name, entry, code, limits, &[], token)
+            .await
+    }
+
+    /// [`Client::deploy`] with the hosts the function's `fetch()` may reach (the manifest's
+    /// `outbound` list, sealed with the code; empty: none).
+    ///
+    /// # Errors
+    /// As [`Client::deploy`]; more than [`clave_proto::outbound::MAX_OUTBOUND_HOSTS`] patterns.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn deploy_with_outbound(
+        &self,
+        project: &str,
+        name: &str,
+        entry: &str,
+        code: &[u8],
+        limits: Limits,
+        outbound: &[clave_proto::HostPattern],
+        token: &str,
+    ) -> Result<Deployed> {
+        clave_proto::outbound::check_list(outbound)
+            .map_err(|e| ClientError::InvalidInput(e.to_string()))?;
         let project = parse_project(project)?;
         let function = parse_function(name)?;
         let now = now_unix();
@@ -278,6 +300,7 @@ impl Client {
             entry: entry.to_owned(),
             limits,
             created: now,
+            outbound: outbound.to_vec(),
         };
         let manifest_bytes = manifest.to_bytes();
         let sealed = seal_code(

@@ -77,6 +77,9 @@ pub struct EngineConfig {
     pub key_grace_secs: u64,
     /// The sandbox pool, including the platform maxima manifest limits are clamped to.
     pub sandbox: SandboxSettings,
+    /// How functions' `fetch()` leaves the engine (direct or through a CONNECT proxy) and its
+    /// per-call limits.
+    pub egress: crate::egress::EgressConfig,
     /// Largest engine job accepted by the HTTP service, bytes.
     pub max_job_bytes: usize,
     /// Most sealed responses of asynchronous jobs held for redelivery.
@@ -127,6 +130,7 @@ impl EngineConfig {
             code_cache_bytes: 64 << 20,
             key_grace_secs: Self::DEFAULT_KEY_GRACE_SECS,
             sandbox: SandboxSettings::default(),
+            egress: crate::egress::EgressConfig::default(),
             max_job_bytes: 32 << 20,
             async_result_entries: 4096,
             async_result_bytes: 64 << 20,
@@ -293,7 +297,9 @@ impl Engine {
         kds: Arc<dyn KdsClient>,
         attester: EngineAttester,
     ) -> Result<Self, Error> {
-        let runner: Arc<dyn Runner> = Arc::new(SandboxRunner::new(&config.sandbox)?);
+        let egress = Arc::new(crate::egress::Egress::new(config.egress.clone())?);
+        let runner: Arc<dyn Runner> =
+            Arc::new(SandboxRunner::with_egress(&config.sandbox, egress)?);
         #[cfg(feature = "test-hooks")]
         let runner = crate::test_hooks::wrap(runner);
         Self::with_runner(config, kds, attester, runner)
@@ -685,8 +691,9 @@ impl Engine {
         }
         let code = self.open_code(ring, &job.manifest, &job.sealed_code, &manifest)?;
         let limits = clamp_limits(&manifest.limits, &self.config.sandbox.max);
+        let outbound: Arc<[clave_proto::HostPattern]> = Arc::from(manifest.outbound);
         self.runner
-            .run(req.code_hash, code, req, limits)
+            .run_with_outbound(req.code_hash, code, req, limits, outbound)
             .await
             .map(|out| out.response)
             .map_err(run_problem)

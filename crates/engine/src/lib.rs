@@ -6,7 +6,8 @@
 //! then decapsulates invoke requests, refuses stale or replayed ones and ones routed to the wrong
 //! function, opens the sealed code, compares its hash with the user's pin, runs it in
 //! `clave-sandbox` ([`Runner`], [`SandboxRunner`]) and seals the result — or an error — to the
-//! requesting user ([`Engine::invoke`]).
+//! requesting user ([`Engine::invoke`]). A function's `fetch()` leaves through [`egress`]: HTTPS
+//! with TLS ending here, only to the hosts its manifest lists ([`EgressConfig`]).
 //!
 //! It refuses to run any code whose hash differs from the one the user pinned, it never hands
 //! plaintext or an error detail to the host (only "unknown key" / "undecryptable" /
@@ -19,6 +20,7 @@
 
 pub mod clock_floor;
 mod code_cache;
+pub mod egress;
 mod engine;
 mod error;
 mod kds_client;
@@ -29,6 +31,7 @@ pub mod service;
 #[cfg(feature = "test-hooks")]
 mod test_hooks;
 
+pub use egress::{Egress, EgressConfig, ProxyAddr};
 pub use engine::{
     Clock, ENGINE_ATTESTATION_LABEL, Engine, EngineAttestation, EngineAttester, EngineConfig,
     KeyStatus, engine_attestation_report_data, spawn_refresh, system_clock,

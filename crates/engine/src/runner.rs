@@ -4,8 +4,9 @@
 use std::sync::Arc;
 
 use clave_proto::code::Limits;
-use clave_proto::{CodeHash, InvokeRequest, InvokeResponse};
+use clave_proto::{CodeHash, HostPattern, InvokeRequest, InvokeResponse};
 
+use crate::egress::{Egress, EgressConfig};
 use crate::kds_client::BoxFuture;
 
 /// What a successful run produced. The console text is plaintext from the function: it stays
@@ -85,6 +86,20 @@ pub trait Runner: Send + Sync {
         request: InvokeRequest,
         limits: Limits,
     ) -> BoxFuture<'_, Result<RunOutput, RunError>>;
+
+    /// [`Runner::run`] for a function whose manifest lets `fetch()` reach the hosts `outbound`.
+    /// The default ignores the list (the function's `fetch()` then rejects, as without hosts).
+    fn run_with_outbound(
+        &self,
+        code_hash: CodeHash,
+        code: Arc<str>,
+        request: InvokeRequest,
+        limits: Limits,
+        outbound: Arc<[HostPattern]>,
+    ) -> BoxFuture<'_, Result<RunOutput, RunError>> {
+        let _ = outbound;
+        self.run(code_hash, code, request, limits)
+    }
 }
 
 /// Sandbox pool settings of a [`SandboxRunner`].
@@ -119,18 +134,31 @@ impl Default for SandboxSettings {
     }
 }
 
-/// The real runner: a supervised [`clave_sandbox::SandboxPool`].
+/// The real runner: a supervised [`clave_sandbox::SandboxPool`], and the egress functions'
+/// `fetch()` uses.
 #[derive(Clone, Debug)]
 pub struct SandboxRunner {
     pool: clave_sandbox::SandboxPool,
+    egress: Arc<Egress>,
 }
 
 impl SandboxRunner {
-    /// Start the worker threads.
+    /// Start the worker threads, with the default egress ([`EgressConfig::default`]: direct).
     ///
     /// # Errors
     /// [`crate::Error::Sandbox`] when a worker thread cannot be spawned.
     pub fn new(settings: &SandboxSettings) -> Result<Self, crate::Error> {
+        Self::with_egress(settings, Arc::new(Egress::new(EgressConfig::default())?))
+    }
+
+    /// Start the worker threads; functions' `fetch()` goes through `egress`.
+    ///
+    /// # Errors
+    /// [`crate::Error::Sandbox`] when a worker thread cannot be spawned.
+    pub fn with_egress(
+        settings: &SandboxSettings,
+        egress: Arc<Egress>,
+    ) -> Result<Self, crate::Error> {
         let cfg = clave_sandbox::PoolConfig {
             workers: settings.workers.max(1),
             max: to_sandbox_limits(&settings.max),
@@ -141,7 +169,7 @@ impl SandboxRunner {
         };
         let pool = clave_sandbox::SandboxPool::new(cfg)
             .map_err(|e| crate::Error::Sandbox(e.to_string()))?;
-        Ok(Self { pool })
+        Ok(Self { pool, egress })
     }
 }
 
@@ -220,6 +248,17 @@ impl Runner for SandboxRunner {
         request: InvokeRequest,
         limits: Limits,
     ) -> BoxFuture<'_, Result<RunOutput, RunError>> {
+        self.run_with_outbound(code_hash, code, request, limits, Arc::from(Vec::new()))
+    }
+
+    fn run_with_outbound(
+        &self,
+        code_hash: CodeHash,
+        code: Arc<str>,
+        request: InvokeRequest,
+        limits: Limits,
+        outbound: Arc<[HostPattern]>,
+    ) -> BoxFuture<'_, Result<RunOutput, RunError>> {
         Box::pin(async move {
             let http = clave_sandbox::HttpRequest {
                 method: "POST".into(),
@@ -228,10 +267,20 @@ impl Runner for SandboxRunner {
                 body: request.body,
             };
             let limits = to_sandbox_limits(&limits);
-            // Fast functions run here, on the request's thread; the rest on a sandbox worker.
-            let out = match self.pool.run_inline(code_hash.0, &code, http, limits) {
-                Ok(r) => r,
-                Err(http) => self.pool.run(code_hash.0, code, http, limits).await,
+            let out = if outbound.is_empty() {
+                // Fast functions run here, on the request's thread; the rest on a sandbox worker.
+                match self.pool.run_inline(code_hash.0, &code, http, limits) {
+                    Ok(r) => r,
+                    Err(http) => self.pool.run(code_hash.0, code, http, limits).await,
+                }
+            } else {
+                // A function that may fetch always runs on a worker: its exchanges block the
+                // thread (until the call's deadline at most).
+                let net: Arc<dyn clave_sandbox::Outbound> =
+                    Arc::new(self.egress.for_call(outbound));
+                self.pool
+                    .run_with_outbound(code_hash.0, code, http, limits, Some(net))
+                    .await
             }
             .map_err(map_error)?;
             Ok(RunOutput {

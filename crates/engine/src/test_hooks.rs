@@ -78,4 +78,24 @@ impl Runner for Recording {
             out
         })
     }
+
+    fn run_with_outbound(
+        &self,
+        code_hash: CodeHash,
+        code: Arc<str>,
+        request: InvokeRequest,
+        limits: Limits,
+        outbound: Arc<[clave_proto::HostPattern]>,
+    ) -> BoxFuture<'_, Result<RunOutput, RunError>> {
+        let digest = hex::encode(sha2::Sha256::digest(&request.body));
+        Box::pin(async move {
+            self.record("start", &digest);
+            let out = self
+                .inner
+                .run_with_outbound(code_hash, code, request, limits, outbound)
+                .await;
+            self.record("done", &digest);
+            out
+        })
+    }
 }

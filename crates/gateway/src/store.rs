@@ -967,14 +967,16 @@ impl Store {
         let Some((fid, active_version)) = head else {
             return Err(Error::UnknownFunction);
         };
-        type Row = (i64, String, i64, i64, String, i64);
-        let rows: Vec<Row> = with_db!(self, |pool| sqlx::query_as(
-            "SELECT version, code_hash, manifest_bytes, sealed_code_bytes, limits, created \
+        type Row = (i64, String, i64, i64, String, i64, Vec<u8>);
+        let rows: Vec<Row> = with_db!(self, |pool| {
+            sqlx::query_as(
+            "SELECT version, code_hash, manifest_bytes, sealed_code_bytes, limits, created, manifest \
              FROM versions WHERE function_id = $1 ORDER BY version"
         )
         .bind(fid)
         .fetch_all(pool)
-        .await?);
+        .await?
+        });
         Ok(FunctionDetail {
             project: project.to_owned(),
             name: function.to_owned(),
@@ -982,7 +984,15 @@ impl Store {
             versions: rows
                 .into_iter()
                 .map(
-                    |(version, code_hash, manifest_bytes, sealed_code_bytes, limits, created)| {
+                    |(
+                        version,
+                        code_hash,
+                        manifest_bytes,
+                        sealed_code_bytes,
+                        limits,
+                        created,
+                        manifest,
+                    )| {
                         VersionInfo {
                             version,
                             code_hash,
@@ -990,6 +1000,9 @@ impl Store {
                             sealed_code_bytes,
                             limits: serde_json::from_str(&limits)
                                 .unwrap_or(serde_json::Value::Null),
+                            outbound: clave_proto::Manifest::from_bytes(&manifest)
+                                .map(|m| m.outbound.into_iter().map(String::from).collect())
+                                .unwrap_or_default(),
                             created,
                             active: Some(version) == active_version,
                         }

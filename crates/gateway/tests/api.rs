@@ -659,6 +659,7 @@ async fn accepts_manifests_built_by_clave_proto() {
         entry: "index.js".into(),
         limits: clave_proto::Limits::default(),
         created: 1_700_000_000,
+        outbound: Vec::new(),
     };
     let bytes = manifest.to_bytes();
     let sealed = b"opaque-ciphertext-standing-in-for-seal_code-output";

@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::ohttp::{
     self, KeyConfig, REQUEST_HEADER_LEN, Reader, RequestHeader, ServerKey, parse_body,
 };
+use crate::outbound::HostPattern;
 use crate::types::{CodeHash, FunctionName, KeyId, ProjectName};
 
 /// HPKE info label of sealed code.
@@ -68,6 +69,11 @@ pub struct Manifest {
     pub limits: Limits,
     /// Creation time, unix seconds.
     pub created: u64,
+    /// The hosts the function may reach with `fetch()` (HTTPS only, see
+    /// [`crate::outbound::HostPattern`]); empty (absent from the JSON) means none. At most
+    /// [`crate::outbound::MAX_OUTBOUND_HOSTS`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outbound: Vec<HostPattern>,
 }
 
 impl Manifest {
@@ -78,12 +84,14 @@ impl Manifest {
         serde_json::to_vec(self).unwrap_or_default()
     }
 
-    /// Parse manifest JSON (unknown fields rejected).
+    /// Parse manifest JSON (unknown fields rejected, outbound host patterns validated).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        serde_json::from_slice(bytes).map_err(|e| Error::InvalidJson {
+        let m: Self = serde_json::from_slice(bytes).map_err(|e| Error::InvalidJson {
             what: "manifest",
             reason: e.to_string(),
-        })
+        })?;
+        crate::outbound::check_list(&m.outbound)?;
+        Ok(m)
     }
 
     /// `SHA-256(manifest bytes)`: the AAD of the sealed code.

@@ -102,6 +102,15 @@ pub enum Error {
     /// Sealed code was bound to a different manifest (AAD mismatch).
     #[error("sealed code belongs to a different manifest")]
     ManifestMismatch,
+    /// An outbound host pattern of a manifest is not a valid pattern (see
+    /// [`crate::outbound::HostPattern`]).
+    #[error("invalid outbound host pattern {pattern:?}: {reason}")]
+    InvalidHostPattern {
+        /// The pattern (at most 300 characters of it).
+        pattern: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// A project or function name violates `[a-z0-9][a-z0-9-]{0,62}`.
     #[error("invalid {kind} name: {reason}")]
     InvalidName {

@@ -264,6 +264,10 @@ pub struct VersionInfo {
     pub sealed_code_bytes: i64,
     /// Limits from the manifest, as given.
     pub limits: serde_json::Value,
+    /// The hosts the function's `fetch()` may reach (the manifest's `outbound` list, sealed
+    /// with the code); absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outbound: Vec<String>,
     /// Unix seconds of the deploy.
     pub created: i64,
     /// Whether this is the active version.

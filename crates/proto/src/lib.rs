@@ -17,6 +17,7 @@ mod hpke_x25519;
 pub mod invoke;
 pub mod kds_api;
 pub mod ohttp;
+pub mod outbound;
 pub mod signed;
 pub mod spec;
 pub mod types;
@@ -29,6 +30,7 @@ pub use invoke::{
     ProblemKind, ReplayId, open_invoke, seal_invoke,
 };
 pub use ohttp::{KeyConfig, PrivateKey, ServerKey};
+pub use outbound::HostPattern;
 pub use signed::SignedObject;
 pub use spec::{KeyPurpose, KeySpec};
 pub use types::{CodeHash, FunctionName, KeyId, MasterSecret, ProjectName, SpecId};

@@ -43,6 +43,8 @@ pub(crate) struct CallState {
     pub request_bytes: RefCell<Vec<u8>>,
     /// State of `Math.random` (xorshift128+), reseeded from the OS for every call.
     random: Cell<[u64; 2]>,
+    /// The network for `fetch()`, set for the duration of one call (`None`: `fetch` rejects).
+    outbound: RefCell<crate::outbound::CallOutbound>,
 }
 
 impl CallState {
@@ -61,7 +63,18 @@ impl CallState {
             heap: Heap::new(limits.heap_bytes),
             request_bytes: RefCell::new(Vec::new()),
             random: Cell::new(fresh_seed()),
+            outbound: RefCell::new(None),
         }
+    }
+
+    /// Sets (or with `None` clears) the network of the call about to run.
+    pub fn set_outbound(&self, outbound: crate::outbound::CallOutbound) {
+        *self.outbound.borrow_mut() = outbound;
+    }
+
+    /// The network of the current call, if it has one.
+    pub fn outbound(&self) -> crate::outbound::CallOutbound {
+        self.outbound.borrow().clone()
     }
 
     /// Notes that randomness was drawn (see `top_level_random`).
@@ -124,7 +137,7 @@ impl CallState {
         false
     }
 
-    fn charge<'js>(&self, ctx: &Ctx<'js>, bytes: usize) -> rquickjs::Result<()> {
+    pub(crate) fn charge<'js>(&self, ctx: &Ctx<'js>, bytes: usize) -> rquickjs::Result<()> {
         if bytes > self.budget.get() {
             self.host_oom.set(true);
             return Err(Exception::throw_range(
@@ -137,7 +150,7 @@ impl CallState {
 
     /// Copies a JS string to Rust; a failure is QuickJS running out of memory (the copy is made
     /// with the JS allocator first).
-    fn js_string<'js>(
+    pub(crate) fn js_string<'js>(
         &self,
         ctx: &Ctx<'js>,
         s: &rquickjs::String<'js>,
@@ -346,6 +359,7 @@ pub(crate) fn install<'js>(
     // Every host function is made here, once per slot, before its base image is taken: a Rust
     // function made during a call would own a Rust-side closure that restoring the image forgets.
     more(ctx, st, &host)?;
+    crate::outbound::install(ctx, st, &host)?;
 
     // `Math.random`: the context's own generator state would be part of every image (each call
     // would see the same sequence), so the slot's generator, reseeded from the OS for every call

@@ -53,7 +53,7 @@ fn internal(e: impl std::fmt::Display) -> Error {
 }
 
 /// The lazily loaded prelude chunks, in the order of the `CHUNK_*` indices in prelude.js.
-const CHUNKS: [(&str, &str); 7] = [
+const CHUNKS: [(&str, &str); 8] = [
     ("clave:text", include_str!("prelude_text.js")),
     ("clave:url", include_str!("prelude_url.js")),
     ("clave:crypto", include_str!("prelude_crypto.js")),
@@ -61,6 +61,7 @@ const CHUNKS: [(&str, &str); 7] = [
     ("clave:console", include_str!("prelude_console.js")),
     ("clave:timers", include_str!("prelude_timers.js")),
     ("clave:extra", include_str!("prelude_extra.js")),
+    ("clave:fetch", include_str!("prelude_fetch.js")),
 ];
 
 /// Bytecode of the core prelude and of its lazily loaded chunks.
@@ -493,6 +494,7 @@ impl Slot {
 
     /// One full call: restores the function's image (building it from the base image on a miss),
     /// runs `fetch`, and extracts the response.
+    #[allow(clippy::too_many_arguments)] // the call's inputs, each used once
     pub(crate) fn call(
         &mut self,
         cache: &BytecodeCache,
@@ -501,6 +503,7 @@ impl Slot {
         request: HttpRequest,
         limits: &Limits,
         started: Instant,
+        outbound: crate::outbound::CallOutbound,
     ) -> Result<Outcome, Error> {
         if request.body.len() > limits.max_request_bytes {
             return Err(Error::RequestTooLarge {
@@ -516,10 +519,12 @@ impl Slot {
         if Instant::now() >= deadline || self.st.abandon.load(Ordering::Relaxed) {
             return Err(Error::Timeout);
         }
+        self.st.set_outbound(outbound);
         let result = self
             .enter(cache, code_hash, code, limits, deadline)
             .and_then(|ns| self.run_fetch(ns, request, limits))
             .map_err(|e| self.reclassify(e));
+        self.st.set_outbound(None);
         // Whatever happened, the arena is restored before the next call (by the worker's scrub
         // after the reply, at the latest when the next call starts).
         self.st.heap.set_limit(usize::MAX);
@@ -958,7 +963,15 @@ pub(crate) fn run_on_thread_slot(
         }
         let slot = guard.as_mut().ok_or_else(|| internal("no slot"))?;
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let r = slot.call(cache, code_hash, code, request, limits, Instant::now());
+            let r = slot.call(
+                cache,
+                code_hash,
+                code,
+                request,
+                limits,
+                Instant::now(),
+                None,
+            );
             slot.scrub(&code_hash);
             r
         }));

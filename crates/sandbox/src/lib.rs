@@ -6,7 +6,8 @@
 //! only that call with a typed [`Error`]; [`SandboxPool`] answers [`Error::Timeout`] on time even
 //! when a native built-in overruns, by abandoning and replacing the worker thread.
 //!
-//! It refuses: network access (`fetch` rejects), any filesystem, timers beyond the call's deadline,
+//! It refuses: network access other than HTTPS `fetch()` through the [`Outbound`] the embedder
+//! supplies for a call (without one, `fetch` rejects), any filesystem, timers beyond the call's deadline,
 //! clocks finer than 1 ms, `eval` and `new Function` of strings (the context has no eval intrinsic),
 //! bytecode that it did not compile itself, and printing anything (console output is returned).
 //!
@@ -18,10 +19,12 @@ mod bytes;
 mod cache;
 mod host;
 mod invoke;
+pub mod outbound;
 mod pool;
 
 use std::time::Duration;
 
+pub use outbound::{Outbound, OutboundError, OutboundRequest, OutboundResponse};
 pub use pool::{INLINE_MAX_STACK, PoolConfig, Sandbox, SandboxPool};
 
 /// An HTTP request handed to the function's `fetch` as a `Request`.

@@ -122,6 +122,19 @@ impl Sandbox<'_> {
         request: HttpRequest,
         limits: &Limits,
     ) -> Result<Outcome, Error> {
+        self.run_with_outbound(code_hash, code, request, limits, None)
+    }
+
+    /// [`Sandbox::run`] with the network the function's `fetch()` uses (`None`: `fetch`
+    /// rejects). The exchanges block this worker thread, bounded by the call's deadline.
+    pub fn run_with_outbound(
+        &mut self,
+        code_hash: [u8; 32],
+        code: &str,
+        request: HttpRequest,
+        limits: &Limits,
+        outbound: Option<Arc<dyn crate::Outbound>>,
+    ) -> Result<Outcome, Error> {
         if self.ran.is_some() {
             return Err(Error::Internal("one sandbox call per job".into()));
         }
@@ -131,7 +144,15 @@ impl Sandbox<'_> {
             .slot
             .as_deref_mut()
             .ok_or_else(|| Error::Internal("the sandbox worker could not start".into()))?;
-        slot.call(self.cache, code_hash, code, request, &limits, self.started)
+        slot.call(
+            self.cache,
+            code_hash,
+            code,
+            request,
+            &limits,
+            self.started,
+            outbound,
+        )
     }
 }
 
@@ -315,6 +336,29 @@ impl SandboxPool {
         }
         self.run_with(clamped, move |sb| {
             sb.run(code_hash, &code, request, &limits)
+        })
+        .await?
+    }
+
+    /// [`SandboxPool::run`] with the network the function's `fetch()` uses (always on a worker:
+    /// the exchanges block the thread until they end, at the latest at the call's deadline).
+    pub async fn run_with_outbound(
+        &self,
+        code_hash: [u8; 32],
+        code: Arc<str>,
+        request: HttpRequest,
+        limits: Limits,
+        outbound: Option<Arc<dyn crate::Outbound>>,
+    ) -> Result<Outcome, Error> {
+        let clamped = limits.clamp(&self.shared.cfg.max);
+        if request.body.len() > clamped.max_request_bytes {
+            return Err(Error::RequestTooLarge {
+                size: request.body.len(),
+                limit: clamped.max_request_bytes,
+            });
+        }
+        self.run_with(clamped, move |sb| {
+            sb.run_with_outbound(code_hash, &code, request, &limits, outbound)
         })
         .await?
     }

@@ -408,8 +408,8 @@ class Response {
   get ok() { return this.#status >= 200 && this.#status <= 299; }
   get headers() { return this.#headers; }
   get type() { return this.#type; }
-  get url() { return ''; }
-  get redirected() { return false; }
+  get url() { return fetchedInfo(this, 0, ''); }
+  get redirected() { return fetchedInfo(this, 1, false); }
   clone() { return lazy(CHUNK_EXTRA).responseClone(this); }
   static state(r) { return [r.#status, r.#headers, r.#body, r.#statusText, r.#type]; }
   static set(r, status, type, bytes) {
@@ -449,9 +449,20 @@ export function runTimers() {
   return t === null ? -1 : t.runTimers();
 }
 
-// ---------------------------------------------------------------- fetch (no network)
-function fetch() {
-  return Promise.reject(new TypeError('fetch() is not available in the clave sandbox: functions have no network access'));
+// ---------------------------------------------------------------- fetch
+// HTTPS to the hosts of the function's manifest, through the host function `H.fetch` (the
+// `fetch` chunk). A fetched Response's `url` and `redirected` live in `fetchedMeta`.
+function fetch(input, init) {
+  return lazy(CHUNK_FETCH).fetch(...arguments);
+}
+let fetchedMeta = null;
+function markFetched(r, url, redirected) {
+  if (fetchedMeta === null) fetchedMeta = new intrinsic.WeakMap();
+  fetchedMeta.set(r, [url, redirected]);
+}
+function fetchedInfo(r, i, none) {
+  const m = fetchedMeta === null ? undefined : fetchedMeta.get(r);
+  return m === undefined ? none : m[i];
 }
 
 // ---------------------------------------------------------------- performance (1 ms resolution)
@@ -472,13 +483,15 @@ const CHUNK_CLONE = 3;
 const CHUNK_CONSOLE = 4;
 const CHUNK_TIMERS = 5;
 const CHUNK_EXTRA = 6;
+const CHUNK_FETCH = 7;
 const loadChunk = H.load;
-const loaded = [null, null, null, null, null, null, null];
+const loaded = [null, null, null, null, null, null, null, null];
 const CORE = {
   get H() { return host(); }, tag, toU8, wellFormed, utf8Encode, utf8Decode, domError, ArrayIsArray, isView, SymbolIterator,
   get INTEGER_ARRAYS() { return integerArrays(); }, Headers, Request, Response, loadedURL: () => loaded[CHUNK_URL],
   intrinsic,
   responseState, responseSet, lazyURL: () => lazy(CHUNK_URL), headerPairs,
+  requestBody, markFetched,
 };
 function lazy(i) {
   let e = loaded[i];

@@ -172,6 +172,28 @@ impl Runner for CountingRunner {
             Ok(out)
         })
     }
+
+    fn run_with_outbound(
+        &self,
+        code_hash: CodeHash,
+        code: Arc<str>,
+        request: InvokeRequest,
+        limits: Limits,
+        outbound: Arc<[clave_proto::HostPattern]>,
+    ) -> BoxFuture<'_, Result<RunOutput, RunError>> {
+        Box::pin(async move {
+            self.runs.fetch_add(1, Ordering::SeqCst);
+            let out = self
+                .inner
+                .run_with_outbound(code_hash, code, request, limits, outbound)
+                .await?;
+            self.console
+                .lock()
+                .expect("lock")
+                .extend(out.console.iter().cloned());
+            Ok(out)
+        })
+    }
 }
 
 /// Everything a test needs.
@@ -271,6 +293,7 @@ impl Harness {
             entry: "index.js".into(),
             limits,
             created: self.now(),
+            outbound: Vec::new(),
         }
         .to_bytes();
         let sealed = seal_code(

@@ -38,6 +38,7 @@ pub fn manifest_bytes(code: &[u8]) -> Vec<u8> {
         entry: "index.js".to_owned(),
         limits: Limits::default(),
         created: 1_700_000_000,
+        outbound: Vec::new(),
     }
     .to_bytes()
 }
