@@ -1,0 +1,222 @@
+//! Settings resolution: which gateway, token, project and trust policy a command uses (flags
+//! and environment, then `config.toml`, then the running `clave dev`'s record), the SDK client
+//! built from them, and platform verification.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use clave_attest::{Measurement, Policy, TeeKind};
+use clave_client::{Client, TrustPolicy, Verified, now_unix};
+
+use crate::cli::Global;
+use crate::config::{ConfigFile, DevRecord, one_line};
+use crate::output::{CliError, ErrContext, Out, exit, from_client};
+use crate::platform::{dev_engine_measurement, dev_kds_measurement};
+
+/// Everything a command needs to know about where and whom to talk to.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    pub(crate) gateway: String,
+    pub(crate) token: Option<String>,
+    pub(crate) admin_token: Option<String>,
+    pub(crate) project: String,
+    pub(crate) dev: bool,
+    pub(crate) insecure: bool,
+    /// `None`: nothing pinned (no policy files and no --insecure-dev).
+    pub(crate) trust: Option<TrustPolicy>,
+}
+
+/// Shared state of one `clave` run.
+pub(crate) struct Ctx {
+    pub(crate) out: Out,
+    pub(crate) global: Global,
+    pub(crate) dir: PathBuf,
+    pub(crate) file: ConfigFile,
+    pub(crate) dev: Option<DevRecord>,
+}
+
+fn read_policy(path: &Path, what: &str) -> Result<Policy, CliError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        CliError::usage(format!(
+            "cannot read the {what} policy file {}: {e}",
+            path.display()
+        ))
+    })?;
+    Policy::from_json(&text).map_err(|e| {
+        CliError::usage(format!(
+            "the {what} policy file {} is not a valid policy: {}",
+            path.display(),
+            one_line(&e.to_string())
+        ))
+    })
+}
+
+impl Ctx {
+    pub(crate) fn target(&self) -> Result<Target, CliError> {
+        let g = &self.global;
+        let f = &self.file;
+        let (gateway, dev) = match g.gateway.clone().or_else(|| f.gateway.clone()) {
+            Some(url) => (url, None),
+            None => match &self.dev {
+                Some(d) => (d.gateway.clone(), Some(d)),
+                None => {
+                    return Err(CliError::usage(
+                        "no gateway configured: start `clave dev` in another terminal (it publishes its URL), or pass --gateway URL (or set CLAVE_GATEWAY).",
+                    ));
+                }
+            },
+        };
+        let token = g
+            .token
+            .clone()
+            .or_else(|| f.token.clone())
+            .or_else(|| dev.map(|d| d.token.clone()));
+        let admin_token = f
+            .admin_token
+            .clone()
+            .or_else(|| dev.map(|d| d.admin_token.clone()));
+        let project = g
+            .project
+            .clone()
+            .or_else(|| f.project.clone())
+            .or_else(|| dev.map(|d| d.project.clone()))
+            .unwrap_or_else(|| crate::platform::DEV_PROJECT.to_owned());
+        let insecure = g.insecure_dev || f.insecure_dev.unwrap_or(false) || dev.is_some();
+        let kds_file = g.kds_policy.clone().or_else(|| f.kds_policy.clone());
+        let engine_file = g.engine_policy.clone().or_else(|| f.engine_policy.clone());
+        let max_age = f.max_age_secs.map(std::time::Duration::from_secs);
+        let trust = if insecure {
+            // The dev measurements: from the dev record when it is this gateway, else the fixed,
+            // published development constants (`clave dev` always uses them).
+            let rec = self.dev.as_ref().filter(|d| d.gateway == gateway);
+            let kds_m = rec
+                .and_then(|d| Measurement::from_hex(&d.kds_measurement).ok())
+                .unwrap_or_else(dev_kds_measurement);
+            let eng_m = rec
+                .and_then(|d| Measurement::from_hex(&d.engine_measurement).ok())
+                .unwrap_or_else(dev_engine_measurement);
+            let mut t = TrustPolicy::insecure_dev(kds_m, [eng_m])
+                .map_err(|e| CliError::usage(format!("invalid dev trust policy: {e}")))?;
+            if let Some(p) = &kds_file {
+                t.kds_policy = read_policy(p, "KDS")?;
+            }
+            if let Some(p) = &engine_file {
+                t.engine_policy = read_policy(p, "engine")?;
+            }
+            Some(t)
+        } else {
+            match (&kds_file, &engine_file) {
+                (Some(k), Some(e)) => Some(TrustPolicy::new(
+                    read_policy(k, "KDS")?,
+                    read_policy(e, "engine")?,
+                )),
+                (None, None) => None,
+                _ => {
+                    return Err(CliError::usage(
+                        "give both --kds-policy and --engine-policy (or neither, with --insecure-dev for a development platform).",
+                    ));
+                }
+            }
+        };
+        let trust = match trust {
+            Some(t) => {
+                let admission = g
+                    .kds_admission_policy
+                    .clone()
+                    .or_else(|| f.kds_admission_policy.clone());
+                Some(match admission {
+                    Some(p) => t.accept_kds_admission_policy(read_policy(&p, "KDS admission")?),
+                    None => t,
+                })
+            }
+            None => None,
+        };
+        let trust = trust.map(|t| match max_age {
+            Some(a) => t.with_max_age(a),
+            None => t,
+        });
+        let target = Target {
+            gateway,
+            token,
+            admin_token,
+            project,
+            dev: dev.is_some(),
+            insecure,
+            trust,
+        };
+        if target.dev {
+            self.out.insecure(&format!(
+                "using the local clave dev platform at {} (nothing is confidential)",
+                target.gateway
+            ));
+        } else if target.insecure {
+            self.out
+                .insecure("--insecure-dev accepts evidence anyone can forge (development only)");
+        }
+        Ok(target)
+    }
+
+    pub(crate) fn client(&self, t: &Target) -> Result<Client, CliError> {
+        // With nothing pinned the client is only used to probe (explain the refusal); this
+        // policy admits nothing real.
+        let trust = match &t.trust {
+            Some(tr) => tr.clone(),
+            None => TrustPolicy::new(unpinned_policy()?, unpinned_policy()?),
+        };
+        Client::new(&t.gateway, trust).map_err(|e| CliError::usage(one_line(&e.to_string())))
+    }
+
+    pub(crate) fn err_ctx(&self, t: &Target, function: Option<&str>) -> ErrContext {
+        ErrContext {
+            function: function.map(str::to_owned),
+            project: t.project.clone(),
+            dev: t.dev,
+        }
+    }
+
+    pub(crate) fn need_token<'a>(&self, t: &'a Target, what: &str) -> Result<&'a str, CliError> {
+        t.token.as_deref().ok_or_else(|| {
+            CliError::usage(format!(
+                "{what} needs a deploy token: pass --token or set CLAVE_TOKEN (`clave dev` writes one for its platform)."
+            ))
+        })
+    }
+
+    /// Verify the platform (fresh nonce), or explain why it cannot be trusted.
+    pub(crate) async fn verify(
+        &self,
+        client: &Client,
+        t: &Target,
+    ) -> Result<Arc<Verified>, CliError> {
+        let ectx = self.err_ctx(t, None);
+        if t.trust.is_none() {
+            let claim = client.probe().await.map_err(|e| from_client(&e, &ectx))?;
+            return Err(if claim.kind == TeeKind::InsecureSimulated {
+                CliError::new(
+                    exit::ATTESTATION,
+                    format!(
+                        "attestation refused, nothing was sent: the platform at {} runs on the INSECURE simulated TEE; pass --insecure-dev to accept it for local development.",
+                        t.gateway
+                    ),
+                )
+            } else {
+                CliError::new(
+                    exit::ATTESTATION,
+                    format!(
+                        "attestation cannot be checked, nothing was sent: the platform claims a {} TEE but no trust policy is configured; pass --kds-policy and --engine-policy (or set them in config.toml).",
+                        claim.kind
+                    ),
+                )
+            });
+        }
+        let pb = self.out.spinner("verifying the platform's attestation…");
+        let r = client.verify(now_unix()).await;
+        pb.finish_and_clear();
+        r.map_err(|e| from_client(&e, &ectx))
+    }
+}
+
+fn unpinned_policy() -> Result<Policy, CliError> {
+    Policy::measurements([TeeKind::SevSnp], [Measurement(vec![0; 32])])
+        .map_err(|e| CliError::usage(e.to_string()))
+}
