@@ -18,6 +18,7 @@ use rquickjs::{
 use sha2::Digest as _;
 
 use crate::arena::Arena;
+use crate::bundle;
 use crate::bytes::{load_module, with_u8};
 use crate::host::{self, CallState};
 use crate::{BytecodeCache, Error, HttpRequest, HttpResponse, Limits, Outcome};
@@ -187,36 +188,149 @@ fn compile_error<'js>(ctx: &Ctx<'js>, e: rquickjs::Error) -> Error {
     }
 }
 
-/// Refuses every import: functions are one module, and the prelude must not be importable.
-struct NoImports;
+/// What the module loader links from (state outside the arena, consulted only while a function's
+/// modules are compiled or its image is built).
+#[derive(Default)]
+enum Linking {
+    /// No function is being compiled or loaded: `import()` during a call reaches only modules
+    /// already linked into the image.
+    #[default]
+    Idle,
+    /// Compiling: the bundle's sources, and each module's bytecode once it is compiled (QuickJS
+    /// resolves a module's imports when it compiles it).
+    Compile {
+        sources: HashMap<String, String>,
+        compiled: Vec<(String, Vec<u8>)>,
+    },
+    /// Building the image: the bundle's bytecode (compiled by this crate from source whose hash
+    /// was checked), by module name.
+    Link(HashMap<String, Vec<u8>>),
+}
 
-impl rquickjs::loader::Resolver for NoImports {
-    fn resolve<'js>(
-        &mut self,
-        ctx: &Ctx<'js>,
-        _base: &str,
-        name: &str,
-        _attributes: Option<rquickjs::loader::ImportAttributes<'js>>,
-    ) -> rquickjs::Result<String> {
-        Err(rquickjs::Exception::throw_reference(
-            ctx,
-            &format!("module imports are not supported in the clave sandbox ({name:?})"),
-        ))
+type LinkState = Rc<std::cell::RefCell<Linking>>;
+
+/// Links a function's modules from its bundle only: imports resolve by [`bundle::resolve`] and load
+/// the bundle's own modules. Nothing else is importable (not the prelude, whose module names
+/// contain `:`, which no bundle path may; not files; not URLs).
+struct BundleLoader {
+    linking: LinkState,
+}
+
+fn import_error<'js>(ctx: &Ctx<'js>, message: &str) -> rquickjs::Error {
+    rquickjs::Exception::throw_reference(ctx, message)
+}
+
+/// The `WriteOptions` of user modules.
+fn write_options() -> WriteOptions {
+    WriteOptions {
+        strip_source: true,
+        ..Default::default()
     }
 }
 
-impl rquickjs::loader::Loader for NoImports {
+impl rquickjs::loader::Resolver for BundleLoader {
+    fn resolve<'js>(
+        &mut self,
+        ctx: &Ctx<'js>,
+        base: &str,
+        name: &str,
+        _attributes: Option<rquickjs::loader::ImportAttributes<'js>>,
+    ) -> rquickjs::Result<String> {
+        let path = bundle::resolve(base, name).map_err(|e| import_error(ctx, &e.to_string()))?;
+        let (known, count) = match &*self.linking.borrow() {
+            Linking::Idle => (true, 0),
+            Linking::Compile { sources, .. } => (sources.contains_key(&path), sources.len()),
+            Linking::Link(modules) => (modules.contains_key(&path), modules.len()),
+        };
+        if !known {
+            let hint = if count == 1 {
+                " (the function is one module; deploy its directory or entry file with `clave deploy` to bundle what it imports)"
+            } else {
+                ""
+            };
+            return Err(import_error(
+                ctx,
+                &format!("import {name:?} in {base:?}: {path:?} is not in the bundle{hint}"),
+            ));
+        }
+        Ok(path)
+    }
+}
+
+impl rquickjs::loader::Loader for BundleLoader {
     fn load<'js>(
         &mut self,
         ctx: &Ctx<'js>,
         name: &str,
         _attributes: Option<rquickjs::loader::ImportAttributes<'js>>,
     ) -> rquickjs::Result<Module<'js>> {
-        Err(rquickjs::Exception::throw_reference(
-            ctx,
-            &format!("module imports are not supported in the clave sandbox ({name:?})"),
-        ))
+        let source = match &*self.linking.borrow() {
+            Linking::Link(modules) => {
+                if let Some(bytecode) = modules.get(name) {
+                    return load_module(ctx.clone(), bytecode);
+                }
+                None
+            }
+            Linking::Compile { sources, .. } => sources.get(name).cloned(),
+            Linking::Idle => None,
+        };
+        let Some(source) = source else {
+            return Err(import_error(
+                ctx,
+                &format!(
+                    "module {name:?} was not loaded when the function started: import() during a call reaches only modules the bundle imports statically"
+                ),
+            ));
+        };
+        // Compiling: declaring it resolves its own imports (re-entering this loader), then its
+        // bytecode is kept.
+        let m = Module::declare(ctx.clone(), name, source)?;
+        let bc = m.write(write_options())?;
+        if let Linking::Compile { compiled, .. } = &mut *self.linking.borrow_mut() {
+            compiled.push((name.to_owned(), bc));
+        }
+        Ok(m)
     }
+}
+
+/// Compiled modules framed into one byte string for the [`BytecodeCache`]: for each module
+/// (entry first) `u32 LE name length, name, u32 LE bytecode length, bytecode`.
+fn frame_modules(modules: &[(String, Vec<u8>)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(modules.iter().map(|(n, b)| n.len() + b.len() + 8).sum());
+    for (name, bc) in modules {
+        out.extend_from_slice(&u32::try_from(name.len()).unwrap_or(u32::MAX).to_le_bytes());
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(&u32::try_from(bc.len()).unwrap_or(u32::MAX).to_le_bytes());
+        out.extend_from_slice(bc);
+    }
+    out
+}
+
+/// One length-prefixed field of [`frame_modules`] output from the front of `bytes`.
+fn take_frame<'a>(bytes: &mut &'a [u8]) -> Result<&'a [u8], Error> {
+    let (len, rest) = bytes
+        .split_first_chunk::<4>()
+        .ok_or_else(|| internal("truncated module frame"))?;
+    let len = u32::from_le_bytes(*len) as usize;
+    let field = rest
+        .get(..len)
+        .ok_or_else(|| internal("truncated module frame"))?;
+    *bytes = &rest[len..];
+    Ok(field)
+}
+
+/// The modules of [`frame_modules`] output, entry first.
+fn unframe_modules(mut bytes: &[u8]) -> Result<Vec<(String, &[u8])>, Error> {
+    let mut out = Vec::new();
+    while !bytes.is_empty() {
+        let name = std::str::from_utf8(take_frame(&mut bytes)?).map_err(internal)?;
+        let bc = take_frame(&mut bytes)?;
+        out.push((name.to_owned(), bc));
+    }
+    if out.is_empty() {
+        return Err(internal("no modules in the frame"));
+    }
+    Ok(out)
 }
 
 /// First cycle-collection threshold of a runtime. QuickJS starts at 256 KiB, which an idle
@@ -227,17 +341,91 @@ pub(crate) fn gc_threshold(heap_bytes: usize) -> usize {
     (heap_bytes / 8).clamp(256 << 10, 2 << 20)
 }
 
-/// Compiles source to bytecode in a throwaway context of `rt` (same limits as the call).
-fn compile(rt: &Runtime, source: &str) -> Result<Vec<u8>, Error> {
+/// Compiles a function's code (one module, or a [`bundle::Bundle`] of several) to framed
+/// bytecode ([`frame_modules`], entry first) in a throwaway context of `rt` (same limits as the
+/// call), whose loader state is `linking`.
+fn compile(rt: &Runtime, linking: &LinkState, source: &str) -> Result<Vec<u8>, Error> {
+    let bundle = bundle::Bundle::decode(source).map_err(|e| Error::InvalidModule {
+        message: e.to_string(),
+    })?;
+    let (entry, sources): (&str, HashMap<String, String>) = match &bundle {
+        Some(b) => (
+            b.entry(),
+            b.modules()
+                .iter()
+                .map(|(p, s)| (p.clone(), s.clone()))
+                .collect(),
+        ),
+        None => (
+            MODULE_NAME,
+            HashMap::from([(MODULE_NAME.to_owned(), source.to_owned())]),
+        ),
+    };
+    let mut order: Vec<String> = vec![entry.to_owned()];
+    order.extend(sources.keys().filter(|p| p.as_str() != entry).cloned());
+    *linking.borrow_mut() = Linking::Compile {
+        sources,
+        compiled: Vec::new(),
+    };
+    let r = compile_modules(rt, linking, &order, bundle.is_some());
+    let compiled = match std::mem::take(&mut *linking.borrow_mut()) {
+        Linking::Compile { compiled, .. } => compiled,
+        _ => Vec::new(),
+    };
+    r?;
+    // Entry first, then the rest in the order they were compiled.
+    let mut framed: Vec<(String, Vec<u8>)> = Vec::with_capacity(compiled.len());
+    let mut rest = Vec::new();
+    for (name, bc) in compiled {
+        if name == entry {
+            framed.insert(0, (name, bc));
+        } else {
+            rest.push((name, bc));
+        }
+    }
+    framed.extend(rest);
+    Ok(frame_modules(&framed))
+}
+
+/// Declares every module of `order` not compiled yet (the entry first; declaring one compiles
+/// what it imports through the loader). Errors of a bundle's modules name the module.
+fn compile_modules(
+    rt: &Runtime,
+    linking: &LinkState,
+    order: &[String],
+    name_errors: bool,
+) -> Result<(), Error> {
     let cctx = Context::custom::<CompileIntrinsics>(rt).map_err(internal)?;
     cctx.with(|ctx| {
-        let m = Module::declare(ctx.clone(), MODULE_NAME, source)
-            .map_err(|e| compile_error(&ctx, e))?;
-        m.write(WriteOptions {
-            strip_source: true,
-            ..Default::default()
-        })
-        .map_err(|e| compile_error(&ctx, e))
+        for name in order {
+            let source = match &*linking.borrow() {
+                Linking::Compile { compiled, sources } => {
+                    if compiled.iter().any(|(n, _)| n == name) {
+                        None
+                    } else {
+                        sources.get(name).cloned()
+                    }
+                }
+                _ => None,
+            };
+            let Some(source) = source else { continue };
+            let m =
+                Module::declare(ctx.clone(), name.as_str(), source).map_err(
+                    |e| match compile_error(&ctx, e) {
+                        Error::InvalidModule { message } if name_errors => Error::InvalidModule {
+                            message: format!("{name}: {message}"),
+                        },
+                        other => other,
+                    },
+                )?;
+            let bc = m
+                .write(write_options())
+                .map_err(|e| compile_error(&ctx, e))?;
+            if let Linking::Compile { compiled, .. } = &mut *linking.borrow_mut() {
+                compiled.push((name.clone(), bc));
+            }
+        }
+        Ok(())
     })
 }
 
@@ -342,6 +530,8 @@ pub(crate) struct Slot {
     holds: Holds,
     /// The largest heap limit a call may have (the arena is reserved for it).
     max_heap: usize,
+    /// What the loader links from while a function is compiled or its image built.
+    linking: LinkState,
     /// Last: the runtime lives in it.
     arena: Arena,
 }
@@ -391,7 +581,15 @@ impl Slot {
         st.heap.set_limit(usize::MAX);
         let arena = Arena::new(arena_bytes_for(max_heap)).map_err(Error::Internal)?;
         let rt = Runtime::new_with_alloc(arena.allocator(st.heap.clone())).map_err(internal)?;
-        rt.set_loader(NoImports, NoImports);
+        let linking: LinkState = Rc::default();
+        rt.set_loader(
+            BundleLoader {
+                linking: linking.clone(),
+            },
+            BundleLoader {
+                linking: linking.clone(),
+            },
+        );
         let s = st.clone();
         rt.set_interrupt_handler(Some(Box::new(move || s.expired())));
         let ctx = Context::custom::<RunIntrinsics>(&rt).map_err(internal)?;
@@ -411,6 +609,7 @@ impl Slot {
             },
             holds: Holds::Dirty,
             max_heap,
+            linking,
             arena,
         };
         let st = slot.st.clone();
@@ -635,11 +834,27 @@ impl Slot {
         self.st.arm(limits, deadline);
         update_stack_top(&self.ctx);
         self.rt.set_max_stack_size(limits.stack_bytes);
-        compile(&self.rt, code).map_err(|e| self.reclassify(e))
+        compile(&self.rt, &self.linking, code).map_err(|e| self.reclassify(e))
     }
 
-    /// Loads and evaluates the function's module and drives top-level await to completion.
-    fn load_user(&mut self, code: &[u8]) -> Result<Persistent<Object<'static>>, Error> {
+    /// Loads the function's modules (framed bytecode, entry first), links and evaluates them, and
+    /// drives top-level await to completion.
+    fn load_user(&mut self, framed: &[u8]) -> Result<Persistent<Object<'static>>, Error> {
+        let modules = unframe_modules(framed)?;
+        let entry = modules[0].1;
+        *self.linking.borrow_mut() = Linking::Link(
+            modules
+                .iter()
+                .map(|(name, bc)| (name.clone(), bc.to_vec()))
+                .collect(),
+        );
+        let r = self.load_entry(entry);
+        *self.linking.borrow_mut() = Linking::Idle;
+        r
+    }
+
+    /// [`Slot::load_user`] with the loader armed.
+    fn load_entry(&mut self, code: &[u8]) -> Result<Persistent<Object<'static>>, Error> {
         let st = self.st.clone();
         let (ns, p) = self
             .ctx

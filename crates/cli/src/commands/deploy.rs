@@ -3,53 +3,15 @@
 use std::path::Path;
 
 use clave_client::{Limits, now_unix};
+use clave_proto::gateway_api::DeployResponse;
 
+use crate::bundle::{self, Collected};
 use crate::cli::DeployArgs;
 use crate::config::{DeployRecord, Deploys, one_line};
 use crate::output::{CliError, from_client};
+use crate::project::ProjectFile;
 
-use super::{Ctx, render};
-
-/// Find the entry module of a file or directory.
-fn load_code(path: &Path, entry: Option<&str>) -> Result<(String, Vec<u8>), CliError> {
-    let file = if path.is_dir() {
-        match entry {
-            Some(e) => path.join(e),
-            None => ["index.js", "index.mjs", "worker.js", "main.js"]
-                .iter()
-                .map(|n| path.join(n))
-                .find(|p| p.is_file())
-                .ok_or_else(|| {
-                    CliError::usage(format!(
-                        "{} holds no index.js, index.mjs, worker.js or main.js; name the entry module with --entry.",
-                        path.display()
-                    ))
-                })?,
-        }
-    } else {
-        path.to_path_buf()
-    };
-    let code = std::fs::read(&file)
-        .map_err(|e| CliError::usage(format!("cannot read {}: {e}", file.display())))?;
-    let text = std::str::from_utf8(&code).map_err(|_| {
-        CliError::usage(format!(
-            "{} is not UTF-8 text, so not a JavaScript module.",
-            file.display()
-        ))
-    })?;
-    if let Err(e) = clave_sandbox::check(text) {
-        return Err(CliError::usage(format!(
-            "{} is not a deployable function: {}.",
-            file.display(),
-            one_line(&e.to_string()).trim_end_matches('.')
-        )));
-    }
-    let entry_name = file.file_name().map_or_else(
-        || "index.js".to_owned(),
-        |n| n.to_string_lossy().into_owned(),
-    );
-    Ok((entry_name, code))
-}
+use super::{Ctx, Target, render};
 
 fn parse_size(v: &str) -> Option<u64> {
     let v = v.trim().to_ascii_lowercase();
@@ -107,8 +69,46 @@ fn default_name(path: &Path) -> Option<String> {
     (!name.is_empty()).then_some(name)
 }
 
-pub(super) async fn deploy(ctx: &Ctx, args: DeployArgs) -> Result<(), CliError> {
-    let name = match args.name.clone().or_else(|| default_name(&args.path)) {
+/// What `clave deploy` and `clave dev --watch` deploy.
+pub(super) struct Plan {
+    /// Function name.
+    pub name: String,
+    /// Limits: clave.toml's, then the flags'.
+    pub limits: Limits,
+    /// The modules and the code.
+    pub collected: Collected,
+    /// The project file, when it describes this function.
+    pub project: Option<ProjectFile>,
+}
+
+/// Work out what to deploy: `path` (or the project file's directory), the name and the limits,
+/// and collect and check the code. The project file applies when `path` is omitted or is its
+/// directory.
+pub(super) fn plan(
+    ctx: &Ctx,
+    path: Option<&Path>,
+    name: Option<&str>,
+    entry: Option<&str>,
+    limit_flags: &[String],
+) -> Result<Plan, CliError> {
+    let project = ctx.project.as_ref().filter(|p| {
+        path.is_none_or(|path| path.canonicalize().ok() == p.dir().canonicalize().ok())
+    });
+    let path = match (path, project) {
+        (Some(p), _) => p.to_path_buf(),
+        (None, Some(p)) => p.dir(),
+        (None, None) => {
+            return Err(CliError::usage(
+                "name the function's entry file or directory (clave deploy FILE_OR_DIR), or run this where a clave.toml describes it (`clave init` writes one).",
+            ));
+        }
+    };
+    let file = project.map(|p| &p.file);
+    let name = match name
+        .map(str::to_owned)
+        .or_else(|| file.and_then(|f| f.name.clone()))
+        .or_else(|| default_name(&path))
+    {
         Some(n) => n,
         None => return Err(CliError::usage("name the function with --name.")),
     };
@@ -117,26 +117,84 @@ pub(super) async fn deploy(ctx: &Ctx, args: DeployArgs) -> Result<(), CliError> 
             "{name:?} is not a valid function name: use 1-63 of a-z, 0-9 and '-', starting with a letter or digit."
         )));
     }
-    let limits = parse_limits(&args.limits)?;
-    let (entry, code) = load_code(&args.path, args.entry.as_deref())?;
-    let t = ctx.target()?;
-    let token = ctx.need_token(&t, "deploy")?;
-    let client = ctx.client(&t)?;
-    let verified = ctx.verify(&client, &t).await?;
+    let mut items = file.map(|f| f.limits.as_items()).unwrap_or_default();
+    items.extend(limit_flags.iter().cloned());
+    let limits = parse_limits(&items)?;
+    let entry = entry
+        .map(str::to_owned)
+        .or_else(|| file.and_then(|f| f.entry.clone()));
+    let collected = bundle::collect(&path, entry.as_deref())?;
+    if let Err(e) = clave_sandbox::check(&collected.code) {
+        return Err(CliError::usage(format!(
+            "{} is not a deployable function: {}.",
+            collected.root.join(collected.bundle.entry()).display(),
+            one_line(&e.to_string()).trim_end_matches('.')
+        )));
+    }
+    Ok(Plan {
+        name,
+        limits,
+        collected,
+        project: file.cloned(),
+    })
+}
+
+/// MERGE POINT for the project file's `vars`, `secrets` (names), `outbound` and
+/// `compatibility_date`: this is the one place they would be copied into the manifest. The
+/// manifest of this build has no such fields, so they are parsed and checked but not deployed,
+/// and the deploy says so.
+fn carry_into_manifest(ctx: &Ctx, file: Option<&ProjectFile>) {
+    let Some(f) = file else { return };
+    let mut unused = Vec::new();
+    if !f.vars.is_empty() {
+        unused.push("vars");
+    }
+    if !f.secrets.is_empty() {
+        unused.push("secrets");
+    }
+    if !f.outbound.is_empty() {
+        unused.push("outbound");
+    }
+    if !unused.is_empty() {
+        ctx.out.warn(&format!(
+            "clave.toml sets {}, which this build of clave does not deploy yet (the manifest has no such field)",
+            unused.join(", ")
+        ));
+    }
+}
+
+/// Verify the platform, seal the planned code and upload it, and record its hash on this
+/// machine; returns the gateway's answer and the code hash.
+pub(super) async fn upload(
+    ctx: &Ctx,
+    t: &Target,
+    plan: &Plan,
+) -> Result<(DeployResponse, String, bool), CliError> {
+    let token = ctx.need_token(t, "deploy")?;
+    let client = ctx.client(t)?;
+    let verified = ctx.verify(&client, t).await?;
+    carry_into_manifest(ctx, plan.project.as_ref());
     let pb = ctx
         .out
         .spinner("sealing the code to the attested code key and uploading…");
     let r = client
-        .deploy(&t.project, &name, &entry, &code, limits, token)
+        .deploy(
+            &t.project,
+            &plan.name,
+            plan.collected.bundle.entry(),
+            plan.collected.code.as_bytes(),
+            plan.limits,
+            token,
+        )
         .await;
     pb.finish_and_clear();
-    let d = r.map_err(|e| from_client(&e, &ctx.err_ctx(&t, Some(&name))))?;
+    let d = r.map_err(|e| from_client(&e, &ctx.err_ctx(t, Some(&plan.name))))?;
     let hash = d.code_hash.to_hex();
     if let Err(e) = Deploys::record(
         &ctx.dir,
         &t.gateway,
         &t.project,
-        &name,
+        &plan.name,
         DeployRecord {
             code_hash: hash.clone(),
             version: d.response.version,
@@ -148,15 +206,26 @@ pub(super) async fn deploy(ctx: &Ctx, args: DeployArgs) -> Result<(), CliError> 
             ctx.dir.display()
         ));
     }
-    let out = &ctx.out;
+    Ok((d.response, hash, verified.insecure()))
+}
+
+pub(super) async fn deploy(ctx: &Ctx, args: DeployArgs) -> Result<(), CliError> {
+    let plan = plan(
+        ctx,
+        args.path.as_deref(),
+        args.name.as_deref(),
+        args.entry.as_deref(),
+        &args.limits,
+    )?;
+    let t = ctx.target()?;
+    let (response, hash, insecure) = upload(ctx, &t, &plan).await?;
     render::deployed(
-        out,
-        &d.response,
+        &ctx.out,
+        &response,
         &hash,
-        &entry,
-        code.len(),
-        verified.insecure(),
-        &name,
+        &plan.collected,
+        insecure,
+        &plan.name,
     );
     Ok(())
 }

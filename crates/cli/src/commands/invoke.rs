@@ -3,7 +3,8 @@
 use std::io::Read as _;
 use std::path::Path;
 
-use clave_client::CodeHash;
+use clave_client::{CodeHash, Target};
+use clave_proto::invoke::InvokeRequest;
 
 use crate::cli::InvokeArgs;
 use crate::config::Deploys;
@@ -42,6 +43,34 @@ fn read_data(arg: Option<&str>) -> Result<Vec<u8>, CliError> {
 }
 
 pub(super) async fn invoke(ctx: &Ctx, args: InvokeArgs) -> Result<(), CliError> {
+    let name = match args.name.clone().or_else(|| ctx.project_name()) {
+        Some(n) => n,
+        None => {
+            return Err(CliError::usage(
+                "name the function: clave invoke NAME (or run it where a clave.toml names one).",
+            ));
+        }
+    };
+    let target = Target::new(
+        args.method.to_ascii_uppercase(),
+        args.path.clone().unwrap_or_default(),
+    );
+    if let Err(e) = InvokeRequest::new(
+        "p".parse()
+            .map_err(|_| CliError::usage("internal: project"))?,
+        "f".parse()
+            .map_err(|_| CliError::usage("internal: function"))?,
+        CodeHash::of(b""),
+        0,
+        Vec::new(),
+    )
+    .with_target(&target.method, &target.path)
+    {
+        return Err(CliError::usage(format!(
+            "--method {:?} --path {:?}: {e}.",
+            args.method, target.path
+        )));
+    }
     let body = read_data(args.data.as_deref())?;
     let mut headers = Vec::new();
     for h in &args.headers {
@@ -75,14 +104,14 @@ pub(super) async fn invoke(ctx: &Ctx, args: InvokeArgs) -> Result<(), CliError> 
         None => None,
     };
     let t = ctx.target()?;
-    let ectx = ctx.err_ctx(&t, Some(&args.name));
+    let ectx = ctx.err_ctx(&t, Some(&name));
     let client = ctx.client(&t)?;
     let (hash, source) = if let Some(h) = explicit {
         (h, "--hash")
     } else if args.trust_latest {
         let token = ctx.need_token(&t, "--trust-latest")?;
         let (version, h) = client
-            .active_code_hash(&t.project, &args.name, token)
+            .active_code_hash(&t.project, &name, token)
             .await
             .map_err(|e| from_client(&e, &ectx))?;
         ctx.out.warn(&format!(
@@ -91,12 +120,12 @@ pub(super) async fn invoke(ctx: &Ctx, args: InvokeArgs) -> Result<(), CliError> 
         (h, "--trust-latest")
     } else {
         let deploys = Deploys::load(&ctx.dir);
-        match deploys.get(&t.gateway, &t.project, &args.name) {
+        match deploys.get(&t.gateway, &t.project, &name) {
             Some(rec) => (
                 rec.code_hash.parse::<CodeHash>().map_err(|_| {
                     CliError::usage(format!(
                         "the recorded code hash of {:?} in {} is malformed; pass --hash.",
-                        args.name,
+                        name,
                         ctx.dir.join(crate::config::DEPLOYS_FILE).display()
                     ))
                 })?,
@@ -105,7 +134,7 @@ pub(super) async fn invoke(ctx: &Ctx, args: InvokeArgs) -> Result<(), CliError> 
             None => {
                 return Err(CliError::usage(format!(
                     "no code hash to pin for {:?}: pass --hash with the hash its developer published, or --trust-latest to pin whatever the gateway says is active.",
-                    args.name
+                    name
                 )));
             }
         }
@@ -116,7 +145,7 @@ pub(super) async fn invoke(ctx: &Ctx, args: InvokeArgs) -> Result<(), CliError> 
             .out
             .spinner("sealing the request and queueing it (asynchronous call)…");
         let pending = client
-            .invoke_async(&t.project, &args.name, &body, &headers, &hash)
+            .invoke_async_target(&t.project, &name, &target, &body, &headers, &hash)
             .await;
         pb.finish_and_clear();
         let pending = pending.map_err(|e| from_client(&e, &ectx))?;
@@ -140,7 +169,7 @@ pub(super) async fn invoke(ctx: &Ctx, args: InvokeArgs) -> Result<(), CliError> 
             .out
             .spinner("sealing the request and waiting for the engine…");
         let r = client
-            .invoke(&t.project, &args.name, &body, &headers, &hash)
+            .invoke_target(&t.project, &name, &target, &body, &headers, &hash)
             .await;
         pb.finish_and_clear();
         r

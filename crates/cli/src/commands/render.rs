@@ -10,6 +10,9 @@ use clave_proto::gateway_api::{
 use clave_proto::invoke::InvokeResponse;
 use serde_json::json;
 
+use sha2::{Digest as _, Sha256};
+
+use crate::bundle::Collected;
 use crate::config::DevRecord;
 use crate::output::Out;
 
@@ -71,11 +74,11 @@ pub(super) fn deployed(
     out: &Out,
     r: &DeployResponse,
     hash: &str,
-    entry: &str,
-    code_bytes: usize,
+    code: &Collected,
     insecure: bool,
     name: &str,
 ) {
+    let modules = code.bundle.modules();
     if out.json {
         out.json_doc(&json!({
             "ok": true,
@@ -84,13 +87,19 @@ pub(super) fn deployed(
             "version": r.version,
             "active_version": r.active_version,
             "code_hash": hash,
-            "entry": entry,
-            "code_bytes": code_bytes,
+            "entry": code.bundle.entry(),
+            "modules": modules.keys().collect::<Vec<_>>(),
+            "code_bytes": code.code.len(),
             "insecure": insecure,
         }));
     } else {
+        let what = if modules.len() == 1 {
+            String::new()
+        } else {
+            format!("{} modules, ", modules.len())
+        };
         out.line(&format!(
-            "{} {} version {}{} ({} bytes, sealed to the attested code key)",
+            "{} {} version {}{} ({what}{} bytes, sealed to the attested code key)",
             out.green("deployed"),
             out.bold(&format!("{}/{}", r.project, r.function)),
             r.version,
@@ -99,12 +108,49 @@ pub(super) fn deployed(
             } else {
                 ""
             },
-            code_bytes
+            code.code.len()
         ));
         out.line(&format!("code hash: {}", out.bold(hash)));
         out.line(&out.dim(&format!(
             "callers pin it: clave invoke {name} --hash {hash}"
         )));
+    }
+}
+
+/// `clave hash`: the code hash of a function's files.
+pub(super) fn code_hash(out: &Out, code: &Collected, hash: &str) {
+    if out.json {
+        let modules: Vec<_> = code
+            .bundle
+            .modules()
+            .iter()
+            .map(|(path, src)| {
+                json!({
+                    "path": path,
+                    "bytes": src.len(),
+                    "sha256": hex::encode(Sha256::digest(src.as_bytes())),
+                })
+            })
+            .collect();
+        out.json_doc(&json!({
+            "ok": true,
+            "code_hash": hash,
+            "root": code.root,
+            "entry": code.bundle.entry(),
+            "bundle": modules.len() > 1,
+            "modules": modules,
+            "code_bytes": code.code.len(),
+        }));
+    } else {
+        out.line(hash);
+        if code.bundle.modules().len() > 1 {
+            out.note(&format!(
+                "{} modules from {} (entry {}); the hash covers their canonical encoding (docs/bundles.md)",
+                code.bundle.modules().len(),
+                code.root.display(),
+                code.bundle.entry()
+            ));
+        }
     }
 }
 

@@ -8,10 +8,11 @@ use std::sync::Arc;
 use clave_attest::{Measurement, Policy, TeeKind};
 use clave_client::{Client, TrustPolicy, Verified, now_unix};
 
-use crate::cli::Global;
+use crate::cli::{Global, Origin};
 use crate::config::{ConfigFile, DevRecord, one_line};
 use crate::output::{CliError, ErrContext, Out, exit, from_client};
 use crate::platform::{dev_engine_measurement, dev_kds_measurement};
+use crate::project::Project;
 
 /// Everything a command needs to know about where and whom to talk to.
 #[derive(Debug, Clone)]
@@ -26,6 +27,39 @@ pub(crate) struct Target {
     pub(crate) trust: Option<TrustPolicy>,
 }
 
+/// Where a setting came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Source {
+    /// A command-line flag.
+    Flag,
+    /// An environment variable.
+    Env(&'static str),
+    /// config.toml in the config directory.
+    ConfigFile,
+    /// The running `clave dev`'s dev.json.
+    DevRecord,
+    /// The project file clave.toml.
+    ProjectFile,
+    /// Built in.
+    Default,
+}
+
+/// The layered settings ([`Ctx::settings`]): each value with its [`Source`].
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) gateway: Option<(String, Source)>,
+    pub(crate) token: Option<(String, Source)>,
+    pub(crate) admin_token: Option<(String, Source)>,
+    pub(crate) project: (String, Source),
+    pub(crate) insecure_dev: (bool, Source),
+    pub(crate) kds_policy: Option<(String, Source)>,
+    pub(crate) engine_policy: Option<(String, Source)>,
+    pub(crate) kds_admission_policy: Option<(String, Source)>,
+    pub(crate) max_age_secs: Option<(u64, Source)>,
+    /// The gateway is the running `clave dev`'s.
+    pub(crate) dev: bool,
+}
+
 /// Shared state of one `clave` run.
 pub(crate) struct Ctx {
     pub(crate) out: Out,
@@ -33,6 +67,8 @@ pub(crate) struct Ctx {
     pub(crate) dir: PathBuf,
     pub(crate) file: ConfigFile,
     pub(crate) dev: Option<DevRecord>,
+    /// The project file, for the commands that read one.
+    pub(crate) project: Option<Project>,
 }
 
 fn read_policy(path: &Path, what: &str) -> Result<Policy, CliError> {
@@ -52,39 +88,91 @@ fn read_policy(path: &Path, what: &str) -> Result<Policy, CliError> {
 }
 
 impl Ctx {
-    pub(crate) fn target(&self) -> Result<Target, CliError> {
+    /// Every layered setting with the layer it came from: flag or environment (clap), then
+    /// config.toml, then the running `clave dev`'s record, then the default.
+    pub(crate) fn settings(&self) -> Settings {
         let g = &self.global;
         let f = &self.file;
-        let (gateway, dev) = match g.gateway.clone().or_else(|| f.gateway.clone()) {
-            Some(url) => (url, None),
-            None => match &self.dev {
-                Some(d) => (d.gateway.clone(), Some(d)),
-                None => {
-                    return Err(CliError::usage(
-                        "no gateway configured: start `clave dev` in another terminal (it publishes its URL), or pass --gateway URL (or set CLAVE_GATEWAY).",
-                    ));
-                }
-            },
+        let cli = |id: &'static str| {
+            let env = Global::LAYERED
+                .iter()
+                .find(|(i, _)| *i == id)
+                .map_or("", |(_, e)| *e);
+            match g.origins.get(id) {
+                Some(Origin::Env) => Source::Env(env),
+                _ => Source::Flag,
+            }
         };
-        let token = g
-            .token
-            .clone()
-            .or_else(|| f.token.clone())
-            .or_else(|| dev.map(|d| d.token.clone()));
-        let admin_token = f
-            .admin_token
-            .clone()
-            .or_else(|| dev.map(|d| d.admin_token.clone()));
-        let project = g
-            .project
-            .clone()
-            .or_else(|| f.project.clone())
-            .or_else(|| dev.map(|d| d.project.clone()))
-            .unwrap_or_else(|| crate::platform::DEV_PROJECT.to_owned());
-        let insecure = g.insecure_dev || f.insecure_dev.unwrap_or(false) || dev.is_some();
-        let kds_file = g.kds_policy.clone().or_else(|| f.kds_policy.clone());
-        let engine_file = g.engine_policy.clone().or_else(|| f.engine_policy.clone());
-        let max_age = f.max_age_secs.map(std::time::Duration::from_secs);
+        let pick = |id: &'static str, flag: Option<String>, file: Option<String>| {
+            flag.map(|v| (v, cli(id)))
+                .or_else(|| file.map(|v| (v, Source::ConfigFile)))
+        };
+        let gateway = pick("gateway", g.gateway.clone(), f.gateway.clone()).or_else(|| {
+            self.dev
+                .as_ref()
+                .map(|d| (d.gateway.clone(), Source::DevRecord))
+        });
+        let dev = gateway
+            .as_ref()
+            .filter(|(_, s)| *s == Source::DevRecord)
+            .and(self.dev.as_ref());
+        let path = |v: &Option<PathBuf>| v.as_ref().map(|p| p.display().to_string());
+        let insecure_dev = if g.insecure_dev {
+            (true, cli("insecure_dev"))
+        } else if f.insecure_dev == Some(true) {
+            (true, Source::ConfigFile)
+        } else if dev.is_some() {
+            (true, Source::DevRecord)
+        } else {
+            (false, Source::Default)
+        };
+        Settings {
+            token: pick("token", g.token.clone(), f.token.clone())
+                .or_else(|| dev.map(|d| (d.token.clone(), Source::DevRecord))),
+            admin_token: f
+                .admin_token
+                .clone()
+                .map(|v| (v, Source::ConfigFile))
+                .or_else(|| dev.map(|d| (d.admin_token.clone(), Source::DevRecord))),
+            project: pick("project", g.project.clone(), f.project.clone())
+                .or_else(|| dev.map(|d| (d.project.clone(), Source::DevRecord)))
+                .unwrap_or_else(|| (crate::platform::DEV_PROJECT.to_owned(), Source::Default)),
+            insecure_dev,
+            kds_policy: pick("kds_policy", path(&g.kds_policy), path(&f.kds_policy)),
+            engine_policy: pick(
+                "engine_policy",
+                path(&g.engine_policy),
+                path(&f.engine_policy),
+            ),
+            kds_admission_policy: pick(
+                "kds_admission_policy",
+                path(&g.kds_admission_policy),
+                path(&f.kds_admission_policy),
+            ),
+            max_age_secs: f.max_age_secs.map(|v| (v, Source::ConfigFile)),
+            dev: dev.is_some(),
+            gateway,
+        }
+    }
+
+    pub(crate) fn target(&self) -> Result<Target, CliError> {
+        let s = self.settings();
+        let Some((gateway, _)) = s.gateway else {
+            return Err(CliError::usage(
+                "no gateway configured: start `clave dev` in another terminal (it publishes its URL), or pass --gateway URL (or set CLAVE_GATEWAY).",
+            ));
+        };
+        let dev = s.dev;
+        let token = s.token.map(|(v, _)| v);
+        let admin_token = s.admin_token.map(|(v, _)| v);
+        let project = s.project.0;
+        let insecure = s.insecure_dev.0;
+        let kds_file = s.kds_policy.map(|(v, _)| PathBuf::from(v));
+        let engine_file = s.engine_policy.map(|(v, _)| PathBuf::from(v));
+        let admission = s.kds_admission_policy.map(|(v, _)| PathBuf::from(v));
+        let max_age = s
+            .max_age_secs
+            .map(|(v, _)| std::time::Duration::from_secs(v));
         let trust = if insecure {
             // The dev measurements: from the dev record when it is this gateway, else the fixed,
             // published development constants (`clave dev` always uses them).
@@ -119,16 +207,10 @@ impl Ctx {
             }
         };
         let trust = match trust {
-            Some(t) => {
-                let admission = g
-                    .kds_admission_policy
-                    .clone()
-                    .or_else(|| f.kds_admission_policy.clone());
-                Some(match admission {
-                    Some(p) => t.accept_kds_admission_policy(read_policy(&p, "KDS admission")?),
-                    None => t,
-                })
-            }
+            Some(t) => Some(match &admission {
+                Some(p) => t.accept_kds_admission_policy(read_policy(p, "KDS admission")?),
+                None => t,
+            }),
             None => None,
         };
         let trust = trust.map(|t| match max_age {
@@ -140,7 +222,7 @@ impl Ctx {
             token,
             admin_token,
             project,
-            dev: dev.is_some(),
+            dev,
             insecure,
             trust,
         };
@@ -154,6 +236,11 @@ impl Ctx {
                 .insecure("--insecure-dev accepts evidence anyone can forge (development only)");
         }
         Ok(target)
+    }
+
+    /// The function name of the project file, if any.
+    pub(crate) fn project_name(&self) -> Option<String> {
+        self.project.as_ref().and_then(|p| p.file.name.clone())
     }
 
     pub(crate) fn client(&self, t: &Target) -> Result<Client, CliError> {
