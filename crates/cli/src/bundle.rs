@@ -291,14 +291,13 @@ fn tokens(src: &str) -> Vec<Tok> {
             i += 1;
             match c {
                 '{' => braces.push(false),
-                '}' => {
-                    if braces.pop() == Some(true) {
-                        if template(&mut i) {
-                            braces.push(true);
-                        }
-                        out.push(Tok::Other);
-                        continue;
+                '}' if braces.pop() == Some(true) => {
+                    // The end of a template substitution: the template's text continues.
+                    if template(&mut i) {
+                        braces.push(true);
                     }
+                    out.push(Tok::Other);
+                    continue;
                 }
                 _ => {}
             }
