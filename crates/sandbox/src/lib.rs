@@ -20,6 +20,7 @@ mod bytes;
 mod cache;
 mod host;
 mod invoke;
+mod link;
 mod pool;
 
 use std::time::Duration;
