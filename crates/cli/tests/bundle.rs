@@ -322,3 +322,29 @@ fn init_watch_and_a_request_with_method_path_and_query() {
     assert_eq!(v["settings"]["gateway"]["source"], "env CLAVE_GATEWAY");
     drop(watch);
 }
+
+#[test]
+fn config_dir_honours_xdg_config_home_and_clave_config_dir() {
+    let tmp = tempfile::tempdir().unwrap();
+    let xdg = tmp.path().join("xdg");
+    let run = |envs: &[(&str, &Path)]| {
+        let mut cmd = Command::new(bin());
+        cmd.args(["--json", "config"])
+            .current_dir(tmp.path())
+            .env_remove("CLAVE_CONFIG_DIR")
+            .env_remove("CLAVE_PROJECT_FILE")
+            .env_remove("CLAVE_GATEWAY");
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let v: serde_json::Value = serde_json::from_str(&ok(&cmd.output().unwrap())).unwrap();
+        v["settings"]["config_dir"].clone()
+    };
+    let d = run(&[("XDG_CONFIG_HOME", &xdg)]);
+    assert_eq!(d["value"], xdg.join("clave").display().to_string());
+    assert_eq!(d["source"], "env XDG_CONFIG_HOME");
+    let own = tmp.path().join("own");
+    let d = run(&[("XDG_CONFIG_HOME", &xdg), ("CLAVE_CONFIG_DIR", &own)]);
+    assert_eq!(d["value"], own.display().to_string());
+    assert_eq!(d["source"], "env CLAVE_CONFIG_DIR");
+}

@@ -40,6 +40,8 @@ pub(crate) enum Source {
     DevRecord,
     /// The project file clave.toml.
     ProjectFile,
+    /// Found by looking in the current directory and its parents.
+    Found,
     /// Built in.
     Default,
 }

@@ -21,6 +21,7 @@ fn source_words(ctx: &Ctx, s: Source) -> String {
             .project
             .as_ref()
             .map_or_else(String::new, |p| p.path.display().to_string()),
+        Source::Found => "found from the current directory".to_owned(),
         Source::Default => "default".to_owned(),
     }
 }
@@ -71,7 +72,7 @@ fn rows(ctx: &Ctx) -> Vec<Row> {
         let src = match ctx.global.origins.get("project_file") {
             Some(crate::cli::Origin::Flag) => Source::Flag,
             Some(crate::cli::Origin::Env) => Source::Env("CLAVE_PROJECT_FILE"),
-            None => Source::Default,
+            None => Source::Found,
         };
         (p.path.display().to_string(), src)
     });
