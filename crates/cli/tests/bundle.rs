@@ -348,3 +348,22 @@ fn config_dir_honours_xdg_config_home_and_clave_config_dir() {
     assert_eq!(d["value"], own.display().to_string());
     assert_eq!(d["source"], "env CLAVE_CONFIG_DIR");
 }
+
+#[test]
+fn a_bad_method_or_path_is_a_usage_error_before_anything_is_sent() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("config");
+    for args in [
+        ["invoke", "f", "--path", "items"],
+        ["invoke", "f", "--path", "/a#b"],
+        ["invoke", "f", "--method", "GE T"],
+    ] {
+        let o = clave_in(tmp.path(), &config, &args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains("--method"), "{}", stderr(&o));
+    }
+    // Without a name and without a clave.toml: say how to name the function.
+    let o = clave_in(tmp.path(), &config, &["invoke", "--data", "{}"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("clave.toml"), "{}", stderr(&o));
+}

@@ -116,8 +116,11 @@ pub const DEFAULT_METHOD: &str = "POST";
 /// Longest [`InvokeRequest::target`], bytes.
 pub const MAX_TARGET_BYTES: usize = 8192;
 
-/// An RFC 9110 method token of at most 32 characters.
-fn check_method(m: &[u8]) -> Result<()> {
+/// Check a method: an RFC 9110 token of at most 32 characters.
+///
+/// # Errors
+/// [`Error::InvalidMethod`].
+pub fn check_method(m: &[u8]) -> Result<()> {
     let tchar = |b: &u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(b);
     if m.is_empty() || m.len() > 32 || !m.iter().all(tchar) {
         return Err(Error::InvalidMethod);
@@ -125,8 +128,12 @@ fn check_method(m: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// Empty, or `/…` or `?…` of visible ASCII other than `#`, at most [`MAX_TARGET_BYTES`].
-fn check_target(t: &str) -> Result<()> {
+/// Check a path and query ([`InvokeRequest::target`]): empty, or `/…` or `?…` of visible ASCII
+/// other than `#`, at most [`MAX_TARGET_BYTES`].
+///
+/// # Errors
+/// [`Error::InvalidTarget`] saying which rule was broken.
+pub fn check_target(t: &str) -> Result<()> {
     if t.len() > MAX_TARGET_BYTES {
         return Err(Error::InvalidTarget {
             reason: "the path and query are longer than 8192 bytes",

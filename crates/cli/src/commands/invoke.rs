@@ -4,7 +4,7 @@ use std::io::Read as _;
 use std::path::Path;
 
 use clave_client::{CodeHash, Target};
-use clave_proto::invoke::InvokeRequest;
+use clave_proto::invoke::{check_method, check_target};
 
 use crate::cli::InvokeArgs;
 use crate::config::Deploys;
@@ -55,16 +55,7 @@ pub(super) async fn invoke(ctx: &Ctx, args: InvokeArgs) -> Result<(), CliError> 
         args.method.to_ascii_uppercase(),
         args.path.clone().unwrap_or_default(),
     );
-    if let Err(e) = InvokeRequest::new(
-        "p".parse()
-            .map_err(|_| CliError::usage("internal: project"))?,
-        "f".parse()
-            .map_err(|_| CliError::usage("internal: function"))?,
-        CodeHash::of(b""),
-        0,
-        Vec::new(),
-    )
-    .with_target(&target.method, &target.path)
+    if let Err(e) = check_method(target.method.as_bytes()).and_then(|()| check_target(&target.path))
     {
         return Err(CliError::usage(format!(
             "--method {:?} --path {:?}: {e}.",
