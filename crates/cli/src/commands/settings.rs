@@ -54,12 +54,18 @@ pub(crate) struct Settings {
     pub(crate) admin_token: Option<(String, Source)>,
     pub(crate) project: (String, Source),
     pub(crate) insecure_dev: (bool, Source),
-    pub(crate) kds_policy: Option<(String, Source)>,
-    pub(crate) engine_policy: Option<(String, Source)>,
-    pub(crate) kds_admission_policy: Option<(String, Source)>,
+    pub(crate) kds_policy: Option<(PathBuf, Source)>,
+    pub(crate) engine_policy: Option<(PathBuf, Source)>,
+    pub(crate) kds_admission_policy: Option<(PathBuf, Source)>,
     pub(crate) max_age_secs: Option<(u64, Source)>,
     /// The gateway is the running `clave dev`'s.
     pub(crate) dev: bool,
+}
+
+/// The flag's (or its environment variable's) value with `flag_source`, else the config file's.
+fn layer<T>(flag: Option<T>, flag_source: Source, file: Option<T>) -> Option<(T, Source)> {
+    flag.map(|v| (v, flag_source))
+        .or_else(|| file.map(|v| (v, Source::ConfigFile)))
 }
 
 /// Shared state of one `clave` run.
@@ -106,8 +112,10 @@ impl Ctx {
             }
         };
         let pick = |id: &'static str, flag: Option<String>, file: Option<String>| {
-            flag.map(|v| (v, cli(id)))
-                .or_else(|| file.map(|v| (v, Source::ConfigFile)))
+            layer(flag, cli(id), file)
+        };
+        let pick_path = |id: &'static str, flag: &Option<PathBuf>, file: &Option<PathBuf>| {
+            layer(flag.clone(), cli(id), file.clone())
         };
         let gateway = pick("gateway", g.gateway.clone(), f.gateway.clone()).or_else(|| {
             self.dev
@@ -118,7 +126,6 @@ impl Ctx {
             .as_ref()
             .filter(|(_, s)| *s == Source::DevRecord)
             .and(self.dev.as_ref());
-        let path = |v: &Option<PathBuf>| v.as_ref().map(|p| p.display().to_string());
         let insecure_dev = if g.insecure_dev {
             (true, cli("insecure_dev"))
         } else if f.insecure_dev == Some(true) {
@@ -140,16 +147,12 @@ impl Ctx {
                 .or_else(|| dev.map(|d| (d.project.clone(), Source::DevRecord)))
                 .unwrap_or_else(|| (crate::platform::DEV_PROJECT.to_owned(), Source::Default)),
             insecure_dev,
-            kds_policy: pick("kds_policy", path(&g.kds_policy), path(&f.kds_policy)),
-            engine_policy: pick(
-                "engine_policy",
-                path(&g.engine_policy),
-                path(&f.engine_policy),
-            ),
-            kds_admission_policy: pick(
+            kds_policy: pick_path("kds_policy", &g.kds_policy, &f.kds_policy),
+            engine_policy: pick_path("engine_policy", &g.engine_policy, &f.engine_policy),
+            kds_admission_policy: pick_path(
                 "kds_admission_policy",
-                path(&g.kds_admission_policy),
-                path(&f.kds_admission_policy),
+                &g.kds_admission_policy,
+                &f.kds_admission_policy,
             ),
             max_age_secs: f.max_age_secs.map(|v| (v, Source::ConfigFile)),
             dev: dev.is_some(),
@@ -169,9 +172,9 @@ impl Ctx {
         let admin_token = s.admin_token.map(|(v, _)| v);
         let project = s.project.0;
         let insecure = s.insecure_dev.0;
-        let kds_file = s.kds_policy.map(|(v, _)| PathBuf::from(v));
-        let engine_file = s.engine_policy.map(|(v, _)| PathBuf::from(v));
-        let admission = s.kds_admission_policy.map(|(v, _)| PathBuf::from(v));
+        let kds_file = s.kds_policy.map(|(v, _)| v);
+        let engine_file = s.engine_policy.map(|(v, _)| v);
+        let admission = s.kds_admission_policy.map(|(v, _)| v);
         let max_age = s
             .max_age_secs
             .map(|(v, _)| std::time::Duration::from_secs(v));

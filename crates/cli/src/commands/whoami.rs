@@ -50,9 +50,11 @@ fn rows(ctx: &Ctx) -> Vec<Row> {
         "insecure_dev",
         Some((s.insecure_dev.0.to_string(), s.insecure_dev.1)),
     );
-    add("kds_policy", s.kds_policy);
-    add("engine_policy", s.engine_policy);
-    add("kds_admission_policy", s.kds_admission_policy);
+    let path =
+        |v: Option<(std::path::PathBuf, Source)>| v.map(|(p, s)| (p.display().to_string(), s));
+    add("kds_policy", path(s.kds_policy));
+    add("engine_policy", path(s.engine_policy));
+    add("kds_admission_policy", path(s.kds_admission_policy));
     add(
         "max_age_secs",
         s.max_age_secs.map(|(v, src)| (v.to_string(), src)),
