@@ -14,16 +14,27 @@ Quickstart (two terminals):
   clave deploy examples/hello.js --name hello # terminal 2: verify attestation, seal, upload
   clave invoke hello --data '{\"name\":\"Ada\"}'    # sealed call pinned to the deployed code hash
 
+A project of your own:
+  clave init my-fn && cd my-fn                # clave.toml + src/index.js
+  clave dev --watch                           # platform + deploy on every save (prints the hash)
+  clave invoke --method GET --path '/items?id=3'
+
 `clave dev` writes its URL and a development deploy token to $CLAVE_CONFIG_DIR/dev.json
 (default ~/.config/clave/dev.json); other commands use it when no --gateway/--token is given,
 and then accept its INSECURE simulated TEE, saying so on every output.
 
-Configuration (lowest to highest precedence): ~/.config/clave/config.toml, environment
-(CLAVE_GATEWAY, CLAVE_TOKEN, CLAVE_PROJECT, CLAVE_KDS_POLICY, CLAVE_ENGINE_POLICY,
-CLAVE_INSECURE_DEV), flags. config.toml keys: gateway, token, project, admin_token,
-kds_policy (path to a clave-attest policy JSON file), engine_policy (path),
-kds_admission_policy (path), accept_external_master_secret (bool), insecure_dev (bool),
-max_age_secs.
+Configuration (lowest to highest precedence): the running `clave dev` (dev.json),
+config.toml in the config directory ($CLAVE_CONFIG_DIR, else $XDG_CONFIG_HOME/clave, else
+~/.config/clave), environment (CLAVE_GATEWAY, CLAVE_TOKEN, CLAVE_PROJECT, CLAVE_KDS_POLICY,
+CLAVE_ENGINE_POLICY, CLAVE_KDS_ADMISSION_POLICY, CLAVE_INSECURE_DEV, CLAVE_PROJECT_FILE),
+flags. config.toml keys: gateway, token, project, admin_token, kds_policy (path to a
+clave-attest policy JSON file), engine_policy (path), kds_admission_policy (path),
+accept_external_master_secret (bool), insecure_dev (bool), max_age_secs. `clave config`
+shows each setting and where it came from.
+
+The project file clave.toml (found in the current directory or a parent) describes one
+function for deploy, dev --watch, invoke and hash: name, entry, compatibility_date, secrets,
+outbound, [limits], [vars]. `clave init` writes one.
 
 Exit codes (stable, for scripts):
   0  success
@@ -103,9 +114,61 @@ pub struct Global {
     /// says so): whoever provides that secret can derive every key [default: refused]
     #[arg(long, global = true, env = "CLAVE_ACCEPT_EXTERNAL_MASTER_SECRET")]
     pub accept_external_master_secret: bool,
+    /// The project file (clave.toml) [default: ./clave.toml or the nearest parent directory's]
+    #[arg(long, global = true, env = "CLAVE_PROJECT_FILE", value_name = "FILE")]
+    pub project_file: Option<PathBuf>,
     /// Print one JSON document on stdout instead of text
     #[arg(long, global = true)]
     pub json: bool,
+    /// Which of the options above were given as a flag or through their environment variable
+    /// (filled from clap's matches by [`Global::record_origins`]; for `clave config`).
+    #[arg(skip)]
+    pub origins: std::collections::BTreeMap<&'static str, Origin>,
+}
+
+/// How an option reached clap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// A command-line flag.
+    Flag,
+    /// Its environment variable.
+    Env,
+}
+
+impl Global {
+    /// The options whose origin [`Global::record_origins`] records, with their environment
+    /// variables.
+    pub const LAYERED: [(&'static str, &'static str); 9] = [
+        ("gateway", "CLAVE_GATEWAY"),
+        ("token", "CLAVE_TOKEN"),
+        ("project", "CLAVE_PROJECT"),
+        ("insecure_dev", "CLAVE_INSECURE_DEV"),
+        (
+            "accept_external_master_secret",
+            "CLAVE_ACCEPT_EXTERNAL_MASTER_SECRET",
+        ),
+        ("kds_policy", "CLAVE_KDS_POLICY"),
+        ("engine_policy", "CLAVE_ENGINE_POLICY"),
+        ("kds_admission_policy", "CLAVE_KDS_ADMISSION_POLICY"),
+        ("project_file", "CLAVE_PROJECT_FILE"),
+    ];
+
+    /// Record, from the matches clap produced, which options came from a flag or from the
+    /// environment (global options may be matched at any subcommand level).
+    pub fn record_origins(&mut self, matches: &clap::ArgMatches) {
+        let mut level = Some(matches);
+        while let Some(m) = level {
+            for (id, _) in Self::LAYERED {
+                let origin = match m.try_get_raw(id).ok().flatten().and(m.value_source(id)) {
+                    Some(clap::parser::ValueSource::CommandLine) => Origin::Flag,
+                    Some(clap::parser::ValueSource::EnvVariable) => Origin::Env,
+                    _ => continue,
+                };
+                self.origins.insert(id, origin);
+            }
+            level = m.subcommand().map(|(_, sub)| sub);
+        }
+    }
 }
 
 /// The commands.
@@ -118,6 +181,8 @@ pub enum Command {
 Examples:
   clave dev                                        # 127.0.0.1:8787, data in ./.clave
   clave dev --listen 127.0.0.1:9000 --data-dir /tmp/clave
+  clave dev --watch                                # and deploy ./clave.toml's function on every change
+  clave dev --watch examples/hello.js --name hello
 
 Restarting with the same --data-dir keeps functions, versions, the deploy token and keys:
 the simulated KDS and engines use fixed, published development measurements, so rebuilding
@@ -168,14 +233,17 @@ CLAVE_CONFIG_FILE ([gateway] section). See docs/scaling.md.")]
     /// Verify attestation, seal a function's code to the attested code key, and upload it
     #[command(after_long_help = "\
 Examples:
+  clave deploy                                   # the function of ./clave.toml
   clave deploy examples/hello.js --name hello
-  clave deploy ./my-fn/ --name my-fn --entry worker.js --limit cpu_ms=200 --limit heap_bytes=16777216
+  clave deploy ./my-fn/ --name my-fn --entry worker.js --limit cpu_ms=200 --limit heap_bytes=16m
   clave deploy examples/salary-stats.js --name salaries --json
   clave deploy examples/currency-convert.js --outbound api.frankfurter.dev
   clave deploy ./fn.js --outbound api.stripe.com --outbound '*.openai.azure.com'
 
-The code must be one ES module with `export default { fetch(request, env, ctx) { ... } }`.
-Prints the code hash (what callers pin) and the new version. The hash is also recorded in
+The entry module has `export default { fetch(request, env, ctx) { ... } }`; its relative
+imports (and packages vendored under node_modules/) are collected into one bundle, nothing is
+fetched, and imports that leave the directory are refused (docs/bundles.md). Prints the code
+hash (what callers pin; `clave hash` computes it offline) and the new version. The hash is also recorded in
 ~/.config/clave/deploys.json so that `clave invoke` on this machine pins it by default.
 Limit keys: cpu_ms, heap_bytes, stack_bytes, max_request_bytes, max_response_bytes, max_console_bytes.
 --outbound lists the only hosts fetch() may reach (HTTPS; TLS ends inside the engine); the list is
@@ -189,10 +257,43 @@ Examples:
   echo '{\"x\":1}' | clave invoke hello --data -
   clave invoke hello --hash 3f5a...e1 --data '{}'      # pin the hash the developer published
   clave invoke hello --trust-latest --data '{}'       # pin whatever the gateway says is active
+  clave invoke hello --method GET --path '/items?id=3' # request.method, request.url
+  clave invoke --data '{}'                            # the function of ./clave.toml
 
 By default the hash pinned is the one `clave deploy` recorded on this machine. The engine
-refuses to run any other code (exit code 6). The decrypted body goes to stdout.")]
+refuses to run any other code (exit code 6). The decrypted body goes to stdout. The function
+sees the method and `https://clave/{project}/{function}` + --path as `request.url`.")]
     Invoke(InvokeArgs),
+    /// Print the code hash of a function's files (what `clave deploy` would deploy), offline
+    #[command(after_long_help = "\
+Examples:
+  clave hash                         # the function of ./clave.toml
+  clave hash examples/hello.js       # one module: the SHA-256 of the file
+  clave hash ./my-fn/ --json         # the modules and the hash
+
+A single module hashes to the SHA-256 of its file; several modules to the SHA-256 of their
+canonical encoding (docs/bundles.md shows how to recompute it).")]
+    Hash(HashArgs),
+    /// Write a starter project: clave.toml and src/index.js
+    #[command(after_long_help = "\
+Examples:
+  clave init my-fn                   # the hello template in ./my-fn
+  clave init --template json-api .   # a JSON API with routes, here
+  clave init --template stats stats  # statistics over posted numbers
+
+Refuses to overwrite existing files. Then: `clave dev --watch` in that directory.")]
+    Init(InitArgs),
+    /// Show every effective setting and where it came from (flag, env, file, dev.json)
+    #[command(
+        visible_alias = "whoami",
+        after_long_help = "\
+Examples:
+  clave config
+  CLAVE_PROJECT=shop clave whoami --json
+
+Tokens are shown only as their first characters."
+    )]
+    Config,
     /// List, inspect, roll back or delete functions
     #[command(subcommand)]
     Functions(FunctionsCommand),
@@ -226,18 +327,34 @@ pub struct DevArgs {
     /// connecting directly; TLS still ends inside the engine
     #[arg(long, value_name = "URL")]
     pub egress_proxy: Option<String>,
+    /// Deploy the function (clave.toml's, or FILE_OR_DIR) now and again whenever one of its
+    /// files changes, printing the new code hash
+    #[arg(long)]
+    pub watch: bool,
+    /// With --watch: the function's entry file or directory [default: from clave.toml]
+    #[arg(value_name = "FILE_OR_DIR", requires = "watch")]
+    pub path: Option<PathBuf>,
+    /// With --watch: function name [default: clave.toml's name, or the file name]
+    #[arg(long, short, requires = "watch")]
+    pub name: Option<String>,
+    /// With --watch: entry module inside a directory
+    #[arg(long, requires = "watch")]
+    pub entry: Option<String>,
 }
 
 /// `clave deploy`.
 #[derive(Debug, Clone, Args)]
 pub struct DeployArgs {
-    /// A .js file, or a directory holding the entry module
+    /// The entry .js file, or a directory holding the entry module [default: clave.toml's
+    /// directory and entry]
     #[arg(value_name = "FILE_OR_DIR")]
-    pub path: PathBuf,
-    /// Function name ([a-z0-9][a-z0-9-]*) [default: the file name without extension]
+    pub path: Option<PathBuf>,
+    /// Function name ([a-z0-9][a-z0-9-]*) [default: clave.toml's name, else the file name
+    /// without extension]
     #[arg(long, short)]
     pub name: Option<String>,
-    /// Entry module inside a directory [default: index.js, index.mjs, worker.js or main.js]
+    /// Entry module inside a directory [default: clave.toml's entry, else index.js, index.mjs,
+    /// worker.js, main.js or src/index.js]
     #[arg(long)]
     pub entry: Option<String>,
     /// A limit as KEY=VALUE (repeatable, or comma-separated)
@@ -255,11 +372,53 @@ pub struct DeployArgs {
     pub outbound: Vec<String>,
 }
 
+/// `clave hash`.
+#[derive(Debug, Clone, Args)]
+pub struct HashArgs {
+    /// The entry .js file, or a directory holding the entry module [default: clave.toml's]
+    #[arg(value_name = "FILE_OR_DIR")]
+    pub path: Option<PathBuf>,
+    /// Entry module inside a directory
+    #[arg(long)]
+    pub entry: Option<String>,
+}
+
+/// Starter templates of `clave init`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Template {
+    /// Greets the name it is sent
+    Hello,
+    /// Routes on method and path, answers JSON
+    JsonApi,
+    /// Mean, median and spread of posted numbers
+    Stats,
+}
+
+/// `clave init`.
+#[derive(Debug, Clone, Args)]
+pub struct InitArgs {
+    /// Directory to create the project in (created if missing)
+    #[arg(value_name = "DIR", default_value = ".")]
+    pub dir: PathBuf,
+    /// Starter template
+    #[arg(long, short, value_enum, default_value = "hello")]
+    pub template: Template,
+    /// Function name [default: the directory's name]
+    #[arg(long, short)]
+    pub name: Option<String>,
+}
+
 /// `clave invoke`.
 #[derive(Debug, Clone, Args)]
 pub struct InvokeArgs {
-    /// Function name
-    pub name: String,
+    /// Function name [default: clave.toml's name]
+    pub name: Option<String>,
+    /// HTTP method the function sees as request.method
+    #[arg(long, short = 'X', default_value = "POST", value_name = "METHOD")]
+    pub method: String,
+    /// Path and query the function sees after its URL, e.g. '/items?id=3'
+    #[arg(long, value_name = "PATH")]
+    pub path: Option<String>,
     /// Request body: JSON or text, `@file` to read a file, `-` to read stdin
     #[arg(long, short, value_name = "JSON|@FILE|-")]
     pub data: Option<String>,

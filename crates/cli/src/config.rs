@@ -14,16 +14,15 @@ pub const CONFIG_FILE: &str = "config.toml";
 /// File name of the deploy record.
 pub const DEPLOYS_FILE: &str = "deploys.json";
 
-/// `${CLAVE_CONFIG_DIR:-$HOME/.config/clave}`.
+/// `$CLAVE_CONFIG_DIR`, else the platform's configuration directory + `clave`: on Linux
+/// `$XDG_CONFIG_HOME/clave`, else `~/.config/clave` (the `dirs` crate; on macOS
+/// `~/Library/Application Support/clave`); `./.clave-config` when there is no home directory.
 #[must_use]
 pub fn config_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("CLAVE_CONFIG_DIR").filter(|d| !d.is_empty()) {
         return PathBuf::from(d);
     }
-    let home = std::env::var_os("HOME")
-        .filter(|h| !h.is_empty())
-        .map_or_else(|| PathBuf::from("."), PathBuf::from);
-    home.join(".config").join("clave")
+    dirs::config_dir().map_or_else(|| PathBuf::from(".clave-config"), |d| d.join("clave"))
 }
 
 /// `config.toml`: every key optional.

@@ -12,6 +12,7 @@
 
 #![forbid(unsafe_code)]
 
+mod bundle;
 pub mod cli;
 mod commands;
 pub mod config;
@@ -19,12 +20,11 @@ pub mod evidence;
 pub mod output;
 pub mod page;
 pub mod platform;
+pub mod project;
 pub mod server;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
-
-use clap::Parser as _;
 
 pub use platform::{DevConfig, DevPlatform};
 
@@ -48,7 +48,14 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let cli = match cli::Cli::try_parse_from(args) {
+    let parsed = <cli::Cli as clap::CommandFactory>::command()
+        .try_get_matches_from(args)
+        .and_then(|m| {
+            let mut cli = <cli::Cli as clap::FromArgMatches>::from_arg_matches(&m)?;
+            cli.global.record_origins(&m);
+            Ok(cli)
+        });
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();

@@ -20,6 +20,7 @@ use rand::rngs::SysRng;
 use serde::de::DeserializeOwned;
 
 use crate::error::{AttestationError, ClientError, LimitKind, Result};
+use crate::target::Target;
 use crate::trust::TrustPolicy;
 use crate::verify::{Verified, verify_platform};
 
@@ -340,8 +341,35 @@ impl Client {
         headers: &[(String, String)],
         code_hash: &CodeHash,
     ) -> Result<InvokeResponse> {
+        self.invoke_target(project, name, &Target::default(), body, headers, code_hash)
+            .await
+    }
+
+    /// [`Client::invoke`] with a method and a path and query for the function
+    /// (`request.method`, `request.url`).
+    ///
+    /// # Errors
+    /// As [`Client::invoke`]; [`ClientError::InvalidInput`] for a method that is not an HTTP
+    /// token or a path that is not `/…` or `?…` of visible ASCII.
+    pub async fn invoke_target(
+        &self,
+        project: &str,
+        name: &str,
+        target: &Target,
+        body: &[u8],
+        headers: &[(String, String)],
+        code_hash: &CodeHash,
+    ) -> Result<InvokeResponse> {
         let (project, function, enc, opener) = self
-            .seal_call(project, name, body, headers, code_hash, InvokeMode::Sync)
+            .seal_call(
+                project,
+                name,
+                target,
+                body,
+                headers,
+                code_hash,
+                InvokeMode::Sync,
+            )
             .await?;
         let answer = self.post_sealed(&project, &function, "", enc).await?;
         open_answer(&opener, &answer)
@@ -364,8 +392,33 @@ impl Client {
         headers: &[(String, String)],
         code_hash: &CodeHash,
     ) -> Result<PendingCall> {
+        self.invoke_async_target(project, name, &Target::default(), body, headers, code_hash)
+            .await
+    }
+
+    /// [`Client::invoke_async`] with a method and a path and query for the function.
+    ///
+    /// # Errors
+    /// As [`Client::invoke_async`] and [`Client::invoke_target`].
+    pub async fn invoke_async_target(
+        &self,
+        project: &str,
+        name: &str,
+        target: &Target,
+        body: &[u8],
+        headers: &[(String, String)],
+        code_hash: &CodeHash,
+    ) -> Result<PendingCall> {
         let (project, function, enc, opener) = self
-            .seal_call(project, name, body, headers, code_hash, InvokeMode::Async)
+            .seal_call(
+                project,
+                name,
+                target,
+                body,
+                headers,
+                code_hash,
+                InvokeMode::Async,
+            )
             .await?;
         let answer = self
             .post_sealed(&project, &function, "?mode=async", enc)
@@ -449,10 +502,12 @@ impl Client {
     }
 
     /// Verify, then seal a call for `project/name` with the given sealed mode.
+    #[allow(clippy::too_many_arguments)]
     async fn seal_call(
         &self,
         project: &str,
         name: &str,
+        target: &Target,
         body: &[u8],
         headers: &[(String, String)],
         code_hash: &CodeHash,
@@ -465,13 +520,16 @@ impl Client {
         let key = verified
             .invoke_key(now)
             .ok_or(AttestationError::MissingKey("invoke"))?;
-        let mut request = InvokeRequest::new(
+        let request = InvokeRequest::new(
             project.clone(),
             function.clone(),
             *code_hash,
             now,
             body.to_vec(),
         );
+        let mut request = request
+            .with_target(&target.method, &target.path)
+            .map_err(|e| ClientError::InvalidInput(format!("cannot build the request: {e}")))?;
         request.mode = mode;
         request.headers = headers
             .iter()

@@ -24,11 +24,13 @@
 
 mod client;
 mod error;
+mod target;
 pub mod trust;
 pub mod verify;
 
 pub use client::{Client, Deployed, PendingCall, UnverifiedClaim, now_unix};
 pub use error::{AttestationError, ClientError, Fault, LimitKind, Result};
+pub use target::Target;
 pub use trust::{DEFAULT_MAX_AGE, TrustPolicy, policy_within};
 pub use verify::{Verified, policy_words, verify_platform};
 

@@ -204,7 +204,8 @@ fn from_sandbox_limits(l: &clave_sandbox::Limits) -> Limits {
     }
 }
 
-/// The sandbox `Request` URL of an invoke request.
+/// The sandbox `Request` URL of an invoke request: `https://clave/{project}/{function}` followed by
+/// the caller's path and query.
 fn request_url(req: &InvokeRequest) -> String {
     format!(
         "{}://{}{}",
@@ -261,8 +262,8 @@ impl Runner for SandboxRunner {
     ) -> BoxFuture<'_, Result<RunOutput, RunError>> {
         Box::pin(async move {
             let http = clave_sandbox::HttpRequest {
-                method: "POST".into(),
                 url: request_url(&request),
+                method: request.method,
                 headers: request.headers,
                 body: request.body,
             };

@@ -128,10 +128,12 @@ pub enum Error {
         /// `"request"` or `"response"`.
         expected: &'static str,
     },
-    /// An invoke request whose method is not `POST`.
-    #[error("invoke requests use POST")]
+    /// An invoke request whose method is not an HTTP method token (RFC 9110 `token`, at most
+    /// 32 characters).
+    #[error("the method is not an HTTP method token")]
     InvalidMethod,
-    /// An invoke request whose scheme, authority or path is not `https://clave/{project}/{function}`.
+    /// An invoke request whose scheme, authority or path is not
+    /// `https://clave/{project}/{function}[/path][?query]`.
     #[error("invalid invoke target: {reason}")]
     InvalidTarget {
         /// What rule was broken.

@@ -1,7 +1,9 @@
 //! The invoke envelope: a BHTTP (RFC 9292) request inside OHTTP (RFC 9458), and the
 //! BHTTP response (or encrypted problem JSON, RFC 9457) under the request's response context.
 //!
-//! Inner request: `POST https://clave/{project}/{function}`, known-length BHTTP, headers
+//! Inner request: `METHOD https://clave/{project}/{function}[/path][?query]` (the method and the
+//! path and query after the function name are the caller's, handed to the function as
+//! `request.method` and `request.url`), known-length BHTTP, headers
 //! `clave-code-hash: <64 lowercase hex>` and `date: <unix seconds, decimal>` (an RFC 9110 HTTP-date
 //! is accepted too), optionally
 //! `clave-mode: async` (the caller asked for an asynchronous call; the marker is sealed, so the
@@ -78,6 +80,11 @@ pub struct InvokeRequest {
     pub date: u64,
     /// Synchronous (default) or asynchronous; sealed, so only the caller sets it.
     pub mode: InvokeMode,
+    /// HTTP method the function sees (`POST` by default); an RFC 9110 token.
+    pub method: String,
+    /// Path and query after `/{project}/{function}` that the function sees in `request.url`:
+    /// empty, or starting with `/` or `?` (e.g. `/items?id=3`); visible ASCII without `#`.
+    pub target: String,
     /// Other headers, names lowercase (e.g. `content-type`); `clave-*` and `date` are reserved.
     pub headers: Vec<(String, String)>,
     /// Request body.
@@ -92,6 +99,7 @@ impl fmt::Debug for InvokeRequest {
             .field("code_hash", &self.code_hash)
             .field("date", &self.date)
             .field("mode", &self.mode)
+            .field("target_len", &self.target.len())
             .field("headers", &self.headers.len())
             .field("body_len", &self.body.len())
             .finish()
@@ -101,6 +109,47 @@ impl fmt::Debug for InvokeRequest {
 fn is_reserved(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
     lower.starts_with(RESERVED_PREFIX) || lower == HEADER_DATE
+}
+
+/// Method of a request made without one (`clave invoke` without `--method`).
+pub const DEFAULT_METHOD: &str = "POST";
+/// Longest [`InvokeRequest::target`], bytes.
+pub const MAX_TARGET_BYTES: usize = 8192;
+
+/// Check a method: an RFC 9110 token of at most 32 characters.
+///
+/// # Errors
+/// [`Error::InvalidMethod`].
+pub fn check_method(m: &[u8]) -> Result<()> {
+    let tchar = |b: &u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(b);
+    if m.is_empty() || m.len() > 32 || !m.iter().all(tchar) {
+        return Err(Error::InvalidMethod);
+    }
+    Ok(())
+}
+
+/// Check a path and query ([`InvokeRequest::target`]): empty, or `/…` or `?…` of visible ASCII
+/// other than `#`, at most [`MAX_TARGET_BYTES`].
+///
+/// # Errors
+/// [`Error::InvalidTarget`] saying which rule was broken.
+pub fn check_target(t: &str) -> Result<()> {
+    if t.len() > MAX_TARGET_BYTES {
+        return Err(Error::InvalidTarget {
+            reason: "the path and query are longer than 8192 bytes",
+        });
+    }
+    if !(t.is_empty() || t.starts_with('/') || t.starts_with('?')) {
+        return Err(Error::InvalidTarget {
+            reason: "the path after the function name must start with / or ?",
+        });
+    }
+    if !t.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b'#') {
+        return Err(Error::InvalidTarget {
+            reason: "the path and query must be visible ASCII without # (percent-encode the rest)",
+        });
+    }
+    Ok(())
 }
 
 fn bhttp_err(e: bhttp::Error) -> Error {
@@ -183,9 +232,25 @@ impl InvokeRequest {
             code_hash,
             date,
             mode: InvokeMode::Sync,
+            method: DEFAULT_METHOD.to_owned(),
+            target: String::new(),
             headers: Vec::new(),
             body,
         }
+    }
+
+    /// The same request with another method and path-and-query (see [`InvokeRequest::target`]).
+    ///
+    /// # Errors
+    /// A method that is not an HTTP token, or a target that is not empty and does not start with
+    /// `/` or `?`, holds a character outside visible ASCII or `#`, or is longer than
+    /// [`MAX_TARGET_BYTES`].
+    pub fn with_target(mut self, method: &str, target: &str) -> Result<Self> {
+        check_method(method.as_bytes())?;
+        check_target(target)?;
+        self.method = method.to_owned();
+        self.target = target.to_owned();
+        Ok(self)
     }
 
     /// The same request marked for asynchronous invocation (`?mode=async`).
@@ -195,16 +260,18 @@ impl InvokeRequest {
         self
     }
 
-    /// The inner path, `/{project}/{function}`.
+    /// The inner path, `/{project}/{function}` followed by [`InvokeRequest::target`].
     #[must_use]
     pub fn path(&self) -> String {
-        format!("/{}/{}", self.project, self.function)
+        format!("/{}/{}{}", self.project, self.function, self.target)
     }
 
     /// Encode as known-length BHTTP. Fails on reserved or non-token header names.
     pub fn to_bhttp(&self) -> Result<Vec<u8>> {
+        check_method(self.method.as_bytes())?;
+        check_target(&self.target)?;
         let mut m = bhttp::Message::request(
-            b"POST".to_vec(),
+            self.method.as_bytes().to_vec(),
             SCHEME.as_bytes().to_vec(),
             AUTHORITY.as_bytes().to_vec(),
             self.path().into_bytes(),
@@ -244,9 +311,7 @@ impl InvokeRequest {
                 expected: "request",
             });
         };
-        if method.as_slice() != b"POST" {
-            return Err(Error::InvalidMethod);
-        }
+        check_method(method)?;
         if scheme.as_slice() != SCHEME.as_bytes() || authority.as_slice() != AUTHORITY.as_bytes() {
             return Err(Error::InvalidTarget {
                 reason: "scheme and authority must be https://clave",
@@ -258,12 +323,12 @@ impl InvokeRequest {
         let rest = path.strip_prefix('/').ok_or(Error::InvalidTarget {
             reason: "path must start with /",
         })?;
-        let mut parts = rest.split('/');
-        let (Some(p), Some(f), None) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(Error::InvalidTarget {
-                reason: "path must be /{project}/{function}",
-            });
-        };
+        let (p, rest) = rest.split_once('/').ok_or(Error::InvalidTarget {
+            reason: "path must be /{project}/{function}[/path][?query]",
+        })?;
+        let end = rest.find(['/', '?']).unwrap_or(rest.len());
+        let (f, target) = rest.split_at(end);
+        check_target(target)?;
         let project: ProjectName = p.parse()?;
         let function: FunctionName = f.parse()?;
         let fields = m.header();
@@ -304,6 +369,8 @@ impl InvokeRequest {
             code_hash,
             date,
             mode,
+            method: String::from_utf8_lossy(method).into_owned(),
+            target: target.to_owned(),
             headers,
             body: m.content().to_vec(),
         })

@@ -506,18 +506,48 @@ fn invoke_request_negatives() {
     let hash = CodeHash::of(b"x").to_hex();
     let good = [("clave-code-hash", hash.as_str()), ("date", "1700000000")];
     assert!(InvokeRequest::from_bhttp(&raw_request("POST", "/p/f", &good)).is_ok());
+    // Any method token, and a path and query after the function name, reach the function.
+    let r = InvokeRequest::from_bhttp(&raw_request("GET", "/p/f/items?id=3", &good)).expect("ok");
+    assert_eq!(
+        (r.method.as_str(), r.target.as_str()),
+        ("GET", "/items?id=3")
+    );
+    assert_eq!(r.function.as_str(), "f");
+    let r = InvokeRequest::from_bhttp(&raw_request("PATCH", "/p/f?q=1", &good)).expect("ok");
+    assert_eq!((r.method.as_str(), r.target.as_str()), ("PATCH", "?q=1"));
+    assert_eq!(
+        InvokeRequest::from_bhttp(&r.to_bhttp().expect("encode")),
+        Ok(r)
+    );
     let cases: Vec<(Vec<u8>, Error)> = vec![
-        (raw_request("GET", "/p/f", &good), Error::InvalidMethod),
+        (raw_request("GE T", "/p/f", &good), Error::InvalidMethod),
+        (raw_request("", "/p/f", &good), Error::InvalidMethod),
+        (
+            raw_request(&"G".repeat(33), "/p/f", &good),
+            Error::InvalidMethod,
+        ),
         (
             raw_request("POST", "/p", &good),
             Error::InvalidTarget {
-                reason: "path must be /{project}/{function}",
+                reason: "path must be /{project}/{function}[/path][?query]",
             },
         ),
         (
-            raw_request("POST", "/p/f/g", &good),
+            raw_request("POST", "/p/f/a#b", &good),
             Error::InvalidTarget {
-                reason: "path must be /{project}/{function}",
+                reason: "the path and query must be visible ASCII without # (percent-encode the rest)",
+            },
+        ),
+        (
+            raw_request("POST", "/p/f/a b", &good),
+            Error::InvalidTarget {
+                reason: "the path and query must be visible ASCII without # (percent-encode the rest)",
+            },
+        ),
+        (
+            raw_request("POST", &format!("/p/f/{}", "a".repeat(8192)), &good),
+            Error::InvalidTarget {
+                reason: "the path and query are longer than 8192 bytes",
             },
         ),
         (
@@ -534,10 +564,10 @@ fn invoke_request_negatives() {
             },
         ),
         (
-            raw_request("POST", "/p/f?q=1", &good),
+            raw_request("POST", "/p/F?q=1", &good),
             Error::InvalidName {
                 kind: "function",
-                reason: "only [a-z0-9-] allowed",
+                reason: "must start with [a-z0-9]",
             },
         ),
         (

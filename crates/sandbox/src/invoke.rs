@@ -20,10 +20,12 @@ use sha2::Digest as _;
 use crate::arena::Arena;
 use crate::bytes::{load_module, with_u8};
 use crate::host::{self, CallState};
+use crate::link::{BundleLoader, LinkState, Linking, compile, unframe_modules};
 use crate::{BytecodeCache, Error, HttpRequest, HttpResponse, Limits, Outcome};
 
 const PRELUDE_SRC: &str = include_str!("prelude.js");
-const MODULE_NAME: &str = "worker.js";
+/// Module name of a function that is one module.
+pub(crate) const MODULE_NAME: &str = "worker.js";
 
 /// Intrinsics every execution context starts with (besides the base objects). The context never
 /// gets `Eval` (so `eval` and `new Function` of strings throw) nor `Performance` (a
@@ -46,9 +48,9 @@ type RunIntrinsics = (
 
 /// Intrinsics of the short-lived compile context (parsing needs the eval machinery and the regexp
 /// compiler for literals).
-type CompileIntrinsics = (intrinsic::Eval, intrinsic::RegExpCompiler);
+pub(crate) type CompileIntrinsics = (intrinsic::Eval, intrinsic::RegExpCompiler);
 
-fn internal(e: impl std::fmt::Display) -> Error {
+pub(crate) fn internal(e: impl std::fmt::Display) -> Error {
     Error::Internal(e.to_string())
 }
 
@@ -171,7 +173,7 @@ fn caught<'js>(st: &CallState, ctx: &Ctx<'js>, e: rquickjs::Error) -> Error {
     }
 }
 
-fn compile_error<'js>(ctx: &Ctx<'js>, e: rquickjs::Error) -> Error {
+pub(crate) fn compile_error<'js>(ctx: &Ctx<'js>, e: rquickjs::Error) -> Error {
     match e {
         rquickjs::Error::Exception => {
             let (message, _) = exception_text(ctx, ctx.catch());
@@ -188,58 +190,12 @@ fn compile_error<'js>(ctx: &Ctx<'js>, e: rquickjs::Error) -> Error {
     }
 }
 
-/// Refuses every import: functions are one module, and the prelude must not be importable.
-struct NoImports;
-
-impl rquickjs::loader::Resolver for NoImports {
-    fn resolve<'js>(
-        &mut self,
-        ctx: &Ctx<'js>,
-        _base: &str,
-        name: &str,
-        _attributes: Option<rquickjs::loader::ImportAttributes<'js>>,
-    ) -> rquickjs::Result<String> {
-        Err(rquickjs::Exception::throw_reference(
-            ctx,
-            &format!("module imports are not supported in the clave sandbox ({name:?})"),
-        ))
-    }
-}
-
-impl rquickjs::loader::Loader for NoImports {
-    fn load<'js>(
-        &mut self,
-        ctx: &Ctx<'js>,
-        name: &str,
-        _attributes: Option<rquickjs::loader::ImportAttributes<'js>>,
-    ) -> rquickjs::Result<Module<'js>> {
-        Err(rquickjs::Exception::throw_reference(
-            ctx,
-            &format!("module imports are not supported in the clave sandbox ({name:?})"),
-        ))
-    }
-}
-
 /// First cycle-collection threshold of a runtime. QuickJS starts at 256 KiB, which an idle
 /// instance almost fills, so nearly every call paid for a full GC pass that found nothing (reference
 /// counting frees acyclic garbage at once). The threshold grows with the heap limit (1/8 of it,
 /// between 256 KiB and 2 MiB); after each pass QuickJS sets it to 1.5 × the live heap.
 pub(crate) fn gc_threshold(heap_bytes: usize) -> usize {
     (heap_bytes / 8).clamp(256 << 10, 2 << 20)
-}
-
-/// Compiles source to bytecode in a throwaway context of `rt` (same limits as the call).
-fn compile(rt: &Runtime, source: &str) -> Result<Vec<u8>, Error> {
-    let cctx = Context::custom::<CompileIntrinsics>(rt).map_err(internal)?;
-    cctx.with(|ctx| {
-        let m = Module::declare(ctx.clone(), MODULE_NAME, source)
-            .map_err(|e| compile_error(&ctx, e))?;
-        m.write(WriteOptions {
-            strip_source: true,
-            ..Default::default()
-        })
-        .map_err(|e| compile_error(&ctx, e))
-    })
 }
 
 /// An image of a slot's arena and the heap bytes in use when it was taken.
@@ -343,6 +299,8 @@ pub(crate) struct Slot {
     holds: Holds,
     /// The largest heap limit a call may have (the arena is reserved for it).
     max_heap: usize,
+    /// What the loader links from while a function is compiled or its image built.
+    linking: LinkState,
     /// Last: the runtime lives in it.
     arena: Arena,
 }
@@ -392,7 +350,15 @@ impl Slot {
         st.heap.set_limit(usize::MAX);
         let arena = Arena::new(arena_bytes_for(max_heap)).map_err(Error::Internal)?;
         let rt = Runtime::new_with_alloc(arena.allocator(st.heap.clone())).map_err(internal)?;
-        rt.set_loader(NoImports, NoImports);
+        let linking: LinkState = Rc::default();
+        rt.set_loader(
+            BundleLoader {
+                linking: linking.clone(),
+            },
+            BundleLoader {
+                linking: linking.clone(),
+            },
+        );
         let s = st.clone();
         rt.set_interrupt_handler(Some(Box::new(move || s.expired())));
         let ctx = Context::custom::<RunIntrinsics>(&rt).map_err(internal)?;
@@ -412,6 +378,7 @@ impl Slot {
             },
             holds: Holds::Dirty,
             max_heap,
+            linking,
             arena,
         };
         let st = slot.st.clone();
@@ -640,11 +607,27 @@ impl Slot {
         self.st.arm(limits, deadline);
         update_stack_top(&self.ctx);
         self.rt.set_max_stack_size(limits.stack_bytes);
-        compile(&self.rt, code).map_err(|e| self.reclassify(e))
+        compile(&self.rt, &self.linking, code).map_err(|e| self.reclassify(e))
     }
 
-    /// Loads and evaluates the function's module and drives top-level await to completion.
-    fn load_user(&mut self, code: &[u8]) -> Result<Persistent<Object<'static>>, Error> {
+    /// Loads the function's modules (framed bytecode, entry first), links and evaluates them, and
+    /// drives top-level await to completion.
+    fn load_user(&mut self, framed: &[u8]) -> Result<Persistent<Object<'static>>, Error> {
+        let modules = unframe_modules(framed)?;
+        let entry = modules[0].1;
+        *self.linking.borrow_mut() = Linking::Link(
+            modules
+                .iter()
+                .map(|(name, bc)| (name.clone(), bc.to_vec()))
+                .collect(),
+        );
+        let r = self.load_entry(entry);
+        *self.linking.borrow_mut() = Linking::Idle;
+        r
+    }
+
+    /// [`Slot::load_user`] with the loader armed.
+    fn load_entry(&mut self, code: &[u8]) -> Result<Persistent<Object<'static>>, Error> {
         let st = self.st.clone();
         let (ns, p) = self
             .ctx

@@ -1,6 +1,7 @@
 //! clave-sandbox: the JavaScript sandbox of the clave engine (QuickJS-ng through rquickjs 0.14).
 //!
-//! It runs one Workers-style ES module (`export default { fetch(request, env, ctx) }`) per call in a
+//! It runs a Workers-style ES module (`export default { fetch(request, env, ctx) }`, alone or as the
+//! entry of a [`bundle::Bundle`] of modules linked from the bundle only) per call in a
 //! fresh instance restored from the function's snapshot image, with a Web API surface written here (see the README), under hard limits:
 //! a wall-clock deadline, heap bytes, stack bytes, request/response/console sizes. Every limit ends
 //! only that call with a typed [`Error`]; [`SandboxPool`] answers [`Error::Timeout`] on time even
@@ -15,10 +16,12 @@
 //! inside the TEE, and the engine must only ever return them encrypted to the invoking user.
 
 mod arena;
+pub mod bundle;
 mod bytes;
 mod cache;
 mod host;
 mod invoke;
+mod link;
 pub mod outbound;
 mod pool;
 

@@ -60,6 +60,13 @@ export interface InvokeOptions {
     headers?: Record<string, string> | [string, string][] | Headers;
     /** The SHA-256 of the code you expect (64 lowercase hex): the engine runs nothing else. */
     codeHash: string;
+    /** The HTTP method the function sees as `request.method` (default `POST`). */
+    method?: string;
+    /**
+     * The path and query the function sees after `https://clave/{project}/{function}` in
+     * `request.url`, e.g. `/items?id=3` (empty, or starting with `/` or `?`; visible ASCII without `#`).
+     */
+    path?: string;
     /** Aborts the HTTP exchange. */
     signal?: AbortSignal;
 }

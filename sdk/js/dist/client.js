@@ -264,6 +264,14 @@ export class Clave {
         if (typeof codeHash !== "string" || !HASH.test(codeHash)) {
             throw new InvalidInputError("codeHash must be 64 lowercase hex digits", "Pin the SHA-256 of the code you expect (`clave functions list` shows it)");
         }
+        const method = (options.method ?? "POST").toUpperCase();
+        if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}$/.test(method)) {
+            throw new InvalidInputError(`method ${JSON.stringify(options.method)} is not an HTTP method token`);
+        }
+        const subpath = options.path ?? "";
+        if (subpath.length > 8192 || !/^([/?][\x21-\x22\x24-\x7e]*)?$/.test(subpath)) {
+            throw new InvalidInputError(`path ${JSON.stringify(subpath)} is not a path and query`, "Give it as /items?id=3 (or ?q=1): visible ASCII without #, percent-encode the rest");
+        }
         const headers = [];
         const given = options.headers instanceof Headers ? [...options.headers.entries()] : Array.isArray(options.headers) ? options.headers : Object.entries(options.headers ?? {});
         for (const [n, v] of given) {
@@ -298,10 +306,10 @@ export class Clave {
         if (!key)
             throw new AttestationError("missing-key", "the platform publishes no valid invoke key");
         const request = encodeRequest({
-            method: "POST",
+            method,
             scheme: "https",
             authority: "clave",
-            path: `/${project}/${name}`,
+            path: `/${project}/${name}${subpath}`,
             headers: [["clave-code-hash", codeHash], ["date", String(now)], ...headers],
             body,
         });

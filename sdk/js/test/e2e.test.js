@@ -175,6 +175,19 @@ describe("SDK against a real clave dev", { skip }, () => {
     assert.equal(resp.headers.get("x-echo"), "yes");
     assert.equal(await resp.text(), "hi!");
   });
+
+  test("method, path and query reach request.method and request.url", async () => {
+    const src = "export default { fetch(req) { const u = new URL(req.url); return Response.json({ m: req.method, p: u.pathname, id: u.searchParams.get(\"id\") }); } };\n";
+    const route = await dev.deploySource(src, "route");
+    const clave = await Clave.connect(dev.url, { trust });
+    const resp = await clave.invoke("default", "route", { method: "get", path: "/items?id=3", codeHash: route.code_hash });
+    assert.deepEqual(await resp.json(), { m: "GET", p: "/default/route/items", id: "3" });
+    const plain = await clave.invoke("default", "route", { codeHash: route.code_hash });
+    assert.deepEqual(await plain.json(), { m: "POST", p: "/default/route", id: null });
+    await assert.rejects(clave.invoke("default", "route", { path: "items", codeHash: route.code_hash }), InvalidInputError);
+    await assert.rejects(clave.invoke("default", "route", { path: "/a#b", codeHash: route.code_hash }), InvalidInputError);
+    await assert.rejects(clave.invoke("default", "route", { method: "GE T", codeHash: route.code_hash }), InvalidInputError);
+  });
 });
 
 if (skip) test(`platform tests skipped: ${skip}`, { skip }, () => {});
