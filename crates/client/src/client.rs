@@ -272,6 +272,9 @@ impl Client {
         let now = now_unix();
         let verified = self.verified(now).await?;
         let manifest = Manifest {
+            vars: Default::default(),
+            secrets: Vec::new(),
+            log_key: None,
             name: function.clone(),
             project: Some(project.clone()),
             code_hash: CodeHash::of(code),

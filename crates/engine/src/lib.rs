@@ -17,7 +17,9 @@
 
 #![forbid(unsafe_code)]
 
+mod call_env;
 mod code_cache;
+pub mod devlog;
 mod engine;
 mod error;
 mod kds_client;
@@ -34,5 +36,6 @@ pub use engine::{
 };
 pub use error::{EngineError, Error};
 pub use kds_client::{BoxFuture, HttpKdsClient, KdsClient, KdsError};
-pub use runner::{RunError, RunOutput, Runner, SandboxRunner, SandboxSettings};
+pub use devlog::{LogSink, SealedLog};
+pub use runner::{RunError, RunOutput, RunReport, Runner, SandboxRunner, SandboxSettings};
 pub use service::router;

@@ -529,6 +529,7 @@ async fn invoke(
         version,
         manifest: artifact.manifest,
         sealed_code: artifact.sealed_code,
+        secrets: artifact.secrets,
         // The received buffer itself: no copy on the way to an in-process engine.
         request: body,
         flags: if plaintext {

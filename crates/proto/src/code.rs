@@ -4,6 +4,8 @@
 //! header is the OHTTP request header (key id, KEM, KDF, AEAD), HPKE `info = "clave/v1/code" ||
 //! 0x00 || header` and `aad = SHA-256(manifest bytes)`.
 
+use std::collections::BTreeMap;
+
 use rand_core::CryptoRng;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -68,6 +70,19 @@ pub struct Manifest {
     pub limits: Limits,
     /// Creation time, unix seconds.
     pub created: u64,
+    /// Plain configuration values the function reads as `env.NAME` (visible to the operator:
+    /// never put secrets here). Absent from the JSON when empty.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub vars: BTreeMap<String, String>,
+    /// Names of the sealed secrets the function may read as `env.NAME`: the engine passes a
+    /// secret only if its name is listed here, so a user who pins this manifest sees which
+    /// secrets the code can use (not their values, which may rotate). Absent when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<String>,
+    /// The developer log key (X25519 public key, 64 hex digits): the engine seals one log record
+    /// per call (console output and outcome) to it. `None`: no logs are produced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_key: Option<String>,
 }
 
 impl Manifest {
@@ -78,12 +93,44 @@ impl Manifest {
         serde_json::to_vec(self).unwrap_or_default()
     }
 
-    /// Parse manifest JSON (unknown fields rejected).
+    /// Parse manifest JSON (unknown fields rejected; var and secret names must be valid
+    /// [`crate::secret::is_valid_secret_name`]s and distinct, the log key a valid X25519 key).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        serde_json::from_slice(bytes).map_err(|e| Error::InvalidJson {
+        let m: Self = serde_json::from_slice(bytes).map_err(|e| Error::InvalidJson {
             what: "manifest",
             reason: e.to_string(),
-        })
+        })?;
+        m.check_env()?;
+        Ok(m)
+    }
+
+    /// Check `vars`, `secrets` and `log_key`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidJson`] naming the offending entry.
+    pub fn check_env(&self) -> Result<()> {
+        let bad = |reason: String| Error::InvalidJson {
+            what: "manifest",
+            reason,
+        };
+        for name in self.vars.keys().chain(self.secrets.iter()) {
+            if !crate::secret::is_valid_secret_name(name) {
+                return Err(bad(format!(
+                    "{name:?} is not a valid var or secret name (A-Z, a-z, 0-9, _; not starting with a digit; at most 64)"
+                )));
+            }
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for name in &self.secrets {
+            if !seen.insert(name) || self.vars.contains_key(name) {
+                return Err(bad(format!("{name:?} is listed twice in vars and secrets")));
+            }
+        }
+        if let Some(k) = &self.log_key {
+            crate::devlog::LogPublicKey::from_hex(k)
+                .map_err(|_| bad("log_key is not 64 hex digits".to_owned()))?;
+        }
+        Ok(())
     }
 
     /// `SHA-256(manifest bytes)`: the AAD of the sealed code.

@@ -20,7 +20,7 @@ use sha2::Digest as _;
 use crate::arena::Arena;
 use crate::bytes::{load_module, with_u8};
 use crate::host::{self, CallState};
-use crate::{BytecodeCache, Error, HttpRequest, HttpResponse, Limits, Outcome};
+use crate::{BytecodeCache, CallReport, Error, HttpRequest, HttpResponse, Limits};
 
 const PRELUDE_SRC: &str = include_str!("prelude.js");
 const MODULE_NAME: &str = "worker.js";
@@ -501,9 +501,9 @@ impl Slot {
         request: HttpRequest,
         limits: &Limits,
         started: Instant,
-    ) -> Result<Outcome, Error> {
+    ) -> CallReport {
         if request.body.len() > limits.max_request_bytes {
-            return Err(Error::RequestTooLarge {
+            return CallReport::failed(Error::RequestTooLarge {
                 size: request.body.len(),
                 limit: limits.max_request_bytes,
             });
@@ -514,7 +514,7 @@ impl Slot {
         };
         let deadline = started + limits.timeout();
         if Instant::now() >= deadline || self.st.abandon.load(Ordering::Relaxed) {
-            return Err(Error::Timeout);
+            return CallReport::failed(Error::Timeout);
         }
         let result = self
             .enter(cache, code_hash, code, limits, deadline)
@@ -528,11 +528,11 @@ impl Slot {
         let st = &self.st;
         let console = std::mem::take(&mut *st.console.borrow_mut());
         st.request_bytes.borrow_mut().clear();
-        result.map(|response| Outcome {
-            response,
+        CallReport {
+            result,
             console,
             console_truncated: st.console_truncated.get(),
-        })
+        }
     }
 
     /// Makes the arena hold the function's image (restored, or built from the base image and
@@ -798,6 +798,11 @@ impl Slot {
                 *st.request_bytes.borrow_mut() = std::mem::take(&mut request.body);
                 Value::new_bool(ctx.clone(), true)
             };
+            let env = Object::new(ctx.clone()).map_err(|e| caught(&st, &ctx, e))?;
+            for (k, v) in request.env.iter() {
+                env.set(k.as_str(), v.as_str())
+                    .map_err(|e| caught(&st, &ctx, e))?;
+            }
             let p: Promise<'_> = d
                 .call((
                     ns,
@@ -805,6 +810,7 @@ impl Slot {
                     request.url.as_str(),
                     headers,
                     body,
+                    env,
                 ))
                 .map_err(|e| caught(&st, &ctx, e))?;
             Ok(Persistent::save(&ctx, p))
@@ -940,23 +946,24 @@ pub(crate) fn run_on_thread_slot(
     limits: &Limits,
     max_heap: usize,
     image_bytes: usize,
-) -> Result<Outcome, Error> {
+) -> CallReport {
     THREAD_SLOT.with(|cell| {
         let Ok(mut guard) = cell.try_borrow_mut() else {
-            return Err(internal(
+            return CallReport::failed(internal(
                 "the thread's sandbox slot is in use (re-entrant call)",
             ));
         };
         let max_heap = max_heap.max(limits.heap_bytes);
         if guard.as_ref().is_none_or(|s| s.max_heap < max_heap) {
             *guard = None;
-            *guard = Some(Slot::new(
-                Arc::new(AtomicBool::new(false)),
-                max_heap,
-                image_bytes,
-            )?);
+            match Slot::new(Arc::new(AtomicBool::new(false)), max_heap, image_bytes) {
+                Ok(slot) => *guard = Some(slot),
+                Err(e) => return CallReport::failed(e),
+            }
         }
-        let slot = guard.as_mut().ok_or_else(|| internal("no slot"))?;
+        let Some(slot) = guard.as_mut() else {
+            return CallReport::failed(internal("no slot"));
+        };
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let r = slot.call(cache, code_hash, code, request, limits, Instant::now());
             slot.scrub(&code_hash);
@@ -967,7 +974,7 @@ pub(crate) fn run_on_thread_slot(
             Err(_) => {
                 let broken = guard.take();
                 let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(broken)));
-                Err(internal("sandbox call panicked"))
+                CallReport::failed(internal("sandbox call panicked"))
             }
         }
     })

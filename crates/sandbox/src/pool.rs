@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, oneshot};
 
 use crate::invoke::Slot;
-use crate::{BytecodeCache, Error, HttpRequest, Limits, Outcome};
+use crate::{BytecodeCache, CallReport, Error, HttpRequest, Limits, Outcome};
 
 /// Configuration of a [`SandboxPool`].
 #[derive(Clone, Debug)]
@@ -99,15 +99,28 @@ impl Sandbox<'_> {
         request: HttpRequest,
         limits: &Limits,
     ) -> Result<Outcome, Error> {
+        self.run_report(code_hash, code, request, limits)
+            .into_outcome()
+    }
+
+    /// [`Sandbox::run`] returning the console output also when the call fails.
+    pub fn run_report(
+        &mut self,
+        code_hash: [u8; 32],
+        code: &str,
+        request: HttpRequest,
+        limits: &Limits,
+    ) -> CallReport {
         if self.ran.is_some() {
-            return Err(Error::Internal("one sandbox call per job".into()));
+            return CallReport::failed(Error::Internal("one sandbox call per job".into()));
         }
         self.ran = Some(code_hash);
         let limits = limits.clamp(self.max);
-        let slot = self
-            .slot
-            .as_deref_mut()
-            .ok_or_else(|| Error::Internal("the sandbox worker could not start".into()))?;
+        let Some(slot) = self.slot.as_deref_mut() else {
+            return CallReport::failed(Error::Internal(
+                "the sandbox worker could not start".into(),
+            ));
+        };
         slot.call(self.cache, code_hash, code, request, &limits, self.started)
     }
 }
@@ -283,17 +296,32 @@ impl SandboxPool {
         request: HttpRequest,
         limits: Limits,
     ) -> Result<Outcome, Error> {
+        self.run_report(code_hash, code, request, limits)
+            .await
+            .into_outcome()
+    }
+
+    /// [`SandboxPool::run`] returning the console output also when the call fails (none when
+    /// the supervisor gave up on the worker).
+    pub async fn run_report(
+        &self,
+        code_hash: [u8; 32],
+        code: Arc<str>,
+        request: HttpRequest,
+        limits: Limits,
+    ) -> CallReport {
         let clamped = limits.clamp(&self.shared.cfg.max);
         if request.body.len() > clamped.max_request_bytes {
-            return Err(Error::RequestTooLarge {
+            return CallReport::failed(Error::RequestTooLarge {
                 size: request.body.len(),
                 limit: clamped.max_request_bytes,
             });
         }
         self.run_with(clamped, move |sb| {
-            sb.run(code_hash, &code, request, &limits)
+            sb.run_report(code_hash, &code, request, &limits)
         })
-        .await?
+        .await
+        .unwrap_or_else(CallReport::failed)
     }
 
     /// Runs the call on the current thread, in a slot that belongs to this thread, if inline
@@ -312,6 +340,18 @@ impl SandboxPool {
         request: HttpRequest,
         limits: Limits,
     ) -> Result<Result<Outcome, Error>, HttpRequest> {
+        self.run_inline_report(code_hash, code, request, limits)
+            .map(CallReport::into_outcome)
+    }
+
+    /// [`SandboxPool::run_inline`] returning the console output also when the call fails.
+    pub fn run_inline_report(
+        &self,
+        code_hash: [u8; 32],
+        code: &str,
+        request: HttpRequest,
+        limits: Limits,
+    ) -> Result<CallReport, HttpRequest> {
         let budget = self.shared.cfg.inline_budget;
         let limits = limits.clamp(&self.shared.cfg.max);
         if budget.is_zero()

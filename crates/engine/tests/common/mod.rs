@@ -265,6 +265,9 @@ impl Harness {
     pub fn deploy(&self, name: &str, code: &str, limits: Limits) -> Deployed {
         let code_hash = CodeHash::of(code.as_bytes());
         let manifest = Manifest {
+            vars: Default::default(),
+            secrets: Vec::new(),
+            log_key: None,
             name: name.parse().expect("name"),
             project: Some("default".parse().expect("project")),
             code_hash,
