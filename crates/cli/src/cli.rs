@@ -180,6 +180,34 @@ refuses to run any other code (exit code 6). The decrypted body goes to stdout."
     /// List, inspect, roll back or delete functions
     #[command(subcommand)]
     Functions(FunctionsCommand),
+    /// Sealed secrets a function reads as env.NAME: put, list, delete (values never leave your
+    /// machine unsealed)
+    #[command(subcommand)]
+    Secret(SecretCommand),
+    /// Follow the sealed developer logs as calls happen: console output and outcomes
+    #[command(after_long_help = "\
+Examples:
+  clave tail                       # every function of the project, until Ctrl-C
+  clave tail hello --status error  # only failed calls of hello
+  clave tail hello --json          # one JSON record per line
+  clave tail hello --count 3       # stop after three records
+
+The engine seals each call's record (console.log/warn/error lines, the outcome: ok, script
+error with message and stack, timeout, out of memory, stale date, replay, code hash mismatch;
+timing and sizes; never the caller's input or output) to the developer log key in
+$CLAVE_CONFIG_DIR/log-key, which `clave deploy` creates and registers. Only this machine can
+read them; a record that was altered is refused with a message (exit code 1 at the end).")]
+    Tail(TailArgs),
+    /// Read a function's sealed log history
+    #[command(after_long_help = "\
+Examples:
+  clave logs hello                 # the last hour
+  clave logs hello --since 2d --status error
+  clave logs hello --since 30m --json
+
+--since takes s, m, h or d. The gateway keeps at most 10 000 records per project and none
+older than 7 days. Exit code 1 when a record was refused.")]
+    Logs(LogsArgs),
     /// Show the verified key bundles (code key, invoke keys) and their policies
     Keys,
     /// Verify the platform's attestation for a fresh nonce and explain what was verified
@@ -228,6 +256,97 @@ pub struct DeployArgs {
         value_delimiter = ','
     )]
     pub limits: Vec<String>,
+    /// A plain value the function reads as env.KEY (repeatable; visible to the operator: use
+    /// `clave secret put` for secrets)
+    #[arg(long = "var", value_name = "KEY=VALUE")]
+    pub vars: Vec<String>,
+    /// A secret the function may read as env.NAME (repeatable; set it with `clave secret put`)
+    #[arg(long = "secret", value_name = "NAME")]
+    pub secrets: Vec<String>,
+    /// Do not produce sealed developer logs for this version (no log key in the manifest)
+    #[arg(long)]
+    pub no_logs: bool,
+}
+
+/// `clave secret`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum SecretCommand {
+    /// Seal a value to the attested code key and store it (stdin, or a prompt without echo)
+    #[command(after_long_help = "\
+Examples:
+  clave secret put API_KEY                      # prompts (no echo) on a terminal
+  printf %s \"$TOKEN\" | clave secret put API_KEY --function hello
+  clave secret put DB_URL < db-url.txt          # project-wide: every function may use it
+
+The value is sealed here, to the code key the platform's attestation vouches for, bound to the
+project, the function (or project-wide), the name and the next version: the gateway stores
+ciphertext only. A function reads it as env.NAME only if its deploy named it
+(`clave deploy ... --secret NAME`); users who pin the code see which names it may read, never
+the values, which you can rotate without changing the code hash. One trailing newline of the
+input is dropped. At most 32 KiB.")]
+    Put {
+        /// Secret name (A-Z, a-z, 0-9, _; what the function reads as env.NAME)
+        name: String,
+        /// Only for this function [default: every function of the project]
+        #[arg(long, short)]
+        function: Option<String>,
+    },
+    /// List secrets: names, versions, last change (never values)
+    #[command(visible_alias = "ls")]
+    List,
+    /// Delete a secret's value (its version number is kept)
+    #[command(
+        visible_alias = "rm",
+        after_long_help = "\
+Examples:
+  clave secret delete API_KEY --function hello
+  clave secret delete DB_URL"
+    )]
+    Delete {
+        /// Secret name
+        name: String,
+        /// The function's own secret [default: the project-wide one]
+        #[arg(long, short)]
+        function: Option<String>,
+    },
+}
+
+/// Which calls `clave tail` and `clave logs` show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogStatus {
+    /// Calls that returned a response.
+    Ok,
+    /// Calls that failed (script error, limit, refusal).
+    Error,
+}
+
+/// `clave tail`.
+#[derive(Debug, Clone, Args)]
+pub struct TailArgs {
+    /// Function name [default: every function of the project]
+    pub name: Option<String>,
+    /// Only calls with this outcome
+    #[arg(long, value_enum)]
+    pub status: Option<LogStatus>,
+    /// Stop after this many records
+    #[arg(long, short = 'n', value_name = "N")]
+    pub count: Option<u64>,
+}
+
+/// `clave logs`.
+#[derive(Debug, Clone, Args)]
+pub struct LogsArgs {
+    /// Function name
+    pub name: String,
+    /// How far back, e.g. 30s, 15m, 1h, 2d
+    #[arg(long, default_value = "1h", value_name = "DURATION")]
+    pub since: String,
+    /// Only calls with this outcome
+    #[arg(long, value_enum)]
+    pub status: Option<LogStatus>,
+    /// Most records shown
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub limit: u64,
 }
 
 /// `clave invoke`.

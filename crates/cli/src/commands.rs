@@ -16,6 +16,9 @@ use crate::config::{ConfigFile, DeployRecord, Deploys, DevRecord, config_dir, on
 use crate::output::{CliError, ErrContext, Out, exit, from_client};
 use crate::platform::{DevConfig, DevPlatform, dev_engine_measurement, dev_kds_measurement};
 
+mod secret;
+mod tail;
+
 /// Everything a command needs to know about where and whom to talk to.
 #[derive(Debug, Clone)]
 struct Target {
@@ -54,6 +57,9 @@ pub(crate) async fn run(cli: Cli, out: Out) -> Result<(), CliError> {
         Command::Deploy(args) => deploy(&ctx, args).await,
         Command::Invoke(args) => invoke(&ctx, args).await,
         Command::Functions(cmd) => functions(&ctx, cmd).await,
+        Command::Secret(cmd) => secret::run(&ctx, cmd).await,
+        Command::Tail(args) => tail::tail(&ctx, args).await,
+        Command::Logs(args) => tail::logs(&ctx, args).await,
         Command::Keys => keys(&ctx).await,
         Command::Attest => attest(&ctx).await,
         Command::Token(TokenCommand::Create { admin_token }) => {
@@ -454,11 +460,12 @@ async fn deploy(ctx: &Ctx, args: DeployArgs) -> Result<(), CliError> {
     let token = ctx.need_token(&t, "deploy")?;
     let client = ctx.client(&t)?;
     let verified = ctx.verify(&client, &t).await?;
+    let env = secret::deploy_env(ctx, &t, &client, token, &args).await?;
     let pb = ctx
         .out
         .spinner("sealing the code to the attested code key and uploading…");
     let r = client
-        .deploy(&t.project, &name, &entry, &code, limits, token)
+        .deploy_with_env(&t.project, &name, &entry, &code, limits, &env, token)
         .await;
     pb.finish_and_clear();
     let d = r.map_err(|e| from_client(&e, &ctx.err_ctx(&t, Some(&name))))?;
