@@ -124,7 +124,10 @@ fn secrets_vars_and_sealed_logs() {
             "cpu_ms=300",
         ],
     ));
-    assert!(config.join("log-key").exists(), "deploy created the log key");
+    assert!(
+        config.join("log-key").exists(),
+        "deploy created the log key"
+    );
 
     // A tail started before the calls prints them as they happen.
     let mut tail = Command::new(bin())
@@ -150,9 +153,15 @@ fn secrets_vars_and_sealed_logs() {
         serde_json::json!(["API_KEY", "GREETING"]),
         "a secret the manifest does not name is not passed"
     );
-    let o = clave(&config, &["invoke", "env-fn", "--data", r#"{"mode":"throw"}"#]);
+    let o = clave(
+        &config,
+        &["invoke", "env-fn", "--data", r#"{"mode":"throw"}"#],
+    );
     assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
-    let o = clave(&config, &["invoke", "env-fn", "--data", r#"{"mode":"spin"}"#]);
+    let o = clave(
+        &config,
+        &["invoke", "env-fn", "--data", r#"{"mode":"spin"}"#],
+    );
     assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
 
     let started = Instant::now();
@@ -173,8 +182,14 @@ fn secrets_vars_and_sealed_logs() {
     for outcome in [" ok 200", " script-error 500", " timeout 504"] {
         assert!(tail_out.contains(outcome), "{outcome}: {tail_out}");
     }
-    assert!(tail_out.contains(THROW_MARKER), "the error message: {tail_out}");
-    assert!(!tail_out.contains(SECRET_MARKER), "the output is not logged");
+    assert!(
+        tail_out.contains(THROW_MARKER),
+        "the error message: {tail_out}"
+    );
+    assert!(
+        !tail_out.contains(SECRET_MARKER),
+        "the output is not logged"
+    );
 
     // History, as JSON, filtered by status.
     let (records, o) = json_records(&config, "env-fn");

@@ -185,7 +185,11 @@ impl Client {
         Ok((status, body))
     }
 
-    pub(crate) async fn get_json<T: DeserializeOwned>(&self, path: &str, token: Option<&str>) -> Result<T> {
+    pub(crate) async fn get_json<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        token: Option<&str>,
+    ) -> Result<T> {
         let mut req = self.http.get(self.url(path));
         if let Some(t) = token {
             req = req.bearer_auth(t);

@@ -174,9 +174,11 @@ impl Client {
             .get_json::<LogKeyBody>(&format!("/v1/projects/{project}/log-key"), Some(token))
             .await
         {
-            Ok(b) => LogPublicKey::from_hex(&b.public_key).map(Some).map_err(|_| {
-                ClientError::Protocol("the gateway returned a malformed log key".into())
-            }),
+            Ok(b) => LogPublicKey::from_hex(&b.public_key)
+                .map(Some)
+                .map_err(|_| {
+                    ClientError::Protocol("the gateway returned a malformed log key".into())
+                }),
             Err(ClientError::Gateway { status: 404, .. }) => Ok(None),
             Err(e) => Err(e),
         }

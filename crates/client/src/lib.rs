@@ -28,8 +28,8 @@ mod error;
 pub mod trust;
 pub mod verify;
 
-pub use devloop::LogsRequest;
 pub use client::{Client, DeployEnv, Deployed, PendingCall, UnverifiedClaim, now_unix};
+pub use devloop::LogsRequest;
 pub use error::{AttestationError, ClientError, Fault, LimitKind, Result};
 pub use trust::{DEFAULT_MAX_AGE, TrustPolicy, policy_within};
 pub use verify::{Verified, policy_words, verify_platform};

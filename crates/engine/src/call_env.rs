@@ -103,9 +103,8 @@ pub(crate) fn build_env(
                     where_(project, scope.function.as_ref())
                 ))
             })?;
-            let text = String::from_utf8(value.to_vec()).map_err(|_| {
-                refused(format!("the secret {name} is not UTF-8 text"))
-            })?;
+            let text = String::from_utf8(value.to_vec())
+                .map_err(|_| refused(format!("the secret {name} is not UTF-8 text")))?;
             env.push((name.clone(), text));
         }
     }

@@ -30,12 +30,12 @@ pub mod service;
 #[cfg(feature = "test-hooks")]
 mod test_hooks;
 
+pub use devlog::{LogSink, SealedLog};
 pub use engine::{
     Clock, ENGINE_ATTESTATION_LABEL, Engine, EngineAttestation, EngineAttester, EngineConfig,
     KeyStatus, engine_attestation_report_data, spawn_refresh, system_clock,
 };
 pub use error::{EngineError, Error};
 pub use kds_client::{BoxFuture, HttpKdsClient, KdsClient, KdsError};
-pub use devlog::{LogSink, SealedLog};
 pub use runner::{RunError, RunOutput, RunReport, Runner, SandboxRunner, SandboxSettings};
 pub use service::router;

@@ -283,7 +283,10 @@ impl SandboxRunner {
         };
         let limits = to_sandbox_limits(&limits);
         // Fast functions run here, on the request's thread; the rest on a sandbox worker.
-        match self.pool.run_inline_report(code_hash.0, &code, http, limits) {
+        match self
+            .pool
+            .run_inline_report(code_hash.0, &code, http, limits)
+        {
             Ok(r) => r,
             Err(http) => self.pool.run_report(code_hash.0, code, http, limits).await,
         }
@@ -321,7 +324,13 @@ impl Runner for SandboxRunner {
     ) -> BoxFuture<'_, Result<RunOutput, RunError>> {
         Box::pin(async move {
             let out = self
-                .call(code_hash, code, request, limits, clave_sandbox::Env::default())
+                .call(
+                    code_hash,
+                    code,
+                    request,
+                    limits,
+                    clave_sandbox::Env::default(),
+                )
                 .await
                 .into_outcome()
                 .map_err(map_error)?;

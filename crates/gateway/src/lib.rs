@@ -40,8 +40,8 @@ pub use pool::{EnginePool, EnginePoolConfig, HttpEngineClient, normalize_engine_
 pub use process::{GatewayProcess, GatewayProcessConfig, parse_engine_list, run_gateway};
 pub use queue::{JobQueue, QueueConfig, run_worker};
 pub use store::{
-    ActiveArtifact, Backend, LogEntry, LogQuery, LogRetention, NewSecret, NewVersion,
-    ResultState, SecretInfo, Store, StoredResult, UsageRecord, is_valid_name,
+    ActiveArtifact, Backend, LogEntry, LogQuery, LogRetention, NewSecret, NewVersion, ResultState,
+    SecretInfo, Store, StoredResult, UsageRecord, is_valid_name,
 };
 
 use metrics_exporter_prometheus::PrometheusHandle;

@@ -147,7 +147,11 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// The request's deploy token must belong to `project`.
-pub(crate) async fn authorize(state: &AppState, headers: &HeaderMap, project: &str) -> Result<(), ApiError> {
+pub(crate) async fn authorize(
+    state: &AppState,
+    headers: &HeaderMap,
+    project: &str,
+) -> Result<(), ApiError> {
     let Some(token) = bearer(headers) else {
         return Err(ApiError::Unauthorized);
     };

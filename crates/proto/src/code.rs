@@ -291,3 +291,43 @@ pub mod testing {
         seal_code_unbound(config, manifest_bytes, code, rng)
     }
 }
+
+#[cfg(test)]
+mod env_tests {
+    use super::*;
+
+    fn manifest_json(extra: &str) -> Vec<u8> {
+        format!(
+            r#"{{"name":"f","code_hash":"{}","entry":"index.js","limits":{},"created":1{extra}}}"#,
+            "00".repeat(32),
+            serde_json::to_string(&Limits::default()).expect("limits")
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn old_manifests_parse_and_keep_their_bytes() {
+        let old = manifest_json("");
+        let m = Manifest::from_bytes(&old).expect("old manifest");
+        assert!(m.vars.is_empty() && m.secrets.is_empty() && m.log_key.is_none());
+        assert_eq!(m.to_bytes(), old, "no new field is written when unused");
+    }
+
+    #[test]
+    fn vars_secrets_and_log_key_are_checked() {
+        let key = format!(r#","log_key":"{}""#, "ab".repeat(32));
+        let good = manifest_json(&format!(r#","vars":{{"A":"1"}},"secrets":["B"]{key}"#));
+        let m = Manifest::from_bytes(&good).expect("good");
+        assert_eq!(m.to_bytes(), good);
+        for bad in [
+            r#","vars":{"1A":"x"}"#,
+            r#","secrets":["a-b"]"#,
+            r#","secrets":["A","A"]"#,
+            r#","vars":{"A":"1"},"secrets":["A"]"#,
+            r#","log_key":"zz""#,
+            r#","log_key":"abcd""#,
+        ] {
+            assert!(Manifest::from_bytes(&manifest_json(bad)).is_err(), "{bad}");
+        }
+    }
+}

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::ohttp::{
-    self, KeyConfig, Kem, PrivateKey, REQUEST_HEADER_LEN, ServerKey, SymmetricSuite, parse_sealed,
+    self, Kem, KeyConfig, PrivateKey, REQUEST_HEADER_LEN, ServerKey, SymmetricSuite, parse_sealed,
 };
 use crate::types::KeyId;
 
@@ -177,8 +177,13 @@ pub fn seal_log(
     rng: &mut impl CryptoRng,
 ) -> Result<Vec<u8>> {
     let pt = zeroize::Zeroizing::new(serde_json::to_vec(record).unwrap_or_default());
-    let sealed =
-        ohttp::seal_to_config(&key.config(), LABEL_DEVLOG, &aad(project, function), &pt, rng)?;
+    let sealed = ohttp::seal_to_config(
+        &key.config(),
+        LABEL_DEVLOG,
+        &aad(project, function),
+        &pt,
+        rng,
+    )?;
     let mut out = Vec::with_capacity(REQUEST_HEADER_LEN + sealed.enc.len() + sealed.ct.len());
     out.extend_from_slice(&sealed.header.encode());
     out.extend_from_slice(&sealed.enc);

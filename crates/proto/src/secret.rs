@@ -241,3 +241,140 @@ impl SecretSet {
         Ok(Self { secrets })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ohttp::testing::FixedBytes;
+    use crate::ohttp::{Kem, PrivateKey, SymmetricSuite};
+    use crate::types::KeyId;
+
+    fn key() -> ServerKey {
+        let private = PrivateKey::derive(Kem::X25519HkdfSha256, &[5; 32]);
+        let config = KeyConfig::new(
+            KeyId(3),
+            Kem::X25519HkdfSha256,
+            private.public_key(),
+            vec![SymmetricSuite::DEFAULT],
+        )
+        .expect("config");
+        ServerKey::new(config, private).expect("key")
+    }
+
+    fn scope(project: &str, function: Option<&str>, name: &str, version: u64) -> SecretScope {
+        SecretScope {
+            project: project.parse().expect("project"),
+            function: function.map(|f| f.parse().expect("function")),
+            name: name.to_owned(),
+            version,
+        }
+    }
+
+    #[test]
+    fn opens_only_for_its_exact_scope() {
+        let k = key();
+        let s = scope("p", Some("f"), "API_KEY", 2);
+        let sealed = seal_secret(k.config(), &s, b"v", &mut FixedBytes::new(&[1])).expect("seal");
+        assert_eq!(
+            open_secret(std::slice::from_ref(&k), &s, &sealed)
+                .expect("open")
+                .as_slice(),
+            b"v"
+        );
+        for other in [
+            scope("q", Some("f"), "API_KEY", 2),
+            scope("p", Some("g"), "API_KEY", 2),
+            scope("p", None, "API_KEY", 2),
+            scope("p", Some("f"), "API_KEY2", 2),
+            scope("p", Some("f"), "API_KEY", 1),
+            scope("p", Some("f"), "API_KEY", 3),
+        ] {
+            assert!(
+                open_secret(std::slice::from_ref(&k), &other, &sealed).is_err(),
+                "{other:?}"
+            );
+        }
+        for i in 0..sealed.len() {
+            let mut bad = sealed.clone();
+            bad[i] ^= 0x80;
+            assert!(
+                open_secret(std::slice::from_ref(&k), &s, &bad).is_err(),
+                "flip {i}"
+            );
+        }
+        assert!(open_secret(std::slice::from_ref(&k), &s, &sealed[..30]).is_err());
+        // The AAD separates its fields: ("ab", "c") is not ("a", "bc").
+        assert_ne!(
+            scope("ab", Some("c"), "N", 1).aad(),
+            scope("a", Some("bc"), "N", 1).aad()
+        );
+    }
+
+    #[test]
+    fn names_and_sizes_are_checked() {
+        for ok in ["A", "API_KEY", "_x", "a1", &"A".repeat(64)] {
+            assert!(is_valid_secret_name(ok), "{ok}");
+        }
+        for bad in ["", "1A", "A-B", "A B", "Ä", &"A".repeat(65)] {
+            assert!(!is_valid_secret_name(bad), "{bad}");
+        }
+        let k = key();
+        let big = vec![0u8; MAX_SECRET_VALUE + 1];
+        assert!(
+            seal_secret(
+                k.config(),
+                &scope("p", None, "A", 1),
+                &big,
+                &mut FixedBytes::new(&[1])
+            )
+            .is_err()
+        );
+        assert!(
+            seal_secret(
+                k.config(),
+                &scope("p", None, "1A", 1),
+                b"v",
+                &mut FixedBytes::new(&[1])
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn secret_set_round_trips_and_refuses_bad_bytes() {
+        let set = SecretSet {
+            secrets: vec![
+                SealedSecret {
+                    function_scoped: true,
+                    name: "A".into(),
+                    version: 7,
+                    sealed: vec![1, 2, 3],
+                },
+                SealedSecret {
+                    function_scoped: false,
+                    name: "B_2".into(),
+                    version: 1,
+                    sealed: vec![],
+                },
+            ],
+        };
+        let bytes = set.encode().expect("encode");
+        assert_eq!(SecretSet::decode(&bytes).expect("decode"), set);
+        assert_eq!(SecretSet::decode(&[]).expect("empty"), SecretSet::default());
+        for n in 1..bytes.len() {
+            assert!(SecretSet::decode(&bytes[..n]).is_err(), "truncated at {n}");
+        }
+        let mut trailing = bytes.clone();
+        trailing.push(0);
+        assert!(SecretSet::decode(&trailing).is_err());
+        let mut scope_byte = bytes.clone();
+        scope_byte[2] = 2;
+        assert!(SecretSet::decode(&scope_byte).is_err(), "unknown scope");
+        let mut bad_name = bytes.clone();
+        bad_name[5] = b'-';
+        assert!(SecretSet::decode(&bad_name).is_err(), "invalid name");
+        let mut too_many = bytes;
+        too_many[..2].copy_from_slice(&((MAX_SECRETS + 1) as u16).to_be_bytes());
+        assert!(SecretSet::decode(&too_many).is_err(), "too many");
+    }
+}

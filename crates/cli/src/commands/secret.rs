@@ -18,9 +18,7 @@ pub(super) async fn run(ctx: &Ctx, cmd: SecretCommand) -> Result<(), CliError> {
     match cmd {
         SecretCommand::Put { name, function } => put(ctx, &name, function.as_deref()).await,
         SecretCommand::List => list(ctx).await,
-        SecretCommand::Delete { name, function } => {
-            delete(ctx, &name, function.as_deref()).await
-        }
+        SecretCommand::Delete { name, function } => delete(ctx, &name, function.as_deref()).await,
     }
 }
 
@@ -184,10 +182,14 @@ async fn delete(ctx: &Ctx, name: &str, function: Option<&str>) -> Result<(), Cli
             other => from_client(&other, &ctx.err_ctx(&t, function)),
         })?;
     if ctx.out.json {
-        ctx.out.json_doc(&json!({ "ok": true, "name": name, "function": function }));
-    } else {
         ctx.out
-            .line(&format!("{} {}", ctx.out.green("deleted"), ctx.out.bold(name)));
+            .json_doc(&json!({ "ok": true, "name": name, "function": function }));
+    } else {
+        ctx.out.line(&format!(
+            "{} {}",
+            ctx.out.green("deleted"),
+            ctx.out.bold(name)
+        ));
     }
     Ok(())
 }
@@ -204,9 +206,7 @@ pub(super) async fn deploy_env(
     let mut env = DeployEnv::default();
     for item in &args.vars {
         let Some((k, v)) = item.split_once('=') else {
-            return Err(CliError::usage(format!(
-                "--var {item:?}: write KEY=VALUE."
-            )));
+            return Err(CliError::usage(format!("--var {item:?}: write KEY=VALUE.")));
         };
         if !clave_proto::secret::is_valid_secret_name(k) {
             return Err(CliError::usage(format!(

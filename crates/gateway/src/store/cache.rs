@@ -169,7 +169,12 @@ impl ArtifactCache {
         })
     }
 
-    pub(super) fn insert(&mut self, key: (i64, i64), manifest: &bytes::Bytes, sealed_code: &bytes::Bytes) {
+    pub(super) fn insert(
+        &mut self,
+        key: (i64, i64),
+        manifest: &bytes::Bytes,
+        sealed_code: &bytes::Bytes,
+    ) {
         let size = manifest.len() + sealed_code.len();
         if self.max_entries == 0 || size > self.max_bytes / 4 {
             return;
