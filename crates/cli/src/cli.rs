@@ -13,6 +13,9 @@ Quickstart (two terminals):
   clave dev                                   # terminal 1: the whole platform on 127.0.0.1:8787
   clave deploy examples/hello.js --name hello # terminal 2: verify attestation, seal, upload
   clave invoke hello --data '{\"name\":\"Ada\"}'    # sealed call pinned to the deployed code hash
+  echo sk-test-123 | clave secret put API_KEY --function greet   # sealed to the attested code key
+  clave deploy examples/greet.js --name greet --secret API_KEY --var GREETING=Hi
+  clave tail greet                            # its console.log lines and outcomes, sealed to you
 
 `clave dev` writes its URL and a development deploy token to $CLAVE_CONFIG_DIR/dev.json
 (default ~/.config/clave/dev.json); other commands use it when no --gateway/--token is given,
@@ -159,11 +162,16 @@ Examples:
   clave deploy examples/hello.js --name hello
   clave deploy ./my-fn/ --name my-fn --entry worker.js --limit cpu_ms=200 --limit heap_bytes=16777216
   clave deploy examples/salary-stats.js --name salaries --json
+  clave deploy examples/greet.js --name greet --secret API_KEY --var GREETING=Hi
 
 The code must be one ES module with `export default { fetch(request, env, ctx) { ... } }`.
 Prints the code hash (what callers pin) and the new version. The hash is also recorded in
 ~/.config/clave/deploys.json so that `clave invoke` on this machine pins it by default.
-Limit keys: cpu_ms, heap_bytes, stack_bytes, max_request_bytes, max_response_bytes, max_console_bytes.")]
+Limit keys: cpu_ms, heap_bytes, stack_bytes, max_request_bytes, max_response_bytes, max_console_bytes.
+--var KEY=VALUE and --secret NAME become env.KEY / env.NAME (secrets: `clave secret put NAME`); the
+names are in the manifest, the values of secrets are not. Unless --no-logs, the manifest names this
+machine's developer log key ($CLAVE_CONFIG_DIR/log-key, created and registered on first deploy):
+the engine seals each call's console output and outcome to it (`clave tail`, `clave logs`).")]
     Deploy(DeployArgs),
     /// Call a function: seal the request to the attested invoke key, pinned to a code hash
     #[command(after_long_help = "\
