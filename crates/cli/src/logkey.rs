@@ -96,6 +96,10 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600);
         }
         std::fs::write(path(dir.path()), "nonsense").expect("write");
-        assert!(load(dir.path()).unwrap_err().contains("not a log key"));
+        assert!(
+            load(dir.path())
+                .expect_err("not a key")
+                .contains("not a log key")
+        );
     }
 }

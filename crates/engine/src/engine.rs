@@ -525,8 +525,13 @@ impl Engine {
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
             let us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-            if let Some(record) = log.seal(&result, ts_ms.saturating_sub(us / 1000), us) {
-                sink(record);
+            if let Some(pending) = log.finish(&result, ts_ms.saturating_sub(us / 1000), us) {
+                // Sealed after the answer is on its way: not on the call's latency path.
+                tokio::spawn(async move {
+                    if let Some(sealed) = pending.seal() {
+                        sink(sealed);
+                    }
+                });
             }
         }
         if is_async && recorded {

@@ -201,6 +201,18 @@ async fn a_secret_sealed_for_anything_else_is_refused_before_the_function_runs()
 
 type Logs = Arc<Mutex<Vec<SealedLog>>>;
 
+/// The records once at least `n` arrived (sealing runs after the answer, on the runtime).
+async fn wait_logs(logs: &Logs, n: usize) -> Vec<SealedLog> {
+    for _ in 0..1000 {
+        let got = logs.lock().expect("lock").clone();
+        if got.len() >= n {
+            return got;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("fewer than {n} log records arrived");
+}
+
 fn capture(h: &Harness) -> Logs {
     let logs: Logs = Arc::default();
     let sink = logs.clone();
@@ -219,7 +231,7 @@ async fn each_call_is_logged_sealed_to_the_manifest_key() {
     h.call(&d, b"throw").await.expect_err("throws");
     let err = h.call(&d, b"spin").await.expect_err("times out");
     assert_eq!(err.kind, ProblemKind::Timeout);
-    let got = logs.lock().expect("lock").clone();
+    let got = wait_logs(&logs, 3).await;
     assert_eq!(got.len(), 3);
     let records: Vec<_> = got
         .iter()
@@ -270,7 +282,6 @@ async fn refusals_are_logged_only_for_an_authentic_manifest_and_nothing_without_
     // No log key in the manifest: nothing is produced.
     let plain = deploy_env(&h, &[], &[], None);
     h.call(&plain, b"ok").await.expect("ok");
-    assert!(logs.lock().expect("lock").is_empty());
 
     let key = LogKeyPair::generate(&mut rng());
     let d = deploy_env(&h, &[], &[], Some(&key));
@@ -296,8 +307,12 @@ async fn refusals_are_logged_only_for_an_authentic_manifest_and_nothing_without_
             .await
             .expect("answers");
     }
-    let got = logs.lock().expect("lock").clone();
-    assert_eq!(got.len(), 1, "{got:?}");
+    let got = wait_logs(&logs, 1).await;
+    assert_eq!(
+        got.len(),
+        1,
+        "only the stale call of the real manifest: {got:?}"
+    );
     let r = key
         .open("default", "env-fn", &got[0].sealed)
         .expect("opens");

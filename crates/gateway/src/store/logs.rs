@@ -158,7 +158,12 @@ impl Store {
         .await
         .map(drop))?;
         self.log_state.notify.notify_waiters();
-        if self.log_state.appended.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY == 0 {
+        if self
+            .log_state
+            .appended
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(PRUNE_EVERY)
+        {
             self.prune_logs(project).await?;
         }
         Ok(())
