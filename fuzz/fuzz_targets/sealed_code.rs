@@ -35,6 +35,9 @@ fuzz_target!(|data: &[u8]| {
     }
 
     let m = Manifest {
+        vars: Default::default(),
+        secrets: Vec::new(),
+        log_key: None,
         name: "f".parse().expect("name"),
         code_hash: CodeHash::of(rest),
         entry: "index.js".into(),

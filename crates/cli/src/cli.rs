@@ -13,6 +13,9 @@ Quickstart (two terminals):
   clave dev                                   # terminal 1: the whole platform on 127.0.0.1:8787
   clave deploy examples/hello.js --name hello # terminal 2: verify attestation, seal, upload
   clave invoke hello --data '{\"name\":\"Ada\"}'    # sealed call pinned to the deployed code hash
+  echo sk-test-123 | clave secret put API_KEY --function greet   # sealed to the attested code key
+  clave deploy examples/greet.js --name greet --secret API_KEY --var GREETING=Hi
+  clave tail greet                            # its console.log lines and outcomes, sealed to you
 
 A project of your own:
   clave init my-fn && cd my-fn                # clave.toml + src/index.js
@@ -239,6 +242,7 @@ Examples:
   clave deploy examples/salary-stats.js --name salaries --json
   clave deploy examples/currency-convert.js --outbound api.frankfurter.dev
   clave deploy ./fn.js --outbound api.stripe.com --outbound '*.openai.azure.com'
+  clave deploy examples/greet.js --name greet --secret API_KEY --var GREETING=Hi
 
 The entry module has `export default { fetch(request, env, ctx) { ... } }`; its relative
 imports (and packages vendored under node_modules/) are collected into one bundle, nothing is
@@ -246,6 +250,10 @@ fetched, and imports that leave the directory are refused (docs/bundles.md). Pri
 hash (what callers pin; `clave hash` computes it offline) and the new version. The hash is also recorded in
 ~/.config/clave/deploys.json so that `clave invoke` on this machine pins it by default.
 Limit keys: cpu_ms, heap_bytes, stack_bytes, max_request_bytes, max_response_bytes, max_console_bytes.
+--var KEY=VALUE and --secret NAME become env.KEY / env.NAME (secrets: `clave secret put NAME`); the
+names are in the manifest, the values of secrets are not. Unless --no-logs, the manifest names this
+machine's developer log key ($CLAVE_CONFIG_DIR/log-key, created and registered on first deploy):
+the engine seals each call's console output and outcome to it (`clave tail`, `clave logs`).
 --outbound lists the only hosts fetch() may reach (HTTPS; TLS ends inside the engine); the list is
 part of the manifest, bound to the sealed code and shown by `clave functions show`.")]
     Deploy(DeployArgs),
@@ -297,6 +305,34 @@ Tokens are shown only as their first characters."
     /// List, inspect, roll back or delete functions
     #[command(subcommand)]
     Functions(FunctionsCommand),
+    /// Sealed secrets a function reads as env.NAME: put, list, delete (values never leave your
+    /// machine unsealed)
+    #[command(subcommand)]
+    Secret(SecretCommand),
+    /// Follow the sealed developer logs as calls happen: console output and outcomes
+    #[command(after_long_help = "\
+Examples:
+  clave tail                       # every function of the project, until Ctrl-C
+  clave tail hello --status error  # only failed calls of hello
+  clave tail hello --json          # one JSON record per line
+  clave tail hello --count 3       # stop after three records
+
+The engine seals each call's record (console.log/warn/error lines, the outcome: ok, script
+error with message and stack, timeout, out of memory, stale date, replay, code hash mismatch;
+timing and sizes; never the caller's input or output) to the developer log key in
+$CLAVE_CONFIG_DIR/log-key, which `clave deploy` creates and registers. Only this machine can
+read them; a record that was altered is refused with a message (exit code 1 at the end).")]
+    Tail(TailArgs),
+    /// Read a function's sealed log history
+    #[command(after_long_help = "\
+Examples:
+  clave logs hello                 # the last hour
+  clave logs hello --since 2d --status error
+  clave logs hello --since 30m --json
+
+--since takes s, m, h or d. The gateway keeps at most 10 000 records per project and none
+older than 7 days. Exit code 1 when a record was refused.")]
+    Logs(LogsArgs),
     /// Show the verified key bundles (code key, invoke keys) and their policies
     Keys,
     /// Verify the platform's attestation for a fresh nonce and explain what was verified
@@ -370,6 +406,16 @@ pub struct DeployArgs {
     /// the manifest [default: none, fetch() rejects]
     #[arg(long = "outbound", value_name = "HOST", value_delimiter = ',')]
     pub outbound: Vec<String>,
+    /// A plain value the function reads as env.KEY (repeatable; visible to the operator: use
+    /// `clave secret put` for secrets)
+    #[arg(long = "var", value_name = "KEY=VALUE")]
+    pub vars: Vec<String>,
+    /// A secret the function may read as env.NAME (repeatable; set it with `clave secret put`)
+    #[arg(long = "secret", value_name = "NAME")]
+    pub secrets: Vec<String>,
+    /// Do not produce sealed developer logs for this version (no log key in the manifest)
+    #[arg(long)]
+    pub no_logs: bool,
 }
 
 /// `clave hash`.
@@ -406,6 +452,87 @@ pub struct InitArgs {
     /// Function name [default: the directory's name]
     #[arg(long, short)]
     pub name: Option<String>,
+}
+
+/// `clave secret`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum SecretCommand {
+    /// Seal a value to the attested code key and store it (stdin, or a prompt without echo)
+    #[command(after_long_help = "\
+Examples:
+  clave secret put API_KEY                      # prompts (no echo) on a terminal
+  printf %s \"$TOKEN\" | clave secret put API_KEY --function hello
+  clave secret put DB_URL < db-url.txt          # project-wide: every function may use it
+
+The value is sealed here, to the code key the platform's attestation vouches for, bound to the
+project, the function (or project-wide), the name and the next version: the gateway stores
+ciphertext only. A function reads it as env.NAME only if its deploy named it
+(`clave deploy ... --secret NAME`); users who pin the code see which names it may read, never
+the values, which you can rotate without changing the code hash. One trailing newline of the
+input is dropped. At most 32 KiB.")]
+    Put {
+        /// Secret name (A-Z, a-z, 0-9, _; what the function reads as env.NAME)
+        name: String,
+        /// Only for this function [default: every function of the project]
+        #[arg(long, short)]
+        function: Option<String>,
+    },
+    /// List secrets: names, versions, last change (never values)
+    #[command(visible_alias = "ls")]
+    List,
+    /// Delete a secret's value (its version number is kept)
+    #[command(
+        visible_alias = "rm",
+        after_long_help = "\
+Examples:
+  clave secret delete API_KEY --function hello
+  clave secret delete DB_URL"
+    )]
+    Delete {
+        /// Secret name
+        name: String,
+        /// The function's own secret [default: the project-wide one]
+        #[arg(long, short)]
+        function: Option<String>,
+    },
+}
+
+/// Which calls `clave tail` and `clave logs` show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogStatus {
+    /// Calls that returned a response.
+    Ok,
+    /// Calls that failed (script error, limit, refusal).
+    Error,
+}
+
+/// `clave tail`.
+#[derive(Debug, Clone, Args)]
+pub struct TailArgs {
+    /// Function name [default: every function of the project]
+    pub name: Option<String>,
+    /// Only calls with this outcome
+    #[arg(long, value_enum)]
+    pub status: Option<LogStatus>,
+    /// Stop after this many records
+    #[arg(long, short = 'n', value_name = "N")]
+    pub count: Option<u64>,
+}
+
+/// `clave logs`.
+#[derive(Debug, Clone, Args)]
+pub struct LogsArgs {
+    /// Function name
+    pub name: String,
+    /// How far back, e.g. 30s, 15m, 1h, 2d
+    #[arg(long, default_value = "1h", value_name = "DURATION")]
+    pub since: String,
+    /// Only calls with this outcome
+    #[arg(long, value_enum)]
+    pub status: Option<LogStatus>,
+    /// Most records shown
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub limit: u64,
 }
 
 /// `clave invoke`.

@@ -17,6 +17,7 @@ pub mod cli;
 mod commands;
 pub mod config;
 pub mod evidence;
+pub mod logkey;
 pub mod output;
 pub mod page;
 pub mod platform;

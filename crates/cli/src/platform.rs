@@ -422,6 +422,11 @@ impl DevPlatform {
             us = started.elapsed().as_micros(),
             "dev start: metrics recorder ready"
         );
+        // Sealed developer log records go straight into the gateway's store (ciphertext only).
+        let writer = store.log_writer();
+        engine.set_log_sink(Arc::new(move |log: clave_engine::SealedLog| {
+            writer(log.project, log.function, log.sealed);
+        }));
         let state = AppState::new(
             store.clone(),
             Arc::new(InProcessEngines::new(vec![engine.clone()]).holding_until(released_rx)),

@@ -271,3 +271,46 @@ async fn examples_run_and_errors_are_typed() {
     );
     p.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn greet_reads_a_sealed_secret_and_a_var() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_p, client, token) = platform(tmp.path()).await;
+    client
+        .put_secret("default", Some("greet"), "API_KEY", b"sk-test-123", &token)
+        .await
+        .unwrap();
+    let (_, code) = example("greet.js");
+    let env = clave_client::DeployEnv {
+        vars: [("GREETING".to_owned(), "Hi".to_owned())].into(),
+        secrets: vec!["API_KEY".into()],
+        log_key: None,
+        ..Default::default()
+    };
+    let d = client
+        .deploy_with_env(
+            "default",
+            "greet",
+            "greet.js",
+            &code,
+            Limits::default(),
+            &env,
+            &token,
+        )
+        .await
+        .unwrap();
+    let r = client
+        .invoke(
+            "default",
+            "greet",
+            br#"{"name":"Ada"}"#,
+            &headers(),
+            &d.code_hash,
+        )
+        .await
+        .unwrap();
+    let v = json(&r.body);
+    assert_eq!(v["greeting"], "Hi, Ada!");
+    assert_eq!(v["api_key_set"], true);
+    assert_eq!(v["api_key_length"], 11);
+}

@@ -4,7 +4,30 @@
 
 mod common;
 
-use common::{DevProcess, clave, ok, stderr, stdout};
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+
+use common::{DevProcess, bin, clave, ok, root, stderr, stdout};
+
+/// `clave` with `input` on stdin (as `echo ... | clave ...`).
+fn clave_stdin(config: &std::path::Path, args: &[&str], input: &[u8]) -> std::process::Output {
+    let mut child = Command::new(bin())
+        .args(args)
+        .current_dir(root())
+        .env("CLAVE_CONFIG_DIR", config)
+        .env("NO_COLOR", "1")
+        .env_remove("CLAVE_GATEWAY")
+        .env_remove("CLAVE_TOKEN")
+        .env_remove("CLAVE_PROJECT")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
 
 #[test]
 fn quickstart_deploy_invoke_restart_invoke() {
@@ -38,6 +61,46 @@ fn quickstart_deploy_invoke_restart_invoke() {
     let body: serde_json::Value = serde_json::from_str(&ok(&o)).unwrap();
     assert_eq!(body["greeting"], "Hello, Ada!");
     assert!(stderr(&o).contains("INSECURE"));
+
+    // The next README lines: a sealed secret, a function that reads it and logs, its logs.
+    let o = clave_stdin(
+        &config,
+        &["secret", "put", "API_KEY", "--function", "greet"],
+        b"sk-test-123\n",
+    );
+    assert!(
+        ok(&o).contains("stored API_KEY version 1"),
+        "{}",
+        stdout(&o)
+    );
+    ok(&clave(
+        &config,
+        &[
+            "deploy",
+            "examples/greet.js",
+            "--name",
+            "greet",
+            "--secret",
+            "API_KEY",
+            "--var",
+            "GREETING=Hi",
+        ],
+    ));
+    let o = clave(&config, &["invoke", "greet", "--data", r#"{"name":"Ada"}"#]);
+    let body: serde_json::Value = serde_json::from_str(&ok(&o)).unwrap();
+    assert_eq!(body["greeting"], "Hi, Ada!");
+    assert_eq!(body["api_key_length"], 11);
+    // The record is stored right after the call; read until it is there.
+    let mut logs_out = String::new();
+    for _ in 0..100 {
+        logs_out = ok(&clave(&config, &["logs", "greet"]));
+        if logs_out.contains("greeting Ada") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(logs_out.contains("greeting Ada"), "{logs_out}");
+    assert!(logs_out.contains(" ok 200"), "{logs_out}");
 
     // The other commands a newcomer tries.
     let list = ok(&clave(&config, &["functions", "list"]));

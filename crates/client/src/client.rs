@@ -36,7 +36,7 @@ pub fn now_unix() -> u64 {
         .unwrap_or(0)
 }
 
-fn rng() -> UnwrapErr<SysRng> {
+pub(crate) fn rng() -> UnwrapErr<SysRng> {
     UnwrapErr(SysRng)
 }
 
@@ -58,6 +58,19 @@ pub struct UnverifiedClaim {
     pub measurement: Option<Measurement>,
 }
 
+/// What a deploy puts into the manifest besides the code: see [`Manifest`]'s fields.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeployEnv {
+    /// Plain values the function reads as `env.NAME` (visible to the operator).
+    pub vars: std::collections::BTreeMap<String, String>,
+    /// Names of the sealed secrets the function may read as `env.NAME`.
+    pub secrets: Vec<String>,
+    /// The developer log key the engine seals each call's log record to.
+    pub log_key: Option<clave_proto::devlog::LogPublicKey>,
+    /// Hosts the function's `fetch()` may reach (empty: none).
+    pub outbound: Vec<clave_proto::HostPattern>,
+}
+
 /// A deployed version, as the gateway recorded it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Deployed {
@@ -74,7 +87,7 @@ pub struct Deployed {
 /// Nothing is ever sealed to a key that [`Client::verify`] has not checked under the trust
 /// policy; verified results are cached for [`TrustPolicy::max_age`].
 pub struct Client {
-    http: reqwest::Client,
+    pub(crate) http: reqwest::Client,
     base: String,
     trust: TrustPolicy,
     cache: Mutex<Option<Arc<Verified>>>,
@@ -130,7 +143,7 @@ impl Client {
         &self.trust
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
@@ -156,7 +169,7 @@ impl Client {
 
     /// Send a request, read the body (bounded), and turn an error status into
     /// [`ClientError::Gateway`].
-    async fn send(&self, req: reqwest::RequestBuilder) -> Result<(u16, Vec<u8>)> {
+    pub(crate) async fn send(&self, req: reqwest::RequestBuilder) -> Result<(u16, Vec<u8>)> {
         let mut resp = req.send().await.map_err(|e| self.transport(&e))?;
         let status = resp.status().as_u16();
         let mut body = Vec::new();
@@ -175,7 +188,11 @@ impl Client {
         Ok((status, body))
     }
 
-    async fn get_json<T: DeserializeOwned>(&self, path: &str, token: Option<&str>) -> Result<T> {
+    pub(crate) async fn get_json<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        token: Option<&str>,
+    ) -> Result<T> {
         let mut req = self.http.get(self.url(path));
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -268,15 +285,23 @@ impl Client {
         limits: Limits,
         token: &str,
     ) -> Result<Deployed> {
-        self.deploy_with_outbound(project, name, entry, code, limits, &[], token)
-            .await
+        self.deploy_with_env(
+            project,
+            name,
+            entry,
+            code,
+            limits,
+            &DeployEnv::default(),
+            token,
+        )
+        .await
     }
 
     /// [`Client::deploy`] with the hosts the function's `fetch()` may reach (the manifest's
     /// `outbound` list, sealed with the code; empty: none).
     ///
     /// # Errors
-    /// As [`Client::deploy`]; more than [`clave_proto::outbound::MAX_OUTBOUND_HOSTS`] patterns.
+    /// As [`Client::deploy_with_env`].
     #[allow(clippy::too_many_arguments)]
     pub async fn deploy_with_outbound(
         &self,
@@ -288,21 +313,52 @@ impl Client {
         outbound: &[clave_proto::HostPattern],
         token: &str,
     ) -> Result<Deployed> {
-        clave_proto::outbound::check_list(outbound)
+        let env = DeployEnv {
+            outbound: outbound.to_vec(),
+            ..DeployEnv::default()
+        };
+        self.deploy_with_env(project, name, entry, code, limits, &env, token)
+            .await
+    }
+
+    /// [`Client::deploy`] with the manifest's `vars`, secret names, developer log key and
+    /// outbound hosts.
+    ///
+    /// # Errors
+    /// As [`Client::deploy`]; [`ClientError::InvalidInput`] for bad var or secret names, or more
+    /// than [`clave_proto::outbound::MAX_OUTBOUND_HOSTS`] outbound patterns.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn deploy_with_env(
+        &self,
+        project: &str,
+        name: &str,
+        entry: &str,
+        code: &[u8],
+        limits: Limits,
+        env: &DeployEnv,
+        token: &str,
+    ) -> Result<Deployed> {
+        clave_proto::outbound::check_list(&env.outbound)
             .map_err(|e| ClientError::InvalidInput(e.to_string()))?;
         let project = parse_project(project)?;
         let function = parse_function(name)?;
         let now = now_unix();
         let verified = self.verified(now).await?;
         let manifest = Manifest {
+            vars: env.vars.clone(),
+            secrets: env.secrets.clone(),
+            log_key: env.log_key.map(|k| k.to_hex()),
             name: function.clone(),
             project: Some(project.clone()),
             code_hash: CodeHash::of(code),
             entry: entry.to_owned(),
             limits,
             created: now,
-            outbound: outbound.to_vec(),
+            outbound: env.outbound.clone(),
         };
+        manifest
+            .check_env()
+            .map_err(|e| ClientError::InvalidInput(e.to_string()))?;
         let manifest_bytes = manifest.to_bytes();
         let sealed = seal_code(
             &verified.code_key.key_config,
@@ -686,17 +742,17 @@ fn fresh_nonce() -> [u8; 32] {
     n
 }
 
-fn parse_json<T: DeserializeOwned>(body: &[u8], what: &str) -> Result<T> {
+pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8], what: &str) -> Result<T> {
     serde_json::from_slice(body)
         .map_err(|e| ClientError::Protocol(format!("unexpected answer to {what}: {e}")))
 }
 
-fn parse_project(s: &str) -> Result<ProjectName> {
+pub(crate) fn parse_project(s: &str) -> Result<ProjectName> {
     s.parse()
         .map_err(|e| ClientError::InvalidInput(format!("{s:?} is not a valid project name: {e}")))
 }
 
-fn parse_function(s: &str) -> Result<FunctionName> {
+pub(crate) fn parse_function(s: &str) -> Result<FunctionName> {
     s.parse()
         .map_err(|e| ClientError::InvalidInput(format!("{s:?} is not a valid function name: {e}")))
 }

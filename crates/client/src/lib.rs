@@ -23,12 +23,14 @@
 #![forbid(unsafe_code)]
 
 mod client;
+mod devloop;
 mod error;
 mod target;
 pub mod trust;
 pub mod verify;
 
-pub use client::{Client, Deployed, PendingCall, UnverifiedClaim, now_unix};
+pub use client::{Client, DeployEnv, Deployed, PendingCall, UnverifiedClaim, now_unix};
+pub use devloop::LogsRequest;
 pub use error::{AttestationError, ClientError, Fault, LimitKind, Result};
 pub use target::Target;
 pub use trust::{DEFAULT_MAX_AGE, TrustPolicy, policy_within};

@@ -14,7 +14,9 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::Error;
+use crate::call_env::{EnvCache, build_env, env_key};
 use crate::code_cache::CodeCache;
+use crate::devlog::{CallLog, LogSink};
 use crate::kds_client::KdsClient;
 use crate::keys::{Acquire, KeyRing};
 use crate::replay::{ReplayCache, ResultCache, Verdict};
@@ -220,6 +222,8 @@ pub struct Engine {
     code_cache: Mutex<CodeCache>,
     /// Opened at the first successful key refresh (its key derives from the code key).
     clock_floor: std::sync::OnceLock<crate::clock_floor::ClockFloor>,
+    env_cache: Mutex<EnvCache>,
+    log_sink: RwLock<Option<LogSink>>,
 }
 
 /// Removes an async job from the in-flight set when its run ends, however it ends.
@@ -327,6 +331,8 @@ impl Engine {
                 config.code_cache_entries,
                 config.code_cache_bytes,
             )),
+            env_cache: Mutex::default(),
+            log_sink: RwLock::new(None),
             config,
             kds,
             attester,
@@ -357,6 +363,19 @@ impl Engine {
         let engine = Self::new(config, kds, attester)?;
         engine.refresh(engine.now()).await?;
         Ok(Arc::new(engine))
+    }
+
+    /// Send the sealed developer log record of every call whose manifest names a log key to
+    /// `sink` (see [`crate::devlog`]). Without a sink no record is made.
+    pub fn set_log_sink(&self, sink: LogSink) {
+        *self.log_sink.write().unwrap_or_else(|p| p.into_inner()) = Some(sink);
+    }
+
+    fn log_sink(&self) -> Option<LogSink> {
+        self.log_sink
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// The configuration.
@@ -536,8 +555,26 @@ impl Engine {
         } else {
             None
         };
-        let (result, recorded) = self.handle(&ring, &job, &bhttp, replay_id, now).await?;
+        let sink = self.log_sink();
+        let mut log = CallLog::default();
+        let (result, recorded) = self
+            .handle(&ring, &job, &bhttp, replay_id, now, &mut log)
+            .await?;
         let sealed = seal(&responder, &result)?;
+        if let Some(sink) = sink {
+            let ts_ms = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+            let us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+            if let Some(pending) = log.finish(&result, ts_ms.saturating_sub(us / 1000), us) {
+                // Sealed after the answer is on its way: not on the call's latency path.
+                tokio::spawn(async move {
+                    if let Some(sealed) = pending.seal() {
+                        sink(sealed);
+                    }
+                });
+            }
+        }
         if is_async && recorded {
             let hold = self
                 .config
@@ -576,15 +613,14 @@ impl Engine {
         bhttp: &[u8],
         replay_id: clave_proto::ReplayId,
         now: u64,
+        log: &mut CallLog,
     ) -> Result<(Result<InvokeResponse, InvokeError>, bool), Error> {
         let req = match InvokeRequest::from_bhttp(bhttp) {
             Ok(r) => r,
             Err(e) => return Ok((Err(problem(ProblemKind::BadRequest, e.to_string())), false)),
         };
-        if let Err(p) = check_mode(&req, job.flags) {
-            return Ok((Err(p), false));
-        }
-        if let Err(p) = self.check_date(&req, now) {
+        if let Err(p) = check_mode(&req, job.flags).and_then(|()| self.check_date(&req, now)) {
+            self.authenticate_log_key(ring, job, &req, log);
             return Ok((Err(p), false));
         }
         let verdict = lock(&self.replay).check_and_insert(
@@ -595,10 +631,43 @@ impl Engine {
         );
         match verdict {
             Verdict::Fresh => {}
-            Verdict::Replayed => return Ok((Err(problem(ProblemKind::Replay, None)), false)),
+            Verdict::Replayed => {
+                self.authenticate_log_key(ring, job, &req, log);
+                return Ok((Err(problem(ProblemKind::Replay, None)), false));
+            }
             Verdict::Full => return Err(Error::Overloaded),
         }
-        Ok((self.run_checked(ring, job, req).await, true))
+        Ok((self.run_checked(ring, job, req, log).await, true))
+    }
+
+    /// For a call refused before it ran: learn the developer log key from the job's manifest
+    /// if that manifest is the deployed one for this request (its project and function are the
+    /// request's and its code opens), so that the refusal is logged too.
+    fn authenticate_log_key(
+        &self,
+        ring: &KeyRing,
+        job: &EngineJob,
+        req: &InvokeRequest,
+        log: &mut CallLog,
+    ) {
+        if self.log_sink().is_none() {
+            return;
+        }
+        let Ok(manifest) = Manifest::from_bytes(&job.manifest) else {
+            return;
+        };
+        if manifest.log_key.is_none()
+            || manifest.name != req.function
+            || manifest.project.as_ref() != Some(&req.project)
+        {
+            return;
+        }
+        if self
+            .open_code(ring, &job.manifest, &job.sealed_code, &manifest)
+            .is_ok()
+        {
+            log.note_request(req, &manifest);
+        }
     }
 
     /// Refuse a `date` outside the window of the request's sealed mode.
@@ -625,7 +694,10 @@ impl Engine {
             Ok(req) => {
                 match check_mode(&req, job.flags).and_then(|()| self.check_date(&req, now)) {
                     Err(p) => Err(p),
-                    Ok(()) => self.run_checked(&ring, &job, req).await,
+                    Ok(()) => {
+                        self.run_checked(&ring, &job, req, &mut CallLog::default())
+                            .await
+                    }
                 }
             }
         };
@@ -647,6 +719,7 @@ impl Engine {
         ring: &KeyRing,
         job: &EngineJob,
         req: InvokeRequest,
+        log: &mut CallLog,
     ) -> Result<InvokeResponse, InvokeError> {
         if req.project.as_str() != job.project || req.function.as_str() != job.function {
             return Err(problem(
@@ -684,19 +757,55 @@ impl Engine {
         }
         // Refuse before decrypting anything: the deployed code is not the pinned code.
         if manifest.code_hash != req.code_hash {
+            if manifest.log_key.is_some() && self.log_sink().is_some() {
+                // Logged only if the deployed code opens (the manifest is then authentic).
+                if self
+                    .open_code(ring, &job.manifest, &job.sealed_code, &manifest)
+                    .is_ok()
+                {
+                    log.note_request(&req, &manifest);
+                }
+            }
             return Err(problem(
                 ProblemKind::CodeHashMismatch,
                 format!("the deployed code hash is {}", manifest.code_hash),
             ));
         }
         let code = self.open_code(ring, &job.manifest, &job.sealed_code, &manifest)?;
+        log.note_request(&req, &manifest);
+        let env = if manifest.vars.is_empty() && manifest.secrets.is_empty() {
+            clave_sandbox::Env::default()
+        } else {
+            self.env(ring, job, &req, &manifest)?
+        };
         let limits = clamp_limits(&manifest.limits, &self.config.sandbox.max);
         let outbound: Arc<[clave_proto::HostPattern]> = Arc::from(manifest.outbound);
-        self.runner
-            .run_with_outbound(req.code_hash, code, req, limits, outbound)
-            .await
-            .map(|out| out.response)
-            .map_err(run_problem)
+        let report = self
+            .runner
+            .run_report(req.code_hash, code, req, limits, env, outbound)
+            .await;
+        log.console = report.console;
+        log.console_truncated = report.console_truncated;
+        log.stack = report.stack;
+        report.result.map_err(run_problem)
+    }
+
+    /// The call's `env` (vars and the named secrets, opened), from memory when nothing it
+    /// depends on changed.
+    fn env(
+        &self,
+        ring: &KeyRing,
+        job: &EngineJob,
+        req: &InvokeRequest,
+        manifest: &Manifest,
+    ) -> Result<clave_sandbox::Env, InvokeError> {
+        let key = env_key(&job.project, &Manifest::digest(&job.manifest), &job.secrets);
+        if let Some(env) = lock(&self.env_cache).get(&key) {
+            return Ok(env);
+        }
+        let env = build_env(&ring.code, &req.project, manifest, &job.secrets)?;
+        lock(&self.env_cache).insert(key, env.clone());
+        Ok(env)
     }
 
     /// Open sealed code (or take it from the in-memory cache); the result hashes to

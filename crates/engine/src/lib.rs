@@ -18,8 +18,10 @@
 
 #![forbid(unsafe_code)]
 
+mod call_env;
 pub mod clock_floor;
 mod code_cache;
+pub mod devlog;
 pub mod egress;
 mod engine;
 mod error;
@@ -31,6 +33,7 @@ pub mod service;
 #[cfg(feature = "test-hooks")]
 mod test_hooks;
 
+pub use devlog::{LogSink, SealedLog};
 pub use egress::{Egress, EgressConfig, ProxyAddr};
 pub use engine::{
     Clock, ENGINE_ATTESTATION_LABEL, Engine, EngineAttestation, EngineAttester, EngineConfig,
@@ -38,5 +41,5 @@ pub use engine::{
 };
 pub use error::{EngineError, Error};
 pub use kds_client::{BoxFuture, HttpKdsClient, KdsClient, KdsError};
-pub use runner::{RunError, RunOutput, Runner, SandboxRunner, SandboxSettings};
+pub use runner::{RunError, RunOutput, RunReport, Runner, SandboxRunner, SandboxSettings};
 pub use service::router;

@@ -75,6 +75,29 @@ impl std::fmt::Debug for RunError {
     }
 }
 
+/// Everything a run produced, also when it failed: what the developer log record is made of
+/// (plaintext from the function: it stays inside the TEE, or leaves it sealed to the developer).
+#[derive(Clone, PartialEq, Eq)]
+pub struct RunReport {
+    /// The response, or why there is none.
+    pub result: Result<InvokeResponse, RunError>,
+    /// Console lines as `(level, text)`, in order, also those printed before a failure.
+    pub console: Vec<(&'static str, String)>,
+    /// Whether console output beyond the function's limit was dropped.
+    pub console_truncated: bool,
+    /// The JavaScript stack of an uncaught exception, if any.
+    pub stack: Option<String>,
+}
+
+impl std::fmt::Debug for RunReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunReport")
+            .field("ok", &self.result.is_ok())
+            .field("console_lines", &self.console.len())
+            .finish_non_exhaustive()
+    }
+}
+
 /// Runs one function call in a fresh sandbox.
 pub trait Runner: Send + Sync {
     /// Run the module `code` (whose SHA-256 is `code_hash`) on `request` under `limits` (the
@@ -99,6 +122,41 @@ pub trait Runner: Send + Sync {
     ) -> BoxFuture<'_, Result<RunOutput, RunError>> {
         let _ = outbound;
         self.run(code_hash, code, request, limits)
+    }
+
+    /// [`Runner::run_with_outbound`] with the `env` object of the call (vars and opened secrets)
+    /// and the console output kept also when the call fails. The default runs
+    /// [`Runner::run_with_outbound`] without `env` and keeps the console of successful calls only
+    /// (every console line at level `log`).
+    fn run_report(
+        &self,
+        code_hash: CodeHash,
+        code: Arc<str>,
+        request: InvokeRequest,
+        limits: Limits,
+        env: clave_sandbox::Env,
+        outbound: Arc<[HostPattern]>,
+    ) -> BoxFuture<'_, RunReport> {
+        let _ = env;
+        Box::pin(async move {
+            match self
+                .run_with_outbound(code_hash, code, request, limits, outbound)
+                .await
+            {
+                Ok(out) => RunReport {
+                    result: Ok(out.response),
+                    console: out.console.into_iter().map(|l| ("log", l)).collect(),
+                    console_truncated: false,
+                    stack: None,
+                },
+                Err(e) => RunReport {
+                    result: Err(e),
+                    console: Vec::new(),
+                    console_truncated: false,
+                    stack: None,
+                },
+            }
+        })
     }
 }
 
@@ -241,6 +299,69 @@ fn map_error(e: clave_sandbox::Error) -> RunError {
     }
 }
 
+impl SandboxRunner {
+    async fn call(
+        &self,
+        code_hash: CodeHash,
+        code: Arc<str>,
+        request: InvokeRequest,
+        limits: Limits,
+        env: clave_sandbox::Env,
+        outbound: Arc<[HostPattern]>,
+    ) -> clave_sandbox::CallReport {
+        let http = clave_sandbox::HttpRequest {
+            env,
+            url: request_url(&request),
+            method: request.method,
+            headers: request.headers,
+            body: request.body,
+        };
+        let limits = to_sandbox_limits(&limits);
+        if outbound.is_empty() {
+            // Fast functions run here, on the request's thread; the rest on a sandbox worker.
+            match self
+                .pool
+                .run_inline_report(code_hash.0, &code, http, limits)
+            {
+                Ok(r) => r,
+                Err(http) => {
+                    self.pool
+                        .run_report(code_hash.0, code, http, limits, None)
+                        .await
+                }
+            }
+        } else {
+            // A function that may fetch always runs on a worker: its exchanges block the
+            // thread (until the call's deadline at most).
+            let net: Arc<dyn clave_sandbox::Outbound> = Arc::new(self.egress.for_call(outbound));
+            self.pool
+                .run_report(code_hash.0, code, http, limits, Some(net))
+                .await
+        }
+    }
+}
+
+/// The name of a console level in log records.
+pub(crate) fn level_name(level: clave_sandbox::ConsoleLevel) -> &'static str {
+    use clave_sandbox::ConsoleLevel as L;
+    match level {
+        L::Info => "info",
+        L::Debug => "debug",
+        L::Warn => "warn",
+        L::Error => "error",
+        L::Trace => "trace",
+        _ => "log",
+    }
+}
+
+fn response_of(r: clave_sandbox::HttpResponse) -> InvokeResponse {
+    InvokeResponse {
+        status: r.status,
+        headers: r.headers,
+        body: r.body,
+    }
+}
+
 impl Runner for SandboxRunner {
     fn run(
         &self,
@@ -261,37 +382,52 @@ impl Runner for SandboxRunner {
         outbound: Arc<[HostPattern]>,
     ) -> BoxFuture<'_, Result<RunOutput, RunError>> {
         Box::pin(async move {
-            let http = clave_sandbox::HttpRequest {
-                url: request_url(&request),
-                method: request.method,
-                headers: request.headers,
-                body: request.body,
-            };
-            let limits = to_sandbox_limits(&limits);
-            let out = if outbound.is_empty() {
-                // Fast functions run here, on the request's thread; the rest on a sandbox worker.
-                match self.pool.run_inline(code_hash.0, &code, http, limits) {
-                    Ok(r) => r,
-                    Err(http) => self.pool.run(code_hash.0, code, http, limits).await,
-                }
-            } else {
-                // A function that may fetch always runs on a worker: its exchanges block the
-                // thread (until the call's deadline at most).
-                let net: Arc<dyn clave_sandbox::Outbound> =
-                    Arc::new(self.egress.for_call(outbound));
-                self.pool
-                    .run_with_outbound(code_hash.0, code, http, limits, Some(net))
-                    .await
-            }
-            .map_err(map_error)?;
+            let out = self
+                .call(
+                    code_hash,
+                    code,
+                    request,
+                    limits,
+                    clave_sandbox::Env::default(),
+                    outbound,
+                )
+                .await
+                .into_outcome()
+                .map_err(map_error)?;
             Ok(RunOutput {
-                response: InvokeResponse {
-                    status: out.response.status,
-                    headers: out.response.headers,
-                    body: out.response.body,
-                },
+                response: response_of(out.response),
                 console: out.console.into_iter().map(|l| l.text).collect(),
             })
+        })
+    }
+
+    fn run_report(
+        &self,
+        code_hash: CodeHash,
+        code: Arc<str>,
+        request: InvokeRequest,
+        limits: Limits,
+        env: clave_sandbox::Env,
+        outbound: Arc<[HostPattern]>,
+    ) -> BoxFuture<'_, RunReport> {
+        Box::pin(async move {
+            let r = self
+                .call(code_hash, code, request, limits, env, outbound)
+                .await;
+            let stack = match &r.result {
+                Err(clave_sandbox::Error::ScriptError { stack, .. }) => stack.clone(),
+                _ => None,
+            };
+            RunReport {
+                result: r.result.map(response_of).map_err(map_error),
+                console: r
+                    .console
+                    .into_iter()
+                    .map(|l| (level_name(l.level), l.text))
+                    .collect(),
+                console_truncated: r.console_truncated,
+                stack,
+            }
         })
     }
 }

@@ -15,7 +15,7 @@ use clave_proto::{CodeHash, InvokeRequest};
 use sha2::Digest as _;
 
 use crate::kds_client::BoxFuture;
-use crate::runner::{RunError, RunOutput, Runner};
+use crate::runner::{RunError, RunOutput, RunReport, Runner};
 
 /// The variable naming the run log.
 pub(crate) const RUN_LOG_VAR: &str = "CLAVE_TEST_ONLY_RUN_LOG";
@@ -93,6 +93,27 @@ impl Runner for Recording {
             let out = self
                 .inner
                 .run_with_outbound(code_hash, code, request, limits, outbound)
+                .await;
+            self.record("done", &digest);
+            out
+        })
+    }
+
+    fn run_report(
+        &self,
+        code_hash: CodeHash,
+        code: Arc<str>,
+        request: InvokeRequest,
+        limits: Limits,
+        env: clave_sandbox::Env,
+        outbound: Arc<[clave_proto::HostPattern]>,
+    ) -> BoxFuture<'_, RunReport> {
+        let digest = hex::encode(sha2::Sha256::digest(&request.body));
+        Box::pin(async move {
+            self.record("start", &digest);
+            let out = self
+                .inner
+                .run_report(code_hash, code, request, limits, env, outbound)
                 .await;
             self.record("done", &digest);
             out

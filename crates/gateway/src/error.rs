@@ -46,6 +46,21 @@ pub enum Error {
         /// The configured limit.
         limit: u32,
     },
+    /// A secret name is not 1..=64 characters of `A-Z a-z 0-9 _` (not starting with a digit).
+    #[error("invalid secret name")]
+    InvalidSecretName,
+    /// A secret was sealed for another version than the next one.
+    #[error("the secret's next version is {expected}")]
+    SecretVersion {
+        /// The version the secret must be sealed for.
+        expected: i64,
+    },
+    /// The project (or function) already has the maximum number of secrets.
+    #[error("secret limit of {limit} reached")]
+    SecretLimit {
+        /// The limit.
+        limit: usize,
+    },
     /// Concurrent writers kept conflicting; the caller may retry.
     #[error("storage contention, retry")]
     Contention,
@@ -100,6 +115,11 @@ pub enum ApiError {
     NotFound(&'static str),
     /// 409: the current state does not allow the change.
     Conflict(&'static str),
+    /// 409: a secret was sealed for another version than the next one (`expected`).
+    SecretVersion {
+        /// The version to seal for.
+        expected: i64,
+    },
     /// 413: body or code larger than `limit` bytes.
     PayloadTooLarge {
         /// The limit that was exceeded.
@@ -140,7 +160,7 @@ impl ApiError {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Conflict(_) | Self::SecretVersion { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Overloaded { .. } | Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -172,6 +192,13 @@ impl ApiError {
             ),
             Self::NotFound(d) => (problem_type::NOT_FOUND, "Not found", Some((*d).into())),
             Self::Conflict(d) => (problem_type::CONFLICT, "Conflict", Some((*d).into())),
+            Self::SecretVersion { expected } => (
+                problem_type::CONFLICT,
+                "Conflict",
+                Some(format!(
+                    "the secret changed meanwhile: seal it for version {expected} and retry"
+                )),
+            ),
             Self::PayloadTooLarge { limit } => (
                 problem_type::TOO_LARGE,
                 "Payload too large",
@@ -256,6 +283,11 @@ impl From<Error> for ApiError {
             Error::Contention => Self::Unavailable {
                 retry_after: Duration::from_secs(1),
             },
+            Error::InvalidSecretName => Self::BadRequest(
+                "invalid secret name: 1 to 64 characters of A-Z, a-z, 0-9 and _, not starting with a digit",
+            ),
+            Error::SecretVersion { expected } => Self::SecretVersion { expected },
+            Error::SecretLimit { .. } => Self::Conflict("the secret limit is reached"),
             Error::TooManyEngines { .. } => Self::Conflict("the engine pool is full"),
             Error::BadRemoteUrl => Self::BadRequest("the URL must be http(s)://host[:port]"),
             other => {

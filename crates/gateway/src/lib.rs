@@ -15,6 +15,7 @@
 
 #![forbid(unsafe_code)]
 
+mod devloop_routes;
 mod dispatch;
 mod engine;
 mod error;
@@ -39,8 +40,8 @@ pub use pool::{EnginePool, EnginePoolConfig, HttpEngineClient, normalize_engine_
 pub use process::{GatewayProcess, GatewayProcessConfig, parse_engine_list, run_gateway};
 pub use queue::{JobQueue, QueueConfig, run_worker};
 pub use store::{
-    ActiveArtifact, Backend, NewVersion, ResultState, Store, StoredResult, UsageRecord,
-    is_valid_name,
+    ActiveArtifact, Backend, LogEntry, LogQuery, LogRetention, NewSecret, NewVersion, ResultState,
+    SecretInfo, Store, StoredResult, UsageRecord, is_valid_name,
 };
 
 use metrics_exporter_prometheus::PrometheusHandle;

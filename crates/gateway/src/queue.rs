@@ -495,6 +495,7 @@ async fn process(state: &AppState, queue: &JobQueue, payload: &[u8], delivered: 
         version: call.version,
         manifest: artifact.manifest,
         sealed_code: artifact.sealed_code,
+        secrets: artifact.secrets,
         request: call.request.clone().into(),
         flags: JobFlags::ASYNC,
     };

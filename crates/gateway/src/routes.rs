@@ -50,6 +50,7 @@ pub(crate) fn router(state: AppState) -> Router {
             .route("/functions/{name}/rollback", post(rollback))
             .route("/functions/{name}/invoke", post(invoke).layer(invoke_limit))
             .route("/results/{id}", get(async_result))
+            .merge(crate::devloop_routes::scoped())
     };
 
     Router::new()
@@ -72,8 +73,8 @@ pub(crate) fn router(state: AppState) -> Router {
 }
 
 /// `{project}` (or the default project) from the path.
-struct ProjectTarget {
-    project: String,
+pub(crate) struct ProjectTarget {
+    pub(crate) project: String,
 }
 
 /// `{project}` (or the default project) and `{name}` from the path.
@@ -146,7 +147,11 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// The request's deploy token must belong to `project`.
-async fn authorize(state: &AppState, headers: &HeaderMap, project: &str) -> Result<(), ApiError> {
+pub(crate) async fn authorize(
+    state: &AppState,
+    headers: &HeaderMap,
+    project: &str,
+) -> Result<(), ApiError> {
     let Some(token) = bearer(headers) else {
         return Err(ApiError::Unauthorized);
     };
@@ -529,6 +534,7 @@ async fn invoke(
         version,
         manifest: artifact.manifest,
         sealed_code: artifact.sealed_code,
+        secrets: artifact.secrets,
         // The received buffer itself: no copy on the way to an in-process engine.
         request: body,
         flags: if plaintext {

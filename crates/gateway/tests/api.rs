@@ -653,6 +653,9 @@ async fn accepts_manifests_built_by_clave_proto() {
     let (h, _db) = default_harness().await;
     let code = b"export default { fetch() { return new Response('hi') } }";
     let manifest = clave_proto::Manifest {
+        vars: Default::default(),
+        secrets: Vec::new(),
+        log_key: None,
         name: "real".parse().unwrap(),
         project: None,
         code_hash: clave_proto::CodeHash::of(code),

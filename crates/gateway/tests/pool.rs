@@ -175,6 +175,7 @@ async fn engine_invoke(
 
 fn job(request: &[u8]) -> InvokeJob {
     InvokeJob {
+        secrets: bytes::Bytes::new(),
         project: "default".into(),
         function: "f".into(),
         version: 1,

@@ -4,6 +4,8 @@
 //! header is the OHTTP request header (key id, KEM, KDF, AEAD), HPKE `info = "clave/v1/code" ||
 //! 0x00 || header` and `aad = SHA-256(manifest bytes)`.
 
+use std::collections::BTreeMap;
+
 use rand_core::CryptoRng;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -69,6 +71,19 @@ pub struct Manifest {
     pub limits: Limits,
     /// Creation time, unix seconds.
     pub created: u64,
+    /// Plain configuration values the function reads as `env.NAME` (visible to the operator:
+    /// never put secrets here). Absent from the JSON when empty.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub vars: BTreeMap<String, String>,
+    /// Names of the sealed secrets the function may read as `env.NAME`: the engine passes a
+    /// secret only if its name is listed here, so a user who pins this manifest sees which
+    /// secrets the code can use (not their values, which may rotate). Absent when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<String>,
+    /// The developer log key (X25519 public key, 64 hex digits): the engine seals one log record
+    /// per call (console output and outcome) to it. `None`: no logs are produced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_key: Option<String>,
     /// The hosts the function may reach with `fetch()` (HTTPS only, see
     /// [`crate::outbound::HostPattern`]); empty (absent from the JSON) means none. At most
     /// [`crate::outbound::MAX_OUTBOUND_HOSTS`].
@@ -84,14 +99,46 @@ impl Manifest {
         serde_json::to_vec(self).unwrap_or_default()
     }
 
-    /// Parse manifest JSON (unknown fields rejected, outbound host patterns validated).
+    /// Parse manifest JSON (unknown fields rejected; outbound host patterns validated; var and
+    /// secret names must be valid [`crate::secret::is_valid_secret_name`]s and distinct, the log
+    /// key a valid X25519 key).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let m: Self = serde_json::from_slice(bytes).map_err(|e| Error::InvalidJson {
             what: "manifest",
             reason: e.to_string(),
         })?;
         crate::outbound::check_list(&m.outbound)?;
+        m.check_env()?;
         Ok(m)
+    }
+
+    /// Check `vars`, `secrets` and `log_key`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidJson`] naming the offending entry.
+    pub fn check_env(&self) -> Result<()> {
+        let bad = |reason: String| Error::InvalidJson {
+            what: "manifest",
+            reason,
+        };
+        for name in self.vars.keys().chain(self.secrets.iter()) {
+            if !crate::secret::is_valid_secret_name(name) {
+                return Err(bad(format!(
+                    "{name:?} is not a valid var or secret name (A-Z, a-z, 0-9, _; not starting with a digit; at most 64)"
+                )));
+            }
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for name in &self.secrets {
+            if !seen.insert(name) || self.vars.contains_key(name) {
+                return Err(bad(format!("{name:?} is listed twice in vars and secrets")));
+            }
+        }
+        if let Some(k) = &self.log_key {
+            crate::devlog::LogPublicKey::from_hex(k)
+                .map_err(|_| bad("log_key is not 64 hex digits".to_owned()))?;
+        }
+        Ok(())
     }
 
     /// `SHA-256(manifest bytes)`: the AAD of the sealed code.
@@ -250,5 +297,45 @@ pub mod testing {
         rng: &mut impl CryptoRng,
     ) -> Result<SealedCode> {
         seal_code_unbound(config, manifest_bytes, code, rng)
+    }
+}
+
+#[cfg(test)]
+mod env_tests {
+    use super::*;
+
+    fn manifest_json(extra: &str) -> Vec<u8> {
+        format!(
+            r#"{{"name":"f","code_hash":"{}","entry":"index.js","limits":{},"created":1{extra}}}"#,
+            "00".repeat(32),
+            serde_json::to_string(&Limits::default()).expect("limits")
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn old_manifests_parse_and_keep_their_bytes() {
+        let old = manifest_json("");
+        let m = Manifest::from_bytes(&old).expect("old manifest");
+        assert!(m.vars.is_empty() && m.secrets.is_empty() && m.log_key.is_none());
+        assert_eq!(m.to_bytes(), old, "no new field is written when unused");
+    }
+
+    #[test]
+    fn vars_secrets_and_log_key_are_checked() {
+        let key = format!(r#","log_key":"{}""#, "ab".repeat(32));
+        let good = manifest_json(&format!(r#","vars":{{"A":"1"}},"secrets":["B"]{key}"#));
+        let m = Manifest::from_bytes(&good).expect("good");
+        assert_eq!(m.to_bytes(), good);
+        for bad in [
+            r#","vars":{"1A":"x"}"#,
+            r#","secrets":["a-b"]"#,
+            r#","secrets":["A","A"]"#,
+            r#","vars":{"A":"1"},"secrets":["A"]"#,
+            r#","log_key":"zz""#,
+            r#","log_key":"abcd""#,
+        ] {
+            assert!(Manifest::from_bytes(&manifest_json(bad)).is_err(), "{bad}");
+        }
     }
 }

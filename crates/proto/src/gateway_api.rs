@@ -420,6 +420,9 @@ pub struct EngineJob {
     pub request: bytes::Bytes,
     /// Flags ([`JobFlags::ASYNC`] for jobs from the durable queue).
     pub flags: JobFlags,
+    /// The function's sealed secrets, a [`crate::secret::SecretSet`] encoding (opaque to the
+    /// gateway; empty: none). Carried by framing version 3.
+    pub secrets: bytes::Bytes,
 }
 
 impl core::fmt::Debug for EngineJob {
@@ -432,6 +435,7 @@ impl core::fmt::Debug for EngineJob {
             .field("sealed_code_len", &self.sealed_code.len())
             .field("request_len", &self.request.len())
             .field("flags", &self.flags)
+            .field("secrets_len", &self.secrets.len())
             .finish()
     }
 }
@@ -439,7 +443,8 @@ impl core::fmt::Debug for EngineJob {
 const ENGINE_JOB_MAGIC: &[u8; 4] = b"CLVJ";
 
 impl EngineJob {
-    /// Encode in the binary framing (version 1 without flags, version 2 with).
+    /// Encode in the binary framing (version 1 without flags or secrets, version 2 with flags,
+    /// version 3 with flags and a secrets blob after the request).
     ///
     /// # Errors
     /// [`WireError::TooLong`] when a name exceeds 65535 bytes or a blob 4 GiB.
@@ -454,10 +459,15 @@ impl EngineJob {
                 + 12
                 + self.manifest.len()
                 + self.sealed_code.len()
-                + self.request.len(),
+                + self.request.len()
+                + 4
+                + self.secrets.len(),
         );
         out.extend_from_slice(ENGINE_JOB_MAGIC);
-        if self.flags == JobFlags::NONE {
+        if !self.secrets.is_empty() {
+            out.push(3);
+            out.push(self.flags.bits());
+        } else if self.flags == JobFlags::NONE {
             out.push(1);
         } else {
             out.push(2);
@@ -469,11 +479,14 @@ impl EngineJob {
         put_u32_field(&mut out, &self.manifest, "manifest")?;
         put_u32_field(&mut out, &self.sealed_code, "sealed_code")?;
         put_u32_field(&mut out, &self.request, "request")?;
+        if !self.secrets.is_empty() {
+            put_u32_field(&mut out, &self.secrets, "secrets")?;
+        }
         Ok(out)
     }
 
-    /// Decode the binary framing (versions 1 and 2); rejects truncation, trailing bytes, unknown flags and
-    /// non-UTF-8 names. The blobs are copied out of `bytes`; see [`EngineJob::decode_shared`].
+    /// Decode the binary framing (versions 1, 2 and 3); rejects truncation, trailing bytes, unknown flags,
+    /// an empty secrets blob in version 3 (not canonical) and non-UTF-8 names. The blobs are copied out of `bytes`; see [`EngineJob::decode_shared`].
     pub fn decode(bytes: &[u8]) -> Result<Self, WireError> {
         Self::decode_with(bytes, bytes::Bytes::copy_from_slice)
     }
@@ -488,9 +501,10 @@ impl EngineJob {
         if r.take(ENGINE_JOB_MAGIC.len())? != ENGINE_JOB_MAGIC {
             return Err(WireError::BadMagic);
         }
-        let flags = match r.array::<1>()? {
-            [1] => JobFlags::NONE,
-            [2] => {
+        let framing = r.array::<1>()?[0];
+        let flags = match framing {
+            1 => JobFlags::NONE,
+            2 | 3 => {
                 let [bits] = r.array::<1>()?;
                 JobFlags::from_bits(bits).ok_or(WireError::UnknownFlags(bits))?
             }
@@ -502,6 +516,15 @@ impl EngineJob {
         let manifest = r.blob_u32()?;
         let sealed_code = r.blob_u32()?;
         let request = r.blob_u32()?;
+        let secrets = if framing == 3 {
+            let s = r.blob_u32()?;
+            if s.is_empty() {
+                return Err(WireError::BadMagic);
+            }
+            blob(s)
+        } else {
+            bytes::Bytes::new()
+        };
         if !r.rest.is_empty() {
             return Err(WireError::TrailingBytes);
         }
@@ -513,6 +536,7 @@ impl EngineJob {
             sealed_code: blob(sealed_code),
             request: blob(request),
             flags,
+            secrets,
         })
     }
 }
@@ -643,7 +667,24 @@ mod tests {
             sealed_code: vec![1, 2, 3, 4].into(),
             request: vec![9; 10].into(),
             flags: JobFlags::NONE,
+            secrets: bytes::Bytes::new(),
         }
+    }
+
+    #[test]
+    fn engine_job_v3_carries_secrets() {
+        let mut j = job();
+        j.secrets = vec![0, 0].into();
+        let v3 = j.encode().expect("encode");
+        assert_eq!(&v3[..6], b"CLVJ\x03\x00");
+        assert_eq!(EngineJob::decode(&v3).expect("decode v3"), j);
+        for n in 0..v3.len() {
+            assert!(EngineJob::decode(&v3[..n]).is_err(), "{n}");
+        }
+        // An empty secrets blob is spelled as version 1 or 2, never 3.
+        let mut empty = v3[..v3.len() - 6].to_vec();
+        empty.extend_from_slice(&0u32.to_be_bytes());
+        assert_eq!(EngineJob::decode(&empty), Err(WireError::BadMagic));
     }
 
     #[test]
@@ -752,7 +793,7 @@ mod tests {
             );
         }
         let mut bad_version = v2;
-        bad_version[4] = 3;
+        bad_version[4] = 4;
         assert_eq!(EngineJob::decode(&bad_version), Err(WireError::BadMagic));
         assert_eq!(JobFlags::from_bits(1), Some(JobFlags::ASYNC));
         assert_eq!(JobFlags::from_bits(2), None);

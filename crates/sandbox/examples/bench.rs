@@ -20,6 +20,7 @@ fn request() -> HttpRequest {
     }
     body.push_str("{}]}");
     HttpRequest {
+        env: Default::default(),
         method: "POST".into(),
         url: "https://fn.example/echo".into(),
         headers: vec![("content-type".into(), "application/json".into())],

@@ -21,7 +21,7 @@ use crate::arena::Arena;
 use crate::bytes::{load_module, with_u8};
 use crate::host::{self, CallState};
 use crate::link::{BundleLoader, LinkState, Linking, compile, unframe_modules};
-use crate::{BytecodeCache, Error, HttpRequest, HttpResponse, Limits, Outcome};
+use crate::{BytecodeCache, CallReport, Error, HttpRequest, HttpResponse, Limits};
 
 const PRELUDE_SRC: &str = include_str!("prelude.js");
 /// Module name of a function that is one module.
@@ -471,9 +471,9 @@ impl Slot {
         limits: &Limits,
         started: Instant,
         outbound: crate::outbound::CallOutbound,
-    ) -> Result<Outcome, Error> {
+    ) -> CallReport {
         if request.body.len() > limits.max_request_bytes {
-            return Err(Error::RequestTooLarge {
+            return CallReport::failed(Error::RequestTooLarge {
                 size: request.body.len(),
                 limit: limits.max_request_bytes,
             });
@@ -484,7 +484,7 @@ impl Slot {
         };
         let deadline = started + limits.timeout();
         if Instant::now() >= deadline || self.st.abandon.load(Ordering::Relaxed) {
-            return Err(Error::Timeout);
+            return CallReport::failed(Error::Timeout);
         }
         self.st.set_outbound(outbound);
         let result = self
@@ -500,11 +500,11 @@ impl Slot {
         let st = &self.st;
         let console = std::mem::take(&mut *st.console.borrow_mut());
         st.request_bytes.borrow_mut().clear();
-        result.map(|response| Outcome {
-            response,
+        CallReport {
+            result,
             console,
             console_truncated: st.console_truncated.get(),
-        })
+        }
     }
 
     /// Makes the arena hold the function's image (restored, or built from the base image and
@@ -786,6 +786,11 @@ impl Slot {
                 *st.request_bytes.borrow_mut() = std::mem::take(&mut request.body);
                 Value::new_bool(ctx.clone(), true)
             };
+            let env = Object::new(ctx.clone()).map_err(|e| caught(&st, &ctx, e))?;
+            for (k, v) in request.env.iter() {
+                env.set(k.as_str(), v.as_str())
+                    .map_err(|e| caught(&st, &ctx, e))?;
+            }
             let p: Promise<'_> = d
                 .call((
                     ns,
@@ -793,6 +798,7 @@ impl Slot {
                     request.url.as_str(),
                     headers,
                     body,
+                    env,
                 ))
                 .map_err(|e| caught(&st, &ctx, e))?;
             Ok(Persistent::save(&ctx, p))
@@ -928,23 +934,24 @@ pub(crate) fn run_on_thread_slot(
     limits: &Limits,
     max_heap: usize,
     image_bytes: usize,
-) -> Result<Outcome, Error> {
+) -> CallReport {
     THREAD_SLOT.with(|cell| {
         let Ok(mut guard) = cell.try_borrow_mut() else {
-            return Err(internal(
+            return CallReport::failed(internal(
                 "the thread's sandbox slot is in use (re-entrant call)",
             ));
         };
         let max_heap = max_heap.max(limits.heap_bytes);
         if guard.as_ref().is_none_or(|s| s.max_heap < max_heap) {
             *guard = None;
-            *guard = Some(Slot::new(
-                Arc::new(AtomicBool::new(false)),
-                max_heap,
-                image_bytes,
-            )?);
+            match Slot::new(Arc::new(AtomicBool::new(false)), max_heap, image_bytes) {
+                Ok(slot) => *guard = Some(slot),
+                Err(e) => return CallReport::failed(e),
+            }
         }
-        let slot = guard.as_mut().ok_or_else(|| internal("no slot"))?;
+        let Some(slot) = guard.as_mut() else {
+            return CallReport::failed(internal("no slot"));
+        };
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let r = slot.call(
                 cache,
@@ -963,7 +970,7 @@ pub(crate) fn run_on_thread_slot(
             Err(_) => {
                 let broken = guard.take();
                 let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(broken)));
-                Err(internal("sandbox call panicked"))
+                CallReport::failed(internal("sandbox call panicked"))
             }
         }
     })

@@ -41,7 +41,14 @@ pub struct HttpRequest {
     pub headers: Vec<(String, String)>,
     /// Body bytes (ignored for `GET` and `HEAD`).
     pub body: Vec<u8>,
+    /// The `env` object passed to `fetch(request, env, ctx)`: `(name, value)` string
+    /// properties, in order (a later duplicate wins). Empty: `{}`. Values may be secrets: they
+    /// are never printed.
+    pub env: Env,
 }
+
+/// Properties of the `env` object of a call (shared between calls of one deployment).
+pub type Env = std::sync::Arc<[(String, String)]>;
 
 impl std::fmt::Debug for HttpRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -49,6 +56,7 @@ impl std::fmt::Debug for HttpRequest {
         f.debug_struct("HttpRequest")
             .field("headers", &self.headers.len())
             .field("body_len", &self.body.len())
+            .field("env", &self.env.len())
             .finish_non_exhaustive()
     }
 }
@@ -119,6 +127,42 @@ pub struct Outcome {
     pub console: Vec<ConsoleLine>,
     /// True if console output beyond the limit was dropped.
     pub console_truncated: bool,
+}
+
+/// Everything a call produced, also when it failed: the result and the console output up to
+/// the failure (plaintext from the function: keep it inside the TEE).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallReport {
+    /// The response, or why there is none.
+    pub result: Result<HttpResponse, Error>,
+    /// Captured console output, at most `Limits::max_console_bytes` of text.
+    pub console: Vec<ConsoleLine>,
+    /// True if console output beyond the limit was dropped.
+    pub console_truncated: bool,
+}
+
+impl CallReport {
+    /// A report of a call that failed before the function could print anything.
+    #[must_use]
+    pub fn failed(error: Error) -> Self {
+        Self {
+            result: Err(error),
+            console: Vec::new(),
+            console_truncated: false,
+        }
+    }
+
+    /// The [`Outcome`] of a successful call (the console of a failed one is dropped).
+    ///
+    /// # Errors
+    /// The call's error.
+    pub fn into_outcome(self) -> Result<Outcome, Error> {
+        self.result.map(|response| Outcome {
+            response,
+            console: self.console,
+            console_truncated: self.console_truncated,
+        })
+    }
 }
 
 /// Per-call limits (the manifest's), clamped to the platform maxima of the pool.
@@ -304,6 +348,7 @@ pub fn run_on_current_thread(
         Limits::default().heap_bytes,
         invoke::DEFAULT_IMAGE_BYTES,
     )
+    .into_outcome()
 }
 
 pub use cache::BytecodeCache;

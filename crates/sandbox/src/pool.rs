@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, oneshot};
 
 use crate::invoke::Slot;
-use crate::{BytecodeCache, Error, HttpRequest, Limits, Outcome};
+use crate::{BytecodeCache, CallReport, Error, HttpRequest, Limits, Outcome};
 
 /// Configuration of a [`SandboxPool`].
 #[derive(Clone, Debug)]
@@ -135,15 +135,29 @@ impl Sandbox<'_> {
         limits: &Limits,
         outbound: Option<Arc<dyn crate::Outbound>>,
     ) -> Result<Outcome, Error> {
+        self.run_report(code_hash, code, request, limits, outbound)
+            .into_outcome()
+    }
+
+    /// [`Sandbox::run_with_outbound`] returning the console output also when the call fails.
+    pub fn run_report(
+        &mut self,
+        code_hash: [u8; 32],
+        code: &str,
+        request: HttpRequest,
+        limits: &Limits,
+        outbound: Option<Arc<dyn crate::Outbound>>,
+    ) -> CallReport {
         if self.ran.is_some() {
-            return Err(Error::Internal("one sandbox call per job".into()));
+            return CallReport::failed(Error::Internal("one sandbox call per job".into()));
         }
         self.ran = Some(code_hash);
         let limits = limits.clamp(self.max);
-        let slot = self
-            .slot
-            .as_deref_mut()
-            .ok_or_else(|| Error::Internal("the sandbox worker could not start".into()))?;
+        let Some(slot) = self.slot.as_deref_mut() else {
+            return CallReport::failed(Error::Internal(
+                "the sandbox worker could not start".into(),
+            ));
+        };
         slot.call(
             self.cache,
             code_hash,
@@ -327,17 +341,33 @@ impl SandboxPool {
         request: HttpRequest,
         limits: Limits,
     ) -> Result<Outcome, Error> {
+        self.run_report(code_hash, code, request, limits, None)
+            .await
+            .into_outcome()
+    }
+
+    /// [`SandboxPool::run_with_outbound`] returning the console output also when the call
+    /// fails (none when the supervisor gave up on the worker).
+    pub async fn run_report(
+        &self,
+        code_hash: [u8; 32],
+        code: Arc<str>,
+        request: HttpRequest,
+        limits: Limits,
+        outbound: Option<Arc<dyn crate::Outbound>>,
+    ) -> CallReport {
         let clamped = limits.clamp(&self.shared.cfg.max);
         if request.body.len() > clamped.max_request_bytes {
-            return Err(Error::RequestTooLarge {
+            return CallReport::failed(Error::RequestTooLarge {
                 size: request.body.len(),
                 limit: clamped.max_request_bytes,
             });
         }
         self.run_with(clamped, move |sb| {
-            sb.run(code_hash, &code, request, &limits)
+            sb.run_report(code_hash, &code, request, &limits, outbound)
         })
-        .await?
+        .await
+        .unwrap_or_else(CallReport::failed)
     }
 
     /// [`SandboxPool::run`] with the network the function's `fetch()` uses (always on a worker:
@@ -350,17 +380,9 @@ impl SandboxPool {
         limits: Limits,
         outbound: Option<Arc<dyn crate::Outbound>>,
     ) -> Result<Outcome, Error> {
-        let clamped = limits.clamp(&self.shared.cfg.max);
-        if request.body.len() > clamped.max_request_bytes {
-            return Err(Error::RequestTooLarge {
-                size: request.body.len(),
-                limit: clamped.max_request_bytes,
-            });
-        }
-        self.run_with(clamped, move |sb| {
-            sb.run_with_outbound(code_hash, &code, request, &limits, outbound)
-        })
-        .await?
+        self.run_report(code_hash, code, request, limits, outbound)
+            .await
+            .into_outcome()
     }
 
     /// Runs the call on the current thread, in a slot that belongs to this thread, if inline
@@ -382,6 +404,18 @@ impl SandboxPool {
         request: HttpRequest,
         limits: Limits,
     ) -> Result<Result<Outcome, Error>, HttpRequest> {
+        self.run_inline_report(code_hash, code, request, limits)
+            .map(CallReport::into_outcome)
+    }
+
+    /// [`SandboxPool::run_inline`] returning the console output also when the call fails.
+    pub fn run_inline_report(
+        &self,
+        code_hash: [u8; 32],
+        code: &str,
+        request: HttpRequest,
+        limits: Limits,
+    ) -> Result<CallReport, HttpRequest> {
         let budget = self.shared.cfg.inline_budget;
         let limits = limits.clamp(&self.shared.cfg.max);
         if budget.is_zero()

@@ -537,7 +537,8 @@ export function checkHandler(ns) {
 // Builds the Request, calls fetch and flattens the Response:
 // resolves to [status, [name, value, name, value, ...], Uint8Array | null] or to a string naming a bad return value.
 // `body` is null (empty), the body as a string (valid UTF-8) or true (other bytes: H.requestBytes()).
-export async function dispatch(ns, method, url, rawHeaders, body) {
+// `env` is a fresh plain object of string properties (vars and opened secrets) made by the host.
+export async function dispatch(ns, method, url, rawHeaders, body, env) {
   const headers = new Headers();
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     try { headers.append(rawHeaders[i], rawHeaders[i + 1]); } catch (e) { /* skip an invalid header */ }
@@ -552,7 +553,7 @@ export async function dispatch(ns, method, url, rawHeaders, body) {
     waitUntil(p) { Promise.resolve(p).catch(() => {}); },
     passThroughOnException() {},
   };
-  const res = await ns.default.fetch(request, {}, ctx);
+  const res = await ns.default.fetch(request, env, ctx);
   if (!(res instanceof Response)) return lazy(CHUNK_EXTRA).describe(res);
   const [status, h, b] = responseState(res);
   const flat = [];

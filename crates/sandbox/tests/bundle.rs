@@ -28,6 +28,7 @@ fn call(code: &str, url: &str) -> Result<String, Error> {
         url: url.into(),
         headers: vec![],
         body: vec![],
+        env: Default::default(),
     };
     let code = code.to_owned();
     std::thread::Builder::new()

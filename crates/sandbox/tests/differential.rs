@@ -72,6 +72,7 @@ fn node_outputs(progs: &[PathBuf]) -> Option<Vec<serde_json::Value>> {
 async fn sandbox_output(pool: &SandboxPool, code: &str) -> serde_json::Value {
     let hash: [u8; 32] = sha2::Sha256::digest(code.as_bytes()).into();
     let req = HttpRequest {
+        env: Default::default(),
         method: METHOD.into(),
         url: URL.into(),
         headers: headers(),

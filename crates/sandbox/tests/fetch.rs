@@ -101,6 +101,7 @@ fn request() -> HttpRequest {
         url: "https://fn.example/".into(),
         headers: vec![],
         body: Vec::new(),
+        env: Default::default(),
     }
 }
 

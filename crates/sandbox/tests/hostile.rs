@@ -36,6 +36,7 @@ fn pool() -> SandboxPool {
 
 fn request(url: &str) -> HttpRequest {
     HttpRequest {
+        env: Default::default(),
         method: "POST".into(),
         url: url.into(),
         headers: vec![("content-type".into(), "text/plain".into())],
@@ -312,6 +313,7 @@ async fn size_limits() {
     let r = call(&p, code, "https://x.test/", limits()).await;
     assert!(matches!(r, Err(Error::ResponseTooLarge { .. })), "{r:?}");
     let big = HttpRequest {
+        env: Default::default(),
         body: vec![b'a'; (1 << 20) + 1],
         ..request("https://x.test/")
     };
@@ -661,6 +663,7 @@ async fn program_definitions_of_builtins_stick() {
     ] {
         let hash: [u8; 32] = sha2::Sha256::digest(code.as_bytes()).into();
         let req = HttpRequest {
+            env: Default::default(),
             body: vec![0xff, 0xfe],
             headers: Vec::new(),
             ..request("https://x.test/")
@@ -688,6 +691,7 @@ async fn program_definitions_of_builtins_stick() {
         (b"plain".to_vec(), "112,108,97,105,110 5 null"),
     ] {
         let req = HttpRequest {
+            env: Default::default(),
             body,
             headers: Vec::new(),
             ..request("https://x.test/")

@@ -17,6 +17,7 @@ fn hash(code: &str) -> [u8; 32] {
 
 fn req(body: &[u8]) -> HttpRequest {
     HttpRequest {
+        env: Default::default(),
         method: "POST".into(),
         url: "https://fn.example/".into(),
         headers: vec![],

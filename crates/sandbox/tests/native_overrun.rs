@@ -35,6 +35,7 @@ fn pool() -> SandboxPool {
 
 fn request(url: &str) -> HttpRequest {
     HttpRequest {
+        env: Default::default(),
         method: "POST".into(),
         url: url.into(),
         headers: vec![("content-type".into(), "text/plain".into())],

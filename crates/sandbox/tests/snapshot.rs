@@ -50,6 +50,7 @@ fn hash(code: &str) -> [u8; 32] {
 
 fn req(body: &str) -> HttpRequest {
     HttpRequest {
+        env: Default::default(),
         method: "POST".into(),
         url: "https://fn.example/".into(),
         headers: vec![],

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use clave_client::{Limits, now_unix};
+use clave_client::{DeployEnv, Limits, now_unix};
 use clave_proto::gateway_api::DeployResponse;
 
 use crate::bundle::{self, Collected};
@@ -11,7 +11,7 @@ use crate::config::{DeployRecord, Deploys, one_line};
 use crate::output::{CliError, from_client};
 use crate::project::ProjectFile;
 
-use super::{Ctx, Target, render};
+use super::{Ctx, Target, render, secret};
 
 fn parse_size(v: &str) -> Option<u64> {
     let v = v.trim().to_ascii_lowercase();
@@ -81,6 +81,27 @@ pub(super) struct Plan {
     pub project: Option<ProjectFile>,
     /// Hosts the function's fetch() may reach: clave.toml's `outbound`, then the flags'.
     pub outbound: Vec<clave_proto::HostPattern>,
+    /// Plain vars as `KEY=VALUE`: clave.toml's `[vars]`, then the flags' (a flag wins).
+    pub vars: Vec<String>,
+    /// Secret names the function may read: clave.toml's and the flags'.
+    pub secrets: Vec<String>,
+    /// Deploy without a developer log key (no sealed logs).
+    pub no_logs: bool,
+}
+
+/// What the command line adds to the project file for a deploy.
+#[derive(Default)]
+pub(super) struct DeployFlags<'a> {
+    /// `--limit KEY=VALUE` items.
+    pub limits: &'a [String],
+    /// `--outbound` hosts.
+    pub outbound: &'a [String],
+    /// `--var KEY=VALUE` items.
+    pub vars: &'a [String],
+    /// `--secret NAME` items.
+    pub secrets: &'a [String],
+    /// `--no-logs`.
+    pub no_logs: bool,
 }
 
 /// Work out what to deploy: `path` (or the project file's directory), the name and the limits,
@@ -91,8 +112,7 @@ pub(super) fn plan(
     path: Option<&Path>,
     name: Option<&str>,
     entry: Option<&str>,
-    limit_flags: &[String],
-    outbound_flags: &[String],
+    flags: &DeployFlags<'_>,
 ) -> Result<Plan, CliError> {
     let project = ctx.project.as_ref().filter(|p| {
         path.is_none_or(|path| path.canonicalize().ok() == p.dir().canonicalize().ok())
@@ -121,11 +141,21 @@ pub(super) fn plan(
         )));
     }
     let mut items = file.map(|f| f.limits.as_items()).unwrap_or_default();
-    items.extend(limit_flags.iter().cloned());
+    items.extend(flags.limits.iter().cloned());
     let limits = parse_limits(&items)?;
     let mut hosts = file.map(|f| f.outbound.clone()).unwrap_or_default();
-    hosts.extend(outbound_flags.iter().cloned());
+    hosts.extend(flags.outbound.iter().cloned());
     let outbound = parse_outbound(&hosts)?;
+    let mut vars: Vec<String> = file
+        .map(|f| f.vars.iter().map(|(k, v)| format!("{k}={v}")).collect())
+        .unwrap_or_default();
+    vars.extend(flags.vars.iter().cloned());
+    let mut secrets: Vec<String> = file.map(|f| f.secrets.clone()).unwrap_or_default();
+    for s in flags.secrets {
+        if !secrets.contains(s) {
+            secrets.push(s.clone());
+        }
+    }
     let entry = entry
         .map(str::to_owned)
         .or_else(|| file.and_then(|f| f.entry.clone()));
@@ -143,6 +173,9 @@ pub(super) fn plan(
         collected,
         project: file.cloned(),
         outbound,
+        vars,
+        secrets,
+        no_logs: flags.no_logs,
     })
 }
 
@@ -161,27 +194,6 @@ fn parse_outbound(args: &[String]) -> Result<Vec<clave_proto::HostPattern>, CliE
     Ok(list)
 }
 
-/// MERGE POINT for the project file's `vars`, `secrets` (names) and `compatibility_date`: this
-/// is the one place they would be copied into the manifest. The manifest of this build has no
-/// such fields, so they are parsed and checked but not deployed, and the deploy says so.
-/// (`outbound` is deployed: [`Plan::outbound`].)
-fn carry_into_manifest(ctx: &Ctx, file: Option<&ProjectFile>) {
-    let Some(f) = file else { return };
-    let mut unused = Vec::new();
-    if !f.vars.is_empty() {
-        unused.push("vars");
-    }
-    if !f.secrets.is_empty() {
-        unused.push("secrets");
-    }
-    if !unused.is_empty() {
-        ctx.out.warn(&format!(
-            "clave.toml sets {}, which this build of clave does not deploy yet (the manifest has no such field)",
-            unused.join(", ")
-        ));
-    }
-}
-
 /// Verify the platform, seal the planned code and upload it, and record its hash on this
 /// machine; returns the gateway's answer and the code hash.
 pub(super) async fn upload(
@@ -192,18 +204,31 @@ pub(super) async fn upload(
     let token = ctx.need_token(t, "deploy")?;
     let client = ctx.client(t)?;
     let verified = ctx.verify(&client, t).await?;
-    carry_into_manifest(ctx, plan.project.as_ref());
+    let env = secret::deploy_env(
+        ctx,
+        t,
+        &client,
+        token,
+        &plan.vars,
+        &plan.secrets,
+        plan.no_logs,
+    )
+    .await?;
+    let env = DeployEnv {
+        outbound: plan.outbound.clone(),
+        ..env
+    };
     let pb = ctx
         .out
         .spinner("sealing the code to the attested code key and uploading…");
     let r = client
-        .deploy_with_outbound(
+        .deploy_with_env(
             &t.project,
             &plan.name,
             plan.collected.bundle.entry(),
             plan.collected.code.as_bytes(),
             plan.limits,
-            &plan.outbound,
+            &env,
             token,
         )
         .await;
@@ -235,8 +260,13 @@ pub(super) async fn deploy(ctx: &Ctx, args: DeployArgs) -> Result<(), CliError> 
         args.path.as_deref(),
         args.name.as_deref(),
         args.entry.as_deref(),
-        &args.limits,
-        &args.outbound,
+        &DeployFlags {
+            limits: &args.limits,
+            outbound: &args.outbound,
+            vars: &args.vars,
+            secrets: &args.secrets,
+            no_logs: args.no_logs,
+        },
     )?;
     let t = ctx.target()?;
     let (response, hash, insecure) = upload(ctx, &t, &plan).await?;

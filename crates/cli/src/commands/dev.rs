@@ -106,8 +106,7 @@ async fn watch(ctx: &Ctx, args: &DevArgs, rec: &DevRecord, stop: impl Future<Out
             args.path.as_deref(),
             args.name.as_deref(),
             args.entry.as_deref(),
-            &[],
-            &[],
+            &deploy::DeployFlags::default(),
         ) {
             Ok(plan) => {
                 let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(

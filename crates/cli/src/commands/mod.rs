@@ -9,7 +9,9 @@ mod hash;
 mod init;
 mod invoke;
 mod render;
+mod secret;
 mod settings;
+mod tail;
 mod token;
 mod whoami;
 
@@ -54,6 +56,9 @@ pub(crate) async fn run(cli: Cli, out: Out) -> Result<(), CliError> {
         Command::Init(args) => init::init(&ctx, &args),
         Command::Config => whoami::config(&ctx),
         Command::Functions(cmd) => functions::functions(&ctx, cmd).await,
+        Command::Secret(cmd) => secret::run(&ctx, cmd).await,
+        Command::Tail(args) => tail::tail(&ctx, args).await,
+        Command::Logs(args) => tail::logs(&ctx, args).await,
         Command::Keys => attest::keys(&ctx).await,
         Command::Attest => attest::attest(&ctx).await,
         Command::Token(TokenCommand::Create { admin_token }) => {

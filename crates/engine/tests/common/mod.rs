@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use clave_attest::{InsecureSimulatedAttester, Measurement, Policy};
 use clave_engine::{
-    BoxFuture, Engine, EngineConfig, KdsClient, KdsError, RunError, RunOutput, Runner,
+    BoxFuture, Engine, EngineConfig, KdsClient, KdsError, RunError, RunOutput, RunReport, Runner,
     SandboxRunner, SandboxSettings,
 };
 use clave_kds::{InsecureSimulatedSealer, Kds, KdsConfig};
@@ -194,6 +194,29 @@ impl Runner for CountingRunner {
             Ok(out)
         })
     }
+
+    fn run_report(
+        &self,
+        code_hash: CodeHash,
+        code: Arc<str>,
+        request: InvokeRequest,
+        limits: Limits,
+        env: clave_sandbox::Env,
+        outbound: Arc<[clave_proto::HostPattern]>,
+    ) -> BoxFuture<'_, RunReport> {
+        Box::pin(async move {
+            self.runs.fetch_add(1, Ordering::SeqCst);
+            let r = self
+                .inner
+                .run_report(code_hash, code, request, limits, env, outbound)
+                .await;
+            self.console
+                .lock()
+                .expect("lock")
+                .extend(r.console.iter().map(|(_, t)| t.clone()));
+            r
+        })
+    }
 }
 
 /// Everything a test needs.
@@ -287,6 +310,9 @@ impl Harness {
     pub fn deploy(&self, name: &str, code: &str, limits: Limits) -> Deployed {
         let code_hash = CodeHash::of(code.as_bytes());
         let manifest = Manifest {
+            vars: Default::default(),
+            secrets: Vec::new(),
+            log_key: None,
             name: name.parse().expect("name"),
             project: Some("default".parse().expect("project")),
             code_hash,
@@ -370,10 +396,22 @@ impl Harness {
 
     /// Seal a request for `d`, run it, and open the answer.
     pub async fn call(&self, d: &Deployed, body: &[u8]) -> Result<InvokeResponse, InvokeError> {
+        self.call_with_secrets(d, body, Vec::new()).await
+    }
+
+    /// [`Harness::call`] with the gateway handing over `secrets` (a `SecretSet` encoding).
+    pub async fn call_with_secrets(
+        &self,
+        d: &Deployed,
+        body: &[u8],
+        secrets: Vec<u8>,
+    ) -> Result<InvokeResponse, InvokeError> {
         let (enc, opener) = self.seal_request(&d.name, d.code_hash, self.now(), body);
+        let mut job = self.job(d, enc);
+        job.secrets = secrets.into();
         let sealed = self
             .engine
-            .invoke(self.job(d, enc), self.now())
+            .invoke(job, self.now())
             .await
             .expect("engine answers");
         opener.open(&sealed).expect("user opens the answer")

@@ -29,6 +29,8 @@ pub struct FakeEngine {
     pub async_calls: AtomicUsize,
     pub finished: AtomicUsize,
     pub gate: Option<Arc<tokio::sync::Semaphore>>,
+    /// The sealed secret set of the last job.
+    pub last_secrets: std::sync::Mutex<Vec<u8>>,
 }
 
 impl FakeEngine {
@@ -56,6 +58,7 @@ impl EngineClient for FakeEngine {
     fn invoke(&self, job: InvokeJob) -> BoxFuture<'_, Result<Vec<u8>, DispatchError>> {
         Box::pin(async move {
             self.started.fetch_add(1, Ordering::SeqCst);
+            *self.last_secrets.lock().unwrap() = job.secrets.to_vec();
             if job.flags.is_async() {
                 self.async_calls.fetch_add(1, Ordering::SeqCst);
             }

@@ -32,6 +32,9 @@ pub const CODE: &[u8] = b"export default { async fetch(r) { return new Response(
 
 pub fn manifest_bytes(code: &[u8]) -> Vec<u8> {
     Manifest {
+        vars: Default::default(),
+        secrets: Vec::new(),
+        log_key: None,
         name: "hello".parse().expect("name"),
         project: None,
         code_hash: CodeHash::of(code),

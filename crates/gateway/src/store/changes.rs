@@ -1,0 +1,142 @@
+//! How a store learns that another writer changed which version of a function is active (or
+//! which secrets exist, or where logs go).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use sqlx::postgres::PgPool;
+
+/// PostgreSQL channel on which every store announces a change of which versions exist or are
+/// active (inside the changing transaction, so it is delivered on commit).
+pub(super) const CHANGES_CHANNEL: &str = "clave_function_changes";
+
+/// How a store learns that a writer (itself, another store, another gateway) changed which
+/// version of a function is active, without a database round trip per call. Its *stamp* moves
+/// on every such change; `None` means it cannot vouch right now.
+#[derive(Clone, Debug)]
+pub(super) enum ChangeSource {
+    /// In-memory SQLite: no other pool can reach it; this store's own writes invalidate.
+    InProcess,
+    /// A SQLite file: after every change each store appends one byte to this file beside the
+    /// database; its length is the stamp (one `stat` per call).
+    File(Arc<PathBuf>),
+    /// PostgreSQL: every store NOTIFYs [`CHANGES_CHANNEL`] in each changing transaction and a
+    /// LISTEN connection counts the notifications; while it is down the stamp is unknown.
+    Listener(Arc<ListenerHandle>),
+}
+
+#[derive(Debug, Default)]
+pub(super) struct ListenerShared {
+    pub(super) live: AtomicBool,
+    pub(super) count: AtomicU64,
+    pub(super) stop: tokio::sync::Notify,
+}
+
+/// The store's end of the listener task; dropping the last clone stops the task.
+#[derive(Debug)]
+pub(super) struct ListenerHandle(pub(super) Arc<ListenerShared>);
+
+impl Drop for ListenerHandle {
+    fn drop(&mut self) {
+        self.0.stop.notify_one();
+    }
+}
+
+impl ChangeSource {
+    pub(super) fn stamp(&self) -> Option<u64> {
+        match self {
+            Self::InProcess => Some(0),
+            Self::File(path) => std::fs::metadata(path.as_path()).ok().map(|m| m.len()),
+            Self::Listener(h) => {
+                h.0.live
+                    .load(Ordering::Acquire)
+                    .then(|| h.0.count.load(Ordering::Acquire))
+            }
+        }
+    }
+
+    /// After a change through this store: tell the other stores over the same SQLite file.
+    pub(super) fn announce(&self) {
+        if let Self::File(path) = self {
+            use std::io::Write as _;
+            // Never re-created here: a store that found it missing reads the database on every
+            // call until restarted, and must keep doing so.
+            let done = std::fs::OpenOptions::new()
+                .append(true)
+                .open(path.as_path())
+                .and_then(|mut f| f.write_all(b"."));
+            if let Err(e) = done {
+                // Other stores over this file keep their remembered versions until the next
+                // announced change: say so loudly.
+                tracing::error!(error = %e, path = %path.display(), "cannot announce a function change");
+            }
+        }
+    }
+
+    /// Whether changing transactions must NOTIFY.
+    pub(super) fn notifies(&self) -> bool {
+        matches!(self, Self::Listener(_))
+    }
+
+    pub(super) fn stop(&self) {
+        if let Self::Listener(h) = self {
+            h.0.live.store(false, Ordering::Release);
+            h.0.stop.notify_one();
+        }
+    }
+}
+
+/// LISTEN for changes until stopped; count notifications, and mark the stamp unknown (and
+/// moved) whenever the connection is down, since notifications may be missed then.
+pub(super) fn spawn_listener(pool: PgPool, shared: Arc<ListenerShared>) {
+    tokio::spawn(async move {
+        loop {
+            if pool.is_closed() {
+                return;
+            }
+            let listener = tokio::select! {
+                l = sqlx::postgres::PgListener::connect_with(&pool) => l,
+                () = shared.stop.notified() => return,
+            };
+            match listener {
+                Ok(mut l) => {
+                    let listening = tokio::select! {
+                        r = l.listen(CHANGES_CHANNEL) => r,
+                        () = shared.stop.notified() => return,
+                    };
+                    if listening.is_ok() {
+                        shared.count.fetch_add(1, Ordering::AcqRel);
+                        shared.live.store(true, Ordering::Release);
+                        loop {
+                            let got = tokio::select! {
+                                r = l.try_recv() => r,
+                                () = shared.stop.notified() => {
+                                    shared.live.store(false, Ordering::Release);
+                                    return;
+                                }
+                            };
+                            match got {
+                                Ok(Some(_)) => {
+                                    shared.count.fetch_add(1, Ordering::AcqRel);
+                                }
+                                Ok(None) | Err(_) => break,
+                            }
+                        }
+                    }
+                    shared.live.store(false, Ordering::Release);
+                    shared.count.fetch_add(1, Ordering::AcqRel);
+                    tracing::warn!(
+                        "lost the function-change listener: reading active versions from the database until it is back"
+                    );
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot listen for function changes"),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                () = shared.stop.notified() => return,
+            }
+        }
+    });
+}

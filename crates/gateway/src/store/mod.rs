@@ -1,0 +1,285 @@
+//! Storage: projects, functions, immutable versions (manifest + ciphertext), hashed deploy tokens and
+//! usage records, in SQLite or PostgreSQL chosen by URL.
+//!
+//! Both backends run the same SQL text (`$n` placeholders work in both); [`with_db!`] expands each body once
+//! per pool type. The store never sees plaintext code or requests.
+//!
+//! One file per table group: [`projects`] (projects and deploy tokens), [`functions`] (functions and
+//! their versions, dispatch lookups), [`results`] (asynchronous results), [`usage_records`],
+//! [`secrets`] (sealed secrets) and [`logs`] (sealed developer logs, log keys); [`cache`] holds the
+//! in-memory artifact cache and [`changes`] how a store learns of other writers' changes.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sha2::{Digest, Sha256};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use crate::Error;
+use crate::usage::UsageWriter;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Which database a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Backend {
+    /// Embedded SQLite (WAL).
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+#[derive(Clone, Debug)]
+enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Run `$body` against whichever pool the store holds. `$begin` names the statement that opens a write
+/// transaction (SQLite takes the write lock up front so that concurrent writers queue instead of failing).
+macro_rules! with_db {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match &$store.db {
+            Db::Sqlite($pool) => $body,
+            Db::Postgres($pool) => $body,
+        }
+    };
+    ($store:expr, |$pool:ident, $begin:ident| $body:expr) => {
+        match &$store.db {
+            Db::Sqlite($pool) => {
+                let $begin: &'static str = "BEGIN IMMEDIATE";
+                $body
+            }
+            Db::Postgres($pool) => {
+                let $begin: &'static str = "BEGIN";
+                $body
+            }
+        }
+    };
+}
+
+mod cache;
+mod changes;
+mod functions;
+mod logs;
+mod projects;
+mod results;
+mod secrets;
+mod usage_records;
+
+use cache::{ARTIFACT_CACHE_BYTES, ARTIFACT_CACHE_ENTRIES, ArtifactCache};
+use changes::{CHANGES_CHANNEL, ChangeSource, ListenerHandle, ListenerShared, spawn_listener};
+pub use functions::{ActiveArtifact, NewVersion};
+use logs::LogState;
+pub use logs::{LogEntry, LogQuery, LogRetention};
+pub use results::{ResultState, StoredResult};
+pub use secrets::{NewSecret, SecretInfo};
+pub use usage_records::UsageRecord;
+use usage_records::UsageSink;
+
+/// Project and function names: `[a-z0-9][a-z0-9-]{0,62}` (the rules of `clave_proto::types::FunctionName`
+/// and `ProjectName`, which are the same).
+pub fn is_valid_name(name: &str) -> bool {
+    name.parse::<clave_proto::types::FunctionName>().is_ok()
+        && name.parse::<clave_proto::types::ProjectName>().is_ok()
+}
+
+fn check_name(name: &str) -> Result<(), Error> {
+    if is_valid_name(name) {
+        Ok(())
+    } else {
+        Err(Error::InvalidName)
+    }
+}
+
+/// SHA-256 of a token, hex.
+pub(crate) fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+fn is_retryable(e: &Error) -> bool {
+    let Error::Database(sqlx::Error::Database(db)) = e else {
+        return false;
+    };
+    if db.is_unique_violation() {
+        return true;
+    }
+    // SQLite busy/locked; PostgreSQL serialization failure / deadlock.
+    matches!(
+        db.code().as_deref(),
+        Some("5" | "6" | "517" | "261" | "40001" | "40P01")
+    )
+}
+
+/// The gateway's database. Cheap to clone (clones share the artifact cache and the usage writer).
+#[derive(Clone, Debug)]
+pub struct Store {
+    db: Db,
+    artifacts: Arc<Mutex<ArtifactCache>>,
+    usage: Arc<UsageWriter>,
+    changes: ChangeSource,
+    log_state: Arc<LogState>,
+}
+
+impl Store {
+    /// Open the database at `url` and run migrations.
+    ///
+    /// `sqlite://path/to/file.db` (file and parent directories created if missing; WAL) or
+    /// `postgres://user@host/db`.
+    ///
+    /// # Errors
+    /// [`Error::UnsupportedUrl`], [`Error::BadUrl`], [`Error::DataDir`], [`Error::Database`],
+    /// [`Error::Migrate`].
+    pub async fn connect(url: &str) -> Result<Self, Error> {
+        if url.starts_with("sqlite:") {
+            let opts = SqliteConnectOptions::from_str(url).map_err(Error::BadUrl)?;
+            Self::open_sqlite(opts).await
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let opts = PgConnectOptions::from_str(url).map_err(Error::BadUrl)?;
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .connect_with(opts)
+                .await?;
+            POSTGRES_MIGRATIONS.run(&pool).await?;
+            let shared = Arc::new(ListenerShared::default());
+            spawn_listener(pool.clone(), shared.clone());
+            let changes = ChangeSource::Listener(Arc::new(ListenerHandle(shared)));
+            Ok(Self::with_db(Db::Postgres(pool), changes))
+        } else {
+            Err(Error::UnsupportedUrl)
+        }
+    }
+
+    /// Open (creating) `dir/gateway.db` as SQLite, e.g. `./.clave`.
+    ///
+    /// # Errors
+    /// As [`Store::connect`].
+    pub async fn open_dir(dir: &Path) -> Result<Self, Error> {
+        std::fs::create_dir_all(dir).map_err(Error::DataDir)?;
+        Self::open_sqlite(SqliteConnectOptions::new().filename(dir.join("gateway.db"))).await
+    }
+
+    async fn open_sqlite(opts: SqliteConnectOptions) -> Result<Self, Error> {
+        let opts = opts
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let file = opts.get_filename();
+        if let Some(parent) = file.parent()
+            && !parent.as_os_str().is_empty()
+            && file.as_os_str() != ":memory:"
+        {
+            std::fs::create_dir_all(parent).map_err(Error::DataDir)?;
+        }
+        let changes = if file.as_os_str() == ":memory:" || file.as_os_str().is_empty() {
+            ChangeSource::InProcess
+        } else {
+            let mut name = file.as_os_str().to_owned();
+            name.push("-clave-changes");
+            let path = PathBuf::from(name);
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .map_err(Error::DataDir)?;
+            ChangeSource::File(Arc::new(path))
+        };
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(opts)
+            .await?;
+        SQLITE_MIGRATIONS.run(&pool).await?;
+        Ok(Self::with_db(Db::Sqlite(pool), changes))
+    }
+
+    /// Needs a tokio runtime (it starts the usage writer).
+    fn with_db(db: Db, changes: ChangeSource) -> Self {
+        Self {
+            changes,
+            usage: Arc::new(UsageWriter::spawn(UsageSink { db: db.clone() })),
+            artifacts: Arc::new(Mutex::new(ArtifactCache::new(
+                ARTIFACT_CACHE_ENTRIES,
+                ARTIFACT_CACHE_BYTES,
+            ))),
+            log_state: Arc::default(),
+            db,
+        }
+    }
+
+    fn artifacts(&self) -> std::sync::MutexGuard<'_, ArtifactCache> {
+        // The cache is consistent between statements; a poisoned lock is usable.
+        self.artifacts.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Which backend this store uses.
+    pub fn backend(&self) -> Backend {
+        match self.db {
+            Db::Sqlite(_) => Backend::Sqlite,
+            Db::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Write the queued usage records, then close the pool (waits for connections to return).
+    pub async fn close(&self) {
+        self.flush_usage().await;
+        self.changes.stop();
+        with_db!(self, |pool| pool.close().await)
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> bool {
+        with_db!(self, |pool| sqlx::query("SELECT 1")
+            .execute(pool)
+            .await
+            .is_ok())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        for ok in ["a", "default", "hello-world", "0x", &"a".repeat(63)] {
+            assert!(is_valid_name(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "-a",
+            "A",
+            "a_b",
+            "a b",
+            "a/b",
+            "ä",
+            &"a".repeat(64),
+            "..",
+        ] {
+            assert!(!is_valid_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn token_hash_is_sha256_hex() {
+        assert_eq!(
+            token_hash("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}
