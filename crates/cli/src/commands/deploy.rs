@@ -9,7 +9,6 @@ use crate::bundle::{self, Collected};
 use crate::cli::DeployArgs;
 use crate::config::{DeployRecord, Deploys, one_line};
 use crate::output::{CliError, from_client};
-use crate::project::ProjectFile;
 
 use super::{Ctx, Target, render, secret};
 
@@ -77,8 +76,6 @@ pub(super) struct Plan {
     pub limits: Limits,
     /// The modules and the code.
     pub collected: Collected,
-    /// The project file, when it describes this function.
-    pub project: Option<ProjectFile>,
     /// Hosts the function's fetch() may reach: clave.toml's `outbound`, then the flags'.
     pub outbound: Vec<clave_proto::HostPattern>,
     /// Plain vars as `KEY=VALUE`: clave.toml's `[vars]`, then the flags' (a flag wins).
@@ -171,7 +168,6 @@ pub(super) fn plan(
         name,
         limits,
         collected,
-        project: file.cloned(),
         outbound,
         vars,
         secrets,
