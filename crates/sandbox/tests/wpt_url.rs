@@ -41,6 +41,7 @@ async fn wpt_url_data_passes_except_documented_deviations() {
                 url: "https://example.com/".into(),
                 headers: vec![("content-type".into(), "application/json".into())],
                 body: body.into_bytes(),
+                env: Default::default(),
             },
             limits,
         )
