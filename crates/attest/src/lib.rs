@@ -30,6 +30,7 @@
 mod attester;
 mod cbor;
 mod claims;
+mod clock;
 #[cfg(feature = "configfs-tsm")]
 pub mod configfs_tsm;
 pub mod dcap;
@@ -50,6 +51,7 @@ mod wire;
 
 pub use attester::Attester;
 pub use claims::{Claims, CrlWindow, PlatformClaims};
+pub use clock::{Clock, system_clock, unix_now};
 pub use error::Error;
 pub use evidence::{EVIDENCE_MAGIC, EVIDENCE_VERSION, Evidence, MAX_EVIDENCE_LEN};
 pub use policy::{

@@ -28,7 +28,6 @@
 //! everything else.
 
 use std::fmt;
-use std::sync::Arc;
 
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 
@@ -242,7 +241,7 @@ fn signed_message(body: &[u8]) -> Vec<u8> {
 }
 
 /// A clock for the simulated attester: returns unix seconds.
-pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
+pub use crate::clock::Clock;
 
 /// The insecure simulated TEE attester. Produces [`Evidence::Simulated`] signed with the
 /// insecure root key. See the module docs for why this is insecure.

@@ -21,6 +21,7 @@ use clave_attest::{
     ReportData, Tcb, TeeKind,
 };
 
+use crate::config::one_line;
 use crate::output::exit;
 
 /// The TEE kinds `--tee` names.
@@ -577,10 +578,6 @@ fn check_name(e: &AttestError) -> &'static str {
         E::Expired { .. } | E::IssuedInFuture { .. } | E::MissingTimestamp => "age",
         _ => "verification",
     }
-}
-
-fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Parses an RFC 3339 date-time (`2026-01-01T00:00:00Z`, `…T01:00:00.5+01:00`) into unix

@@ -332,7 +332,7 @@ fn failed(what: &str, e: impl std::fmt::Display) -> CliError {
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.
-pub async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
@@ -355,17 +355,17 @@ pub async fn shutdown_signal() {
     tracing::info!("shutdown requested");
 }
 
-fn read_policy(dir: &Path, file: &str) -> Result<Policy, CliError> {
-    let path = dir.join(file);
-    let text = std::fs::read_to_string(&path).map_err(|e| {
+/// Reads and parses a policy file; `what` names the policy in the error messages.
+pub(crate) fn read_policy(path: &Path, what: &str) -> Result<Policy, CliError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
         CliError::usage(format!(
-            "cannot read the policy file {}: {e}",
+            "cannot read the {what} policy file {}: {e}",
             path.display()
         ))
     })?;
     Policy::from_json(&text).map_err(|e| {
         CliError::usage(format!(
-            "the policy file {} is not a valid policy: {}",
+            "the {what} policy file {} is not a valid policy: {}",
             path.display(),
             one_line(&e.to_string())
         ))
@@ -373,9 +373,7 @@ fn read_policy(dir: &Path, file: &str) -> Result<Policy, CliError> {
 }
 
 fn http_client() -> Result<reqwest::Client, CliError> {
-    if rustls::crypto::CryptoProvider::get_default().is_none() {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    }
+    clave_proto::rt::ensure_rustls_provider();
     reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(3))
         .timeout(Duration::from_secs(20))
@@ -484,11 +482,11 @@ and clients refuse it unless they pass --accept-external-master-secret."
     let config = match policy_dir {
         Some(dir) => {
             let mut config = KdsConfig::new(
-                read_policy(&dir, CODE_POLICY_FILE)?,
-                read_policy(&dir, INVOKE_POLICY_FILE)?,
+                read_policy(&dir.join(CODE_POLICY_FILE), "code")?,
+                read_policy(&dir.join(INVOKE_POLICY_FILE), "invoke")?,
             );
             if dir.join(ADMISSION_POLICY_FILE).exists() {
-                let p = read_policy(&dir, ADMISSION_POLICY_FILE)?;
+                let p = read_policy(&dir.join(ADMISSION_POLICY_FILE), "KDS admission")?;
                 tracing::warn!(
                     hash = %hex::encode(clave_proto::kds_api::admission_policy_hash(&p)),
                     "KDS admission policy in force: replicas outside this KDS's own measurement \
@@ -876,7 +874,7 @@ pub(crate) async fn engine(args: EngineArgs, out: &Out) -> Result<(), CliError> 
         out.insecure(&format!("clave engine: {INSECURE_BANNER}"));
     }
     let kds_policy = match args.policy_dir.or(file.policy_dir) {
-        Some(dir) => read_policy(&dir, KDS_POLICY_FILE)?,
+        Some(dir) => read_policy(&dir.join(KDS_POLICY_FILE), "KDS")?,
         None if simulated => {
             Policy::insecure_dev([dev_kds_measurement()]).map_err(|e| failed("dev policy", e))?
         }

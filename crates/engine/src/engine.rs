@@ -22,19 +22,7 @@ use crate::keys::{Acquire, KeyRing};
 use crate::replay::{ReplayCache, ResultCache, Verdict};
 use crate::runner::{RunError, Runner, SandboxRunner, SandboxSettings};
 
-/// A clock returning unix seconds.
-pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
-
-/// The system clock.
-#[must_use]
-pub fn system_clock() -> Clock {
-    Arc::new(|| {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0)
-    })
-}
+pub use clave_attest::{Clock, system_clock};
 
 /// The attester the engine uses for its own evidence (key release and [`Engine::evidence`]).
 pub type EngineAttester = Box<dyn Attester + Send + Sync>;
