@@ -28,6 +28,7 @@
 //! ```
 
 mod attester;
+mod byte_reader;
 mod cbor;
 mod claims;
 mod clock;
@@ -47,7 +48,6 @@ pub mod snp;
 pub mod tdx;
 mod types;
 pub mod verify;
-mod wire;
 
 pub use attester::Attester;
 pub use claims::{Claims, CrlWindow, PlatformClaims};

@@ -33,11 +33,11 @@ use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 
 use crate::Error;
 use crate::attester::Attester;
+use crate::byte_reader::Reader;
 use crate::claims::Claims;
 use crate::evidence::Evidence;
 use crate::types::{MAX_DIGEST_LEN, Measurement, ReportData, SignerId, Tcb, TeeKind};
 use crate::verify::Verifier;
-use crate::wire::Reader;
 
 /// The seed of the insecure root key. It is public on purpose: the simulated TEE protects
 /// nothing, and this constant makes that impossible to forget.

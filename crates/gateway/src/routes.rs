@@ -20,7 +20,7 @@ use clave_proto::gateway_api::{
 };
 
 use crate::engine::{DispatchError, InvokeJob};
-use crate::keys::KeySourceError;
+use crate::kds_proxy::KeySourceError;
 use crate::queue::{QueuedCall, new_result_id};
 use crate::store::{NewVersion, ResultState, UsageRecord, is_valid_name};
 use crate::{ApiError, AppState, Error, metrics};
