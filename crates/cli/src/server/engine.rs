@@ -1,20 +1,22 @@
-//! `clave engine`: an engine as its own process, with its gateway registration heartbeat.
+//! `clave engine`: an engine as its own process (its gateway registration heartbeat is
+//! `clave_engine::register`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clave_attest::{InsecureSimulatedAttester, Policy};
+use clave_engine::register::{deregister_all, heartbeat_loop};
 use clave_engine::{Engine, EngineConfig, HttpKdsClient};
-use clave_proto::gateway_api::{EngineRegisterRequest, EngineRegisterResponse};
 
-use crate::config::one_line;
 use crate::output::{CliError, Out};
 use crate::platform::{dev_engine_measurement, dev_kds_measurement};
 
+#[cfg(not(feature = "configfs-tsm"))]
+use super::SIMULATED_REFUSED;
 use super::{
-    EngineArgs, INSECURE_BANNER, KDS_POLICY_FILE, SIMULATED_REFUSED, ServerFile, announce, base,
-    bind, failed, http_client, read_policy, shutdown_signal,
+    EngineArgs, INSECURE_BANNER, KDS_POLICY_FILE, ServerFile, announce, base, bind, failed,
+    read_policy, shutdown_signal,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -191,61 +193,4 @@ fn is_transport(e: &clave_engine::Error) -> bool {
     // A KDS call failed: not answering yet, or a nonce issued by another replica behind one
     // Service name (nonces are per replica). Attestation refusals are not retried.
     matches!(e, clave_engine::Error::Kds { .. })
-}
-
-async fn heartbeat_loop(gateway: String, advertise: String, token: String, every: Option<u64>) {
-    let Ok(http) = http_client() else { return };
-    let url = format!("{gateway}/v1/engines/register");
-    let mut registered = false;
-    loop {
-        let resp = http
-            .post(&url)
-            .bearer_auth(&token)
-            .json(&EngineRegisterRequest {
-                url: advertise.clone(),
-            })
-            .send()
-            .await;
-        let pause = match resp {
-            Ok(r) if r.status().is_success() => {
-                let ttl = r
-                    .json::<EngineRegisterResponse>()
-                    .await
-                    .map_or(30, |a| a.ttl_secs.max(1));
-                if !registered {
-                    tracing::info!(%gateway, ttl, "registered with gateway");
-                    registered = true;
-                }
-                Duration::from_secs(every.unwrap_or(ttl / 3).clamp(1, ttl.max(1)))
-            }
-            Ok(r) => {
-                tracing::warn!(%gateway, status = %r.status(), "gateway refused the registration");
-                registered = false;
-                Duration::from_secs(5)
-            }
-            Err(e) => {
-                if registered {
-                    tracing::warn!(%gateway, error = %one_line(&e.to_string()), "gateway unreachable");
-                }
-                registered = false;
-                Duration::from_secs(1)
-            }
-        };
-        tokio::time::sleep(pause).await;
-    }
-}
-
-async fn deregister_all(gateways: &[String], advertise: &str, token: &str) {
-    let Ok(http) = http_client() else { return };
-    for g in gateways {
-        let _ = http
-            .post(format!("{g}/v1/engines/deregister"))
-            .bearer_auth(token)
-            .timeout(Duration::from_secs(2))
-            .json(&EngineRegisterRequest {
-                url: advertise.to_owned(),
-            })
-            .send()
-            .await;
-    }
 }

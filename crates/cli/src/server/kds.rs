@@ -1,23 +1,28 @@
-//! `clave kds`: the key distribution service as its own process, and the joiner's side of a replica join.
+//! `clave kds`: the key distribution service as its own process (the joiner's side of a replica
+//! join is `clave_kds::join_client`).
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use clave_attest::{InsecureSimulatedAttester, Policy};
-use clave_kds::{InsecureSimulatedSealer, Kds, KdsConfig, PendingJoin};
-use clave_proto::kds_api::{NonceResponse, ReplicaJoinRequest, ReplicaJoinResponse, paths};
+use clave_kds::{InsecureSimulatedSealer, KdsConfig};
 
 use crate::config::one_line;
 use crate::output::{CliError, Out};
 use crate::platform::{dev_engine_measurement, dev_kds_measurement};
 
+#[cfg(not(feature = "configfs-tsm"))]
+use super::SIMULATED_REFUSED;
 use super::{
     ADMISSION_POLICY_FILE, CODE_POLICY_FILE, INSECURE_BANNER, INVOKE_POLICY_FILE, KdsArgs,
-    SIMULATED_REFUSED, ServerFile, announce, base, bind, failed, http_client, now, read_policy,
-    rng, shutdown_signal,
+    ServerFile, announce, base, bind, failed, now, read_policy, rng, shutdown_signal,
 };
+
+impl From<clave_kds::JoinError> for CliError {
+    fn from(e: clave_kds::JoinError) -> Self {
+        CliError::failed(one_line(&e.to_string()))
+    }
+}
 
 // ---------------------------------------------------------------------------------------------
 // clave kds
@@ -128,11 +133,16 @@ and clients refuse it unless they pass --accept-external-master-secret."
                 (Some(url), _) => {
                     let url = base(&url)?;
                     let (sealer, attester) = parts()?;
-                    let kds = join_over_http(&url, &data_dir, sealer, attester, config).await?;
+                    let kds =
+                        clave_kds::join_over_http(&url, &data_dir, sealer, attester, config, now())
+                            .await?;
                     Ok((kds, url))
                 }
                 (None, Some(list)) => {
-                    match join_any_peer(&list, listen, &data_dir, &parts, &config).await? {
+                    let own = format!("http://{listen}");
+                    match clave_kds::join_any_peer(&list, &own, &data_dir, &parts, &config, &now)
+                        .await?
+                    {
                         Some(joined) => Ok(joined),
                         None => Err(config),
                     }
@@ -241,7 +251,7 @@ fn kds_parts(simulated: bool) -> Result<KdsParts, CliError> {
             #[cfg(feature = "sev-guest")]
             clave_attest::TeeKind::SevSnp => {
                 use clave_kds::snp_seal::{DerivedKeyRequest, DevSevGuest, SevSnpDerivedKeySealer};
-                let device = DevSevGuest::open(Path::new(DevSevGuest::PATH))
+                let device = DevSevGuest::open(std::path::Path::new(DevSevGuest::PATH))
                     .map_err(|e| failed("cannot open /dev/sev-guest for the sealing key", e))?;
                 Some(Box::new(SevSnpDerivedKeySealer::new(
                     device,
@@ -266,156 +276,5 @@ fn kds_parts(simulated: bool) -> Result<KdsParts, CliError> {
         Err(CliError::failed(format!(
             "the KDS cannot start: {SIMULATED_REFUSED}"
         )))
-    }
-}
-
-/// The HTTP side of a replica join: nonce from the peer, our evidence, its evidence, the master.
-async fn join_over_http(
-    url: &str,
-    data_dir: &Path,
-    sealer: Option<clave_kds::KdsSealer>,
-    attester: clave_kds::KdsAttester,
-    config: KdsConfig,
-) -> Result<Kds, CliError> {
-    let http = http_client()?;
-    let nonce: NonceResponse = post_json(
-        &http,
-        &format!("{url}{}", paths::REPLICA_NONCE),
-        None::<&()>,
-    )
-    .await
-    .map_err(|e| CliError::failed(format!("cannot join the KDS at {url}: {e}")))?;
-    let pending = match sealer {
-        Some(sealer) => PendingJoin::new(data_dir, sealer, attester, config, nonce.nonce, rng()),
-        None => PendingJoin::new_in_memory(data_dir, attester, config, nonce.nonce, rng()),
-    }
-    .map_err(|e| failed("cannot prepare the replica join", e))?;
-    let request: &ReplicaJoinRequest = pending.request();
-    let response: ReplicaJoinResponse = post_json(
-        &http,
-        &format!("{url}{}", paths::REPLICA_JOIN),
-        Some(request),
-    )
-    .await
-    .map_err(|e| CliError::failed(format!("the KDS at {url} refused the join: {e}")))?;
-    pending.finish(&response, now()).map_err(|e| {
-        failed(
-            &format!("the KDS at {url} did not prove itself (mutual attestation)"),
-            e,
-        )
-    })
-}
-
-/// Errors of one HTTP exchange: `Unreachable` (nothing answered) or `Answered` (a refusal).
-#[derive(Debug)]
-enum HttpFail {
-    Unreachable(String),
-    Answered(String),
-}
-
-impl std::fmt::Display for HttpFail {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Unreachable(m) | Self::Answered(m) => f.write_str(m),
-        }
-    }
-}
-
-async fn post_json<B: serde::Serialize, T: serde::de::DeserializeOwned>(
-    http: &reqwest::Client,
-    url: &str,
-    body: Option<&B>,
-) -> Result<T, HttpFail> {
-    let mut req = http.post(url);
-    if let Some(b) = body {
-        req = req.json(b);
-    }
-    let resp = req
-        .send()
-        .await
-        .map_err(|e| HttpFail::Unreachable(one_line(&e.to_string())))?;
-    let status = resp.status();
-    let bytes = resp
-        .bytes()
-        .await
-        .map_err(|e| HttpFail::Unreachable(one_line(&e.to_string())))?;
-    if !status.is_success() {
-        let text = String::from_utf8_lossy(&bytes[..bytes.len().min(512)]).into_owned();
-        return Err(HttpFail::Answered(format!(
-            "HTTP {status}: {}",
-            one_line(&text)
-        )));
-    }
-    serde_json::from_slice(&bytes)
-        .map_err(|e| HttpFail::Answered(format!("unexpected answer: {e}")))
-}
-
-/// Resolve `list` (URLs and `dns+http://name:port`) into peer base URLs.
-async fn resolve_peers(list: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    for item in clave_gateway::parse_engine_list(list) {
-        if let Some(rest) = item.strip_prefix("dns+") {
-            let Some(hostport) = rest
-                .strip_prefix("http://")
-                .map(|h| h.trim_end_matches('/').to_owned())
-            else {
-                continue;
-            };
-            if let Ok(addrs) = tokio::net::lookup_host(hostport.as_str()).await {
-                out.extend(addrs.map(|a| format!("http://{a}")));
-            }
-        } else if let Ok(b) = base(&item) {
-            out.push(b);
-        }
-    }
-    out.sort();
-    out.dedup();
-    out
-}
-
-/// Try every peer for a short while; `Ok(None)` when none was reachable at all (genesis is then
-/// safe as far as this replica can tell), an error when a reachable peer refused us.
-async fn join_any_peer(
-    list: &str,
-    listen: SocketAddr,
-    data_dir: &Path,
-    parts: &dyn Fn() -> Result<KdsParts, CliError>,
-    config: &KdsConfig,
-) -> Result<Option<(Kds, String)>, CliError> {
-    let http = http_client()?;
-    let own = format!("http://{listen}");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        for url in resolve_peers(list).await {
-            if url == own {
-                continue;
-            }
-            let nonce: Result<NonceResponse, HttpFail> = post_json(
-                &http,
-                &format!("{url}{}", paths::REPLICA_NONCE),
-                None::<&()>,
-            )
-            .await;
-            match nonce {
-                Err(HttpFail::Unreachable(e)) => {
-                    tracing::info!(peer = %url, error = %e, "KDS peer not reachable");
-                }
-                Err(HttpFail::Answered(e)) => {
-                    return Err(CliError::failed(format!(
-                        "the KDS peer {url} refused a join nonce: {e}"
-                    )));
-                }
-                Ok(_) => {
-                    let (sealer, attester) = parts()?;
-                    let kds =
-                        join_over_http(&url, data_dir, sealer, attester, config.clone()).await?;
-                    return Ok(Some((kds, url)));
-                }
-            }
-        }
-        if Instant::now() >= deadline {
-            return Ok(None);
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }

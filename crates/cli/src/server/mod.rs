@@ -19,7 +19,6 @@ mod kds;
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::time::Duration;
 
 use clave_attest::Policy;
 use rand::rand_core::UnwrapErr;
@@ -111,15 +110,6 @@ pub(crate) fn read_policy(path: &Path, what: &str) -> Result<Policy, CliError> {
             one_line(&e.to_string())
         ))
     })
-}
-
-fn http_client() -> Result<reqwest::Client, CliError> {
-    clave_proto::rt::ensure_rustls_provider();
-    reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(3))
-        .timeout(Duration::from_secs(20))
-        .build()
-        .map_err(|e| failed("cannot build the HTTP client", e))
 }
 
 fn base(url: &str) -> Result<String, CliError> {
