@@ -23,8 +23,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::Error;
+use crate::byte_reader::{Reader, put_bytes_u32};
 use crate::types::TeeKind;
-use crate::wire::{Reader, put_bytes_u32};
 
 /// Magic bytes that open the binary evidence envelope.
 pub const EVIDENCE_MAGIC: [u8; 4] = *b"CLEV";

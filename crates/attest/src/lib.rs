@@ -28,8 +28,10 @@
 //! ```
 
 mod attester;
+mod byte_reader;
 mod cbor;
 mod claims;
+mod clock;
 #[cfg(feature = "configfs-tsm")]
 pub mod configfs_tsm;
 pub mod dcap;
@@ -46,10 +48,10 @@ pub mod snp;
 pub mod tdx;
 mod types;
 pub mod verify;
-mod wire;
 
 pub use attester::Attester;
 pub use claims::{Claims, CrlWindow, PlatformClaims};
+pub use clock::{Clock, system_clock, unix_now};
 pub use error::Error;
 pub use evidence::{EVIDENCE_MAGIC, EVIDENCE_VERSION, Evidence, MAX_EVIDENCE_LEN};
 pub use policy::{

@@ -28,17 +28,16 @@
 //! everything else.
 
 use std::fmt;
-use std::sync::Arc;
 
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 
 use crate::Error;
 use crate::attester::Attester;
+use crate::byte_reader::Reader;
 use crate::claims::Claims;
 use crate::evidence::Evidence;
 use crate::types::{MAX_DIGEST_LEN, Measurement, ReportData, SignerId, Tcb, TeeKind};
 use crate::verify::Verifier;
-use crate::wire::Reader;
 
 /// The seed of the insecure root key. It is public on purpose: the simulated TEE protects
 /// nothing, and this constant makes that impossible to forget.
@@ -242,7 +241,7 @@ fn signed_message(body: &[u8]) -> Vec<u8> {
 }
 
 /// A clock for the simulated attester: returns unix seconds.
-pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
+pub use crate::clock::Clock;
 
 /// The insecure simulated TEE attester. Produces [`Evidence::Simulated`] signed with the
 /// insecure root key. See the module docs for why this is insecure.

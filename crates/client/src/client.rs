@@ -1,7 +1,7 @@
 //! The HTTP client: fetch and verify, deploy, invoke, manage functions.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use clave_attest::{Evidence, Measurement, TeeKind};
 use clave_proto::code::{Limits, Manifest, seal_code};
@@ -28,24 +28,10 @@ use crate::verify::{Verified, verify_platform};
 const MAX_ANSWER: usize = 16 << 20;
 
 /// The current time in unix seconds.
-#[must_use]
-pub fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
+pub use clave_attest::unix_now as now_unix;
 
 pub(crate) fn rng() -> UnwrapErr<SysRng> {
     UnwrapErr(SysRng)
-}
-
-/// Install rustls' ring provider once, so that reqwest (built without a provider) can speak https.
-fn ensure_rustls_provider() {
-    if rustls::crypto::CryptoProvider::get_default().is_none() {
-        // Losing the race to another installer is fine: a provider is installed either way.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    }
 }
 
 /// What the platform claims about its KDS, *before* any verification. For diagnostics only
@@ -117,7 +103,7 @@ impl Client {
                 "the gateway URL {gateway_url:?} must start with http:// or https://"
             )));
         }
-        ensure_rustls_provider();
+        clave_proto::rt::ensure_rustls_provider();
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(120))

@@ -36,7 +36,6 @@ mod format;
 mod intel;
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 pub use amd::VcekRequest;
@@ -117,14 +116,7 @@ impl Config {
 }
 
 /// The time source used for cache expiry (unix seconds). Injected by tests.
-pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
-
-fn system_clock() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
+pub use clave_attest::Clock;
 
 /// Fetches endorsements, through the cache when one is configured.
 #[derive(Clone)]
@@ -211,10 +203,7 @@ impl Fetcher {
         let http = if config.offline {
             None
         } else {
-            if rustls::crypto::CryptoProvider::get_default().is_none() {
-                // Losing the race to another installer is fine: a provider is installed either way.
-                let _ = rustls::crypto::ring::default_provider().install_default();
-            }
+            clave_proto::rt::ensure_rustls_provider();
             Some(
                 reqwest::Client::builder()
                     .timeout(config.timeout)
@@ -229,7 +218,7 @@ impl Fetcher {
             cache: config.cache_dir.clone().map(Cache::new),
             config,
             http,
-            clock: Arc::new(system_clock),
+            clock: clave_attest::system_clock(),
         })
     }
 

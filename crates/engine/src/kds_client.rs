@@ -5,8 +5,6 @@
 //! (attestation against the engine's KDS policy, bundle signatures by the attested identity,
 //! released keys against their bundle). Plain `http://` is therefore acceptable between TEEs.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::time::Duration;
 
 use clave_proto::kds_api::{
@@ -15,7 +13,7 @@ use clave_proto::kds_api::{
 use serde::de::DeserializeOwned;
 
 /// A boxed `Send` future (keeps [`KdsClient`] object safe).
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub use clave_proto::BoxFuture;
 
 /// Why a KDS call produced no usable answer. Never carries key material.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -95,10 +93,7 @@ impl HttpKdsClient {
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(KdsError::Transport("KDS URL must be http(s)".into()));
         }
-        if rustls::crypto::CryptoProvider::get_default().is_none() {
-            // Losing the race to another installer is fine: a provider is installed either way.
-            let _ = rustls::crypto::ring::default_provider().install_default();
-        }
+        clave_proto::rt::ensure_rustls_provider();
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(30))

@@ -27,6 +27,7 @@ mod engine;
 mod error;
 mod kds_client;
 mod keys;
+pub mod register;
 mod replay;
 mod runner;
 pub mod service;

@@ -1,7 +1,5 @@
 //! The gateway's view of an engine: a thing that takes an opaque job and returns opaque bytes.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::time::Duration;
 
 use crate::pool::EnginePool;
@@ -9,7 +7,7 @@ use crate::pool::EnginePool;
 pub use clave_proto::gateway_api::EngineJob as InvokeJob;
 
 /// A boxed, `Send` future (keeps [`EngineClient`] and [`crate::KeySource`] object safe).
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub use clave_proto::BoxFuture;
 
 /// Why a call did not produce an encapsulated response.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -71,13 +69,5 @@ pub trait EngineClient: Send + Sync + 'static {
     /// The [`EnginePool`] behind this client, if it is one (engine registration needs it).
     fn as_pool(&self) -> Option<&EnginePool> {
         None
-    }
-}
-
-/// Make sure reqwest (built with `rustls-no-provider`) finds a process-wide crypto provider.
-pub(crate) fn ensure_rustls_provider() {
-    if rustls::crypto::CryptoProvider::get_default().is_none() {
-        // Losing the race to another installer is fine: some provider is installed either way.
-        let _ = rustls::crypto::ring::default_provider().install_default();
     }
 }

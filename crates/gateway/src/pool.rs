@@ -19,7 +19,8 @@ use clave_proto::gateway_api::{
 };
 
 use crate::Error;
-use crate::engine::{BoxFuture, DispatchError, EngineClient, InvokeJob, ensure_rustls_provider};
+use crate::engine::{BoxFuture, DispatchError, EngineClient, InvokeJob};
+use clave_proto::rt::ensure_rustls_provider;
 
 /// Settings of an [`EnginePool`].
 #[derive(Debug, Clone, PartialEq, Eq)]

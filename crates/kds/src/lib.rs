@@ -17,6 +17,7 @@
 pub mod admission;
 pub mod clock;
 mod error;
+pub mod join_client;
 mod kds;
 mod log;
 mod nonce;
@@ -29,6 +30,7 @@ pub mod start;
 pub use admission::Admission;
 pub use clock::CLOCK_SEALED_FILE;
 pub use error::Error;
+pub use join_client::{JoinError, join_any_peer, join_over_http};
 pub use kds::{Kds, KdsAttester, KdsConfig, KdsRng, KdsSealer, MASTER_SEALED_FILE};
 pub use log::RELEASE_LOG_FILE;
 pub use pending_join::{PendingJoin, ReplicaPeer};

@@ -20,6 +20,7 @@ pub mod invoke;
 pub mod kds_api;
 pub mod ohttp;
 pub mod outbound;
+pub mod rt;
 pub mod secret;
 pub mod signed;
 pub mod spec;
@@ -34,6 +35,7 @@ pub use invoke::{
 };
 pub use ohttp::{KeyConfig, PrivateKey, ServerKey};
 pub use outbound::HostPattern;
+pub use rt::BoxFuture;
 pub use signed::SignedObject;
 pub use spec::{KeyPurpose, KeySpec};
 pub use types::{CodeHash, FunctionName, KeyId, MasterSecret, ProjectName, SpecId};

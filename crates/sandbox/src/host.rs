@@ -197,20 +197,19 @@ fn fresh_seed() -> [u64; 2] {
     seed
 }
 
-fn url_components(u: &url::Url) -> Vec<String> {
-    use url::quirks as q;
+fn url_components(u: &ada_url::Url) -> Vec<String> {
     vec![
-        q::href(u).to_owned(),
-        q::origin(u),
-        q::protocol(u).to_owned(),
-        q::username(u).to_owned(),
-        q::password(u).to_owned(),
-        q::host(u).to_owned(),
-        q::hostname(u).to_owned(),
-        q::port(u).to_owned(),
-        q::pathname(u).to_owned(),
-        q::search(u).to_owned(),
-        q::hash(u).to_owned(),
+        u.href().to_owned(),
+        u.origin(),
+        u.protocol().to_owned(),
+        u.username().to_owned(),
+        u.password().to_owned(),
+        u.host().to_owned(),
+        u.hostname().to_owned(),
+        u.port().to_owned(),
+        u.pathname().to_owned(),
+        u.search().to_owned(),
+        u.hash().to_owned(),
     ]
 }
 
@@ -342,15 +341,10 @@ pub(crate) fn install<'js>(
             ctx.clone(),
             move |ctx: Ctx<'js>, input: String| -> rquickjs::Result<Value<'js>> {
                 s.charge(&ctx, input.len().saturating_mul(3))?;
-                Ok(match url::Url::parse(&input) {
+                Ok(match ada_url::Url::parse(&input, None) {
                     Err(_) => Value::new_null(ctx),
-                    Ok(u)
-                        if !u.username().is_empty()
-                            || u.password().is_some_and(|p| !p.is_empty()) =>
-                    {
-                        Value::new_bool(ctx, false)
-                    }
-                    Ok(u) => Value::from_string(rquickjs::String::from_str(ctx, u.as_str())?),
+                    Ok(u) if u.has_credentials() => Value::new_bool(ctx, false),
+                    Ok(u) => Value::from_string(rquickjs::String::from_str(ctx, u.href())?),
                 })
             },
         )?,
@@ -547,10 +541,7 @@ fn more<'js>(ctx: &Ctx<'js>, st: &Rc<CallState>, host: &Object<'js>) -> rquickjs
                   base: Opt<String>|
                   -> rquickjs::Result<Option<Vec<String>>> {
                 s.charge(&ctx, input.len().saturating_mul(12))?;
-                let parsed = match base.0 {
-                    Some(b) => url::Url::parse(&b).and_then(|b| b.join(&input)),
-                    None => url::Url::parse(&input),
-                };
+                let parsed = ada_url::Url::parse(&input, base.0.as_deref());
                 Ok(parsed.ok().map(|u| url_components(&u)))
             },
         )?,
@@ -567,19 +558,20 @@ fn more<'js>(ctx: &Ctx<'js>, st: &Rc<CallState>, host: &Object<'js>) -> rquickjs
                   value: String|
                   -> rquickjs::Result<Vec<String>> {
                 s.charge(&ctx, (href.len() + value.len()).saturating_mul(12))?;
-                let mut u = url::Url::parse(&href)
+                let mut u = ada_url::Url::parse(&href, None)
                     .map_err(|_| Exception::throw_type(&ctx, "Invalid URL"))?;
-                use url::quirks as q;
+                // A setter that refuses its value leaves the URL as it was (WHATWG).
+                let v = Some(value.as_str());
                 match which.as_str() {
-                    "protocol" => drop(q::set_protocol(&mut u, &value)),
-                    "username" => drop(q::set_username(&mut u, &value)),
-                    "password" => drop(q::set_password(&mut u, &value)),
-                    "host" => drop(q::set_host(&mut u, &value)),
-                    "hostname" => drop(q::set_hostname(&mut u, &value)),
-                    "port" => drop(q::set_port(&mut u, &value)),
-                    "pathname" => q::set_pathname(&mut u, &value),
-                    "search" => q::set_search(&mut u, &value),
-                    "hash" => q::set_hash(&mut u, &value),
+                    "protocol" => drop(u.set_protocol(&value)),
+                    "username" => drop(u.set_username(v)),
+                    "password" => drop(u.set_password(v)),
+                    "host" => drop(u.set_host(v)),
+                    "hostname" => drop(u.set_hostname(v)),
+                    "port" => drop(u.set_port(v)),
+                    "pathname" => drop(u.set_pathname(v)),
+                    "search" => u.set_search(v),
+                    "hash" => u.set_hash(v),
                     _ => {}
                 }
                 Ok(url_components(&u))

@@ -13,6 +13,10 @@ import {
   TrustPolicy,
   b64urlDecode,
   b64urlEncode,
+  decodeKeyConfig,
+  decodeResponse,
+  encapsulateRequest,
+  encodeRequest,
 } from "../dist/index.js";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
@@ -74,6 +78,46 @@ describe("SDK against a real clave dev", { skip }, () => {
     // A second call reuses the verified keys.
     const again = await clave.invoke("default", "hello", { body: '{"name":"Grace"}', codeHash: hello.code_hash });
     assert.equal((await again.json()).greeting, "Hello, Grace!");
+  });
+
+  // Interop: a client that builds the RFC 9458 + RFC 9292 request itself, from the gateway's
+  // RFC 9540 key list, and writes the inner `date` header the way HTTP clients do (an RFC 9110
+  // IMF-fixdate, `Date.prototype.toUTCString()`), not as unix seconds.
+  async function invokeWithDate(date) {
+    const list = new Uint8Array(await (await fetch(`${dev.url}/.well-known/ohttp-gateway`)).arrayBuffer());
+    const len = (list[0] << 8) | list[1];
+    const config = decodeKeyConfig(list.subarray(2, 2 + len));
+    const request = encodeRequest({
+      method: "POST",
+      scheme: "https",
+      authority: "clave",
+      path: "/default/hello",
+      headers: [["clave-code-hash", hello.code_hash], ["date", date], ["content-type", "application/json"]],
+      body: new TextEncoder().encode('{"name":"Ada"}'),
+    });
+    const { encRequest, opener } = await encapsulateRequest(config, request);
+    const resp = await fetch(`${dev.url}/v1/projects/default/functions/hello/invoke`, {
+      method: "POST",
+      headers: { "content-type": "message/ohttp-req" },
+      body: encRequest,
+    });
+    assert.equal(resp.status, 200, "the gateway relays the sealed answer");
+    const answer = decodeResponse(await opener.open(new Uint8Array(await resp.arrayBuffer())));
+    return { status: answer.status, headers: answer.headers, body: new TextDecoder().decode(answer.body) };
+  }
+
+  test("interop: the inner `date` as an RFC 9110 IMF-fixdate is accepted", async () => {
+    const date = new Date().toUTCString();
+    assert.match(date, /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT$/);
+    const answer = await invokeWithDate(date);
+    assert.equal(answer.status, 200, answer.body);
+    assert.equal(JSON.parse(answer.body).greeting, "Hello, Ada!");
+  });
+
+  test("interop: an IMF-fixdate an hour old is refused as stale (so it was read, not ignored)", async () => {
+    const answer = await invokeWithDate(new Date(Date.now() - 3_600_000).toUTCString());
+    assert.ok(answer.headers.some(([n]) => n === "clave-error"), answer.body);
+    assert.equal(JSON.parse(answer.body).type, "urn:clave:error:stale-date");
   });
 
   test("a simulated TEE is refused unless the trust policy asks for it", async () => {

@@ -9,6 +9,7 @@ use crate::config::{ConfigFile, DevRecord};
 use crate::output::CliError;
 use crate::platform::{DevConfig, DevPlatform};
 use crate::project::Project;
+use crate::server::shutdown_signal;
 
 use super::{Ctx, deploy, render};
 
@@ -179,25 +180,4 @@ pub(super) async fn dev(ctx: &Ctx, args: DevArgs) -> Result<(), CliError> {
     platform.shutdown().await;
     out.note("clave dev stopped.");
     Ok(())
-}
-
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            () = async {
-                match term.as_mut() {
-                    Some(t) => { t.recv().await; }
-                    None => std::future::pending::<()>().await,
-                }
-            } => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }

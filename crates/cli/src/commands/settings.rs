@@ -2,7 +2,7 @@
 //! and environment, then `config.toml`, then the running `clave dev`'s record), the SDK client
 //! built from them, and platform verification.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use clave_attest::{Measurement, Policy, TeeKind};
@@ -13,6 +13,7 @@ use crate::config::{ConfigFile, DevRecord, one_line};
 use crate::output::{CliError, ErrContext, Out, exit, from_client};
 use crate::platform::{dev_engine_measurement, dev_kds_measurement};
 use crate::project::Project;
+use crate::server::read_policy;
 
 /// Everything a command needs to know about where and whom to talk to.
 #[derive(Debug, Clone)]
@@ -79,22 +80,6 @@ pub(crate) struct Ctx {
     pub(crate) dev: Option<DevRecord>,
     /// The project file, for the commands that read one.
     pub(crate) project: Option<Project>,
-}
-
-fn read_policy(path: &Path, what: &str) -> Result<Policy, CliError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        CliError::usage(format!(
-            "cannot read the {what} policy file {}: {e}",
-            path.display()
-        ))
-    })?;
-    Policy::from_json(&text).map_err(|e| {
-        CliError::usage(format!(
-            "the {what} policy file {} is not a valid policy: {}",
-            path.display(),
-            one_line(&e.to_string())
-        ))
-    })
 }
 
 impl Ctx {

@@ -73,7 +73,7 @@ impl HttpKeySource {
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(Error::BadRemoteUrl);
         }
-        crate::engine::ensure_rustls_provider();
+        clave_proto::rt::ensure_rustls_provider();
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()

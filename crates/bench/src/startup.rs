@@ -1,0 +1,160 @@
+//! Start-up measurements: the cold start of newly deployed functions, idle functions' memory and
+//! process start.
+
+use super::*;
+
+/// Deploy new functions and time each one's first call (and a second, warm one).
+pub(crate) async fn cold_start(bench: &Bench, n: usize) -> Result<Value> {
+    let mut first = Vec::new();
+    let mut warm = Vec::new();
+    let mut deploys = Vec::new();
+    for i in 0..n {
+        let name = format!("cold-{i}");
+        let t = Instant::now();
+        let hash = deploy(&bench.platform, &name, &format!("{ECHO}// cold {i}\n")).await?;
+        deploys.push(t.elapsed().as_secs_f64() * 1e6);
+        let target = Bench::target_of(&bench.platform, &name, hash, &bench.body, true).await?;
+        let mut conn = Conn::open(Arc::new(target)).await?;
+        let t = Instant::now();
+        conn.request().await?;
+        first.push(t.elapsed().as_secs_f64() * 1e6);
+        let t = Instant::now();
+        conn.request().await?;
+        warm.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    for v in [&mut first, &mut warm, &mut deploys] {
+        v.sort_by(f64::total_cmp);
+    }
+    Ok(json!({
+        "functions": n,
+        "first_call_p50_us": load::percentile(&first, 50.0),
+        "first_call_max_us": first.last().copied().unwrap_or(f64::NAN),
+        "second_call_p50_us": load::percentile(&warm, 50.0),
+        "deploy_p50_us": load::percentile(&deploys, 50.0),
+    }))
+}
+
+/// RSS growth per deployed function that was called once and is now idle.
+pub(crate) async fn idle_functions(bench: &Bench, n: usize) -> Result<Value> {
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let before = sys::rss_kib(None).unwrap_or(0);
+    for i in 0..n {
+        let name = format!("idle-{i}");
+        let hash = deploy(&bench.platform, &name, &format!("{ECHO}// idle {i}\n")).await?;
+        let target = Bench::target_of(&bench.platform, &name, hash, &bench.body, true).await?;
+        Conn::open(Arc::new(target)).await?.request().await?;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let after = sys::rss_kib(None).unwrap_or(0);
+    Ok(json!({
+        "functions": n,
+        "rss_before_kib": before,
+        "rss_after_kib": after,
+        "kib_per_function": after.saturating_sub(before) as f64 / n.max(1) as f64,
+    }))
+}
+
+/// Spawn `clave dev` (next to this binary) and time process start to the first confidential
+/// response, with the echo function already deployed in its data directory.
+pub(crate) async fn process_start(bench_body: &[u8], runs: usize) -> Result<Value> {
+    let exe = std::env::current_exe()?;
+    let clave = exe.with_file_name("clave");
+    if !clave.is_file() {
+        let msg = format!(
+            "skipped: {} not found (build it: cargo build --release -p clave-cli)",
+            clave.display()
+        );
+        eprintln!("  ! process start: {msg}");
+        return Ok(json!({ "skipped": msg }));
+    }
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().join("data");
+    let spawn = |port: u16| {
+        std::process::Command::new(&clave)
+            .arg("dev")
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--data-dir")
+            .arg(&data)
+            .env("CLAVE_CONFIG_DIR", dir.path().join("config"))
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+    };
+    // First start: genesis, then deploy the echo function.
+    let port = free_port()?;
+    let mut child = spawn(port)?;
+    let url = format!("http://127.0.0.1:{port}");
+    let t = Instant::now();
+    let record = loop {
+        if let Some(r) = clave_cli::config::DevRecord::load(&data)
+            && tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+        {
+            break r;
+        }
+        if t.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            bail!("clave dev did not come up within 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let first_start_ms = t.elapsed().as_secs_f64() * 1e3;
+    let client = clave_client::Client::new(&url, platform::trust()?)?;
+    let deployed = client
+        .deploy(
+            DEV_PROJECT,
+            "echo",
+            "index.js",
+            ECHO.as_bytes(),
+            Limits::default(),
+            &record.token,
+        )
+        .await?;
+    let _ = child.kill();
+    let _ = child.wait();
+
+    let headers = [("content-type".to_owned(), "application/json".to_owned())];
+    let mut samples = Vec::new();
+    for _ in 0..runs {
+        let port = free_port()?;
+        let url = format!("http://127.0.0.1:{port}");
+        let client = clave_client::Client::new(&url, platform::trust()?)?;
+        let t = Instant::now();
+        let mut child = spawn(port)?;
+        let ok = loop {
+            match client
+                .invoke(
+                    DEV_PROJECT,
+                    "echo",
+                    bench_body,
+                    &headers,
+                    &deployed.code_hash,
+                )
+                .await
+            {
+                Ok(r) if r.status == 200 => break true,
+                _ if t.elapsed() > Duration::from_secs(60) => break false,
+                _ => tokio::time::sleep(Duration::from_micros(200)).await,
+            }
+        };
+        let ms = t.elapsed().as_secs_f64() * 1e3;
+        let _ = child.kill();
+        let _ = child.wait();
+        if !ok {
+            bail!("no confidential response from clave dev within 60 s");
+        }
+        samples.push(ms);
+    }
+    samples.sort_by(f64::total_cmp);
+    Ok(json!({
+        "runs": runs,
+        "first_start_with_genesis_ms": first_start_ms,
+        "to_first_confidential_response_p50_ms": load::percentile(&samples, 50.0),
+        "to_first_confidential_response_min_ms": samples.first().copied().unwrap_or(f64::NAN),
+        "samples_ms": samples,
+    }))
+}
