@@ -25,6 +25,7 @@
 mod client;
 mod devloop;
 mod error;
+mod manage;
 mod target;
 pub mod trust;
 pub mod verify;
