@@ -7,7 +7,7 @@ use clave_proto::gateway_api::{
     ActivateResponse, DeployResponse, FunctionDetail, FunctionList, FunctionSummary, VersionInfo,
 };
 
-use super::{CHANGES_CHANNEL, Db, Store, check_name, is_retryable, now};
+use super::{Db, Store, check_name, is_retryable, now};
 use crate::Error;
 
 /// What a deploy stores (already decoded and size-checked by the caller).
@@ -193,12 +193,7 @@ impl Store {
                     .bind(fid)
                     .fetch_one(&mut *tx)
                     .await?;
-            if self.changes.notifies() {
-                sqlx::query("SELECT pg_notify($1, '')")
-                    .bind(CHANGES_CHANNEL)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            notify_changes!(self, tx);
             tx.commit().await?;
             Ok(DeployResponse {
                 project: project.to_owned(),
@@ -388,12 +383,7 @@ impl Store {
                 .bind(fid)
                 .execute(&mut *tx)
                 .await?;
-            if self.changes.notifies() {
-                sqlx::query("SELECT pg_notify($1, '')")
-                    .bind(CHANGES_CHANNEL)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            notify_changes!(self, tx);
             tx.commit().await?;
             Ok(ActivateResponse {
                 project: project.to_owned(),
@@ -437,12 +427,7 @@ impl Store {
                 .bind(fid)
                 .execute(&mut *tx)
                 .await?;
-            if self.changes.notifies() {
-                sqlx::query("SELECT pg_notify($1, '')")
-                    .bind(CHANGES_CHANNEL)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            notify_changes!(self, tx);
             tx.commit().await?;
             self.artifacts().remove_function(fid);
             Ok(true)

@@ -65,6 +65,19 @@ macro_rules! with_db {
     };
 }
 
+/// Inside the write transaction `$tx` of `$store`: NOTIFY [`CHANGES_CHANNEL`] when the store
+/// announces changes that way (PostgreSQL), so that every store learns of the change on commit.
+macro_rules! notify_changes {
+    ($store:expr, $tx:expr) => {
+        if $store.changes.notifies() {
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind($crate::store::CHANGES_CHANNEL)
+                .execute(&mut *$tx)
+                .await?;
+        }
+    };
+}
+
 mod cache;
 mod changes;
 mod functions;

@@ -6,7 +6,7 @@
 
 use clave_proto::secret::{MAX_SECRETS, SealedSecret, SecretSet};
 
-use super::{CHANGES_CHANNEL, Db, Store, check_name, now};
+use super::{Db, Store, check_name, now};
 use crate::Error;
 
 /// A secret as listed: never its value (the store does not have it), not even its ciphertext.
@@ -136,12 +136,7 @@ impl Store {
             .bind(at)
             .execute(&mut *tx)
             .await?;
-            if self.changes.notifies() {
-                sqlx::query("SELECT pg_notify($1, '')")
-                    .bind(CHANGES_CHANNEL)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            notify_changes!(self, tx);
             tx.commit().await?;
             Ok(())
         })
@@ -171,12 +166,7 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-            if self.changes.notifies() {
-                sqlx::query("SELECT pg_notify($1, '')")
-                    .bind(CHANGES_CHANNEL)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            notify_changes!(self, tx);
             tx.commit().await?;
             Ok::<_, Error>(n == 1)
         });
