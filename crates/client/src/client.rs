@@ -282,30 +282,6 @@ impl Client {
         .await
     }
 
-    /// [`Client::deploy`] with the hosts the function's `fetch()` may reach (the manifest's
-    /// `outbound` list, sealed with the code; empty: none).
-    ///
-    /// # Errors
-    /// As [`Client::deploy_with_env`].
-    #[allow(clippy::too_many_arguments)]
-    pub async fn deploy_with_outbound(
-        &self,
-        project: &str,
-        name: &str,
-        entry: &str,
-        code: &[u8],
-        limits: Limits,
-        outbound: &[clave_proto::HostPattern],
-        token: &str,
-    ) -> Result<Deployed> {
-        let env = DeployEnv {
-            outbound: outbound.to_vec(),
-            ..DeployEnv::default()
-        };
-        self.deploy_with_env(project, name, entry, code, limits, &env, token)
-            .await
-    }
-
     /// [`Client::deploy`] with the manifest's `vars`, secret names, developer log key and
     /// outbound hosts.
     ///
