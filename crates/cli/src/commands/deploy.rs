@@ -1,5 +1,6 @@
 //! `clave deploy`: read the code, verify the platform, seal and upload.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use clave_client::{DeployEnv, Limits, now_unix};
@@ -78,8 +79,8 @@ pub(super) struct Plan {
     pub collected: Collected,
     /// Hosts the function's fetch() may reach: clave.toml's `outbound`, then the flags'.
     pub outbound: Vec<clave_proto::HostPattern>,
-    /// Plain vars as `KEY=VALUE`: clave.toml's `[vars]`, then the flags' (a flag wins).
-    pub vars: Vec<String>,
+    /// Plain vars: clave.toml's `[vars]`, then the flags' (a flag wins).
+    pub vars: BTreeMap<String, String>,
     /// Secret names the function may read: clave.toml's and the flags'.
     pub secrets: Vec<String>,
     /// Deploy without a developer log key (no sealed logs).
@@ -143,10 +144,18 @@ pub(super) fn plan(
     let mut hosts = file.map(|f| f.outbound.clone()).unwrap_or_default();
     hosts.extend(flags.outbound.iter().cloned());
     let outbound = parse_outbound(&hosts)?;
-    let mut vars: Vec<String> = file
-        .map(|f| f.vars.iter().map(|(k, v)| format!("{k}={v}")).collect())
-        .unwrap_or_default();
-    vars.extend(flags.vars.iter().cloned());
+    let mut vars = file.map(|f| f.vars.clone()).unwrap_or_default();
+    for item in flags.vars {
+        let Some((k, v)) = item.split_once('=') else {
+            return Err(CliError::usage(format!("--var {item:?}: write KEY=VALUE.")));
+        };
+        if !clave_proto::secret::is_valid_secret_name(k) {
+            return Err(CliError::usage(format!(
+                "--var {k:?}: names are 1 to 64 characters of A-Z, a-z, 0-9 and _, not starting with a digit."
+            )));
+        }
+        vars.insert(k.to_owned(), v.to_owned());
+    }
     let mut secrets: Vec<String> = file.map(|f| f.secrets.clone()).unwrap_or_default();
     for s in flags.secrets {
         if !secrets.contains(s) {

@@ -1,6 +1,7 @@
 //! `clave secret put|list|delete`, and what `clave deploy` adds to the manifest for the
 //! developer loop (vars, secret names, the developer log key).
 
+use std::collections::BTreeMap;
 use std::io::{IsTerminal as _, Read as _};
 
 use clave_client::{Client, DeployEnv};
@@ -201,22 +202,14 @@ pub(super) async fn deploy_env(
     t: &Target,
     client: &Client,
     token: &str,
-    vars: &[String],
+    vars: &BTreeMap<String, String>,
     secrets: &[String],
     no_logs: bool,
 ) -> Result<DeployEnv, CliError> {
-    let mut env = DeployEnv::default();
-    for item in vars {
-        let Some((k, v)) = item.split_once('=') else {
-            return Err(CliError::usage(format!("--var {item:?}: write KEY=VALUE.")));
-        };
-        if !clave_proto::secret::is_valid_secret_name(k) {
-            return Err(CliError::usage(format!(
-                "--var {k:?}: names are 1 to 64 characters of A-Z, a-z, 0-9 and _, not starting with a digit."
-            )));
-        }
-        env.vars.insert(k.to_owned(), v.to_owned());
-    }
+    let mut env = DeployEnv {
+        vars: vars.clone(),
+        ..DeployEnv::default()
+    };
     for name in secrets {
         check_name(name)?;
         if env.vars.contains_key(name) || env.secrets.contains(name) {
