@@ -347,6 +347,8 @@ pub async fn child(spec: LoadSpec) -> Result<()> {
     let per = |a: u64, b: u64| b.saturating_sub(a) as f64 / calls;
     let report = json!({
         "requests": s1.done - s0.done,
+        // Completed over the child's whole run (warm-up and the tail included).
+        "requests_total": done.load(Ordering::Relaxed),
         "errors": errors.load(Ordering::Relaxed),
         "first_error": first_error,
         "ran_out_of_requests": ran_out,

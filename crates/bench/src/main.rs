@@ -29,7 +29,7 @@ use serde_json::{Value, json};
 use crate::load::{Conn, Mode, RunStats, Target};
 use crate::platform::Platform;
 use crate::report::{print_alone, print_table, stats_json, warn_errors};
-use crate::startup::{cold_start, idle_functions, process_start};
+use crate::startup::{DevProcess, cold_start, idle_functions, process_start};
 
 /// The echo function (the same source runs on workerd).
 const ECHO: &str = "export default {\n  async fetch(request) {\n    return Response.json(await request.json());\n  }\n};\n";
@@ -61,7 +61,9 @@ struct Args {
     workerd_bin: Option<PathBuf>,
     /// Measure the server alone: the server (and workerd) on CPU 1, requests sealed ahead and
     /// replayed by a load generator in another process on CPU 0; server CPU and context
-    /// switches per call from /proc, apart from the load generator's. Replaces the other runs.
+    /// switches per call from /proc, apart from the load generator's. Also runs the confidential
+    /// load against a `clave dev` process (the `clave` binary next to this one, when built), as
+    /// an external load generator would. Replaces the other runs.
     #[arg(long)]
     server_alone: bool,
     /// With --server-alone: distinct confidential requests sealed ahead (default 20 000 with
@@ -470,6 +472,25 @@ async fn server_alone(args: &Args) -> Result<()> {
     }
     results["confidential"] = r?;
     results["confidential"]["client_seal_us_per_request_ahead"] = json!(seal_us);
+
+    // The same kind of load against a real `clave dev` process (default log level, its own
+    // process): what a user's external load generator sees.
+    if let Some(dev) = DevProcess::start(&bench.body).await? {
+        eprintln!("  confidential on a `clave dev` process, server alone ...");
+        let file = dir.path().join("dev");
+        alone::write_requests(&file, &prepared_requests(&dev.target, sealed)?)?;
+        dev.callgrind_zero()?;
+        let mut r = alone::run_child(&spec(dev.target.addr, file, true, dev.pid())).await?;
+        if let Some(ir) = dev.callgrind_dump()? {
+            let total = r["requests_total"].as_f64().unwrap_or(f64::NAN);
+            r["server_instructions_per_request"] = json!(ir as f64 / total);
+            eprintln!(
+                "  clave dev under callgrind: {ir} instructions over {total} requests = {:.0} per request",
+                ir as f64 / total
+            );
+        }
+        results["clave_dev"] = r;
+    }
 
     eprintln!("  plaintext, server alone ...");
     let plain_file = dir.path().join("plaintext");

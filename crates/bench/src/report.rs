@@ -30,10 +30,16 @@ pub(crate) fn warn_errors(what: &str, s: &RunStats) {
 pub(crate) fn print_alone(r: &Value) {
     println!();
     println!(
-        "{:<36} {:>12} {:>12} {:>12} {:>10}",
-        "server alone (load on another CPU)", "confidential", "plaintext", "workerd", "conf/wrkd"
+        "{:<36} {:>12} {:>12} {:>12} {:>10} {:>12} {:>10}",
+        "server alone (load on another CPU)",
+        "confidential",
+        "plaintext",
+        "workerd",
+        "conf/wrkd",
+        "clave dev",
+        "dev/wrkd"
     );
-    println!("{}", "-".repeat(86));
+    println!("{}", "-".repeat(110));
     for (name, metric, unit) in [
         ("requests/s", "requests_per_second", "/s"),
         ("p50", "p50_us", "µs"),
@@ -52,16 +58,23 @@ pub(crate) fn print_alone(r: &Value) {
         ("server CPU utilisation", "server_cpu_utilisation", ""),
     ] {
         let get = |who: &str| f(r, &[who, metric]);
-        let (c, p, w) = (get("confidential"), get("plaintext"), get("workerd"));
+        let (c, p, w, d) = (
+            get("confidential"),
+            get("plaintext"),
+            get("workerd"),
+            get("clave_dev"),
+        );
         println!(
-            "{name:<36} {:>12} {:>12} {:>12} {:>10}",
+            "{name:<36} {:>12} {:>12} {:>12} {:>10} {:>12} {:>10}",
             fmt(c, unit),
             fmt(p, unit),
             fmt(w, unit),
             ratio(c, w),
+            fmt(d, unit),
+            ratio(d, w),
         );
     }
-    for who in ["confidential", "plaintext", "workerd"] {
+    for who in ["confidential", "plaintext", "workerd", "clave_dev"] {
         if let Some(e) = f(r, &[who, "errors"]).filter(|e| *e > 0.0) {
             eprintln!(
                 "  ! {who}: {e} failed requests (first: {})",

@@ -158,3 +158,190 @@ pub(crate) async fn process_start(bench_body: &[u8], runs: usize) -> Result<Valu
         "samples_ms": samples,
     }))
 }
+
+/// A `clave dev` process (the `clave` binary next to this one) with the echo function deployed:
+/// what a user runs and an external load generator hits. It inherits this process's CPU
+/// affinity and logs at its default level to a file, as a user's terminal or log file would take it.
+pub(crate) struct DevProcess {
+    child: std::process::Child,
+    /// The confidential echo target on it.
+    pub(crate) target: Arc<Target>,
+    callgrind: bool,
+    _dir: tempfile::TempDir,
+}
+
+impl DevProcess {
+    /// `None` (with the reason printed) when the `clave` binary is not built.
+    pub(crate) async fn start(body: &Arc<Vec<u8>>) -> Result<Option<Self>> {
+        let exe = std::env::current_exe()?;
+        let clave = exe.with_file_name("clave");
+        if !clave.is_file() {
+            eprintln!(
+                "  ! clave dev: {} not found (build it: cargo build --release -p clave-cli); skipped",
+                clave.display()
+            );
+            return Ok(None);
+        }
+        let dir = tempfile::tempdir()?;
+        let data = dir.path().join("data");
+        let log = std::fs::File::create(dir.path().join("clave-dev.log"))?;
+        let port = free_port()?;
+        // CLAVE_BENCH_DEV_CALLGRIND=FILE: run it under callgrind, to count instructions per
+        // request where the machine's noise hides a change in CPU time.
+        let callgrind = std::env::var_os("CLAVE_BENCH_DEV_CALLGRIND").map(PathBuf::from);
+        let mut command = match &callgrind {
+            Some(out) => {
+                let mut c = std::process::Command::new("valgrind");
+                c.arg("--tool=callgrind")
+                    .arg(format!("--callgrind-out-file={}", out.display()))
+                    .arg(&clave);
+                c
+            }
+            None => std::process::Command::new(&clave),
+        };
+        let mut child = command
+            .arg("dev")
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--data-dir")
+            .arg(&data)
+            .env("CLAVE_CONFIG_DIR", dir.path().join("config"))
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("cannot start {}", clave.display()))?;
+        let t = Instant::now();
+        let record = loop {
+            if let Some(r) = clave_cli::config::DevRecord::load(&data)
+                && tokio::net::TcpStream::connect(("127.0.0.1", port))
+                    .await
+                    .is_ok()
+            {
+                break r;
+            }
+            if t.elapsed() > Duration::from_secs(60) || child.try_wait()?.is_some() {
+                let _ = child.kill();
+                bail!("clave dev did not come up within 60 s");
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+        let client = clave_client::Client::new(&format!("http://{addr}"), platform::trust()?)?;
+        let deployed = client
+            .deploy(
+                DEV_PROJECT,
+                "echo",
+                "index.js",
+                ECHO.as_bytes(),
+                Limits::default(),
+                &record.token,
+            )
+            .await
+            .context("deploy echo on clave dev")?;
+        let now = clave_client::now_unix();
+        let key = client
+            .verified(now)
+            .await?
+            .invoke_key(now)
+            .context("no invoke key")?
+            .key_config
+            .clone();
+        let target = Arc::new(Target {
+            addr,
+            project: DEV_PROJECT.parse()?,
+            function: "echo".parse()?,
+            mode: Mode::Confidential {
+                key,
+                code_hash: deployed.code_hash,
+            },
+            body: body.clone(),
+        });
+        // Checked end to end (sealed answers opened) before the replayed run.
+        let mut c = Conn::open(target.clone()).await?;
+        for _ in 0..50 {
+            c.request().await?;
+        }
+        Ok(Some(Self {
+            child,
+            target,
+            callgrind: callgrind.is_some(),
+            _dir: dir,
+        }))
+    }
+
+    /// Under callgrind: zero its counters (before the measured load).
+    pub(crate) fn callgrind_zero(&self) -> Result<()> {
+        if self.callgrind {
+            callgrind_control("-z", self.pid())?;
+        }
+        Ok(())
+    }
+
+    /// Under callgrind: dump the counters since [`Self::callgrind_zero`] and return the
+    /// instructions they hold.
+    pub(crate) fn callgrind_dump(&self) -> Result<Option<u64>> {
+        if !self.callgrind {
+            return Ok(None);
+        }
+        let out = callgrind_control("-d", self.pid())?;
+        let _ = out;
+        // The dump is written next to the output file with a numbered suffix; the newest one
+        // holds the counts since the zeroing.
+        let base = std::env::var_os("CLAVE_BENCH_DEV_CALLGRIND").map(PathBuf::from);
+        let Some(base) = base else { return Ok(None) };
+        let dir = base.parent().unwrap_or(std::path::Path::new("."));
+        let name = base
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let newest = std::fs::read_dir(dir)?
+            .filter_map(|e| e.ok())
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with(&format!("{name}."))
+            })
+            .max_by_key(|e| e.metadata().and_then(|m| m.modified()).ok());
+        let Some(newest) = newest else {
+            bail!("callgrind wrote no dump next to {}", base.display());
+        };
+        let text = std::fs::read_to_string(newest.path())?;
+        let total = text
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("totals:")
+                    .or_else(|| l.strip_prefix("summary:"))
+            })
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .context("callgrind dump without totals")?;
+        Ok(Some(total))
+    }
+
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for DevProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn callgrind_control(flag: &str, pid: u32) -> Result<String> {
+    let out = std::process::Command::new("callgrind_control")
+        .arg(flag)
+        .arg(pid.to_string())
+        .output()
+        .context("callgrind_control (install valgrind)")?;
+    if !out.status.success() {
+        bail!(
+            "callgrind_control {flag} {pid}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}

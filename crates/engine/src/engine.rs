@@ -79,6 +79,10 @@ pub struct Engine {
     /// gets the held result) instead of a sealed replay refusal.
     async_in_flight: Arc<Mutex<std::collections::HashSet<clave_proto::ReplayId>>>,
     code_cache: Mutex<CodeCache>,
+    /// Parsed manifests by digest: parsing the same deployed manifest for every call of a
+    /// function cost a few µs of JSON work (parsing is not authentication: the code opens only
+    /// with the manifest it was sealed to, checked in `open_code`).
+    manifests: Mutex<std::collections::HashMap<[u8; 32], Arc<Manifest>>>,
     /// Opened at the first successful key refresh (its key derives from the code key).
     clock_floor: std::sync::OnceLock<crate::clock_floor::ClockFloor>,
     env_cache: Mutex<EnvCache>,
@@ -191,6 +195,7 @@ impl Engine {
                 config.code_cache_bytes,
             )),
             env_cache: Mutex::default(),
+            manifests: Mutex::default(),
             log_sink: RwLock::new(None),
             config,
             kds,

@@ -47,7 +47,7 @@ impl Engine {
         let replay_id = responder.replay_id();
         let is_async = job.flags.is_async();
         if is_async && let Some(first) = lock(&self.async_results).get(&replay_id, now) {
-            tracing::info!(
+            tracing::debug!(
                 function = %job.function,
                 is_async,
                 response_bytes = first.len(),
@@ -103,8 +103,10 @@ impl Engine {
         drop(in_flight);
         // No outcome here: whether the call succeeded, threw, timed out, was stale, replayed or
         // pinned another hash travels only sealed to the caller. The host sees what it sees
-        // anyway: the function name, sizes and timing.
-        tracing::info!(
+        // anyway: the function name, sizes and timing. At debug level: a line per call costs
+        // about as much CPU as the rest of the host's work on a call (formatting and a write to
+        // stderr); counts and durations are in the gateway's metrics.
+        tracing::debug!(
             function = %job.function,
             is_async,
             request_bytes = job.request.len(),
@@ -175,11 +177,33 @@ impl Engine {
             return;
         }
         if self
-            .open_code(ring, &job.manifest, &job.sealed_code, &manifest)
+            .open_code(
+                ring,
+                &job.manifest,
+                Manifest::digest(&job.manifest),
+                &job.sealed_code,
+                &manifest,
+            )
             .is_ok()
         {
             log.note_request(req, &manifest);
         }
+    }
+
+    /// The parsed manifest whose bytes have SHA-256 `digest`, from memory when seen before;
+    /// `None` when the bytes do not parse.
+    fn manifest(&self, digest: [u8; 32], bytes: &[u8]) -> Option<Arc<Manifest>> {
+        if let Some(m) = lock(&self.manifests).get(&digest) {
+            return Some(m.clone());
+        }
+        let m = Arc::new(Manifest::from_bytes(bytes).ok()?);
+        let mut cache = lock(&self.manifests);
+        // Bounded like the code cache; a full map starts over (a parse is cheap, a miss rare).
+        if cache.len() >= self.config.code_cache_entries.max(1) {
+            cache.clear();
+        }
+        cache.insert(digest, m.clone());
+        Some(m)
     }
 
     /// Refuse a `date` outside the window of the request's sealed mode.
@@ -214,7 +238,7 @@ impl Engine {
             }
         };
         let plain = plain_response(&result)?;
-        tracing::info!(
+        tracing::debug!(
             function = %job.function,
             insecure_plaintext = true,
             request_bytes = job.request.len(),
@@ -244,7 +268,8 @@ impl Engine {
                 ),
             ));
         }
-        let manifest = Manifest::from_bytes(&job.manifest).map_err(|_| {
+        let digest = Manifest::digest(&job.manifest);
+        let manifest = self.manifest(digest, &job.manifest).ok_or_else(|| {
             problem(
                 ProblemKind::Internal,
                 "the deployed manifest is unreadable".to_owned(),
@@ -272,7 +297,7 @@ impl Engine {
             if manifest.log_key.is_some() && self.log_sink().is_some() {
                 // Logged only if the deployed code opens (the manifest is then authentic).
                 if self
-                    .open_code(ring, &job.manifest, &job.sealed_code, &manifest)
+                    .open_code(ring, &job.manifest, digest, &job.sealed_code, &manifest)
                     .is_ok()
                 {
                     log.note_request(&req, &manifest);
@@ -283,15 +308,15 @@ impl Engine {
                 format!("the deployed code hash is {}", manifest.code_hash),
             ));
         }
-        let code = self.open_code(ring, &job.manifest, &job.sealed_code, &manifest)?;
+        let code = self.open_code(ring, &job.manifest, digest, &job.sealed_code, &manifest)?;
         log.note_request(&req, &manifest);
         let env = if manifest.vars.is_empty() && manifest.secrets.is_empty() {
             clave_sandbox::Env::default()
         } else {
-            self.env(ring, job, &req, &manifest)?
+            self.env(ring, job, digest, &req, &manifest)?
         };
         let limits = clamp_limits(&manifest.limits, &self.config.sandbox.max);
-        let outbound: Arc<[clave_proto::HostPattern]> = Arc::from(manifest.outbound);
+        let outbound: Arc<[clave_proto::HostPattern]> = Arc::from(manifest.outbound.as_slice());
         let report = self
             .runner
             .run_report(req.code_hash, code, req, limits, env, outbound)
@@ -308,10 +333,11 @@ impl Engine {
         &self,
         ring: &KeyRing,
         job: &EngineJob,
+        manifest_digest: [u8; 32],
         req: &InvokeRequest,
         manifest: &Manifest,
     ) -> Result<clave_sandbox::Env, InvokeError> {
-        let key = env_key(&job.project, &Manifest::digest(&job.manifest), &job.secrets);
+        let key = env_key(&job.project, &manifest_digest, &job.secrets);
         if let Some(env) = lock(&self.env_cache).get(&key) {
             return Ok(env);
         }
@@ -326,10 +352,11 @@ impl Engine {
         &self,
         ring: &KeyRing,
         manifest_bytes: &[u8],
+        manifest_digest: [u8; 32],
         sealed: &[u8],
         manifest: &Manifest,
     ) -> Result<Arc<str>, InvokeError> {
-        let key = (manifest.code_hash, Manifest::digest(manifest_bytes));
+        let key = (manifest.code_hash, manifest_digest);
         if let Some(code) = lock(&self.code_cache).get(&key) {
             return Ok(code);
         }

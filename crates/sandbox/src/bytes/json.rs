@@ -452,25 +452,36 @@ impl JsonWriter {
         self.out.len() > self.limit
     }
 
-    /// Appends `text` as a JSON string literal (escapes as `JSON.stringify`).
+    /// Appends `text` as a JSON string literal (escapes as `JSON.stringify`): runs of bytes
+    /// that need no escape are copied at once (only `"`, `\\` and controls below 0x20 do; a
+    /// `&str` holds no lone surrogate).
     fn quote(&mut self, text: &str) {
+        self.out.reserve(text.len() + 2);
         self.out.push('"');
-        for c in text.chars() {
-            match c {
-                '"' => self.out.push_str("\\\""),
-                '\\' => self.out.push_str("\\\\"),
-                '\u{8}' => self.out.push_str("\\b"),
-                '\u{c}' => self.out.push_str("\\f"),
-                '\n' => self.out.push_str("\\n"),
-                '\r' => self.out.push_str("\\r"),
-                '\t' => self.out.push_str("\\t"),
-                c if (c as u32) < 0x20 => {
-                    use std::fmt::Write as _;
-                    let _ = write!(self.out, "\\u{:04x}", c as u32);
-                }
-                c => self.out.push(c),
+        let bytes = text.as_bytes();
+        let mut run = 0;
+        for (i, &b) in bytes.iter().enumerate() {
+            if !NEEDS_ESCAPE[usize::from(b)] {
+                continue;
             }
+            // `i` is the position of an ASCII byte: a char boundary.
+            self.out.push_str(&text[run..i]);
+            match b {
+                b'"' => self.out.push_str("\\\""),
+                b'\\' => self.out.push_str("\\\\"),
+                0x08 => self.out.push_str("\\b"),
+                0x0c => self.out.push_str("\\f"),
+                b'\n' => self.out.push_str("\\n"),
+                b'\r' => self.out.push_str("\\r"),
+                b'\t' => self.out.push_str("\\t"),
+                _ => {
+                    use std::fmt::Write as _;
+                    let _ = write!(self.out, "\\u{b:04x}");
+                }
+            }
+            run = i + 1;
         }
+        self.out.push_str(&text[run..]);
         self.out.push('"');
     }
 
@@ -683,3 +694,16 @@ impl JsonWriter {
         }
     }
 }
+
+/// Bytes `JSON.stringify` escapes in a string: `"`, `\\` and the controls below 0x20.
+const NEEDS_ESCAPE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
