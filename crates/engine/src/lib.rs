@@ -27,6 +27,7 @@ mod engine;
 mod error;
 mod kds_client;
 mod keys;
+pub mod log_ship;
 pub mod register;
 mod replay;
 mod runner;
@@ -35,6 +36,7 @@ pub mod service;
 mod test_hooks;
 
 pub use devlog::{LogSink, SealedLog};
+pub use log_ship::{LogShipConfig, LogShipper, spawn_log_shipper};
 pub use egress::{Egress, EgressConfig, ProxyAddr};
 pub use engine::{
     Clock, ENGINE_ATTESTATION_LABEL, Engine, EngineAttestation, EngineAttester, EngineConfig,
