@@ -50,7 +50,7 @@ fn dev_clave(config: &Path, gateway: &str, token: &str, args: &[&str]) -> std::p
         &[
             ("CLAVE_GATEWAY", gateway),
             ("CLAVE_TOKEN", token),
-            ("CLAVE_INSECURE_DEV", "1"),
+            ("CLAVE_INSECURE_DEV", "true"),
         ],
     )
 }
@@ -140,7 +140,7 @@ async fn a_remote_engine_delivers_sealed_logs_to_the_gateway() {
     let http = http_client();
     let limit = Duration::from_secs(60);
     kds.start();
-    wait_ok(&http, &format!("http://127.0.0.1:{k}/healthz"), &mut kds, limit).await;
+    wait_ok(&http, &format!("http://127.0.0.1:{k}/v1/kds/keys"), &mut kds, limit).await;
     gw.start();
     wait_ok(&http, &format!("{gateway}/healthz"), &mut gw, limit).await;
     engine.start();
@@ -295,7 +295,7 @@ async fn a_remote_engine_delivers_sealed_logs_to_the_gateway() {
     assert!(channels.len() >= 7, "{:?}", channels.iter().map(|c| &c.0).collect::<Vec<_>>());
     let needles = common::leaks::needles(&[CONSOLE_MARKER, THROW_MARKER, INPUT_MARKER]);
     common::leaks::assert_none(&needles, &channels);
-    let engine_log = std::fs::read_to_string(logs.join("engine-1.stderr")).unwrap();
+    let engine_log = std::fs::read_to_string(logs.join("engine-1.stdout")).unwrap();
     assert!(
         engine_log.contains("developer logs to"),
         "the engine says where its records go: {engine_log}"

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 pub struct Proc {
     pub name: String,
     args: Vec<String>,
-    env: Vec<(String, String)>,
+    pub env: Vec<(String, String)>,
     logs: PathBuf,
     starts: usize,
     child: Option<Child>,
