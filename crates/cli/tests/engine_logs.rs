@@ -140,7 +140,13 @@ async fn a_remote_engine_delivers_sealed_logs_to_the_gateway() {
     let http = http_client();
     let limit = Duration::from_secs(60);
     kds.start();
-    wait_ok(&http, &format!("http://127.0.0.1:{k}/v1/kds/keys"), &mut kds, limit).await;
+    wait_ok(
+        &http,
+        &format!("http://127.0.0.1:{k}/v1/kds/keys"),
+        &mut kds,
+        limit,
+    )
+    .await;
     gw.start();
     wait_ok(&http, &format!("{gateway}/healthz"), &mut gw, limit).await;
     engine.start();
@@ -168,7 +174,10 @@ async fn a_remote_engine_delivers_sealed_logs_to_the_gateway() {
         {
             break;
         }
-        assert!(started.elapsed() < limit, "the engine did not register: {v}");
+        assert!(
+            started.elapsed() < limit,
+            "the engine did not register: {v}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let token: serde_json::Value = http
@@ -186,9 +195,7 @@ async fn a_remote_engine_delivers_sealed_logs_to_the_gateway() {
     let batch = serde_json::json!({"records": [{"project": "default", "function": "remote-fn",
         "sealed": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}]});
     for bearer in [None, Some(token.as_str()), Some("cat_wrong")] {
-        let mut req = http
-            .post(format!("{gateway}/v1/engines/logs"))
-            .json(&batch);
+        let mut req = http.post(format!("{gateway}/v1/engines/logs")).json(&batch);
         if let Some(b) = bearer {
             req = req.bearer_auth(b);
         }
@@ -273,14 +280,11 @@ async fn a_remote_engine_delivers_sealed_logs_to_the_gateway() {
         "the input is not logged"
     );
     // The human form too.
-    let text = ok(&run(vec![
-        s("logs"),
-        s("remote-fn"),
-        s("--since"),
-        s("10m"),
-    ])
-    .await
-    .unwrap());
+    let text = ok(
+        &run(vec![s("logs"), s("remote-fn"), s("--since"), s("10m")])
+            .await
+            .unwrap(),
+    );
     assert!(
         text.contains(CONSOLE_MARKER) && text.contains("deeper"),
         "{text}"
@@ -292,7 +296,11 @@ async fn a_remote_engine_delivers_sealed_logs_to_the_gateway() {
     assert!(kds.terminate(), "the KDS stops on SIGTERM");
     let mut channels = common::leaks::files_under(&tmp.path().join("gw"));
     channels.extend(common::leaks::files_under(&logs));
-    assert!(channels.len() >= 7, "{:?}", channels.iter().map(|c| &c.0).collect::<Vec<_>>());
+    assert!(
+        channels.len() >= 7,
+        "{:?}",
+        channels.iter().map(|c| &c.0).collect::<Vec<_>>()
+    );
     let needles = common::leaks::needles(&[CONSOLE_MARKER, THROW_MARKER, INPUT_MARKER]);
     common::leaks::assert_none(&needles, &channels);
     let engine_log = std::fs::read_to_string(logs.join("engine-1.stdout")).unwrap();
@@ -330,7 +338,13 @@ async fn the_gateway_enforces_its_log_retention() {
     );
     let http = http_client();
     gw.start();
-    wait_ok(&http, &format!("{gateway}/healthz"), &mut gw, Duration::from_secs(60)).await;
+    wait_ok(
+        &http,
+        &format!("{gateway}/healthz"),
+        &mut gw,
+        Duration::from_secs(60),
+    )
+    .await;
     let token: serde_json::Value = http
         .post(format!("{gateway}/v1/projects/default/tokens"))
         .bearer_auth(ADMIN)

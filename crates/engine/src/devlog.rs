@@ -113,7 +113,12 @@ impl CallLog {
         let key = self.key?;
         let (outcome, status, message, response_bytes) = match result {
             Ok(r) => ("ok".to_owned(), r.status, None, r.body.len() as u64),
-            Err(p) => (p.kind.slug().to_owned(), p.status, p.detail.clone().map(clip), 0),
+            Err(p) => (
+                p.kind.slug().to_owned(),
+                p.status,
+                p.detail.clone().map(clip),
+                0,
+            ),
         };
         let record = LogRecord {
             ts_ms,
@@ -182,7 +187,11 @@ mod tests {
         let exact = "a".repeat(MAX_ERROR_TEXT_BYTES);
         assert_eq!(clip(exact.clone()), exact);
         // A two-byte character straddles the limit: cut before it.
-        let long = format!("{}é{}", "a".repeat(MAX_ERROR_TEXT_BYTES - 1), "b".repeat(100));
+        let long = format!(
+            "{}é{}",
+            "a".repeat(MAX_ERROR_TEXT_BYTES - 1),
+            "b".repeat(100)
+        );
         let clipped = clip(long);
         assert_eq!(
             clipped,

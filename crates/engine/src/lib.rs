@@ -36,7 +36,6 @@ pub mod service;
 mod test_hooks;
 
 pub use devlog::{LogSink, SealedLog};
-pub use log_ship::{LogShipConfig, LogShipper, spawn_log_shipper};
 pub use egress::{Egress, EgressConfig, ProxyAddr};
 pub use engine::{
     Clock, ENGINE_ATTESTATION_LABEL, Engine, EngineAttestation, EngineAttester, EngineConfig,
@@ -44,5 +43,6 @@ pub use engine::{
 };
 pub use error::{EngineError, Error};
 pub use kds_client::{BoxFuture, HttpKdsClient, KdsClient, KdsError};
+pub use log_ship::{LogShipConfig, LogShipper, spawn_log_shipper};
 pub use runner::{RunError, RunOutput, RunReport, Runner, SandboxRunner, SandboxSettings};
 pub use service::router;

@@ -154,11 +154,11 @@ impl GatewayProcessConfig {
                 .map_err(|_| Error::Config("CLAVE_GATEWAY_QUEUE_LIMIT must be a number"))?;
         }
         if let Some(d) = get("CLAVE_GATEWAY_LOG_RETENTION") {
-            cfg.log_retention.max_age = parse_duration(&d)
-                .filter(|d| !d.is_zero())
-                .ok_or(Error::Config(
+            cfg.log_retention.max_age = parse_duration(&d).filter(|d| !d.is_zero()).ok_or(
+                Error::Config(
                     "CLAVE_GATEWAY_LOG_RETENTION must be a number above 0 and a unit: 30m, 12h, 7d",
-                ))?;
+                ),
+            )?;
         }
         Ok(cfg)
     }
@@ -342,7 +342,16 @@ mod tests {
         assert_eq!(parse_duration(" 30m"), Some(Duration::from_secs(1800)));
         assert_eq!(parse_duration("12h"), Some(Duration::from_secs(43_200)));
         assert_eq!(parse_duration("7d"), Some(Duration::from_secs(604_800)));
-        for bad in ["", "7", "d", "7 d", "7w", "-1d", "1.5h", "99999999999999999999d"] {
+        for bad in [
+            "",
+            "7",
+            "d",
+            "7 d",
+            "7w",
+            "-1d",
+            "1.5h",
+            "99999999999999999999d",
+        ] {
             assert_eq!(parse_duration(bad), None, "{bad:?}");
         }
     }

@@ -16,8 +16,8 @@ use clave_proto::gateway_api::{
     ActivateRequest, AsyncAccepted, AsyncPending, CreateTokenResponse, DEFAULT_PROJECT,
     DeployRequest, EngineList, EngineLogAccepted, EngineLogBatch, EngineRegisterRequest,
     EngineRegisterResponse, JobFlags, MAX_ENGINE_LOG_BATCH, MAX_ENGINE_LOG_BODY,
-    MAX_SEALED_LOG_RECORD, ManifestMeta, OHTTP_KEYS_CONTENT_TYPE, OHTTP_REQUEST_CONTENT_TYPE, OHTTP_RESPONSE_CONTENT_TYPE,
-    b64url_decoded_len_upper_bound, is_valid_result_id,
+    MAX_SEALED_LOG_RECORD, ManifestMeta, OHTTP_KEYS_CONTENT_TYPE, OHTTP_REQUEST_CONTENT_TYPE,
+    OHTTP_RESPONSE_CONTENT_TYPE, b64url_decoded_len_upper_bound, is_valid_result_id,
 };
 
 use crate::engine::{DispatchError, InvokeJob};

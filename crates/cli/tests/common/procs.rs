@@ -153,4 +153,3 @@ pub async fn wait_ok(http: &reqwest::Client, url: &str, proc_: &mut Proc, limit:
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
-

@@ -206,11 +206,13 @@ impl Store {
     /// [`Error::Database`].
     pub async fn prune_all_logs(&self) -> Result<u64, Error> {
         let oldest = self.oldest_kept();
-        let by_age = with_db!(self, |pool| sqlx::query("DELETE FROM logs WHERE created < $1")
-            .bind(oldest)
-            .execute(pool)
-            .await?
-            .rows_affected());
+        let by_age = with_db!(self, |pool| sqlx::query(
+            "DELETE FROM logs WHERE created < $1"
+        )
+        .bind(oldest)
+        .execute(pool)
+        .await?
+        .rows_affected());
         let projects: Vec<(String,)> = with_db!(self, |pool| sqlx::query_as(
             "SELECT DISTINCT project FROM logs"
         )
