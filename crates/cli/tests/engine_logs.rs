@@ -102,7 +102,7 @@ async fn a_remote_engine_delivers_sealed_logs_to_the_gateway() {
             s("--data-dir"),
             tmp.path().join("kds").display().to_string(),
         ],
-        &[sim.clone()],
+        std::slice::from_ref(&sim),
         &logs,
     );
     let mut gw = Proc::new(
