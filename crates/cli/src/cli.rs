@@ -16,11 +16,17 @@ Quickstart (two terminals):
   echo sk-test-123 | clave secret put API_KEY --function greet   # sealed to the attested code key
   clave deploy examples/greet.js --name greet --secret API_KEY --var GREETING=Hi
   clave tail greet                            # its console.log lines and outcomes, sealed to you
+  clave logs greet --since 1h --status error  # history: failed calls with message and stack
 
 A project of your own:
   clave init my-fn && cd my-fn                # clave.toml + src/index.js
   clave dev --watch                           # platform + deploy on every save (prints the hash)
   clave invoke --method GET --path '/items?id=3'
+
+The parts as separate processes (each has --help; the simulated TEE only when asked for):
+  clave kds --data-dir ./kds                                  # key derivation service (TEE)
+  clave engine --kds URL --register-with GATEWAY --admin-token T   # engine (TEE); sends sealed logs
+  clave gateway --database-url URL --kds URL --log-retention 7d   # the untrusted gateway
 
 `clave dev` writes its URL and a development deploy token to $CLAVE_CONFIG_DIR/dev.json
 (default ~/.config/clave/dev.json); other commands use it when no --gateway/--token is given,

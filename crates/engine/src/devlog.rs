@@ -34,6 +34,25 @@ impl std::fmt::Debug for SealedLog {
     }
 }
 
+/// Most bytes of an error message, and of a stack, kept in a record: the rest is cut (at a
+/// character boundary) and marked, so that a record stays far below what a gateway stores
+/// (`clave_proto::gateway_api::MAX_SEALED_LOG_RECORD`) whatever a function throws.
+pub const MAX_ERROR_TEXT_BYTES: usize = 16 << 10;
+
+/// `text` cut to [`MAX_ERROR_TEXT_BYTES`], with a marker when it was longer.
+fn clip(mut text: String) -> String {
+    if text.len() <= MAX_ERROR_TEXT_BYTES {
+        return text;
+    }
+    let mut cut = MAX_ERROR_TEXT_BYTES;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    text.truncate(cut);
+    text.push_str(" [truncated]");
+    text
+}
+
 /// Where sealed log records go (must not block: queue and return).
 pub type LogSink = Arc<dyn Fn(SealedLog) + Send + Sync>;
 
@@ -94,7 +113,12 @@ impl CallLog {
         let key = self.key?;
         let (outcome, status, message, response_bytes) = match result {
             Ok(r) => ("ok".to_owned(), r.status, None, r.body.len() as u64),
-            Err(p) => (p.kind.slug().to_owned(), p.status, p.detail.clone(), 0),
+            Err(p) => (
+                p.kind.slug().to_owned(),
+                p.status,
+                p.detail.clone().map(clip),
+                0,
+            ),
         };
         let record = LogRecord {
             ts_ms,
@@ -103,7 +127,7 @@ impl CallLog {
             outcome,
             status,
             message,
-            stack: self.stack,
+            stack: self.stack.map(clip),
             duration_us,
             request_bytes: self.request_bytes,
             response_bytes,
@@ -150,5 +174,28 @@ impl PendingLog {
             function,
             sealed,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_error_texts_are_clipped_at_a_character_boundary() {
+        assert_eq!(clip("short".into()), "short");
+        let exact = "a".repeat(MAX_ERROR_TEXT_BYTES);
+        assert_eq!(clip(exact.clone()), exact);
+        // A two-byte character straddles the limit: cut before it.
+        let long = format!(
+            "{}é{}",
+            "a".repeat(MAX_ERROR_TEXT_BYTES - 1),
+            "b".repeat(100)
+        );
+        let clipped = clip(long);
+        assert_eq!(
+            clipped,
+            format!("{} [truncated]", "a".repeat(MAX_ERROR_TEXT_BYTES - 1))
+        );
     }
 }

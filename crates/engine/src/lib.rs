@@ -27,6 +27,7 @@ mod engine;
 mod error;
 mod kds_client;
 mod keys;
+pub mod log_ship;
 pub mod register;
 mod replay;
 mod runner;
@@ -42,5 +43,6 @@ pub use engine::{
 };
 pub use error::{EngineError, Error};
 pub use kds_client::{BoxFuture, HttpKdsClient, KdsClient, KdsError};
+pub use log_ship::{LogShipConfig, LogShipper, spawn_log_shipper};
 pub use runner::{RunError, RunOutput, RunReport, Runner, SandboxRunner, SandboxSettings};
 pub use service::router;

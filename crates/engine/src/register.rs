@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use clave_proto::gateway_api::{EngineRegisterRequest, EngineRegisterResponse};
 
-fn http_client() -> Option<reqwest::Client> {
+/// The HTTP client of the engine's calls to gateways (registration, developer log records).
+pub(crate) fn http_client() -> Option<reqwest::Client> {
     clave_proto::rt::ensure_rustls_provider();
     reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(3))

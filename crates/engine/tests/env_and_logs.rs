@@ -263,6 +263,12 @@ async fn each_call_is_logged_sealed_to_the_manifest_key() {
         "{:?}",
         records[1].message
     );
+    let stack = records[1].stack.as_deref().unwrap_or_default();
+    assert!(
+        stack.contains("at ") && stack.contains("fetch"),
+        "the stack of the uncaught error names the function it came from: {stack:?}"
+    );
+    assert!(records[0].stack.is_none() && records[2].stack.is_none());
     assert_eq!(records[2].console[0].text, "mode spin");
     // The output is not in the record unless the function printed it.
     for l in &got {

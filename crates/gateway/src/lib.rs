@@ -37,7 +37,9 @@ pub use engine::{BoxFuture, DispatchError, EngineClient, InvokeJob};
 pub use error::{ApiError, Error};
 pub use kds_proxy::{HttpKeySource, KdsPaths, KeySource, KeySourceError};
 pub use pool::{EnginePool, EnginePoolConfig, HttpEngineClient, normalize_engine_url};
-pub use process::{GatewayProcess, GatewayProcessConfig, parse_engine_list, run_gateway};
+pub use process::{
+    GatewayProcess, GatewayProcessConfig, parse_duration, parse_engine_list, run_gateway,
+};
 pub use queue::{JobQueue, QueueConfig, run_worker};
 pub use store::{
     ActiveArtifact, Backend, LogEntry, LogQuery, LogRetention, NewSecret, NewVersion, ResultState,

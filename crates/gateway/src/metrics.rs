@@ -21,6 +21,12 @@ pub const ENGINES_HEALTHY: &str = "clave_gateway_engines_healthy";
 /// Counter of usage records dropped instead of written (the writer's queue was full, or the
 /// database refused a batch); see [`crate::Store::record_usage_later`].
 pub const USAGE_DROPPED: &str = "clave_gateway_usage_dropped_total";
+/// Counter of sealed developer log records delivered by remote engines, label `outcome`
+/// (`stored`, `refused`).
+pub const LOG_RECORDS: &str = "clave_gateway_log_records_total";
+/// Counter of sealed developer log records that engines report they dropped (their queue was
+/// full, or no gateway took them).
+pub const LOG_RECORDS_DROPPED: &str = "clave_gateway_log_records_dropped_total";
 /// Counter of deploys, label `outcome`.
 pub const DEPLOYS: &str = "clave_gateway_deploys_total";
 

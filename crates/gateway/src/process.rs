@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::{
     AppState, EnginePool, EnginePoolConfig, Error, GatewayConfig, HttpKeySource, JobQueue,
-    KdsPaths, QueueConfig, Store,
+    KdsPaths, LogRetention, QueueConfig, Store,
 };
 
 /// Everything a gateway process needs. Environment names the CLI is expected to map (flags may override):
@@ -24,6 +24,7 @@ use crate::{
 /// | [`async_worker`](Self::async_worker) | `CLAVE_ASYNC_WORKER` (`true`/`false`) | `true` |
 /// | [`gateway`](Self::gateway)`.dispatch.engine_slots` | `CLAVE_GATEWAY_SLOTS` | 8 |
 /// | [`gateway`](Self::gateway)`.dispatch.queue_limit` | `CLAVE_GATEWAY_QUEUE_LIMIT` | 64 |
+/// | [`log_retention`](Self::log_retention)`.max_age` | `CLAVE_GATEWAY_LOG_RETENTION` ([`parse_duration`]) | `7d` |
 #[derive(Clone)]
 pub struct GatewayProcessConfig {
     /// Address to listen on.
@@ -43,6 +44,9 @@ pub struct GatewayProcessConfig {
     pub async_worker: bool,
     /// Asynchronous results older than this are deleted (hourly).
     pub result_ttl: Duration,
+    /// How long and how many sealed developer log records are kept per project (enforced as
+    /// records arrive, on every read, and by a periodic sweep of all projects).
+    pub log_retention: LogRetention,
 }
 
 impl std::fmt::Debug for GatewayProcessConfig {
@@ -58,8 +62,25 @@ impl std::fmt::Debug for GatewayProcessConfig {
             .field("queue", &self.queue)
             .field("async_worker", &self.async_worker)
             .field("result_ttl", &self.result_ttl)
+            .field("log_retention", &self.log_retention)
             .finish()
     }
+}
+
+/// A duration written as a number and a unit: `45s`, `30m`, `12h`, `7d`; `None` for anything
+/// else (or an overflow).
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit())?);
+    let n: u64 = num.parse().ok()?;
+    let mult = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return None,
+    };
+    n.checked_mul(mult).map(Duration::from_secs)
 }
 
 /// Split a comma- or whitespace-separated engine list (`CLAVE_ENGINES`), dropping empty items.
@@ -82,6 +103,7 @@ impl GatewayProcessConfig {
             queue: None,
             async_worker: true,
             result_ttl: Duration::from_secs(24 * 3600),
+            log_retention: LogRetention::default(),
         }
     }
 
@@ -131,6 +153,13 @@ impl GatewayProcessConfig {
                 .parse()
                 .map_err(|_| Error::Config("CLAVE_GATEWAY_QUEUE_LIMIT must be a number"))?;
         }
+        if let Some(d) = get("CLAVE_GATEWAY_LOG_RETENTION") {
+            cfg.log_retention.max_age = parse_duration(&d).filter(|d| !d.is_zero()).ok_or(
+                Error::Config(
+                    "CLAVE_GATEWAY_LOG_RETENTION must be a number above 0 and a unit: 30m, 12h, 7d",
+                ),
+            )?;
+        }
         Ok(cfg)
     }
 
@@ -170,6 +199,7 @@ impl GatewayProcess {
     /// [`Error::Listen`] when the address cannot be bound.
     pub async fn start(config: GatewayProcessConfig) -> Result<Self, Error> {
         let store = Store::connect(&config.database_url).await?;
+        store.set_log_retention(config.log_retention);
         let keys = Arc::new(HttpKeySource::new(&config.kds_url, KdsPaths::default())?);
         let mut pool_config = config.pool.clone();
         pool_config.max_response_bytes = pool_config
@@ -211,8 +241,8 @@ impl GatewayProcess {
     }
 
     /// Serve until `shutdown` resolves, with engine health checks, the asynchronous worker (when a queue
-    /// is configured and [`GatewayProcessConfig::async_worker`] is set) and hourly result purging; then
-    /// drain and return.
+    /// is configured and [`GatewayProcessConfig::async_worker`] is set), hourly result purging and
+    /// the developer log retention sweep ([`Store::spawn_log_pruner`]); then drain and return.
     ///
     /// # Errors
     /// [`Error::Listen`] when serving fails; [`Error::Queue`] when the worker cannot start.
@@ -255,6 +285,7 @@ impl GatewayProcess {
                 }
             })
         };
+        let log_pruner = state.store().spawn_log_pruner();
         let worker = match (state.queue().cloned(), config.async_worker) {
             (Some(queue), true) => Some(tokio::spawn(crate::run_worker(
                 state.clone(),
@@ -273,6 +304,7 @@ impl GatewayProcess {
         };
         health.abort();
         purge.abort();
+        log_pruner.abort();
         state.store().close().await;
         served.map_err(Error::Listen)?;
         worked
@@ -302,6 +334,26 @@ mod tests {
             vec!["http://a:1", "http://b:2", "http://c:3", "http://d:4"]
         );
         assert!(parse_engine_list(" , ").is_empty());
+    }
+
+    #[test]
+    fn durations_parse_with_a_unit() {
+        assert_eq!(parse_duration("45s"), Some(Duration::from_secs(45)));
+        assert_eq!(parse_duration(" 30m"), Some(Duration::from_secs(1800)));
+        assert_eq!(parse_duration("12h"), Some(Duration::from_secs(43_200)));
+        assert_eq!(parse_duration("7d"), Some(Duration::from_secs(604_800)));
+        for bad in [
+            "",
+            "7",
+            "d",
+            "7 d",
+            "7w",
+            "-1d",
+            "1.5h",
+            "99999999999999999999d",
+        ] {
+            assert_eq!(parse_duration(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

@@ -14,9 +14,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use clave_proto::gateway_api::{
     ActivateRequest, AsyncAccepted, AsyncPending, CreateTokenResponse, DEFAULT_PROJECT,
-    DeployRequest, EngineList, EngineRegisterRequest, EngineRegisterResponse, JobFlags,
-    ManifestMeta, OHTTP_KEYS_CONTENT_TYPE, OHTTP_REQUEST_CONTENT_TYPE, OHTTP_RESPONSE_CONTENT_TYPE,
-    b64url_decoded_len_upper_bound, is_valid_result_id,
+    DeployRequest, EngineList, EngineLogAccepted, EngineLogBatch, EngineRegisterRequest,
+    EngineRegisterResponse, JobFlags, MAX_ENGINE_LOG_BATCH, MAX_ENGINE_LOG_BODY,
+    MAX_SEALED_LOG_RECORD, ManifestMeta, OHTTP_KEYS_CONTENT_TYPE, OHTTP_REQUEST_CONTENT_TYPE,
+    OHTTP_RESPONSE_CONTENT_TYPE, b64url_decoded_len_upper_bound, is_valid_result_id,
 };
 
 use crate::engine::{DispatchError, InvokeJob};
@@ -30,8 +31,8 @@ mod admin;
 mod invoke;
 
 use admin::{
-    admin_create_project, admin_create_token, admin_deregister_engine, admin_list_engines,
-    admin_register_engine,
+    admin_create_project, admin_create_token, admin_deregister_engine, admin_engine_logs,
+    admin_list_engines, admin_register_engine,
 };
 pub(crate) use invoke::dispatch_error;
 use invoke::{async_result, invoke};
@@ -72,6 +73,10 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/engines", get(admin_list_engines))
         .route("/v1/engines/register", post(admin_register_engine))
         .route("/v1/engines/deregister", post(admin_deregister_engine))
+        .route(
+            clave_proto::gateway_api::ENGINE_LOGS_PATH,
+            post(admin_engine_logs).layer(DefaultBodyLimit::max(MAX_ENGINE_LOG_BODY)),
+        )
         .nest("/v1/projects/{project}", scoped())
         .nest("/v1", scoped())
         .route("/healthz", get(healthz))

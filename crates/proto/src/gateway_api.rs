@@ -23,6 +23,7 @@
 //! | `POST /v1/projects/{project}/tokens` (admin token) | – | [`CreateTokenResponse`] (201) |
 //! | `POST /v1/engines/register` (admin token) | [`EngineRegisterRequest`] | [`EngineRegisterResponse`] |
 //! | `POST /v1/engines/deregister` (admin token) | [`EngineRegisterRequest`] | 204 / 404 |
+//! | `POST /v1/engines/logs` (admin token) | [`EngineLogBatch`] | [`EngineLogAccepted`] |
 //! | `GET /v1/engines` (admin token) | – | [`EngineList`] |
 //! | `GET /healthz`, `GET /readyz`, `GET /metrics` | – | text |
 //!
@@ -558,6 +559,70 @@ pub struct EngineRegisterResponse {
     pub ttl_secs: u64,
     /// Whether the engine answered its readiness probe and takes calls now.
     pub healthy: bool,
+}
+
+/// Path where an engine delivers sealed developer log records ([`EngineLogBatch`], admin token).
+pub const ENGINE_LOGS_PATH: &str = "/v1/engines/logs";
+/// Most records in one [`EngineLogBatch`].
+pub const MAX_ENGINE_LOG_BATCH: usize = 256;
+/// Largest sealed record a gateway stores (bytes; a record holds at most the function's console
+/// limit of text, the error message and stack, and fixed fields).
+pub const MAX_SEALED_LOG_RECORD: usize = 1 << 20;
+/// Largest body of `POST /v1/engines/logs` (JSON, records in base64url).
+pub const MAX_ENGINE_LOG_BODY: usize = 12 << 20;
+
+/// Body of `POST /v1/engines/logs`: sealed developer log records from an engine, each sealed
+/// inside the engine to the log key of the function's manifest (the gateway cannot read them).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineLogBatch {
+    /// At most [`MAX_ENGINE_LOG_BATCH`] records.
+    pub records: Vec<EngineLogRecord>,
+    /// Records this engine dropped since its previous batch (queue full, gateways unreachable).
+    #[serde(default)]
+    pub dropped: u64,
+}
+
+impl std::fmt::Debug for EngineLogBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineLogBatch")
+            .field("records", &self.records.len())
+            .field("dropped", &self.dropped)
+            .finish()
+    }
+}
+
+/// One sealed developer log record, filed under its project and function (the record's AAD
+/// binds both: filed under another name, it does not open).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineLogRecord {
+    /// Project.
+    pub project: String,
+    /// Function.
+    pub function: String,
+    /// The sealed record ([`crate::devlog`]), unpadded base64url.
+    #[serde(with = "crate::kds_api::b64")]
+    pub sealed: Vec<u8>,
+}
+
+impl std::fmt::Debug for EngineLogRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineLogRecord")
+            .field("project", &self.project)
+            .field("function", &self.function)
+            .field("sealed_len", &self.sealed.len())
+            .finish()
+    }
+}
+
+/// Answer to `POST /v1/engines/logs`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EngineLogAccepted {
+    /// Records stored.
+    pub stored: u64,
+    /// Records refused (unknown project, invalid name, too large or too small to be a record).
+    pub refused: u64,
 }
 
 /// One engine as a gateway sees it.

@@ -27,8 +27,12 @@ function host() {
 // host functions on the stack through `Error.prepareStackTrace`.
 {
   const had = Object.getOwnPropertyDescriptor(Error, 'prepareStackTrace');
+  const before = Error.prepareStackTrace;
   Error.prepareStackTrace = (e, sites) => sites;
   const sites = new Error().stack;
+  // Put the previous hook back through the setter: QuickJS keeps it in an internal slot that
+  // redefining the property does not reset (every `stack` would stay an array of CallSites).
+  Error.prepareStackTrace = before;
   if (had) Object.defineProperty(Error, 'prepareStackTrace', had); else delete Error.prepareStackTrace;
   if (Array.isArray(sites) && sites.length > 0) {
     Object.defineProperty(Object.getPrototypeOf(sites[0]), 'getFunction', {

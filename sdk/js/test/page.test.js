@@ -1,7 +1,7 @@
 // The page `clave dev` serves, in headless Chromium (Debian's /usr/bin/chromium driven by
 // playwright-core; no browser download): load it, see the verified attestation with the INSECURE
-// banner, pick a function, invoke it sealed in the browser, read the decrypted answer, and keep a
-// screenshot in test-output/.
+// banner, pick a function, invoke it sealed in the browser (also with another method, a path and
+// a query), read the decrypted answer, and keep a screenshot in test-output/.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, mkdirSync } from "node:fs";
@@ -14,12 +14,16 @@ const OUT = path.join(SDK_DIR, "test-output");
 const skip = missingBinary() ?? (existsSync(CHROMIUM) ? undefined : `Chromium not found at ${CHROMIUM} (apt-get install -y chromium, or set CHROMIUM_BIN): browser test skipped`);
 
 describe("the clave dev page in headless Chromium", { skip }, () => {
-  let dev, browser, hello;
+  let dev, browser, hello, route;
 
   before(async () => {
     const { chromium } = await import("playwright-core");
     dev = await startDev();
     hello = await dev.deploy(path.join(REPO, "examples/hello.js"), "hello");
+    route = await dev.deploySource(
+      "export default { async fetch(req) { const u = new URL(req.url); return Response.json({ m: req.method, p: u.pathname, id: u.searchParams.get(\"id\"), body: await req.text() }); } };\n",
+      "route",
+    );
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
@@ -55,6 +59,22 @@ describe("the clave dev page in headless Chromium", { skip }, () => {
     const shot = path.join(OUT, "clave-dev-page.png");
     await page.screenshot({ path: shot, fullPage: true });
     console.log(`screenshot: ${shot}`);
+    // Method, path and query reach the function as request.method and request.url; GET sends no body.
+    await page.check('input[name=function][value=route]');
+    assert.equal(await page.inputValue("#code-hash"), route.code_hash);
+    await page.selectOption("#method", "GET");
+    assert.equal(await page.isDisabled("#body"), true, "no body with GET");
+    await page.fill("#path", "/items?id=3");
+    await page.click("#invoke");
+    await page.waitForFunction(() => /"m": "GET"/.test(document.getElementById("result-body").textContent), null, { timeout: 30_000 });
+    assert.deepEqual(JSON.parse(await page.textContent("#result-body")), { m: "GET", p: "/default/route/items", id: "3", body: "" });
+    // A path the SDK refuses is reported, and nothing is sent.
+    await page.fill("#path", "items#x");
+    await page.click("#invoke");
+    await page.waitForFunction(() => /InvalidInputError/.test(document.getElementById("result-status").textContent), null, { timeout: 30_000 });
+    await page.selectOption("#method", "POST");
+    await page.fill("#path", "");
+    await page.check('input[name=function][value=hello]');
     // A wrong pin is refused by the engine and shown as such.
     await page.fill("#code-hash", "0".repeat(64));
     await page.click("#invoke");

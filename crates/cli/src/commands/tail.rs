@@ -39,17 +39,9 @@ pub(super) fn utc(ms: u64) -> String {
 
 /// `30s`, `15m`, `1h`, `2d` → seconds.
 pub(super) fn parse_since(s: &str) -> Result<u64, CliError> {
-    let s = s.trim();
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = num.parse().map_err(|_| bad_since(s))?;
-    let mult = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => return Err(bad_since(s)),
-    };
-    n.checked_mul(mult).ok_or_else(|| bad_since(s))
+    clave_gateway::parse_duration(s)
+        .map(|d| d.as_secs())
+        .ok_or_else(|| bad_since(s.trim()))
 }
 
 fn bad_since(s: &str) -> CliError {

@@ -99,6 +99,17 @@ async function loadFunctions() {
   }
 }
 
+// GET and HEAD requests carry no body.
+function bodyless(method) {
+  return method === "GET" || method === "HEAD";
+}
+
+function methodChanged() {
+  const none = bodyless($("method").value);
+  $("body").disabled = none;
+  $("body-note").hidden = !none;
+}
+
 async function invoke(ev) {
   ev.preventDefault();
   const status = $("result-status");
@@ -110,19 +121,23 @@ async function invoke(ev) {
     status.textContent = "The attestation is not verified: nothing was sent.";
     return;
   }
-  let json;
-  try {
-    json = JSON.parse($("body").value || "null");
-  } catch (e) {
-    status.className = "err";
-    status.textContent = `The body is not JSON: ${e.message}`;
-    return;
+  const method = $("method").value;
+  const path = $("path").value.trim();
+  const options = { method, path, codeHash: $("code-hash").value.trim() };
+  if (!bodyless(method)) {
+    try {
+      options.json = JSON.parse($("body").value || "null");
+    } catch (e) {
+      status.className = "err";
+      status.textContent = `The body is not JSON: ${e.message}`;
+      return;
+    }
   }
-  status.textContent = "Sealing and invoking…";
+  status.textContent = `Sealing and invoking ${method} ${path || "/"}…`;
   $("invoke").disabled = true;
   const t0 = performance.now();
   try {
-    const resp = await clave.invoke(PROJECT, $("fn-name").value.trim(), { json, codeHash: $("code-hash").value.trim() });
+    const resp = await clave.invoke(PROJECT, $("fn-name").value.trim(), options);
     const body = await resp.text();
     const ms = performance.now() - t0;
     let shown = body;
@@ -150,6 +165,8 @@ async function main() {
     verify();
   });
   $("invoke-form").addEventListener("submit", invoke);
+  $("method").addEventListener("change", methodChanged);
+  methodChanged();
   await Promise.all([verify(), loadFunctions()]);
   document.body.dataset.ready = "true";
 }

@@ -73,7 +73,16 @@ pub struct EngineArgs {
         value_delimiter = ','
     )]
     pub register_with: Vec<String>,
-    /// Admin token of the gateways (needed by --register-with)
+    /// Deliver sealed developer log records to these gateways (repeatable or comma-separated;
+    /// the first that takes a batch stores it) [default: the --register-with gateways]
+    #[arg(
+        long,
+        env = "CLAVE_ENGINE_LOG_TO",
+        value_name = "URL",
+        value_delimiter = ','
+    )]
+    pub log_to: Vec<String>,
+    /// Admin token of the gateways (needed by --register-with and --log-to)
     #[arg(
         long,
         env = "CLAVE_ADMIN_TOKEN",
@@ -162,6 +171,9 @@ pub struct GatewayArgs {
     /// Calls that may wait for a slot before 503 [default: 64]
     #[arg(long, env = "CLAVE_GATEWAY_QUEUE_LIMIT", value_name = "N")]
     pub queue_limit: Option<String>,
+    /// Delete sealed developer log records older than this (30m, 12h, 7d, ...) [default: 7d]
+    #[arg(long, env = "CLAVE_GATEWAY_LOG_RETENTION", value_name = "DURATION")]
+    pub log_retention: Option<String>,
 }
 
 fn parse_flag(s: &str) -> Result<bool, String> {
@@ -213,6 +225,8 @@ pub struct EngineSection {
     pub kds: Option<String>,
     #[serde(default)]
     pub register_with: Vec<String>,
+    #[serde(default)]
+    pub log_to: Vec<String>,
     pub admin_token: Option<String>,
     pub advertise: Option<String>,
     pub heartbeat_secs: Option<u64>,
@@ -241,6 +255,7 @@ pub struct GatewaySection {
     pub async_worker: Option<bool>,
     pub slots: Option<u64>,
     pub queue_limit: Option<u64>,
+    pub log_retention: Option<String>,
 }
 
 impl ServerFile {

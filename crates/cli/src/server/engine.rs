@@ -1,5 +1,6 @@
 //! `clave engine`: an engine as its own process (its gateway registration heartbeat is
-//! `clave_engine::register`).
+//! `clave_engine::register`, the delivery of its sealed developer log records
+//! `clave_engine::log_ship`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -68,10 +69,21 @@ pub(crate) async fn engine(args: EngineArgs, out: &Out) -> Result<(), CliError> 
     .filter(|s| !s.trim().is_empty())
     .map(|s| base(s))
     .collect::<Result<_, _>>()?;
+    let log_to: Vec<String> = if !args.log_to.is_empty() {
+        args.log_to
+    } else if !file.log_to.is_empty() {
+        file.log_to
+    } else {
+        register_with.clone()
+    }
+    .iter()
+    .filter(|s| !s.trim().is_empty())
+    .map(|s| base(s))
+    .collect::<Result<_, _>>()?;
     let admin_token = args.admin_token.or(file.admin_token);
-    if !register_with.is_empty() && admin_token.is_none() {
+    if !(register_with.is_empty() && log_to.is_empty()) && admin_token.is_none() {
         return Err(CliError::usage(
-            "--register-with needs the gateways' admin token: --admin-token T (or CLAVE_ADMIN_TOKEN)",
+            "--register-with and --log-to need the gateways' admin token: --admin-token T (or CLAVE_ADMIN_TOKEN)",
         ));
     }
     let simulated = args
@@ -134,6 +146,24 @@ pub(crate) async fn engine(args: EngineArgs, out: &Out) -> Result<(), CliError> 
         }
     };
     let refresh = clave_engine::spawn_refresh(engine.clone(), Duration::from_secs(600));
+    // Sealed developer log records go to the gateways in batches, off the calls' path.
+    let shipper = match &admin_token {
+        Some(token) if !log_to.is_empty() => {
+            let shipper = clave_engine::spawn_log_shipper(clave_engine::LogShipConfig::new(
+                log_to.clone(),
+                token.clone(),
+            ));
+            engine.set_log_sink(shipper.sink());
+            Some(shipper)
+        }
+        _ => {
+            tracing::warn!(
+                "no gateway for sealed developer log records (--register-with or --log-to): \
+                 `clave tail` and `clave logs` show nothing of the calls this engine runs"
+            );
+            None
+        }
+    };
     let (listener, addr) = bind(listen).await?;
     let advertise = match args.advertise.or(file.advertise) {
         Some(a) => base(&a)?,
@@ -160,7 +190,7 @@ pub(crate) async fn engine(args: EngineArgs, out: &Out) -> Result<(), CliError> 
         None => Vec::new(),
     };
     announce(&format!(
-        "clave engine listening on http://{addr} ({}; KDS {kds_url}; advertised as {advertise}{})",
+        "clave engine listening on http://{addr} ({}; KDS {kds_url}; advertised as {advertise}{}{})",
         if simulated {
             "INSECURE simulated TEE"
         } else {
@@ -170,6 +200,11 @@ pub(crate) async fn engine(args: EngineArgs, out: &Out) -> Result<(), CliError> 
             String::new()
         } else {
             format!("; registering with {}", register_with.join(", "))
+        },
+        if shipper.is_some() {
+            format!("; developer logs to {}", log_to.join(", "))
+        } else {
+            String::new()
         }
     ));
     let served = axum::serve(listener, clave_engine::router(engine))
@@ -179,6 +214,9 @@ pub(crate) async fn engine(args: EngineArgs, out: &Out) -> Result<(), CliError> 
         .await;
     for r in &registrations {
         r.abort();
+    }
+    if let Some(shipper) = shipper {
+        shipper.shutdown(Duration::from_secs(3)).await;
     }
     if let Some(token) = &admin_token {
         deregister_all(&register_with, &advertise, token).await;

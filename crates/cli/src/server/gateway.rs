@@ -52,6 +52,11 @@ fn gateway_settings(
         &args.queue_limit,
         file.queue_limit.map(|n| n.to_string()),
     );
+    put(
+        "CLAVE_GATEWAY_LOG_RETENTION",
+        &args.log_retention,
+        file.log_retention.clone(),
+    );
     m
 }
 
@@ -141,6 +146,7 @@ mod tests {
             async_worker: None,
             slots: None,
             queue_limit: None,
+            log_retention: Some("36h".into()),
         };
         let file = GatewaySection {
             database_url: Some("sqlite://x.db".into()),
@@ -152,6 +158,7 @@ mod tests {
         assert_eq!(cfg.kds_url, "http://kds-flag:1");
         assert_eq!(cfg.listen.port(), 9999);
         assert_eq!(cfg.gateway.dispatch.engine_slots, 3);
+        assert_eq!(cfg.log_retention.max_age, Duration::from_secs(36 * 3600));
         let q = cfg.queue.expect("queue");
         assert_eq!(q.stream, "S1");
         assert_eq!(q.ack_wait, Duration::from_secs(5));
@@ -159,5 +166,17 @@ mod tests {
         missing.kds_url = None;
         let e = gateway_config(&missing, &GatewaySection::default()).expect_err("no db");
         assert!(e.to_string().contains("CLAVE_DATABASE_URL"), "{e}");
+        let mut bad = args.clone();
+        bad.log_retention = Some("7 days".into());
+        let e = gateway_config(&bad, &file).expect_err("bad retention");
+        assert!(e.to_string().contains("CLAVE_GATEWAY_LOG_RETENTION"), "{e}");
+        let from_file = GatewaySection {
+            log_retention: Some("30m".into()),
+            ..file
+        };
+        let mut unset = args.clone();
+        unset.log_retention = None;
+        let cfg = gateway_config(&unset, &from_file).expect("config");
+        assert_eq!(cfg.log_retention.max_age, Duration::from_secs(1800));
     }
 }

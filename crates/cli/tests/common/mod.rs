@@ -2,6 +2,7 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 pub mod leaks;
+pub mod procs;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

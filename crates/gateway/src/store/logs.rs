@@ -2,7 +2,8 @@
 //!
 //! Records arrive sealed by the engine to the project's developer log key; the store keeps them
 //! as ciphertext, at most [`LogRetention::max_entries`] per project and none older than
-//! [`LogRetention::max_age`] (pruned as records arrive), and wakes waiting readers
+//! [`LogRetention::max_age`] (pruned as records arrive and by [`Store::spawn_log_pruner`]'s
+//! sweep of all projects; reads never return an expired record), and wakes waiting readers
 //! ([`Store::wait_for_logs`]) when one is appended.
 
 use std::sync::Arc;
@@ -175,7 +176,7 @@ impl Store {
     /// [`Error::Database`].
     pub async fn prune_logs(&self, project: &str) -> Result<u64, Error> {
         let r = self.log_retention();
-        let oldest = now().saturating_sub(i64::try_from(r.max_age.as_secs()).unwrap_or(i64::MAX));
+        let oldest = self.oldest_kept();
         let keep = i64::try_from(r.max_entries).unwrap_or(i64::MAX);
         let n = with_db!(self, |pool| {
             let by_age = sqlx::query("DELETE FROM logs WHERE project = $1 AND created < $2")
@@ -198,7 +199,59 @@ impl Store {
         Ok(n)
     }
 
-    /// Records of a project matching `q`, oldest first.
+    /// Apply the retention to every project now (the age limit in one statement, the count
+    /// limit per project that holds records). Returns how many records went.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn prune_all_logs(&self) -> Result<u64, Error> {
+        let oldest = self.oldest_kept();
+        let by_age = with_db!(self, |pool| sqlx::query(
+            "DELETE FROM logs WHERE created < $1"
+        )
+        .bind(oldest)
+        .execute(pool)
+        .await?
+        .rows_affected());
+        let projects: Vec<(String,)> = with_db!(self, |pool| sqlx::query_as(
+            "SELECT DISTINCT project FROM logs"
+        )
+        .fetch_all(pool)
+        .await?);
+        let mut n = by_age;
+        for (project,) in projects {
+            n += self.prune_logs(&project).await?;
+        }
+        Ok(n)
+    }
+
+    /// Sweep every project with [`Store::prune_all_logs`] now and then every tenth of the
+    /// retention age (between 1 s and 10 min), until aborted, so that a project whose functions
+    /// stopped logging loses its old records too.
+    pub fn spawn_log_pruner(&self) -> tokio::task::JoinHandle<()> {
+        let store = self.clone();
+        tokio::spawn(async move {
+            loop {
+                match store.prune_all_logs().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(n, "pruned sealed developer log records"),
+                    Err(e) => tracing::warn!(error = %e, "could not prune developer log records"),
+                }
+                let every = (store.log_retention().max_age / 10)
+                    .clamp(Duration::from_secs(1), Duration::from_secs(600));
+                tokio::time::sleep(every).await;
+            }
+        })
+    }
+
+    /// Unix second of the oldest record the retention keeps.
+    fn oldest_kept(&self) -> i64 {
+        now().saturating_sub(
+            i64::try_from(self.log_retention().max_age.as_secs()).unwrap_or(i64::MAX),
+        )
+    }
+
+    /// Records of a project matching `q`, oldest first (never one older than the retention).
     ///
     /// # Errors
     /// [`Error::Database`].
@@ -209,7 +262,7 @@ impl Store {
         )
         .bind(project)
         .bind(q.after)
-        .bind(q.since)
+        .bind(q.since.max(self.oldest_kept()))
         .bind(q.function.as_deref().unwrap_or(""))
         .bind(q.limit.clamp(1, 1000))
         .fetch_all(pool)
