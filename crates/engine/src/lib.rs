@@ -42,5 +42,5 @@ pub use engine::{
 };
 pub use error::{EngineError, Error};
 pub use kds_client::{BoxFuture, HttpKdsClient, KdsClient, KdsError};
-pub use runner::{RunError, RunOutput, RunReport, Runner, SandboxRunner, SandboxSettings};
+pub use runner::{RunError, RunReport, RunRequest, Runner, SandboxRunner, SandboxSettings};
 pub use service::router;
