@@ -13,28 +13,27 @@ use crate::output::{CliError, from_client};
 /// How long one long poll of `clave tail` waits, seconds.
 const POLL_SECS: u64 = 25;
 
-/// `1700000000123` → `2023-11-14T22:13:20.123Z`.
+/// `1700000000123` → `2023-11-14T22:13:20.123Z` (the calendar of the `time` crate); decimal
+/// unix milliseconds for a time RFC 3339 cannot write (after 9999).
 pub(super) fn utc(ms: u64) -> String {
-    let secs = ms / 1000;
-    let days = i64::try_from(secs / 86_400).unwrap_or(0);
-    let rem = secs % 86_400;
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        ms % 1000
-    )
+    i64::try_from(ms / 1000)
+        .ok()
+        .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
+        .map_or_else(
+            || ms.to_string(),
+            |t| {
+                format!(
+                    "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+                    t.year(),
+                    u8::from(t.month()),
+                    t.day(),
+                    t.hour(),
+                    t.minute(),
+                    t.second(),
+                    ms % 1000
+                )
+            },
+        )
 }
 
 /// `30s`, `15m`, `1h`, `2d` → seconds.
@@ -296,6 +295,8 @@ mod tests {
         assert_eq!(utc(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(utc(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
         assert_eq!(utc(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(utc(253_402_300_799_999), "9999-12-31T23:59:59.999Z");
+        assert_eq!(utc(253_402_300_800_000), "253402300800000");
         assert_eq!(parse_since("30s").expect("s"), 30);
         assert_eq!(parse_since("15m").expect("m"), 900);
         assert_eq!(parse_since("1h").expect("h"), 3600);
