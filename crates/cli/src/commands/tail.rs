@@ -1,7 +1,7 @@
 //! `clave tail` and `clave logs`: read sealed developer log records from the gateway and open
 //! them with this machine's developer log key.
 
-use clave_client::{LogsRequest, now_unix};
+use clave_client::{Client, LogsRequest, now_unix};
 use clave_proto::devlog::{LogKeyPair, LogRecord};
 use clave_proto::devloop_api::LogEntryJson;
 use serde_json::json;
@@ -180,8 +180,17 @@ fn check_function(name: Option<&str>) -> Result<(), CliError> {
     }
 }
 
-async fn warn_if_other_key(ctx: &Ctx, t: &Target, pair: &LogKeyPair, token: &str) {
-    let Ok(client) = ctx.client(t) else { return };
+/// What `tail` and `logs` (`what`) start with: the deploy token, a client, and a printer holding
+/// this machine's developer key pair, after a warning when the project registered another key.
+async fn open_logs<'a>(
+    ctx: &'a Ctx,
+    t: &'a Target,
+    status: Option<LogStatus>,
+    what: &str,
+) -> Result<(&'a str, Client, Printer<'a>), CliError> {
+    let token = ctx.need_token(t, what)?;
+    let pair = key_pair(ctx)?;
+    let client = ctx.client(t)?;
     if let Ok(Some(k)) = client.log_key(&t.project, token).await
         && k != pair.public()
     {
@@ -190,23 +199,21 @@ async fn warn_if_other_key(ctx: &Ctx, t: &Target, pair: &LogKeyPair, token: &str
             t.project
         ));
     }
+    let printer = Printer {
+        ctx,
+        project: t.project.clone(),
+        pair,
+        status,
+        shown: 0,
+        refused: 0,
+    };
+    Ok((token, client, printer))
 }
 
 pub(super) async fn tail(ctx: &Ctx, args: TailArgs) -> Result<(), CliError> {
     check_function(args.name.as_deref())?;
     let t = ctx.target()?;
-    let token = ctx.need_token(&t, "tail")?;
-    let pair = key_pair(ctx)?;
-    warn_if_other_key(ctx, &t, &pair, token).await;
-    let client = ctx.client(&t)?;
-    let mut p = Printer {
-        ctx,
-        project: t.project.clone(),
-        pair,
-        status: args.status,
-        shown: 0,
-        refused: 0,
-    };
+    let (token, client, mut p) = open_logs(ctx, &t, args.status, "tail").await?;
     if !ctx.out.json {
         ctx.out.note(&format!(
             "following the sealed logs of {}{} (Ctrl-C to stop)",
@@ -242,18 +249,7 @@ pub(super) async fn logs(ctx: &Ctx, args: LogsArgs) -> Result<(), CliError> {
     check_function(Some(&args.name))?;
     let since = parse_since(&args.since)?;
     let t = ctx.target()?;
-    let token = ctx.need_token(&t, "logs")?;
-    let pair = key_pair(ctx)?;
-    warn_if_other_key(ctx, &t, &pair, token).await;
-    let client = ctx.client(&t)?;
-    let mut p = Printer {
-        ctx,
-        project: t.project.clone(),
-        pair,
-        status: args.status,
-        shown: 0,
-        refused: 0,
-    };
+    let (token, client, mut p) = open_logs(ctx, &t, args.status, "logs").await?;
     let mut q = LogsRequest {
         function: Some(args.name.clone()),
         after: 0,
