@@ -40,6 +40,7 @@ mod evidence;
 pub mod nitro;
 #[cfg(feature = "nitro-nsm")]
 pub mod nitro_nsm;
+pub mod pem;
 mod pki;
 pub mod policy;
 pub mod sgx;

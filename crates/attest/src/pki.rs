@@ -9,6 +9,7 @@ use p384::ecdsa::signature::Verifier as _;
 use sha2::{Digest, Sha256};
 
 use crate::Error;
+use crate::pem::PemError;
 use crate::types::TeeKind;
 
 /// id-ecPublicKey.
@@ -226,7 +227,7 @@ pub(crate) fn cert_from_pem_or_der(bytes: &[u8], kind: TeeKind, role: &str) -> R
     Ok(certs.remove(0))
 }
 
-/// Parses a DER certificate or a PEM bundle of `CERTIFICATE` blocks, in order.
+/// Parses a DER certificate or a PEM bundle of `CERTIFICATE` blocks, in order (at most 8).
 pub(crate) fn certs_from_pem_or_der(
     bytes: &[u8],
     kind: TeeKind,
@@ -238,36 +239,22 @@ pub(crate) fn certs_from_pem_or_der(
     let Some(text) = text else {
         return Ok(vec![Cert::from_der(bytes, kind, role)?]);
     };
-    let bad = |reason| Error::BadCertificate {
-        kind,
-        which: role.to_owned(),
-        reason,
-    };
-    let mut out = Vec::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("-----BEGIN CERTIFICATE-----") {
-        let body_start = start + "-----BEGIN CERTIFICATE-----".len();
-        let end = rest[body_start..]
-            .find("-----END CERTIFICATE-----")
-            .ok_or(bad("unterminated PEM block"))?;
-        let b64: String = rest[body_start..body_start + end]
-            .chars()
-            .filter(|c| !c.is_whitespace())
-            .collect();
-        use base64::Engine as _;
-        let der = base64::engine::general_purpose::STANDARD
-            .decode(b64.as_bytes())
-            .map_err(|_| bad("PEM body is not base64"))?;
-        out.push(Cert::from_der(&der, kind, role)?);
-        rest = &rest[body_start + end + "-----END CERTIFICATE-----".len()..];
-        if out.len() > 8 {
-            return Err(bad("more than 8 certificates"));
-        }
-    }
-    if out.is_empty() {
-        return Err(bad("no CERTIFICATE block"));
-    }
-    Ok(out)
+    let ders =
+        crate::pem::decode_blocks(text.as_bytes(), crate::pem::CERTIFICATE, 8).map_err(|e| {
+            Error::BadCertificate {
+                kind,
+                which: role.to_owned(),
+                reason: match e {
+                    PemError::NoBlock => "no CERTIFICATE block",
+                    PemError::Unterminated => "unterminated PEM block",
+                    PemError::TooMany => "more than 8 certificates",
+                    _ => "malformed PEM block",
+                },
+            }
+        })?;
+    ders.iter()
+        .map(|der| Cert::from_der(der, kind, role))
+        .collect()
 }
 
 #[cfg(test)]

@@ -347,24 +347,11 @@ fn parse_register(kind: TeeKind, arg: &str) -> Result<(String, Measurement), Usa
 
 /// A certificate file: PEM passes through, anything else is decoded like evidence.
 fn cert_input(b: &[u8]) -> Vec<u8> {
-    let t = trim_ascii(b);
-    if t.starts_with(b"-----BEGIN") {
+    if clave_attest::pem::is_pem(b) {
         b.to_vec()
     } else {
         decode_input(b)
     }
-}
-
-fn trim_ascii(b: &[u8]) -> &[u8] {
-    let start = b
-        .iter()
-        .position(|c| !c.is_ascii_whitespace())
-        .unwrap_or(b.len());
-    let end = b
-        .iter()
-        .rposition(|c| !c.is_ascii_whitespace())
-        .map_or(start, |e| e + 1);
-    &b[start..end]
 }
 
 /// Detects the encoding of an input file: hex (optional `0x`, whitespace ignored), then base64

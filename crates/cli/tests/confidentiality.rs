@@ -17,17 +17,6 @@ const INPUT_MARKER: &str = "INPUTMARKER-b83f02e6-patient-record";
 // The output marker is assembled at run time, so its text is in neither the code nor the input.
 const OUTPUT_MARKER: &str = "OUTPUTMARKER-91d2c7aa-diagnosis";
 
-fn files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            files(&p, out);
-        } else {
-            out.push(p);
-        }
-    }
-}
-
 #[test]
 fn markers_never_reach_storage_or_logs() {
     let tmp = tempfile::tempdir().unwrap();
@@ -80,23 +69,22 @@ export default {{
     let stderr_log = dev.stderr_log.clone();
     dev.stop();
 
-    let mut all = Vec::new();
-    files(&data, &mut all);
+    let mut channels = common::leaks::files_under(&data);
     assert!(
-        all.iter().any(|p| p.file_name().unwrap() == "gateway.db"),
-        "the database exists: {all:?}"
+        channels
+            .iter()
+            .any(|(p, _)| Path::new(p).file_name().unwrap() == "gateway.db"),
+        "the database exists: {:?}",
+        channels.iter().map(|(p, _)| p).collect::<Vec<_>>()
     );
-    all.push(stdout_log);
-    all.push(stderr_log);
-    let log_text = std::fs::read_to_string(&all[all.len() - 1]).unwrap();
+    for f in [stdout_log, stderr_log] {
+        channels.push((f.display().to_string(), std::fs::read(&f).unwrap()));
+    }
+    let log_text = String::from_utf8_lossy(&channels[channels.len() - 1].1);
     assert!(
         log_text.contains("secret-fn"),
         "the logs did capture the platform's activity"
     );
-    let channels: Vec<(String, Vec<u8>)> = all
-        .iter()
-        .map(|f| (f.display().to_string(), std::fs::read(f).unwrap()))
-        .collect();
     let needles = common::leaks::needles(&[CODE_MARKER, INPUT_MARKER, OUTPUT_MARKER]);
     common::leaks::assert_none(&needles, &channels);
 }

@@ -8,46 +8,15 @@
 
 mod common;
 
-use std::io::Write as _;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{DevProcess, bin, clave, ok, root, stderr, stdout};
+use common::{DevProcess, clave, clave_command, clave_stdin, ok, stderr, stdout};
 
 const SECRET_MARKER: &str = "SECRETMARKER-5b1f77c2-api-key";
 const CONSOLE_MARKER: &str = "CONSOLEMARKER-e09a3d41-debug-line";
 const THROW_MARKER: &str = "THROWMARKER-7c55e0b9-reason";
-
-fn clave_stdin(config: &Path, args: &[&str], input: &[u8]) -> std::process::Output {
-    let mut child = Command::new(bin())
-        .args(args)
-        .current_dir(root())
-        .env("CLAVE_CONFIG_DIR", config)
-        .env("NO_COLOR", "1")
-        .env_remove("CLAVE_GATEWAY")
-        .env_remove("CLAVE_TOKEN")
-        .env_remove("CLAVE_PROJECT")
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(input).unwrap();
-    child.wait_with_output().unwrap()
-}
-
-fn files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            files(&p, out);
-        } else {
-            out.push(p);
-        }
-    }
-}
 
 /// `clave logs NAME --json` as parsed records (one per line).
 fn json_records(config: &Path, name: &str) -> (Vec<serde_json::Value>, std::process::Output) {
@@ -130,13 +99,7 @@ fn secrets_vars_and_sealed_logs() {
     );
 
     // A tail started before the calls prints them as they happen.
-    let mut tail = Command::new(bin())
-        .args(["tail", "env-fn", "--count", "3"])
-        .current_dir(root())
-        .env("CLAVE_CONFIG_DIR", &config)
-        .env("NO_COLOR", "1")
-        .env_remove("CLAVE_GATEWAY")
-        .env_remove("CLAVE_TOKEN")
+    let mut tail = clave_command(&config, &["tail", "env-fn", "--count", "3"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -214,14 +177,10 @@ fn secrets_vars_and_sealed_logs() {
     dev.stop();
 
     // Nothing in plaintext anywhere the operator looks.
-    let mut all = Vec::new();
-    files(&data, &mut all);
-    all.push(stdout_log);
-    all.push(stderr_log);
-    let channels: Vec<(String, Vec<u8>)> = all
-        .iter()
-        .map(|f| (f.display().to_string(), std::fs::read(f).unwrap()))
-        .collect();
+    let mut channels = common::leaks::files_under(&data);
+    for f in [stdout_log, stderr_log] {
+        channels.push((f.display().to_string(), std::fs::read(&f).unwrap()));
+    }
     let needles = common::leaks::needles(&[SECRET_MARKER, CONSOLE_MARKER, THROW_MARKER, "careful"]);
     common::leaks::assert_none(&needles, &channels);
 

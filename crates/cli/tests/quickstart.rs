@@ -4,30 +4,7 @@
 
 mod common;
 
-use std::io::Write as _;
-use std::process::{Command, Stdio};
-
-use common::{DevProcess, bin, clave, ok, root, stderr, stdout};
-
-/// `clave` with `input` on stdin (as `echo ... | clave ...`).
-fn clave_stdin(config: &std::path::Path, args: &[&str], input: &[u8]) -> std::process::Output {
-    let mut child = Command::new(bin())
-        .args(args)
-        .current_dir(root())
-        .env("CLAVE_CONFIG_DIR", config)
-        .env("NO_COLOR", "1")
-        .env_remove("CLAVE_GATEWAY")
-        .env_remove("CLAVE_TOKEN")
-        .env_remove("CLAVE_PROJECT")
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(input).unwrap();
-    child.wait_with_output().unwrap()
-}
+use common::{DevProcess, clave, clave_stdin, ok, stderr, stdout};
 
 #[test]
 fn quickstart_deploy_invoke_restart_invoke() {

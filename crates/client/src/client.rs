@@ -377,8 +377,8 @@ impl Client {
         headers: &[(String, String)],
         code_hash: &CodeHash,
     ) -> Result<InvokeResponse> {
-        let (project, function, enc, opener) = self
-            .seal_call(
+        let (_, opener, answer) = self
+            .send_call(
                 project,
                 name,
                 target,
@@ -388,7 +388,6 @@ impl Client {
                 InvokeMode::Sync,
             )
             .await?;
-        let answer = self.post_sealed(&project, &function, "", enc).await?;
         open_answer(&opener, &answer)
     }
 
@@ -426,8 +425,8 @@ impl Client {
         headers: &[(String, String)],
         code_hash: &CodeHash,
     ) -> Result<PendingCall> {
-        let (project, function, enc, opener) = self
-            .seal_call(
+        let (project, opener, answer) = self
+            .send_call(
                 project,
                 name,
                 target,
@@ -436,9 +435,6 @@ impl Client {
                 code_hash,
                 InvokeMode::Async,
             )
-            .await?;
-        let answer = self
-            .post_sealed(&project, &function, "?mode=async", enc)
             .await?;
         let accepted: AsyncAccepted = parse_json(&answer, "asynchronous invoke")?;
         if !is_valid_result_id(&accepted.id) {
@@ -499,28 +495,11 @@ impl Client {
         }
     }
 
-    /// Post a sealed request to the function's invoke route (`query` is `""` or `"?mode=async"`).
-    async fn post_sealed(
-        &self,
-        project: &ProjectName,
-        function: &FunctionName,
-        query: &str,
-        enc: Vec<u8>,
-    ) -> Result<Vec<u8>> {
-        let req = self
-            .http
-            .post(self.url(&format!(
-                "/v1/projects/{project}/functions/{function}/invoke{query}"
-            )))
-            .header(reqwest::header::CONTENT_TYPE, OHTTP_REQUEST_CONTENT_TYPE)
-            .body(enc);
-        let (_, answer) = self.send(req).await?;
-        Ok(answer)
-    }
-
-    /// Verify, then seal a call for `project/name` with the given sealed mode.
+    /// Verify, seal a call for `project/name` with the given sealed mode and post it to the
+    /// function's invoke route (`?mode=async` for an asynchronous call): the project, the key
+    /// that opens the answer, and the gateway's answer (still sealed for a synchronous call).
     #[allow(clippy::too_many_arguments)]
-    async fn seal_call(
+    async fn send_call(
         &self,
         project: &str,
         name: &str,
@@ -529,7 +508,7 @@ impl Client {
         headers: &[(String, String)],
         code_hash: &CodeHash,
         mode: InvokeMode,
-    ) -> Result<(ProjectName, FunctionName, Vec<u8>, InvokeResponseOpener)> {
+    ) -> Result<(ProjectName, InvokeResponseOpener, Vec<u8>)> {
         let project = parse_project(project)?;
         let function = parse_function(name)?;
         let now = now_unix();
@@ -554,7 +533,19 @@ impl Client {
             .collect();
         let (enc, opener) = seal_invoke(&key.key_config, &request, &mut rng())
             .map_err(|e| ClientError::InvalidInput(format!("cannot build the request: {e}")))?;
-        Ok((project, function, enc, opener))
+        let query = match mode {
+            InvokeMode::Sync => "",
+            InvokeMode::Async => "?mode=async",
+        };
+        let req = self
+            .http
+            .post(self.url(&format!(
+                "/v1/projects/{project}/functions/{function}/invoke{query}"
+            )))
+            .header(reqwest::header::CONTENT_TYPE, OHTTP_REQUEST_CONTENT_TYPE)
+            .body(enc);
+        let (_, answer) = self.send(req).await?;
+        Ok((project, opener, answer))
     }
 }
 

@@ -3,9 +3,6 @@
 //! whether bytes are *shaped* right (so garbage is refetched or reported); every signature is
 //! checked by `clave-attest`.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
-
 /// Why bytes are not what they should be.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Shape {
@@ -46,39 +43,24 @@ pub(crate) fn check_der_sequence(b: &[u8]) -> Result<(), Shape> {
     }
 }
 
-const PEM_BEGIN: &str = "-----BEGIN CERTIFICATE-----";
-const PEM_END: &str = "-----END CERTIFICATE-----";
-
-/// The DER of every `CERTIFICATE` block of a PEM text, each checked as a DER SEQUENCE. At least
-/// one block is required.
+/// The DER of every `CERTIFICATE` block of a PEM text ([`clave_attest::pem`]), each checked as a
+/// DER SEQUENCE. At least one block is required.
 pub(crate) fn pem_certificates(text: &[u8]) -> Result<Vec<Vec<u8>>, Shape> {
-    let text = std::str::from_utf8(text).map_err(|_| Shape::Malformed("not UTF-8 PEM"))?;
-    let mut out = Vec::new();
-    let mut rest = text;
-    while let Some(start) = rest.find(PEM_BEGIN) {
-        let after = &rest[start + PEM_BEGIN.len()..];
-        let Some(end) = after.find(PEM_END) else {
-            return Err(Shape::Truncated);
-        };
-        let b64: String = after[..end]
-            .chars()
-            .filter(|c| !c.is_ascii_whitespace())
-            .collect();
-        let der = STANDARD
-            .decode(b64.as_bytes())
-            .map_err(|_| Shape::Malformed("PEM body is not base64"))?;
-        check_der_sequence(&der)?;
-        out.push(der);
-        rest = &after[end + PEM_END.len()..];
+    use clave_attest::pem::{self, PemError};
+    let certs = pem::decode_blocks(text, pem::CERTIFICATE, usize::MAX).map_err(|e| match e {
+        PemError::Unterminated => Shape::Truncated,
+        PemError::NoBlock if find_begin(text) => Shape::Truncated,
+        PemError::NoBlock => Shape::Malformed("no PEM certificate"),
+        _ => Shape::Malformed("malformed PEM certificate block"),
+    })?;
+    for der in &certs {
+        check_der_sequence(der)?;
     }
-    if out.is_empty() {
-        return Err(if text.contains("-----BEGIN") {
-            Shape::Truncated
-        } else {
-            Shape::Malformed("no PEM certificate")
-        });
-    }
-    Ok(out)
+    Ok(certs)
+}
+
+fn find_begin(text: &[u8]) -> bool {
+    text.windows(10).any(|w| w == b"-----BEGIN")
 }
 
 /// A certificate as DER: DER passes through (checked), PEM with one certificate is decoded.
@@ -193,6 +175,11 @@ pub(crate) fn cache_control_max_age(value: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+
+    const PEM_BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+    const PEM_END: &str = "-----END CERTIFICATE-----";
 
     #[test]
     fn der_framing() {

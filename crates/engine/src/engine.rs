@@ -20,7 +20,7 @@ use crate::devlog::{CallLog, LogSink};
 use crate::kds_client::KdsClient;
 use crate::keys::{Acquire, KeyRing};
 use crate::replay::{ReplayCache, ResultCache, Verdict};
-use crate::runner::{RunError, Runner, SandboxRunner, SandboxSettings};
+use crate::runner::{RunError, RunRequest, Runner, SandboxRunner, SandboxSettings};
 
 mod call;
 mod config;

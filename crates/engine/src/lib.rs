@@ -44,5 +44,5 @@ pub use engine::{
 pub use error::{EngineError, Error};
 pub use kds_client::{BoxFuture, HttpKdsClient, KdsClient, KdsError};
 pub use log_ship::{LogShipConfig, LogShipper, spawn_log_shipper};
-pub use runner::{RunError, RunOutput, RunReport, Runner, SandboxRunner, SandboxSettings};
+pub use runner::{RunError, RunReport, RunRequest, Runner, SandboxRunner, SandboxSettings};
 pub use service::router;

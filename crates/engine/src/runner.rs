@@ -9,25 +9,6 @@ use clave_proto::{CodeHash, HostPattern, InvokeRequest, InvokeResponse};
 use crate::egress::{Egress, EgressConfig};
 use crate::kds_client::BoxFuture;
 
-/// What a successful run produced. The console text is plaintext from the function: it stays
-/// inside the TEE (the engine drops it; it is never logged).
-#[derive(Clone, PartialEq, Eq)]
-pub struct RunOutput {
-    /// The function's response.
-    pub response: InvokeResponse,
-    /// Captured console lines.
-    pub console: Vec<String>,
-}
-
-impl std::fmt::Debug for RunOutput {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RunOutput")
-            .field("response", &self.response)
-            .field("console_lines", &self.console.len())
-            .finish()
-    }
-}
-
 /// Why a run failed. Script messages are plaintext from the function: they only ever leave the
 /// engine encrypted to the invoking user.
 #[derive(Clone, PartialEq, Eq, thiserror::Error)]
@@ -98,66 +79,77 @@ impl std::fmt::Debug for RunReport {
     }
 }
 
+/// One function call for a [`Runner`]: the module `code` (whose SHA-256 is `code_hash`), the
+/// caller's `request`, the `limits` (the manifest's, already clamped to the platform maxima), the
+/// call's `env` object (vars and opened secrets) and the hosts `outbound` its `fetch()` may reach
+/// (empty: `fetch()` rejects). `Debug` prints neither the code nor the env values.
+#[derive(Clone)]
+pub struct RunRequest {
+    /// SHA-256 of `code`.
+    pub code_hash: CodeHash,
+    /// The module source.
+    pub code: Arc<str>,
+    /// The caller's request.
+    pub request: InvokeRequest,
+    /// The call's limits.
+    pub limits: Limits,
+    /// The `env` object: vars and opened secrets (plaintext: it stays inside the TEE).
+    pub env: clave_sandbox::Env,
+    /// Hosts the function's `fetch()` may reach.
+    pub outbound: Arc<[HostPattern]>,
+}
+
+impl RunRequest {
+    /// A call with an empty `env` and no outbound hosts.
+    #[must_use]
+    pub fn new(
+        code_hash: CodeHash,
+        code: Arc<str>,
+        request: InvokeRequest,
+        limits: Limits,
+    ) -> Self {
+        Self {
+            code_hash,
+            code,
+            request,
+            limits,
+            env: clave_sandbox::Env::default(),
+            outbound: Arc::from(Vec::new()),
+        }
+    }
+
+    /// The same call with `fetch()` allowed to reach `outbound`.
+    #[must_use]
+    pub fn with_outbound(mut self, outbound: Arc<[HostPattern]>) -> Self {
+        self.outbound = outbound;
+        self
+    }
+
+    /// The same call with the `env` object `env`.
+    #[must_use]
+    pub fn with_env(mut self, env: clave_sandbox::Env) -> Self {
+        self.env = env;
+        self
+    }
+}
+
+impl std::fmt::Debug for RunRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunRequest")
+            .field("code_hash", &self.code_hash)
+            .field("request", &self.request)
+            .field("limits", &self.limits)
+            .field("env_len", &self.env.len())
+            .field("outbound", &self.outbound)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Runs one function call in a fresh sandbox.
 pub trait Runner: Send + Sync {
-    /// Run the module `code` (whose SHA-256 is `code_hash`) on `request` under `limits` (the
-    /// manifest's, already clamped to the platform maxima).
-    fn run(
-        &self,
-        code_hash: CodeHash,
-        code: Arc<str>,
-        request: InvokeRequest,
-        limits: Limits,
-    ) -> BoxFuture<'_, Result<RunOutput, RunError>>;
-
-    /// [`Runner::run`] for a function whose manifest lets `fetch()` reach the hosts `outbound`.
-    /// The default ignores the list (the function's `fetch()` then rejects, as without hosts).
-    fn run_with_outbound(
-        &self,
-        code_hash: CodeHash,
-        code: Arc<str>,
-        request: InvokeRequest,
-        limits: Limits,
-        outbound: Arc<[HostPattern]>,
-    ) -> BoxFuture<'_, Result<RunOutput, RunError>> {
-        let _ = outbound;
-        self.run(code_hash, code, request, limits)
-    }
-
-    /// [`Runner::run_with_outbound`] with the `env` object of the call (vars and opened secrets)
-    /// and the console output kept also when the call fails. The default runs
-    /// [`Runner::run_with_outbound`] without `env` and keeps the console of successful calls only
-    /// (every console line at level `log`).
-    fn run_report(
-        &self,
-        code_hash: CodeHash,
-        code: Arc<str>,
-        request: InvokeRequest,
-        limits: Limits,
-        env: clave_sandbox::Env,
-        outbound: Arc<[HostPattern]>,
-    ) -> BoxFuture<'_, RunReport> {
-        let _ = env;
-        Box::pin(async move {
-            match self
-                .run_with_outbound(code_hash, code, request, limits, outbound)
-                .await
-            {
-                Ok(out) => RunReport {
-                    result: Ok(out.response),
-                    console: out.console.into_iter().map(|l| ("log", l)).collect(),
-                    console_truncated: false,
-                    stack: None,
-                },
-                Err(e) => RunReport {
-                    result: Err(e),
-                    console: Vec::new(),
-                    console_truncated: false,
-                    stack: None,
-                },
-            }
-        })
-    }
+    /// Run `call`: the response or why there is none, with the console output (kept also when
+    /// the call fails).
+    fn run(&self, call: RunRequest) -> BoxFuture<'_, RunReport>;
 }
 
 /// Sandbox pool settings of a [`SandboxRunner`].
@@ -300,15 +292,15 @@ fn map_error(e: clave_sandbox::Error) -> RunError {
 }
 
 impl SandboxRunner {
-    async fn call(
-        &self,
-        code_hash: CodeHash,
-        code: Arc<str>,
-        request: InvokeRequest,
-        limits: Limits,
-        env: clave_sandbox::Env,
-        outbound: Arc<[HostPattern]>,
-    ) -> clave_sandbox::CallReport {
+    async fn call(&self, call: RunRequest) -> clave_sandbox::CallReport {
+        let RunRequest {
+            code_hash,
+            code,
+            request,
+            limits,
+            env,
+            outbound,
+        } = call;
         let http = clave_sandbox::HttpRequest {
             env,
             url: request_url(&request),
@@ -363,57 +355,9 @@ fn response_of(r: clave_sandbox::HttpResponse) -> InvokeResponse {
 }
 
 impl Runner for SandboxRunner {
-    fn run(
-        &self,
-        code_hash: CodeHash,
-        code: Arc<str>,
-        request: InvokeRequest,
-        limits: Limits,
-    ) -> BoxFuture<'_, Result<RunOutput, RunError>> {
-        self.run_with_outbound(code_hash, code, request, limits, Arc::from(Vec::new()))
-    }
-
-    fn run_with_outbound(
-        &self,
-        code_hash: CodeHash,
-        code: Arc<str>,
-        request: InvokeRequest,
-        limits: Limits,
-        outbound: Arc<[HostPattern]>,
-    ) -> BoxFuture<'_, Result<RunOutput, RunError>> {
+    fn run(&self, call: RunRequest) -> BoxFuture<'_, RunReport> {
         Box::pin(async move {
-            let out = self
-                .call(
-                    code_hash,
-                    code,
-                    request,
-                    limits,
-                    clave_sandbox::Env::default(),
-                    outbound,
-                )
-                .await
-                .into_outcome()
-                .map_err(map_error)?;
-            Ok(RunOutput {
-                response: response_of(out.response),
-                console: out.console.into_iter().map(|l| l.text).collect(),
-            })
-        })
-    }
-
-    fn run_report(
-        &self,
-        code_hash: CodeHash,
-        code: Arc<str>,
-        request: InvokeRequest,
-        limits: Limits,
-        env: clave_sandbox::Env,
-        outbound: Arc<[HostPattern]>,
-    ) -> BoxFuture<'_, RunReport> {
-        Box::pin(async move {
-            let r = self
-                .call(code_hash, code, request, limits, env, outbound)
-                .await;
+            let r = self.call(call).await;
             let stack = match &r.result {
                 Err(clave_sandbox::Error::ScriptError { stack, .. }) => stack.clone(),
                 _ => None,

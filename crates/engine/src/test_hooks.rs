@@ -10,12 +10,10 @@
 use std::io::Write as _;
 use std::sync::Arc;
 
-use clave_proto::code::Limits;
-use clave_proto::{CodeHash, InvokeRequest};
 use sha2::Digest as _;
 
 use crate::kds_client::BoxFuture;
-use crate::runner::{RunError, RunOutput, RunReport, Runner};
+use crate::runner::{RunReport, RunRequest, Runner};
 
 /// The variable naming the run log.
 pub(crate) const RUN_LOG_VAR: &str = "CLAVE_TEST_ONLY_RUN_LOG";
@@ -63,58 +61,11 @@ impl Recording {
 }
 
 impl Runner for Recording {
-    fn run(
-        &self,
-        code_hash: CodeHash,
-        code: Arc<str>,
-        request: InvokeRequest,
-        limits: Limits,
-    ) -> BoxFuture<'_, Result<RunOutput, RunError>> {
-        let digest = hex::encode(sha2::Sha256::digest(&request.body));
+    fn run(&self, call: RunRequest) -> BoxFuture<'_, RunReport> {
+        let digest = hex::encode(sha2::Sha256::digest(&call.request.body));
         Box::pin(async move {
             self.record("start", &digest);
-            let out = self.inner.run(code_hash, code, request, limits).await;
-            self.record("done", &digest);
-            out
-        })
-    }
-
-    fn run_with_outbound(
-        &self,
-        code_hash: CodeHash,
-        code: Arc<str>,
-        request: InvokeRequest,
-        limits: Limits,
-        outbound: Arc<[clave_proto::HostPattern]>,
-    ) -> BoxFuture<'_, Result<RunOutput, RunError>> {
-        let digest = hex::encode(sha2::Sha256::digest(&request.body));
-        Box::pin(async move {
-            self.record("start", &digest);
-            let out = self
-                .inner
-                .run_with_outbound(code_hash, code, request, limits, outbound)
-                .await;
-            self.record("done", &digest);
-            out
-        })
-    }
-
-    fn run_report(
-        &self,
-        code_hash: CodeHash,
-        code: Arc<str>,
-        request: InvokeRequest,
-        limits: Limits,
-        env: clave_sandbox::Env,
-        outbound: Arc<[clave_proto::HostPattern]>,
-    ) -> BoxFuture<'_, RunReport> {
-        let digest = hex::encode(sha2::Sha256::digest(&request.body));
-        Box::pin(async move {
-            self.record("start", &digest);
-            let out = self
-                .inner
-                .run_report(code_hash, code, request, limits, env, outbound)
-                .await;
+            let out = self.inner.run(call).await;
             self.record("done", &digest);
             out
         })

@@ -159,11 +159,15 @@ struct NoRunner;
 impl clave_engine::Runner for NoRunner {
     fn run(
         &self,
-        _: clave_proto::CodeHash,
-        _: std::sync::Arc<str>,
-        _: clave_proto::InvokeRequest,
-        _: clave_proto::code::Limits,
-    ) -> clave_engine::BoxFuture<'_, Result<clave_engine::RunOutput, clave_engine::RunError>> {
-        Box::pin(async { Err(clave_engine::RunError::Internal) })
+        _: clave_engine::RunRequest,
+    ) -> clave_engine::BoxFuture<'_, clave_engine::RunReport> {
+        Box::pin(async {
+            clave_engine::RunReport {
+                result: Err(clave_engine::RunError::Internal),
+                console: Vec::new(),
+                console_truncated: false,
+                stack: None,
+            }
+        })
     }
 }

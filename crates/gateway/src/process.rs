@@ -1,6 +1,6 @@
 //! The `clave gateway` process: storage, KDS proxy, engine pool with health checks, optional asynchronous
-//! queue and worker, HTTP server, graceful shutdown. The CLI parses flags/environment into a
-//! [`GatewayProcessConfig`] and calls [`run_gateway`].
+//! queue and worker, HTTP server, graceful shutdown. The CLI parses flags, environment and its
+//! config file into a [`GatewayProcessConfig`] and calls [`run_gateway`].
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,7 +11,8 @@ use crate::{
     KdsPaths, LogRetention, QueueConfig, Store,
 };
 
-/// Everything a gateway process needs. Environment names the CLI is expected to map (flags may override):
+/// Everything a gateway process needs. `clave gateway` sets it from its flags, these environment
+/// variables and its `--config` file:
 ///
 /// | field | environment | default |
 /// |---|---|---|
@@ -111,64 +112,6 @@ impl GatewayProcessConfig {
     pub fn with_admin_token(mut self, token: &str) -> Self {
         self.gateway = self.gateway.with_admin_token(token);
         self
-    }
-
-    /// Build from environment variables (names in the type's table) read through `get`.
-    ///
-    /// # Errors
-    /// [`Error::Config`] naming the missing or malformed variable.
-    pub fn from_env_with(get: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
-        let database_url =
-            get("CLAVE_DATABASE_URL").ok_or(Error::Config("CLAVE_DATABASE_URL is required"))?;
-        let kds_url = get("CLAVE_KDS_URL").ok_or(Error::Config("CLAVE_KDS_URL is required"))?;
-        let mut cfg = Self::new(database_url, kds_url);
-        if let Some(listen) = get("CLAVE_GATEWAY_LISTEN") {
-            cfg.listen = listen.parse().map_err(|_| {
-                Error::Config("CLAVE_GATEWAY_LISTEN must be an address such as 0.0.0.0:8080")
-            })?;
-        }
-        if let Some(engines) = get("CLAVE_ENGINES") {
-            cfg.pool.engines = parse_engine_list(&engines);
-        }
-        if let Some(token) = get("CLAVE_ADMIN_TOKEN").filter(|t| !t.is_empty()) {
-            cfg = cfg.with_admin_token(&token);
-        }
-        if let Some(nats) = get("CLAVE_NATS_URL").filter(|t| !t.is_empty()) {
-            cfg.queue = Some(QueueConfig::new(nats));
-        }
-        if let Some(worker) = get("CLAVE_ASYNC_WORKER") {
-            cfg.async_worker = match worker.as_str() {
-                "1" | "true" | "yes" => true,
-                "0" | "false" | "no" => false,
-                _ => return Err(Error::Config("CLAVE_ASYNC_WORKER must be true or false")),
-            };
-        }
-        if let Some(n) = get("CLAVE_GATEWAY_SLOTS") {
-            cfg.gateway.dispatch.engine_slots = n
-                .parse()
-                .map_err(|_| Error::Config("CLAVE_GATEWAY_SLOTS must be a number"))?;
-        }
-        if let Some(n) = get("CLAVE_GATEWAY_QUEUE_LIMIT") {
-            cfg.gateway.dispatch.queue_limit = n
-                .parse()
-                .map_err(|_| Error::Config("CLAVE_GATEWAY_QUEUE_LIMIT must be a number"))?;
-        }
-        if let Some(d) = get("CLAVE_GATEWAY_LOG_RETENTION") {
-            cfg.log_retention.max_age = parse_duration(&d).filter(|d| !d.is_zero()).ok_or(
-                Error::Config(
-                    "CLAVE_GATEWAY_LOG_RETENTION must be a number above 0 and a unit: 30m, 12h, 7d",
-                ),
-            )?;
-        }
-        Ok(cfg)
-    }
-
-    /// [`GatewayProcessConfig::from_env_with`] over the process environment.
-    ///
-    /// # Errors
-    /// As [`GatewayProcessConfig::from_env_with`].
-    pub fn from_env() -> Result<Self, Error> {
-        Self::from_env_with(|k| std::env::var(k).ok())
     }
 }
 
@@ -357,56 +300,15 @@ mod tests {
     }
 
     #[test]
-    fn config_from_environment() {
-        let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |k: &str| {
-                pairs
-                    .iter()
-                    .find(|(n, _)| *n == k)
-                    .map(|(_, v)| (*v).to_owned())
-            }
-        };
-        assert!(matches!(
-            GatewayProcessConfig::from_env_with(env(&[])),
-            Err(Error::Config(_))
-        ));
-        let cfg = GatewayProcessConfig::from_env_with(env(&[
-            ("CLAVE_DATABASE_URL", "postgres://u:secret@db/clave"),
-            ("CLAVE_KDS_URL", "http://kds:7000"),
-            ("CLAVE_ENGINES", "http://e1:7001,http://e2:7001"),
-            ("CLAVE_ADMIN_TOKEN", "t0k"),
-            ("CLAVE_NATS_URL", "nats://nats:4222"),
-            ("CLAVE_GATEWAY_LISTEN", "0.0.0.0:8080"),
-            ("CLAVE_ASYNC_WORKER", "false"),
-            ("CLAVE_GATEWAY_SLOTS", "16"),
-        ]))
-        .expect("config");
-        assert_eq!(cfg.pool.engines.len(), 2);
+    fn debug_hides_the_database_password_and_the_admin_token() {
+        let cfg = GatewayProcessConfig::new("postgres://u:secret@db/clave", "http://kds:7000")
+            .with_admin_token("t0k");
         assert!(cfg.gateway.is_admin_token("t0k"));
-        assert_eq!(
-            cfg.queue.as_ref().map(|q| q.nats_url.as_str()),
-            Some("nats://nats:4222")
-        );
-        assert!(!cfg.async_worker);
-        assert_eq!(cfg.gateway.dispatch.engine_slots, 16);
-        assert_eq!(cfg.listen.port(), 8080);
         let debug = format!("{cfg:?}");
+        assert!(debug.contains("postgres:"), "{debug}");
         assert!(
             !debug.contains("secret") && !debug.contains("t0k"),
             "{debug}"
         );
-        for bad in [
-            ("CLAVE_GATEWAY_LISTEN", "nowhere"),
-            ("CLAVE_ASYNC_WORKER", "maybe"),
-            ("CLAVE_GATEWAY_SLOTS", "many"),
-        ] {
-            let get = move |k: &str| match k {
-                "CLAVE_DATABASE_URL" => Some("sqlite://x.db".to_owned()),
-                "CLAVE_KDS_URL" => Some("http://kds".to_owned()),
-                k if k == bad.0 => Some(bad.1.to_owned()),
-                _ => None,
-            };
-            assert!(GatewayProcessConfig::from_env_with(get).is_err(), "{bad:?}");
-        }
     }
 }

@@ -40,7 +40,6 @@
 
 use std::ops::Range;
 
-use base64::Engine as _;
 use der::asn1::ObjectIdentifier;
 use der::{Decode as _, Encode as _};
 use x509_cert::crl::CertificateList;
@@ -48,6 +47,7 @@ use x509_cert::name::Name;
 
 use crate::Error;
 use crate::claims::CrlWindow;
+use crate::pem::PemError;
 use crate::pki::{Cert, der_header};
 use crate::snp::SnpProduct;
 use crate::types::TeeKind;
@@ -135,26 +135,18 @@ fn malformed(reason: &'static str) -> Error {
     Error::CrlMalformed { kind: KIND, reason }
 }
 
-const PEM_BEGIN: &str = "-----BEGIN X509 CRL-----";
-const PEM_END: &str = "-----END X509 CRL-----";
-
 /// DER as given, or the body of exactly one PEM `X509 CRL` block.
 fn crl_der(bytes: &[u8]) -> Result<Vec<u8>, Error> {
-    let Some(text) = std::str::from_utf8(bytes)
-        .ok()
-        .filter(|t| t.trim_start().starts_with("-----BEGIN"))
-    else {
+    if !crate::pem::is_pem(bytes) {
         return Ok(bytes.to_vec());
-    };
-    let text = text.trim();
-    let body = text
-        .strip_prefix(PEM_BEGIN)
-        .and_then(|t| t.strip_suffix(PEM_END))
-        .ok_or(malformed("PEM text is not one X509 CRL block"))?;
-    let b64: String = body.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-    base64::engine::general_purpose::STANDARD
-        .decode(b64.as_bytes())
-        .map_err(|_| malformed("PEM body is not base64"))
+    }
+    let mut blocks = crate::pem::decode_blocks(bytes, crate::pem::X509_CRL, 1).map_err(|e| {
+        malformed(match e {
+            PemError::Malformed => "malformed PEM X509 CRL block",
+            _ => "PEM text is not one X509 CRL block",
+        })
+    })?;
+    Ok(blocks.remove(0))
 }
 
 fn unix(t: x509_cert::time::Time) -> u64 {

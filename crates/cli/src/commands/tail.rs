@@ -1,7 +1,7 @@
 //! `clave tail` and `clave logs`: read sealed developer log records from the gateway and open
 //! them with this machine's developer log key.
 
-use clave_client::{LogsRequest, now_unix};
+use clave_client::{Client, LogsRequest, now_unix};
 use clave_proto::devlog::{LogKeyPair, LogRecord};
 use clave_proto::devloop_api::LogEntryJson;
 use serde_json::json;
@@ -13,28 +13,27 @@ use crate::output::{CliError, from_client};
 /// How long one long poll of `clave tail` waits, seconds.
 const POLL_SECS: u64 = 25;
 
-/// `1700000000123` → `2023-11-14T22:13:20.123Z`.
+/// `1700000000123` → `2023-11-14T22:13:20.123Z` (the calendar of the `time` crate); decimal
+/// unix milliseconds for a time RFC 3339 cannot write (after 9999).
 pub(super) fn utc(ms: u64) -> String {
-    let secs = ms / 1000;
-    let days = i64::try_from(secs / 86_400).unwrap_or(0);
-    let rem = secs % 86_400;
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        ms % 1000
-    )
+    i64::try_from(ms / 1000)
+        .ok()
+        .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
+        .map_or_else(
+            || ms.to_string(),
+            |t| {
+                format!(
+                    "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+                    t.year(),
+                    u8::from(t.month()),
+                    t.day(),
+                    t.hour(),
+                    t.minute(),
+                    t.second(),
+                    ms % 1000
+                )
+            },
+        )
 }
 
 /// `30s`, `15m`, `1h`, `2d` → seconds.
@@ -173,8 +172,17 @@ fn check_function(name: Option<&str>) -> Result<(), CliError> {
     }
 }
 
-async fn warn_if_other_key(ctx: &Ctx, t: &Target, pair: &LogKeyPair, token: &str) {
-    let Ok(client) = ctx.client(t) else { return };
+/// What `tail` and `logs` (`what`) start with: the deploy token, a client, and a printer holding
+/// this machine's developer key pair, after a warning when the project registered another key.
+async fn open_logs<'a>(
+    ctx: &'a Ctx,
+    t: &'a Target,
+    status: Option<LogStatus>,
+    what: &str,
+) -> Result<(&'a str, Client, Printer<'a>), CliError> {
+    let token = ctx.need_token(t, what)?;
+    let pair = key_pair(ctx)?;
+    let client = ctx.client(t)?;
     if let Ok(Some(k)) = client.log_key(&t.project, token).await
         && k != pair.public()
     {
@@ -183,23 +191,21 @@ async fn warn_if_other_key(ctx: &Ctx, t: &Target, pair: &LogKeyPair, token: &str
             t.project
         ));
     }
+    let printer = Printer {
+        ctx,
+        project: t.project.clone(),
+        pair,
+        status,
+        shown: 0,
+        refused: 0,
+    };
+    Ok((token, client, printer))
 }
 
 pub(super) async fn tail(ctx: &Ctx, args: TailArgs) -> Result<(), CliError> {
     check_function(args.name.as_deref())?;
     let t = ctx.target()?;
-    let token = ctx.need_token(&t, "tail")?;
-    let pair = key_pair(ctx)?;
-    warn_if_other_key(ctx, &t, &pair, token).await;
-    let client = ctx.client(&t)?;
-    let mut p = Printer {
-        ctx,
-        project: t.project.clone(),
-        pair,
-        status: args.status,
-        shown: 0,
-        refused: 0,
-    };
+    let (token, client, mut p) = open_logs(ctx, &t, args.status, "tail").await?;
     if !ctx.out.json {
         ctx.out.note(&format!(
             "following the sealed logs of {}{} (Ctrl-C to stop)",
@@ -235,18 +241,7 @@ pub(super) async fn logs(ctx: &Ctx, args: LogsArgs) -> Result<(), CliError> {
     check_function(Some(&args.name))?;
     let since = parse_since(&args.since)?;
     let t = ctx.target()?;
-    let token = ctx.need_token(&t, "logs")?;
-    let pair = key_pair(ctx)?;
-    warn_if_other_key(ctx, &t, &pair, token).await;
-    let client = ctx.client(&t)?;
-    let mut p = Printer {
-        ctx,
-        project: t.project.clone(),
-        pair,
-        status: args.status,
-        shown: 0,
-        refused: 0,
-    };
+    let (token, client, mut p) = open_logs(ctx, &t, args.status, "logs").await?;
     let mut q = LogsRequest {
         function: Some(args.name.clone()),
         after: 0,
@@ -288,6 +283,8 @@ mod tests {
         assert_eq!(utc(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(utc(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
         assert_eq!(utc(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(utc(253_402_300_799_999), "9999-12-31T23:59:59.999Z");
+        assert_eq!(utc(253_402_300_800_000), "253402300800000");
         assert_eq!(parse_since("30s").expect("s"), 30);
         assert_eq!(parse_since("15m").expect("m"), 900);
         assert_eq!(parse_since("1h").expect("h"), 3600);

@@ -127,7 +127,7 @@ pub struct GatewayArgs {
     pub config: Option<PathBuf>,
     /// Address to listen on [default: 127.0.0.1:8080]
     #[arg(long, env = "CLAVE_GATEWAY_LISTEN", value_name = "ADDR:PORT")]
-    pub listen: Option<String>,
+    pub listen: Option<SocketAddr>,
     /// postgres://… (several gateways) or sqlite://… (one gateway)
     #[arg(
         long,
@@ -163,14 +163,14 @@ pub struct GatewayArgs {
     #[arg(long, env = "CLAVE_NATS_ACK_WAIT_SECS", value_name = "SECS")]
     pub nats_ack_wait_secs: Option<u64>,
     /// Run the asynchronous worker in this gateway [default: true]
-    #[arg(long, env = "CLAVE_ASYNC_WORKER", value_name = "BOOL")]
-    pub async_worker: Option<String>,
+    #[arg(long, env = "CLAVE_ASYNC_WORKER", value_name = "BOOL", value_parser = parse_flag)]
+    pub async_worker: Option<bool>,
     /// Calls this gateway runs at once over all engines [default: 8]
     #[arg(long, env = "CLAVE_GATEWAY_SLOTS", value_name = "N")]
-    pub slots: Option<String>,
+    pub slots: Option<usize>,
     /// Calls that may wait for a slot before 503 [default: 64]
     #[arg(long, env = "CLAVE_GATEWAY_QUEUE_LIMIT", value_name = "N")]
-    pub queue_limit: Option<String>,
+    pub queue_limit: Option<usize>,
     /// Delete sealed developer log records older than this (30m, 12h, 7d, ...) [default: 7d]
     #[arg(long, env = "CLAVE_GATEWAY_LOG_RETENTION", value_name = "DURATION")]
     pub log_retention: Option<String>,
@@ -238,12 +238,12 @@ pub struct EngineSection {
     pub insecure_simulated_tee: Option<bool>,
 }
 
-/// `[gateway]` of the config file (values as strings or numbers, as in the environment).
+/// `[gateway]` of the config file.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[allow(missing_docs)]
 pub struct GatewaySection {
-    pub listen: Option<String>,
+    pub listen: Option<SocketAddr>,
     pub database_url: Option<String>,
     pub kds: Option<String>,
     pub engines: Option<String>,
@@ -253,8 +253,8 @@ pub struct GatewaySection {
     pub nats_subject_prefix: Option<String>,
     pub nats_ack_wait_secs: Option<u64>,
     pub async_worker: Option<bool>,
-    pub slots: Option<u64>,
-    pub queue_limit: Option<u64>,
+    pub slots: Option<usize>,
+    pub queue_limit: Option<usize>,
     pub log_retention: Option<String>,
 }
 

@@ -2,9 +2,8 @@
 
 use std::time::Duration;
 
-use clave_gateway::GatewayProcessConfig;
+use clave_gateway::{GatewayProcessConfig, QueueConfig};
 
-use crate::config::one_line;
 use crate::output::CliError;
 
 use super::{GatewayArgs, GatewaySection, ServerFile, announce, failed, shutdown_signal};
@@ -12,85 +11,82 @@ use super::{GatewayArgs, GatewaySection, ServerFile, announce, failed, shutdown_
 // ---------------------------------------------------------------------------------------------
 // clave gateway
 
-/// The gateway's settings as environment-style pairs: flag (or env) first, then the file.
-fn gateway_settings(
-    args: &GatewayArgs,
-    file: &GatewaySection,
-) -> std::collections::BTreeMap<&'static str, String> {
-    let mut m = std::collections::BTreeMap::new();
-    let mut put = |k: &'static str, flag: &Option<String>, file: Option<String>| {
-        if let Some(v) = flag.clone().or(file) {
-            m.insert(k, v);
-        }
-    };
-    put("CLAVE_GATEWAY_LISTEN", &args.listen, file.listen.clone());
-    put(
-        "CLAVE_DATABASE_URL",
-        &args.database_url,
-        file.database_url.clone(),
-    );
-    put("CLAVE_KDS_URL", &args.kds_url, file.kds.clone());
-    put("CLAVE_ENGINES", &args.engines, file.engines.clone());
-    put(
-        "CLAVE_ADMIN_TOKEN",
-        &args.admin_token,
-        file.admin_token.clone(),
-    );
-    put("CLAVE_NATS_URL", &args.nats_url, file.nats_url.clone());
-    put(
-        "CLAVE_ASYNC_WORKER",
-        &args.async_worker,
-        file.async_worker.map(|b| b.to_string()),
-    );
-    put(
-        "CLAVE_GATEWAY_SLOTS",
-        &args.slots,
-        file.slots.map(|n| n.to_string()),
-    );
-    put(
-        "CLAVE_GATEWAY_QUEUE_LIMIT",
-        &args.queue_limit,
-        file.queue_limit.map(|n| n.to_string()),
-    );
-    put(
-        "CLAVE_GATEWAY_LOG_RETENTION",
-        &args.log_retention,
-        file.log_retention.clone(),
-    );
-    m
-}
-
-/// Build the gateway process configuration from flags, environment and file.
+/// Build the gateway process configuration: each setting from its flag (or environment
+/// variable, which clap reads), else from the file, else the default.
 ///
 /// # Errors
-/// A missing or malformed setting, named.
+/// A missing required setting, named.
 pub fn gateway_config(
     args: &GatewayArgs,
     file: &GatewaySection,
 ) -> Result<GatewayProcessConfig, CliError> {
-    let settings = gateway_settings(args, file);
-    let mut cfg = GatewayProcessConfig::from_env_with(|k| settings.get(k).cloned()).map_err(
-        |e| {
+    let required = |flag: &Option<String>, file: &Option<String>, name: &str| {
+        flag.clone().or_else(|| file.clone()).ok_or_else(|| {
             CliError::usage(format!(
-                "{} (flags: --database-url, --kds, --listen, --slots …; see `clave gateway --help`)",
-                one_line(&e.to_string())
+                "{name} is required (flags: --database-url, --kds, --listen, --slots …; see `clave gateway --help`)"
             ))
-        },
+        })
+    };
+    let database_url = required(
+        &args.database_url,
+        &file.database_url,
+        "--database-url (CLAVE_DATABASE_URL)",
     )?;
-    if let Some(q) = cfg.queue.as_mut() {
-        if let Some(s) = args.nats_stream.clone().or(file.nats_stream.clone()) {
-            q.stream = s;
+    let kds_url = required(&args.kds_url, &file.kds, "--kds (CLAVE_KDS_URL)")?;
+    let mut cfg = GatewayProcessConfig::new(database_url, kds_url);
+    if let Some(listen) = args.listen.or(file.listen) {
+        cfg.listen = listen;
+    }
+    if let Some(engines) = args.engines.as_ref().or(file.engines.as_ref()) {
+        cfg.pool.engines = clave_gateway::parse_engine_list(engines);
+    }
+    if let Some(token) = args
+        .admin_token
+        .as_ref()
+        .or(file.admin_token.as_ref())
+        .filter(|t| !t.is_empty())
+    {
+        cfg = cfg.with_admin_token(token);
+    }
+    if let Some(nats) = args
+        .nats_url
+        .as_ref()
+        .or(file.nats_url.as_ref())
+        .filter(|u| !u.is_empty())
+    {
+        let mut q = QueueConfig::new(nats.clone());
+        if let Some(s) = args.nats_stream.as_ref().or(file.nats_stream.as_ref()) {
+            q.stream.clone_from(s);
         }
         if let Some(p) = args
             .nats_subject_prefix
-            .clone()
-            .or(file.nats_subject_prefix.clone())
+            .as_ref()
+            .or(file.nats_subject_prefix.as_ref())
         {
-            q.subject_prefix = p;
+            q.subject_prefix.clone_from(p);
         }
         if let Some(s) = args.nats_ack_wait_secs.or(file.nats_ack_wait_secs) {
             q.ack_wait = Duration::from_secs(s.max(1));
         }
+        cfg.queue = Some(q);
+    }
+    if let Some(worker) = args.async_worker.or(file.async_worker) {
+        cfg.async_worker = worker;
+    }
+    if let Some(n) = args.slots.or(file.slots) {
+        cfg.gateway.dispatch.engine_slots = n;
+    }
+    if let Some(n) = args.queue_limit.or(file.queue_limit) {
+        cfg.gateway.dispatch.queue_limit = n;
+    }
+    if let Some(d) = args.log_retention.as_ref().or(file.log_retention.as_ref()) {
+        cfg.log_retention.max_age = clave_gateway::parse_duration(d)
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| {
+                CliError::usage(format!(
+                    "--log-retention (CLAVE_GATEWAY_LOG_RETENTION) must be a number above 0 and a unit such as 30m, 12h or 7d, not {d:?}"
+                ))
+            })?;
     }
     Ok(cfg)
 }
@@ -134,7 +130,7 @@ mod tests {
     fn gateway_flags_override_the_file() {
         let args = GatewayArgs {
             config: None,
-            listen: Some("127.0.0.1:9999".into()),
+            listen: Some("127.0.0.1:9999".parse().expect("address")),
             database_url: None,
             kds_url: Some("http://kds-flag:1".into()),
             engines: None,
@@ -172,11 +168,29 @@ mod tests {
         assert!(e.to_string().contains("CLAVE_GATEWAY_LOG_RETENTION"), "{e}");
         let from_file = GatewaySection {
             log_retention: Some("30m".into()),
-            ..file
+            ..file.clone()
         };
         let mut unset = args.clone();
         unset.log_retention = None;
         let cfg = gateway_config(&unset, &from_file).expect("config");
         assert_eq!(cfg.log_retention.max_age, Duration::from_secs(1800));
+        let worker_off = GatewayArgs {
+            async_worker: Some(false),
+            ..args.clone()
+        };
+        let file_on = GatewaySection {
+            async_worker: Some(true),
+            ..file.clone()
+        };
+        assert!(
+            !gateway_config(&worker_off, &file_on)
+                .expect("config")
+                .async_worker
+        );
+        assert!(
+            gateway_config(&args, &file_on)
+                .expect("config")
+                .async_worker
+        );
     }
 }

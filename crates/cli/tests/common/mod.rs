@@ -4,6 +4,7 @@
 pub mod leaks;
 pub mod procs;
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -123,6 +124,34 @@ pub fn clave(config_dir: &Path, args: &[&str]) -> Output {
 
 /// Run `clave` with extra environment variables.
 pub fn clave_with_env(config_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = clave_command(config_dir, args);
+    cmd.stdin(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run clave")
+}
+
+/// Run `clave` with `input` on stdin (as `echo ... | clave ...`).
+pub fn clave_stdin(config_dir: &Path, args: &[&str], input: &[u8]) -> Output {
+    let mut child = clave_command(config_dir, args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run clave");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input)
+        .expect("write stdin");
+    child.wait_with_output().expect("run clave")
+}
+
+/// `clave` with `args`, in the workspace root, with the config dir `config_dir` and none of the
+/// caller's settings (gateway, token, project, insecure dev mode, log filter).
+pub fn clave_command(config_dir: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(bin());
     cmd.args(args)
         .current_dir(root())
@@ -132,12 +161,8 @@ pub fn clave_with_env(config_dir: &Path, args: &[&str], env: &[(&str, &str)]) ->
         .env_remove("CLAVE_TOKEN")
         .env_remove("CLAVE_PROJECT")
         .env_remove("CLAVE_INSECURE_DEV")
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("run clave")
+        .env_remove("RUST_LOG");
+    cmd
 }
 
 /// stdout as text.

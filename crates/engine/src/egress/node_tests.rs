@@ -14,7 +14,7 @@ use clave_proto::{CodeHash, HostPattern, InvokeRequest};
 
 use super::EgressConfig;
 use super::tests::TestNet;
-use crate::runner::{Runner as _, SandboxRunner, SandboxSettings};
+use crate::runner::{RunRequest, Runner as _, SandboxRunner, SandboxSettings};
 
 /// Resolves `*.test` to 127.0.0.1 inside Node (its fetch connects through `dns.lookup`).
 const NODE_DNS: &str = r#"import { createRequire } from 'node:module';
@@ -125,19 +125,17 @@ async fn fetch_programs_match_node() {
             base.clone().into_bytes(),
         );
         let got = runner
-            .run_with_outbound(
-                hash,
-                Arc::from(code.as_str()),
-                invoke,
-                Limits::default(),
-                outbound.clone(),
+            .run(
+                RunRequest::new(hash, Arc::from(code.as_str()), invoke, Limits::default())
+                    .with_outbound(outbound.clone()),
             )
             .await
+            .result
             .expect("run");
         let got = serde_json::json!({
-            "status": got.response.status,
-            "headers": got.response.headers,
-            "body": base64::engine::general_purpose::STANDARD.encode(&got.response.body),
+            "status": got.status,
+            "headers": got.headers,
+            "body": base64::engine::general_purpose::STANDARD.encode(&got.body),
         });
         let (want, got) = (decoded(want), decoded(got));
         assert_eq!(

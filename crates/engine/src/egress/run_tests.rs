@@ -9,7 +9,7 @@ use clave_proto::{CodeHash, HostPattern, InvokeRequest};
 
 use super::EgressConfig;
 use super::tests::TestNet;
-use crate::runner::{RunError, Runner as _, SandboxRunner, SandboxSettings};
+use crate::runner::{RunError, RunRequest, Runner as _, SandboxRunner, SandboxSettings};
 
 const EXAMPLE: &str = include_str!("../../../../examples/currency-convert.js");
 
@@ -39,18 +39,16 @@ async fn call(
         .iter()
         .map(|p| HostPattern::parse(p).expect("pattern"))
         .collect();
-    let out = runner
-        .run_with_outbound(
-            hash,
-            Arc::from(code),
-            req,
-            Limits::default(),
-            Arc::from(outbound),
+    let response = runner
+        .run(
+            RunRequest::new(hash, Arc::from(code), req, Limits::default())
+                .with_outbound(Arc::from(outbound)),
         )
-        .await?;
+        .await
+        .result?;
     Ok((
-        out.response.status,
-        serde_json::from_slice(&out.response.body).expect("JSON answer"),
+        response.status,
+        serde_json::from_slice(&response.body).expect("JSON answer"),
     ))
 }
 
@@ -157,7 +155,7 @@ async fn a_slow_server_ends_the_call_at_its_deadline() {
     let outbound: Arc<[HostPattern]> =
         Arc::from(vec![HostPattern::parse("api.test").expect("pattern")]);
     let r = runner
-        .run_with_outbound(hash, Arc::from(code), req, limits, outbound)
+        .run(RunRequest::new(hash, Arc::from(code), req, limits).with_outbound(outbound))
         .await;
-    assert_eq!(r.map(|o| o.response.status), Err(RunError::Timeout));
+    assert_eq!(r.result.map(|o| o.status), Err(RunError::Timeout));
 }

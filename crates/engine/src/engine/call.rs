@@ -319,7 +319,11 @@ impl Engine {
         let outbound: Arc<[clave_proto::HostPattern]> = Arc::from(manifest.outbound.as_slice());
         let report = self
             .runner
-            .run_report(req.code_hash, code, req, limits, env, outbound)
+            .run(
+                RunRequest::new(req.code_hash, code, req, limits)
+                    .with_env(env)
+                    .with_outbound(outbound),
+            )
             .await;
         log.console = report.console;
         log.console_truncated = report.console_truncated;

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use clave_attest::{InsecureSimulatedAttester, Measurement, Policy};
 use clave_engine::{
-    BoxFuture, Engine, EngineConfig, KdsClient, KdsError, RunError, RunOutput, RunReport, Runner,
+    BoxFuture, Engine, EngineConfig, KdsClient, KdsError, RunReport, RunRequest, Runner,
     SandboxRunner, SandboxSettings,
 };
 use clave_kds::{InsecureSimulatedSealer, Kds, KdsConfig};
@@ -155,61 +155,10 @@ pub struct CountingRunner {
 }
 
 impl Runner for CountingRunner {
-    fn run(
-        &self,
-        code_hash: CodeHash,
-        code: Arc<str>,
-        request: InvokeRequest,
-        limits: Limits,
-    ) -> BoxFuture<'_, Result<RunOutput, RunError>> {
+    fn run(&self, call: RunRequest) -> BoxFuture<'_, RunReport> {
         Box::pin(async move {
             self.runs.fetch_add(1, Ordering::SeqCst);
-            let out = self.inner.run(code_hash, code, request, limits).await?;
-            self.console
-                .lock()
-                .expect("lock")
-                .extend(out.console.iter().cloned());
-            Ok(out)
-        })
-    }
-
-    fn run_with_outbound(
-        &self,
-        code_hash: CodeHash,
-        code: Arc<str>,
-        request: InvokeRequest,
-        limits: Limits,
-        outbound: Arc<[clave_proto::HostPattern]>,
-    ) -> BoxFuture<'_, Result<RunOutput, RunError>> {
-        Box::pin(async move {
-            self.runs.fetch_add(1, Ordering::SeqCst);
-            let out = self
-                .inner
-                .run_with_outbound(code_hash, code, request, limits, outbound)
-                .await?;
-            self.console
-                .lock()
-                .expect("lock")
-                .extend(out.console.iter().cloned());
-            Ok(out)
-        })
-    }
-
-    fn run_report(
-        &self,
-        code_hash: CodeHash,
-        code: Arc<str>,
-        request: InvokeRequest,
-        limits: Limits,
-        env: clave_sandbox::Env,
-        outbound: Arc<[clave_proto::HostPattern]>,
-    ) -> BoxFuture<'_, RunReport> {
-        Box::pin(async move {
-            self.runs.fetch_add(1, Ordering::SeqCst);
-            let r = self
-                .inner
-                .run_report(code_hash, code, request, limits, env, outbound)
-                .await;
+            let r = self.inner.run(call).await;
             self.console
                 .lock()
                 .expect("lock")

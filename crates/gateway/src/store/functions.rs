@@ -99,13 +99,8 @@ impl Store {
         new: &NewVersion<'_>,
         max_functions: u32,
     ) -> Result<DeployResponse, Error> {
-        let result = self
-            .try_deploy_tx(project, function, new, max_functions)
-            .await;
-        // Also on error: a failed commit may still have committed.
-        self.artifacts().invalidate_active();
-        self.changes.announce();
-        result
+        self.after_change(self.try_deploy_tx(project, function, new, max_functions))
+            .await
     }
 
     async fn try_deploy_tx(
@@ -330,10 +325,8 @@ impl Store {
         function: &str,
         target: Option<i64>,
     ) -> Result<ActivateResponse, Error> {
-        let result = self.set_active_tx(project, function, target).await;
-        self.artifacts().invalidate_active();
-        self.changes.announce();
-        result
+        self.after_change(self.set_active_tx(project, function, target))
+            .await
     }
 
     async fn set_active_tx(
@@ -399,10 +392,8 @@ impl Store {
     /// # Errors
     /// [`Error::Database`].
     pub async fn delete_function(&self, project: &str, function: &str) -> Result<bool, Error> {
-        let result = self.delete_function_tx(project, function).await;
-        self.artifacts().invalidate_active();
-        self.changes.announce();
-        result
+        self.after_change(self.delete_function_tx(project, function))
+            .await
     }
 
     async fn delete_function_tx(&self, project: &str, function: &str) -> Result<bool, Error> {

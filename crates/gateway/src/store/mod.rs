@@ -240,6 +240,19 @@ impl Store {
         self.artifacts.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Awaits `change`, a write that may change what is active (its transaction NOTIFYs, see
+    /// [`notify_changes!`]), then drops the cached active versions and wakes this store's waiters:
+    /// also on error, as a failed commit may still have committed.
+    async fn after_change<T>(
+        &self,
+        change: impl std::future::Future<Output = Result<T, Error>>,
+    ) -> Result<T, Error> {
+        let result = change.await;
+        self.artifacts().invalidate_active();
+        self.changes.announce();
+        result
+    }
+
     /// Which backend this store uses.
     pub fn backend(&self) -> Backend {
         match self.db {

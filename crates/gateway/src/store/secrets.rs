@@ -78,10 +78,7 @@ impl Store {
         if !clave_proto::secret::is_valid_secret_name(new.name) {
             return Err(Error::InvalidSecretName);
         }
-        let result = self.put_secret_tx(new).await;
-        self.artifacts().invalidate_active();
-        self.changes.announce();
-        result
+        self.after_change(self.put_secret_tx(new)).await
     }
 
     async fn put_secret_tx(&self, new: &NewSecret<'_>) -> Result<(), Error> {
@@ -153,26 +150,26 @@ impl Store {
         name: &str,
     ) -> Result<bool, Error> {
         let at = now();
-        let result = with_db!(self, |pool, begin| {
-            let mut tx = pool.begin_with(begin).await?;
-            let n = sqlx::query(
-                "UPDATE secrets SET sealed = NULL, updated = $4 \
-                 WHERE project = $1 AND function = $2 AND name = $3 AND sealed IS NOT NULL",
-            )
-            .bind(project)
-            .bind(function.unwrap_or(""))
-            .bind(name)
-            .bind(at)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            notify_changes!(self, tx);
-            tx.commit().await?;
-            Ok::<_, Error>(n == 1)
-        });
-        self.artifacts().invalidate_active();
-        self.changes.announce();
-        result
+        self.after_change(async {
+            with_db!(self, |pool, begin| {
+                let mut tx = pool.begin_with(begin).await?;
+                let n = sqlx::query(
+                    "UPDATE secrets SET sealed = NULL, updated = $4 \
+                     WHERE project = $1 AND function = $2 AND name = $3 AND sealed IS NOT NULL",
+                )
+                .bind(project)
+                .bind(function.unwrap_or(""))
+                .bind(name)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                notify_changes!(self, tx);
+                tx.commit().await?;
+                Ok::<_, Error>(n == 1)
+            })
+        })
+        .await
     }
 
     /// Secrets of a project (names, versions, times; never values), by function then name.
