@@ -6,9 +6,10 @@
 # 1. A static release `clave` (x86_64-unknown-linux-gnu with +crt-static; docs/scaling.md says why not
 #    musl): `cargo build --release --locked`, no debug info, --features configfs-tsm (the engine reads its
 #    SEV-SNP/TDX evidence through configfs-tsm), with every build path remapped (--remap-path-prefix for
-#    rustc, -ffile-prefix-map for the C code of QuickJS, SQLite and ring) and SOURCE_DATE_EPOCH set to the
-#    commit time, so that the binary does not depend on where or when it is built. The script refuses a
-#    binary that still names a build path or needs a dynamic loader.
+#    rustc, -ffile-prefix-map for the C code of QuickJS, SQLite and ring and the C++ of ada-url, the URL
+#    parser) and SOURCE_DATE_EPOCH set to the commit time, so that the binary does not depend on where
+#    or when it is built. The script refuses a binary that still names a build path or needs a dynamic
+#    loader.
 # 2. An OCI image layout FROM scratch (deploy/image/oci-layout.sh): /clave, /etc/passwd+group with the
 #    non-root uid 10001, and the committed Mozilla CA roots (deploy/image/ca-certificates.crt).
 # 3. verify-image.sh checks the layout and runs `clave --version` from the extracted layer.
@@ -74,6 +75,7 @@ if [ "$build" = 1 ]; then
   # RUSTFLAGS/CARGO_ENCODED_RUSTFLAGS apply to the --target only, not to build scripts and proc macros.
   env -u RUSTFLAGS CARGO_ENCODED_RUSTFLAGS="$rustflags" CARGO_INCREMENTAL=0 \
     CFLAGS_x86_64_unknown_linux_gnu="${CFLAGS_x86_64_unknown_linux_gnu:-}$cflags" \
+    CXXFLAGS_x86_64_unknown_linux_gnu="${CXXFLAGS_x86_64_unknown_linux_gnu:-}$cflags" \
     CARGO_TARGET_DIR="$target_dir" \
     cargo build --release --locked --target "$triple" -p clave-cli --bin clave --features configfs-tsm
   echo "build.sh: cargo build took $(( $(date +%s) - start )) s" >&2

@@ -85,6 +85,51 @@ def main():
     add("hardware_reports", "evervault_attestation_doc",
         base64.b64decode("".join(text(os.path.join(REAL, "nitro/evervault_attestation_doc.b64")).split())))
 
+    # The `evidence` target (and the KDS release body) start from real evidence in clave's envelope
+    # (crates/attest/src/evidence.rs): SEV-SNP with and without the host certificate table (VCEK,
+    # ASK, ARK), so the fuzzer reaches the chain and report checks, and TDX, SGX and Nitro.
+    def pem_der(path):
+        body = re.search(r"-----BEGIN [A-Z ]+-----(.*?)-----END", text(path), re.S).group(1)
+        return base64.b64decode("".join(body.split()))
+
+    def field(b):
+        return len(b).to_bytes(4, "big") + b
+
+    def cert_table(certs):
+        guids = {"vcek": "8d75da6364e66445adc5f4b93be8accd", "ask": "79b3b74aacbbe44fa02f05aef327c782",
+                 "ark": "a406b4c003a8524997433fb6014cd0ae"}
+        head_len = 24 * (len(certs) + 1)
+        head, blobs = b"", b""
+        for name, der in certs:
+            head += bytes.fromhex(guids[name]) + (head_len + len(blobs)).to_bytes(4, "little") + len(der).to_bytes(4, "little")
+            blobs += der
+        return head + bytes(24) + blobs
+
+    def envelope(tag, body):
+        return b"CLEV\x01" + bytes([tag]) + body
+
+    evidence = {}
+    for sample, product in [("milan_gcp", "milan"), ("genoa_azure", "genoa")]:
+        report = unhex(text(os.path.join(REAL, f"snp/{sample}_report.hex")))
+        certs = cert_table([("vcek", pem_der(os.path.join(REAL, f"snp/{sample}_vcek.pem"))),
+                            ("ask", pem_der(os.path.join(REAL, f"roots/amd_{product}_ask.pem"))),
+                            ("ark", pem_der(os.path.join(REAL, f"roots/amd_{product}_ark.pem")))])
+        evidence[f"snp_{sample}_with_certs"] = envelope(2, field(report) + b"\x01" + field(certs))
+    evidence["snp_milan_azure_no_certs"] = envelope(2, field(unhex(text(os.path.join(REAL, "snp/milan_azure_report.hex")))) + b"\x00")
+    evidence["tdx_quote_v4"] = envelope(3, field(unhex(text(os.path.join(REAL, "tdx/tdx_quote_v4.hex")))))
+    evidence["sgx_quote_v3"] = envelope(4, field(unhex(text(os.path.join(REAL, "sgx/sgx_quote_v3.hex")))))
+    evidence["nitro_evervault"] = envelope(5, field(base64.b64decode("".join(text(os.path.join(REAL, "nitro/evervault_attestation_doc.b64")).split()))))
+    for name, ev in evidence.items():
+        add("evidence", name, ev)
+
+    # The SEV-SNP CRL parser: a real X.509 v2 CRL (Intel's PCK platform CRL, the only CRL among the
+    # samples; AMD's have the same structure with an RSA-PSS signature), as DER and as PEM.
+    crl = unhex(text(os.path.join(REAL, "sgx/sgx_pck_platform_crl.hex")))
+    add("snp_crl", "sgx_pck_platform_crl_der", crl)
+    pem = base64.b64encode(crl).decode()
+    add("snp_crl", "sgx_pck_platform_crl_pem",
+        "-----BEGIN X509 CRL-----\n" + "\n".join(pem[i:i + 64] for i in range(0, len(pem), 64)) + "\n-----END X509 CRL-----\n")
+
     for rel in ["tdx/tdx_collateral.json", "sgx/sgx_collateral.json"]:
         add("dcap_collateral", os.path.basename(rel)[:-5], raw(os.path.join(REAL, rel)))
     for rel in ["sgx/sgx_tcbinfo_v3_00606a000000.json", "sgx/sgx_qeidentity_v4.json", "sgx/sgx_pck_platform_crl.hex",
@@ -110,6 +155,8 @@ def main():
     nonce = b64url(bytes(range(32)))
     add("kds_bodies", "release", json.dumps({"spec": b64url(b"\x01spec"), "evidence": b64url(b"CLEV\x01"),
                                              "ephemeral_public_key": b64url(bytes(32)), "nonce": nonce}))
+    add("kds_bodies", "release_snp", json.dumps({"spec": b64url(b"\x01spec"), "evidence": b64url(evidence["snp_milan_gcp_with_certs"]),
+                                                 "ephemeral_public_key": b64url(bytes(32)), "nonce": nonce}))
     add("kds_bodies", "replica_join", json.dumps({"nonce": nonce, "evidence": b64url(b"CLEV\x01"),
                                                   "ephemeral_public_key": b64url(bytes(32)), "joiner_nonce": nonce}))
     add("kds_bodies", "caller_nonce", "00" * 32)

@@ -205,15 +205,21 @@ mod tests {
         let mut long = vec![0x30, 0x82, 0x01, 0x00];
         long.extend(vec![0u8; 256]);
         assert_eq!(check_der_sequence(&long), Ok(()));
-        assert!(check_der_sequence(&[0x30, 0x80]).is_err());
-        assert!(check_der_sequence(&[0x30, 0x85, 0, 0, 0, 0, 0]).is_err());
+        assert_eq!(
+            check_der_sequence(&[0x30, 0x80]),
+            Err(Shape::Malformed("bad DER length"))
+        );
+        assert_eq!(
+            check_der_sequence(&[0x30, 0x85, 0, 0, 0, 0, 0]),
+            Err(Shape::Malformed("bad DER length"))
+        );
     }
 
     #[test]
     fn crl_hex_or_der() {
         assert_eq!(crl_der(&[0x30, 0x01, 7]).expect("der"), vec![0x30, 1, 7]);
         assert_eq!(crl_der(b"300107\n").expect("hex"), vec![0x30, 1, 7]);
-        assert!(crl_der(b"zz").is_err());
+        assert_eq!(crl_der(b"zz"), Err(Shape::Malformed("neither DER nor hex")));
         assert_eq!(crl_der(b""), Err(Shape::Truncated));
     }
 
@@ -246,16 +252,34 @@ mod tests {
             signed_json(&body.as_bytes()[..body.len() / 2], "tcbInfo"),
             Err(Shape::Truncated)
         );
-        assert!(signed_json(b"<html>", "tcbInfo").is_err());
-        assert!(signed_json(body.as_bytes(), "enclaveIdentity").is_err());
+        assert_eq!(
+            signed_json(b"<html>", "tcbInfo"),
+            Err(Shape::Malformed("not JSON"))
+        );
+        assert_eq!(
+            signed_json(body.as_bytes(), "enclaveIdentity"),
+            Err(Shape::Malformed("the signed object is missing"))
+        );
         let short = format!(r#"{{"tcbInfo":{inner},"signature":"abcd"}}"#);
-        assert!(signed_json(short.as_bytes(), "tcbInfo").is_err());
+        assert_eq!(
+            signed_json(short.as_bytes(), "tcbInfo"),
+            Err(Shape::Malformed("the signature is not 64 bytes"))
+        );
         // Not an object at the top, or the signed value not an object, or the signature not a string.
-        assert!(signed_json(format!("[{inner}]").as_bytes(), "tcbInfo").is_err());
+        assert_eq!(
+            signed_json(format!("[{inner}]").as_bytes(), "tcbInfo"),
+            Err(Shape::Malformed("not a JSON object"))
+        );
         let not_obj = format!(r#"{{"tcbInfo":[1],"signature":"{sig}"}}"#);
-        assert!(signed_json(not_obj.as_bytes(), "tcbInfo").is_err());
+        assert_eq!(
+            signed_json(not_obj.as_bytes(), "tcbInfo"),
+            Err(Shape::Malformed("the signed object is missing"))
+        );
         let num_sig = format!(r#"{{"tcbInfo":{inner},"signature":1}}"#);
-        assert!(signed_json(num_sig.as_bytes(), "tcbInfo").is_err());
+        assert_eq!(
+            signed_json(num_sig.as_bytes(), "tcbInfo"),
+            Err(Shape::Malformed("the signature is missing"))
+        );
         // Escapes inside the signed text survive byte for byte; an escaped key still matches.
         let escaped = r#"{"a":"\u00e9\n","b":"\/"}"#;
         let body = format!(r#"{{"tcb\u0049nfo":{escaped},"signature":"{sig}"}}"#);
@@ -290,7 +314,13 @@ mod tests {
             pem_certificates(&pem.as_bytes()[..20]),
             Err(Shape::Truncated)
         );
-        assert!(pem_certificates(b"hello").is_err());
-        assert!(pem_certificates(format!("{PEM_BEGIN}\n!!\n{PEM_END}").as_bytes()).is_err());
+        assert_eq!(
+            pem_certificates(b"hello"),
+            Err(Shape::Malformed("no PEM certificate"))
+        );
+        assert_eq!(
+            pem_certificates(format!("{PEM_BEGIN}\n!!\n{PEM_END}").as_bytes()),
+            Err(Shape::Malformed("PEM body is not base64"))
+        );
     }
 }

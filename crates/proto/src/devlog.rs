@@ -292,20 +292,41 @@ mod tests {
             bad[i] ^= 1;
             assert!(kp.open("p", "f", &bad).is_err(), "bit flip at {i}");
         }
-        assert!(kp.open("p", "g", &sealed).is_err(), "other function");
-        assert!(kp.open("q", "f", &sealed).is_err(), "other project");
+        assert!(
+            matches!(kp.open("p", "g", &sealed), Err(Error::DecryptionFailed)),
+            "other function"
+        );
+        assert!(
+            matches!(kp.open("q", "f", &sealed), Err(Error::DecryptionFailed)),
+            "other project"
+        );
         assert!(kp.open("p", "f", &sealed[..20]).is_err(), "truncated");
         let other = LogKeyPair::generate(&mut FixedBytes::new(&[8]));
-        assert!(other.open("p", "f", &sealed).is_err(), "other key");
+        assert!(
+            matches!(other.open("p", "f", &sealed), Err(Error::DecryptionFailed)),
+            "other key"
+        );
     }
 
     #[test]
     fn bad_public_keys_are_refused() {
-        assert!(LogPublicKey::from_hex("00").is_err());
+        assert!(matches!(
+            LogPublicKey::from_hex("00"),
+            Err(Error::InvalidHex { .. })
+        ));
         let zero = LogPublicKey::from_hex(&"0".repeat(64)).expect("hex");
-        assert!(zero.validate().is_err(), "all-zero point");
+        assert!(
+            matches!(zero.validate(), Err(Error::InvalidPublicKey)),
+            "all-zero point"
+        );
         let sealed = seal_log(&zero, "p", "f", &record(), &mut FixedBytes::new(&[9]));
-        assert!(sealed.is_err(), "sealing to a low-order point fails");
-        assert!(LogPublicKey::from_hex(&"g".repeat(64)).is_err());
+        assert!(
+            matches!(sealed, Err(Error::InvalidPublicKey)),
+            "sealing to a low-order point fails"
+        );
+        assert!(matches!(
+            LogPublicKey::from_hex(&"g".repeat(64)),
+            Err(Error::InvalidHex { .. })
+        ));
     }
 }

@@ -290,7 +290,10 @@ mod tests {
             scope("p", Some("f"), "API_KEY", 3),
         ] {
             assert!(
-                open_secret(std::slice::from_ref(&k), &other, &sealed).is_err(),
+                matches!(
+                    open_secret(std::slice::from_ref(&k), &other, &sealed),
+                    Err(Error::DecryptionFailed)
+                ),
                 "{other:?}"
             );
         }
@@ -320,24 +323,24 @@ mod tests {
         }
         let k = key();
         let big = vec![0u8; MAX_SECRET_VALUE + 1];
-        assert!(
+        assert!(matches!(
             seal_secret(
                 k.config(),
                 &scope("p", None, "A", 1),
                 &big,
                 &mut FixedBytes::new(&[1])
-            )
-            .is_err()
-        );
-        assert!(
+            ),
+            Err(Error::LengthOutOfRange { .. })
+        ));
+        assert!(matches!(
             seal_secret(
                 k.config(),
                 &scope("p", None, "1A", 1),
                 b"v",
                 &mut FixedBytes::new(&[1])
-            )
-            .is_err()
-        );
+            ),
+            Err(Error::InvalidName { .. })
+        ));
     }
 
     #[test]
@@ -362,19 +365,46 @@ mod tests {
         assert_eq!(SecretSet::decode(&bytes).expect("decode"), set);
         assert_eq!(SecretSet::decode(&[]).expect("empty"), SecretSet::default());
         for n in 1..bytes.len() {
-            assert!(SecretSet::decode(&bytes[..n]).is_err(), "truncated at {n}");
+            assert!(
+                matches!(SecretSet::decode(&bytes[..n]), Err(Error::Truncated { .. })),
+                "truncated at {n}"
+            );
         }
         let mut trailing = bytes.clone();
         trailing.push(0);
-        assert!(SecretSet::decode(&trailing).is_err());
+        assert!(matches!(
+            SecretSet::decode(&trailing),
+            Err(Error::TrailingBytes { .. })
+        ));
         let mut scope_byte = bytes.clone();
         scope_byte[2] = 2;
-        assert!(SecretSet::decode(&scope_byte).is_err(), "unknown scope");
+        assert!(
+            matches!(
+                SecretSet::decode(&scope_byte),
+                Err(Error::LengthOutOfRange {
+                    what: "secret scope",
+                    ..
+                })
+            ),
+            "unknown scope"
+        );
         let mut bad_name = bytes.clone();
         bad_name[5] = b'-';
-        assert!(SecretSet::decode(&bad_name).is_err(), "invalid name");
+        assert!(
+            matches!(SecretSet::decode(&bad_name), Err(Error::InvalidName { .. })),
+            "invalid name"
+        );
         let mut too_many = bytes;
         too_many[..2].copy_from_slice(&((MAX_SECRETS + 1) as u16).to_be_bytes());
-        assert!(SecretSet::decode(&too_many).is_err(), "too many");
+        assert!(
+            matches!(
+                SecretSet::decode(&too_many),
+                Err(Error::LengthOutOfRange {
+                    what: "secret set",
+                    ..
+                })
+            ),
+            "too many"
+        );
     }
 }

@@ -10,11 +10,12 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { appraise, parsePolicy, verifyNitroDocument, verifySnpReport } from "../dist/index.js";
+import { recordSkip } from "./helpers.js";
 import { CLAVE_BIN, missingBinary } from "./platform.js";
 import { NITRO_AT, NITRO_DOC, SNP_AT, SNP_FLIPS, SNP_SAMPLES, flip, pemDer } from "./samples.js";
 
 const run = promisify(execFile);
-const skip = missingBinary();
+const skip = recordSkip("SDK cross-check against the Rust verifier (sdk/js)", missingBinary());
 
 /** `clave evidence verify`: { ok, claims | refusal }. */
 async function rust(args) {

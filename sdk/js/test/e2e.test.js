@@ -20,12 +20,12 @@ import {
 } from "../dist/index.js";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { REPO } from "./helpers.js";
+import { REPO, recordSkip } from "./helpers.js";
 import { CLAVE_BIN, devMeasurements, missingBinary, startDev } from "./platform.js";
 
 const run = promisify(execFile);
 
-const skip = missingBinary();
+const skip = recordSkip("SDK against a real clave dev (sdk/js)", missingBinary());
 
 describe("SDK against a real clave dev", { skip }, () => {
   let dev, m, hello, trust;

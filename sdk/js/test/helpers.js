@@ -1,10 +1,24 @@
 // Shared test helpers: repository paths and the published test vectors kept by the Rust crates.
-import { readFileSync } from "node:fs";
+import { appendFileSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
 
 export const SDK_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 export const REPO = path.resolve(SDK_DIR, "../..");
+
+/**
+ * Records that test group `group` was skipped: `reason` is printed as `CLAVE-SKIPPED: <group>: <reason>`
+ * and, when CLAVE_TEST_SKIP_LOG names a file (`.ci/run` sets it), appended there, so the summary at the
+ * end of `.ci/run` lists it beside the Rust test groups that were skipped. Returns `reason` (for
+ * `{ skip }`), or undefined when there is no reason.
+ */
+export function recordSkip(group, reason) {
+  if (reason === undefined) return undefined;
+  const line = `CLAVE-SKIPPED: ${group}: ${reason}\n`;
+  process.stderr.write(line);
+  if (process.env.CLAVE_TEST_SKIP_LOG) appendFileSync(process.env.CLAVE_TEST_SKIP_LOG, line);
+  return reason;
+}
 
 export function repoFile(rel, enc) {
   return readFileSync(path.join(REPO, rel), enc);

@@ -6,12 +6,12 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, mkdirSync } from "node:fs";
 import path from "node:path";
-import { REPO, SDK_DIR } from "./helpers.js";
+import { REPO, SDK_DIR, recordSkip } from "./helpers.js";
 import { missingBinary, startDev } from "./platform.js";
 
 const CHROMIUM = process.env.CHROMIUM_BIN ?? "/usr/bin/chromium";
 const OUT = path.join(SDK_DIR, "test-output");
-const skip = missingBinary() ?? (existsSync(CHROMIUM) ? undefined : `Chromium not found at ${CHROMIUM} (apt-get install -y chromium, or set CHROMIUM_BIN): browser test skipped`);
+const skip = recordSkip("the clave dev page in headless Chromium (sdk/js)", missingBinary() ?? (existsSync(CHROMIUM) ? undefined : `Chromium not found at ${CHROMIUM} (apt-get install -y chromium, or set CHROMIUM_BIN): browser test skipped`));
 
 describe("the clave dev page in headless Chromium", { skip }, () => {
   let dev, browser, hello, route;
