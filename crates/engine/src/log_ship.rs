@@ -15,7 +15,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use clave_proto::gateway_api::{
-    ENGINE_LOGS_PATH, EngineLogBatch, EngineLogRecord, MAX_ENGINE_LOG_BATCH, MAX_SEALED_LOG_RECORD,
+    ENGINE_LOGS_PATH, EngineLogBatch, EngineLogRecord, MAX_ENGINE_LOG_BATCH, MAX_ENGINE_LOG_BODY,
+    MAX_SEALED_LOG_RECORD,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -154,23 +155,43 @@ async fn run(
         reported: 0,
     };
     let mut stopping = false;
+    // A record that did not fit in the previous batch's body: the first of the next batch.
+    let mut carry: Option<SealedLog> = None;
     loop {
-        let first = tokio::select! {
-            r = rx.recv() => r,
-            _ = &mut stop, if !stopping => {
-                stopping = true;
-                rx.close();
-                continue;
+        let first = if let Some(c) = carry.take() {
+            Some(c)
+        } else {
+            tokio::select! {
+                r = rx.recv() => r,
+                _ = &mut stop, if !stopping => {
+                    stopping = true;
+                    rx.close();
+                    continue;
+                }
             }
         };
         let Some(first) = first else { return };
+        // Bounded by count and by the body a gateway takes: a batch over MAX_ENGINE_LOG_BODY is
+        // refused whole (413), with every other function's records in it.
+        let mut size = json_size(&first);
         let mut batch = vec![first];
+        let mut take = |l: SealedLog, batch: &mut Vec<SealedLog>| {
+            let s = json_size(&l);
+            if size + s > BATCH_BODY_BUDGET {
+                carry = Some(l);
+                false
+            } else {
+                size += s;
+                batch.push(l);
+                true
+            }
+        };
         let linger = tokio::time::sleep(shipper.config.linger);
         tokio::pin!(linger);
         while batch.len() < max && !stopping {
             tokio::select! {
                 r = rx.recv() => match r {
-                    Some(l) => batch.push(l),
+                    Some(l) => if !take(l, &mut batch) { break },
                     None => break,
                 },
                 () = &mut linger => break,
@@ -178,12 +199,25 @@ async fn run(
         }
         while batch.len() < max && stopping {
             match rx.try_recv() {
-                Ok(l) => batch.push(l),
+                Ok(l) => {
+                    if !take(l, &mut batch) {
+                        break;
+                    }
+                }
                 Err(_) => break,
             }
         }
         shipper.deliver(batch, stopping).await;
     }
+}
+
+/// Most bytes of records in one batch's JSON body: the gateway's limit, less room for the rest.
+const BATCH_BODY_BUDGET: usize = MAX_ENGINE_LOG_BODY - (64 << 10);
+
+/// Upper bound of the bytes a record takes in a batch's JSON: its sealed bytes in base64, the
+/// names (escaped at worst) and the field names.
+fn json_size(l: &SealedLog) -> usize {
+    l.sealed.len().div_ceil(3) * 4 + 6 * (l.project.len() + l.function.len()) + 64
 }
 
 struct Shipper {
