@@ -3,7 +3,8 @@
 //! path. Records are sealed inside the engine before they reach this module
 //! ([`crate::devlog`]); nothing here sees plaintext.
 //!
-//! Bounded: the sink hands a record to a queue of [`LogShipConfig::queue`] records and returns at
+//! Bounded: the sink hands a record to a queue of [`LogShipConfig::queue`] records (and
+//! [`LogShipConfig::queue_bytes`] sealed bytes) and returns at
 //! once; when the queue is full the record is dropped and counted, and a call never waits for
 //! delivery. A batch goes to the first gateway that takes it (gateways that share one database
 //! need it only once); when none does, it is retried for [`LogShipConfig::retry_for`] and then
@@ -11,7 +12,7 @@
 //! exports it as a metric) and in the engine's log, as a number only.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use clave_proto::gateway_api::{
@@ -31,6 +32,9 @@ pub struct LogShipConfig {
     pub token: String,
     /// Records held while waiting for delivery; beyond, new records are dropped.
     pub queue: usize,
+    /// Sealed bytes held in the queue; beyond, new records are dropped (with `queue` records of
+    /// up to [`MAX_SEALED_LOG_RECORD`], a count alone would let calls that log much hold gigabytes).
+    pub queue_bytes: usize,
     /// Most records per batch (at most [`MAX_ENGINE_LOG_BATCH`]).
     pub batch: usize,
     /// How long a record waits for others to share its batch.
@@ -44,6 +48,7 @@ impl std::fmt::Debug for LogShipConfig {
         f.debug_struct("LogShipConfig")
             .field("gateways", &self.gateways)
             .field("queue", &self.queue)
+            .field("queue_bytes", &self.queue_bytes)
             .field("batch", &self.batch)
             .field("linger", &self.linger)
             .field("retry_for", &self.retry_for)
@@ -58,6 +63,7 @@ impl LogShipConfig {
             gateways,
             token: token.into(),
             queue: 4096,
+            queue_bytes: 64 << 20,
             batch: 128,
             linger: Duration::from_millis(200),
             retry_for: Duration::from_secs(30),
@@ -121,13 +127,24 @@ pub fn spawn_log_shipper(config: LogShipConfig) -> LogShipper {
     let (tx, rx) = mpsc::channel::<SealedLog>(config.queue.max(1));
     let stats = Arc::new(LogShipStats::default());
     let sink_stats = stats.clone();
+    let queued = Arc::new(AtomicUsize::new(0));
+    let sink_queued = queued.clone();
+    let queue_bytes = config.queue_bytes;
     let sink: LogSink = Arc::new(move |log: SealedLog| {
-        if log.sealed.len() > MAX_SEALED_LOG_RECORD || tx.try_send(log).is_err() {
+        let n = log.sealed.len();
+        if n > MAX_SEALED_LOG_RECORD {
+            sink_stats.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        if sink_queued.fetch_add(n, Ordering::Relaxed) + n > queue_bytes
+            || tx.try_send(log).is_err()
+        {
+            sink_queued.fetch_sub(n, Ordering::Relaxed);
             sink_stats.dropped.fetch_add(1, Ordering::Relaxed);
         }
     });
     let (stop_tx, stop_rx) = oneshot::channel();
-    let task = tokio::spawn(run(config, rx, stats.clone(), stop_rx));
+    let task = tokio::spawn(run(config, rx, stats.clone(), stop_rx, queued));
     LogShipper {
         sink,
         stats,
@@ -141,7 +158,13 @@ async fn run(
     mut rx: mpsc::Receiver<SealedLog>,
     stats: Arc<LogShipStats>,
     mut stop: oneshot::Receiver<()>,
+    queued: Arc<AtomicUsize>,
 ) {
+    // A record out of the queue no longer counts against `queue_bytes`.
+    let out = |l: SealedLog| {
+        queued.fetch_sub(l.sealed.len(), Ordering::Relaxed);
+        l
+    };
     let Some(http) = crate::register::http_client() else {
         tracing::error!("no HTTP client: developer log records will not be delivered");
         return;
@@ -162,7 +185,7 @@ async fn run(
             Some(c)
         } else {
             tokio::select! {
-                r = rx.recv() => r,
+                r = rx.recv() => r.map(out),
                 _ = &mut stop, if !stopping => {
                     stopping = true;
                     rx.close();
@@ -191,7 +214,7 @@ async fn run(
         while batch.len() < max && !stopping {
             tokio::select! {
                 r = rx.recv() => match r {
-                    Some(l) => if !take(l, &mut batch) { break },
+                    Some(l) => if !take(out(l), &mut batch) { break },
                     None => break,
                 },
                 () = &mut linger => break,
@@ -200,7 +223,7 @@ async fn run(
         while batch.len() < max && stopping {
             match rx.try_recv() {
                 Ok(l) => {
-                    if !take(l, &mut batch) {
+                    if !take(out(l), &mut batch) {
                         break;
                     }
                 }

@@ -256,3 +256,26 @@ async fn large_records_of_one_function_do_not_sink_the_batch_of_others() {
     assert_eq!(stats.dropped.load(Ordering::Relaxed), 0);
     shipper.shutdown(Duration::from_secs(2)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_queue_is_bounded_in_bytes_not_only_in_records() {
+    // No gateway answers: with the defaults, 200 records of 900 KiB (each within
+    // MAX_SEALED_LOG_RECORD) must not all be held (180 MB), only up to the byte bound.
+    let mut c = config(vec![dead()]);
+    c.retry_for = Duration::from_secs(60);
+    let shipper = spawn_log_shipper(c);
+    let sink = shipper.sink();
+    let stats = shipper.stats();
+    for i in 0..200 {
+        sink(SealedLog {
+            sealed: vec![1; 900 << 10],
+            ..record(i)
+        });
+    }
+    let dropped = stats.dropped.load(Ordering::Relaxed);
+    assert!(
+        dropped >= 100,
+        "only {dropped} of 200 records of 900 KiB dropped: the queue holds them all"
+    );
+    shipper.shutdown(Duration::from_secs(2)).await;
+}
