@@ -3,7 +3,8 @@
 //! path. Records are sealed inside the engine before they reach this module
 //! ([`crate::devlog`]); nothing here sees plaintext.
 //!
-//! Bounded: the sink hands a record to a queue of [`LogShipConfig::queue`] records and returns at
+//! Bounded: the sink hands a record to a queue of [`LogShipConfig::queue`] records (and
+//! [`LogShipConfig::queue_bytes`] sealed bytes) and returns at
 //! once; when the queue is full the record is dropped and counted, and a call never waits for
 //! delivery. A batch goes to the first gateway that takes it (gateways that share one database
 //! need it only once); when none does, it is retried for [`LogShipConfig::retry_for`] and then
@@ -11,11 +12,12 @@
 //! exports it as a metric) and in the engine's log, as a number only.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use clave_proto::gateway_api::{
-    ENGINE_LOGS_PATH, EngineLogBatch, EngineLogRecord, MAX_ENGINE_LOG_BATCH, MAX_SEALED_LOG_RECORD,
+    ENGINE_LOGS_PATH, EngineLogBatch, EngineLogRecord, MAX_ENGINE_LOG_BATCH, MAX_ENGINE_LOG_BODY,
+    MAX_SEALED_LOG_RECORD,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -30,6 +32,9 @@ pub struct LogShipConfig {
     pub token: String,
     /// Records held while waiting for delivery; beyond, new records are dropped.
     pub queue: usize,
+    /// Sealed bytes held in the queue; beyond, new records are dropped (with `queue` records of
+    /// up to [`MAX_SEALED_LOG_RECORD`], a count alone would let calls that log much hold gigabytes).
+    pub queue_bytes: usize,
     /// Most records per batch (at most [`MAX_ENGINE_LOG_BATCH`]).
     pub batch: usize,
     /// How long a record waits for others to share its batch.
@@ -43,6 +48,7 @@ impl std::fmt::Debug for LogShipConfig {
         f.debug_struct("LogShipConfig")
             .field("gateways", &self.gateways)
             .field("queue", &self.queue)
+            .field("queue_bytes", &self.queue_bytes)
             .field("batch", &self.batch)
             .field("linger", &self.linger)
             .field("retry_for", &self.retry_for)
@@ -57,6 +63,7 @@ impl LogShipConfig {
             gateways,
             token: token.into(),
             queue: 4096,
+            queue_bytes: 64 << 20,
             batch: 128,
             linger: Duration::from_millis(200),
             retry_for: Duration::from_secs(30),
@@ -120,13 +127,24 @@ pub fn spawn_log_shipper(config: LogShipConfig) -> LogShipper {
     let (tx, rx) = mpsc::channel::<SealedLog>(config.queue.max(1));
     let stats = Arc::new(LogShipStats::default());
     let sink_stats = stats.clone();
+    let queued = Arc::new(AtomicUsize::new(0));
+    let sink_queued = queued.clone();
+    let queue_bytes = config.queue_bytes;
     let sink: LogSink = Arc::new(move |log: SealedLog| {
-        if log.sealed.len() > MAX_SEALED_LOG_RECORD || tx.try_send(log).is_err() {
+        let n = log.sealed.len();
+        if n > MAX_SEALED_LOG_RECORD {
+            sink_stats.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        if sink_queued.fetch_add(n, Ordering::Relaxed) + n > queue_bytes
+            || tx.try_send(log).is_err()
+        {
+            sink_queued.fetch_sub(n, Ordering::Relaxed);
             sink_stats.dropped.fetch_add(1, Ordering::Relaxed);
         }
     });
     let (stop_tx, stop_rx) = oneshot::channel();
-    let task = tokio::spawn(run(config, rx, stats.clone(), stop_rx));
+    let task = tokio::spawn(run(config, rx, stats.clone(), stop_rx, queued));
     LogShipper {
         sink,
         stats,
@@ -140,7 +158,13 @@ async fn run(
     mut rx: mpsc::Receiver<SealedLog>,
     stats: Arc<LogShipStats>,
     mut stop: oneshot::Receiver<()>,
+    queued: Arc<AtomicUsize>,
 ) {
+    // A record out of the queue no longer counts against `queue_bytes`.
+    let out = |l: SealedLog| {
+        queued.fetch_sub(l.sealed.len(), Ordering::Relaxed);
+        l
+    };
     let Some(http) = crate::register::http_client() else {
         tracing::error!("no HTTP client: developer log records will not be delivered");
         return;
@@ -154,23 +178,43 @@ async fn run(
         reported: 0,
     };
     let mut stopping = false;
+    // A record that did not fit in the previous batch's body: the first of the next batch.
+    let mut carry: Option<SealedLog> = None;
     loop {
-        let first = tokio::select! {
-            r = rx.recv() => r,
-            _ = &mut stop, if !stopping => {
-                stopping = true;
-                rx.close();
-                continue;
+        let first = if let Some(c) = carry.take() {
+            Some(c)
+        } else {
+            tokio::select! {
+                r = rx.recv() => r.map(out),
+                _ = &mut stop, if !stopping => {
+                    stopping = true;
+                    rx.close();
+                    continue;
+                }
             }
         };
         let Some(first) = first else { return };
+        // Bounded by count and by the body a gateway takes: a batch over MAX_ENGINE_LOG_BODY is
+        // refused whole (413), with every other function's records in it.
+        let mut size = json_size(&first);
         let mut batch = vec![first];
+        let mut take = |l: SealedLog, batch: &mut Vec<SealedLog>| {
+            let s = json_size(&l);
+            if size + s > BATCH_BODY_BUDGET {
+                carry = Some(l);
+                false
+            } else {
+                size += s;
+                batch.push(l);
+                true
+            }
+        };
         let linger = tokio::time::sleep(shipper.config.linger);
         tokio::pin!(linger);
         while batch.len() < max && !stopping {
             tokio::select! {
                 r = rx.recv() => match r {
-                    Some(l) => batch.push(l),
+                    Some(l) => if !take(out(l), &mut batch) { break },
                     None => break,
                 },
                 () = &mut linger => break,
@@ -178,12 +222,25 @@ async fn run(
         }
         while batch.len() < max && stopping {
             match rx.try_recv() {
-                Ok(l) => batch.push(l),
+                Ok(l) => {
+                    if !take(out(l), &mut batch) {
+                        break;
+                    }
+                }
                 Err(_) => break,
             }
         }
         shipper.deliver(batch, stopping).await;
     }
+}
+
+/// Most bytes of records in one batch's JSON body: the gateway's limit, less room for the rest.
+const BATCH_BODY_BUDGET: usize = MAX_ENGINE_LOG_BODY - (64 << 10);
+
+/// Upper bound of the bytes a record takes in a batch's JSON: its sealed bytes in base64, the
+/// names (escaped at worst) and the field names.
+fn json_size(l: &SealedLog) -> usize {
+    l.sealed.len().div_ceil(3) * 4 + 6 * (l.project.len() + l.function.len()) + 64
 }
 
 struct Shipper {

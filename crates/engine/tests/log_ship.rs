@@ -197,3 +197,85 @@ async fn a_refusing_gateway_gets_no_retries() {
     assert_eq!(seen.lock().expect("lock").len(), 1, "asked once");
     shipper.shutdown(Duration::from_secs(2)).await;
 }
+
+/// A stand-in gateway with the real route's body limit (`MAX_ENGINE_LOG_BODY`: 413 beyond).
+async fn limited_gateway() -> (String, Seen) {
+    let seen: Seen = Arc::default();
+    let s = seen.clone();
+    let app = Router::new().route(
+        ENGINE_LOGS_PATH,
+        post(move |body: axum::body::Bytes| {
+            let s = s.clone();
+            async move {
+                let batch: EngineLogBatch = serde_json::from_slice(&body).expect("a batch");
+                s.lock().expect("lock").push((None, batch));
+                (StatusCode::OK, "{\"stored\":0,\"refused\":0}")
+            }
+        })
+        .layer(axum::extract::DefaultBodyLimit::max(
+            clave_proto::gateway_api::MAX_ENGINE_LOG_BODY,
+        )),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_records_of_one_function_do_not_sink_the_batch_of_others() {
+    // Records each within MAX_SEALED_LOG_RECORD, that together exceed the gateway's body limit:
+    // another project's small record in the same batch must still be delivered.
+    let (url, seen) = limited_gateway().await;
+    let shipper = spawn_log_shipper(config(vec![url]));
+    let sink = shipper.sink();
+    let stats = shipper.stats();
+    sink(SealedLog {
+        project: "victim".into(),
+        ..record(0)
+    });
+    for i in 1..=20 {
+        sink(SealedLog {
+            project: "noisy".into(),
+            sealed: vec![7; 700 << 10],
+            ..record(i)
+        });
+    }
+    until("every record is delivered or dropped", || {
+        stats.delivered.load(Ordering::Relaxed) + stats.dropped.load(Ordering::Relaxed) == 21
+    })
+    .await;
+    let got = seen.lock().expect("lock").clone();
+    assert!(
+        got.iter()
+            .any(|(_, b)| b.records.iter().any(|r| r.project == "victim")),
+        "the victim's record was lost with the oversized batch"
+    );
+    assert_eq!(stats.dropped.load(Ordering::Relaxed), 0);
+    shipper.shutdown(Duration::from_secs(2)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_queue_is_bounded_in_bytes_not_only_in_records() {
+    // No gateway answers: with the defaults, 200 records of 900 KiB (each within
+    // MAX_SEALED_LOG_RECORD) must not all be held (180 MB), only up to the byte bound.
+    let mut c = config(vec![dead()]);
+    c.retry_for = Duration::from_secs(60);
+    let shipper = spawn_log_shipper(c);
+    let sink = shipper.sink();
+    let stats = shipper.stats();
+    for i in 0..200 {
+        sink(SealedLog {
+            sealed: vec![1; 900 << 10],
+            ..record(i)
+        });
+    }
+    let dropped = stats.dropped.load(Ordering::Relaxed);
+    assert!(
+        dropped >= 100,
+        "only {dropped} of 200 records of 900 KiB dropped: the queue holds them all"
+    );
+    shipper.shutdown(Duration::from_secs(2)).await;
+}
