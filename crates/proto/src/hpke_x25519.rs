@@ -239,14 +239,35 @@ struct Context {
     exporter_secret: Zeroizing<[u8; NH]>,
 }
 
+/// `psk_id_hash || info_hash` of the base mode (RFC 9180 §5.1): public values fixed by the suite
+/// and `info` (for OHTTP, the key configuration), so each thread computes them once per
+/// configuration instead of twice per message.
+fn base_mode_hashes(suite_id: &[u8; 10], info: &[u8]) -> [u8; 2 * NH] {
+    type Last = Option<([u8; 10], Vec<u8>, [u8; 2 * NH])>;
+    thread_local! {
+        static LAST: std::cell::RefCell<Last> = const { std::cell::RefCell::new(None) };
+    }
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        if let Some((s, i, h)) = last.as_ref()
+            && s == suite_id
+            && i == info
+        {
+            return *h;
+        }
+        let mut h = [0u8; 2 * NH];
+        h[..NH].copy_from_slice(labeled_extract(suite_id, b"", b"psk_id_hash", b"").as_ref());
+        h[NH..].copy_from_slice(labeled_extract(suite_id, b"", b"info_hash", info).as_ref());
+        *last = Some((*suite_id, info.to_vec(), h));
+        h
+    })
+}
+
 fn key_schedule(aead_id: u16, shared_secret: &[u8; 32], info: &[u8]) -> Result<Context> {
     let alg = aead_algorithm(aead_id)?;
     let suite_id = hpke_suite_id(aead_id);
-    let psk_id_hash = labeled_extract(&suite_id, b"", b"psk_id_hash", b"");
-    let info_hash = labeled_extract(&suite_id, b"", b"info_hash", info);
     let mut ksc = [0u8; 1 + 2 * NH];
-    ksc[1..=NH].copy_from_slice(psk_id_hash.as_ref());
-    ksc[1 + NH..].copy_from_slice(info_hash.as_ref());
+    ksc[1..].copy_from_slice(&base_mode_hashes(&suite_id, info));
     let secret = labeled_extract(&suite_id, shared_secret, b"secret", b"");
     let prk = hmac::Key::new(hmac::HMAC_SHA256, secret.as_ref());
     let mut key = Zeroizing::new([0u8; 32]);
