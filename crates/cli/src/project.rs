@@ -289,11 +289,28 @@ GREETING = "Hello"
         assert!(e.starts_with("1:"), "{e}");
         let e = parse("name = \"x\"\nsecrets = [\"API-KEY\"]\n").expect_err("secret name");
         assert!(e.starts_with("2:"), "{e}");
-        assert!(parse("name = \"Bad_Name\"\n").is_err());
-        assert!(parse("compatibility_date = \"2026-13-01\"\n").is_err());
-        assert!(parse("outbound = [\"https://x\"]\n").is_err());
-        assert!(parse("secrets = [\"A\"]\n[vars]\nA = \"1\"\n").is_err());
-        assert!(parse("name = \"a\"\nname = \"b\"\n").is_err());
+        for (text, want) in [
+            (
+                "name = \"Bad_Name\"\n",
+                "1:1: name \"Bad_Name\" is not a valid function name",
+            ),
+            (
+                "compatibility_date = \"2026-13-01\"\n",
+                "1:1: compatibility_date \"2026-13-01\" is not a date",
+            ),
+            (
+                "outbound = [\"https://x\"]\n",
+                "1:1: outbound host \"https://x\" is not a host name",
+            ),
+            (
+                "secrets = [\"A\"]\n[vars]\nA = \"1\"\n",
+                "2:1: \"A\" is both a var and a secret",
+            ),
+            ("name = \"a\"\nname = \"b\"\n", "2:1: duplicate key"),
+        ] {
+            let e = parse(text).expect_err(text);
+            assert!(e.starts_with(want), "{text:?}: {e}");
+        }
     }
 
     #[test]

@@ -1419,33 +1419,59 @@ fn audit_catches_double_lost_and_unexplained_runs() {
     // An async call cut short by a kill and run again is fine.
     let rerun = good.clone() + &run("queued", 200);
     assert!(audit(&sent, &parse_run_log(&rerun), &kills).is_ok());
-    for (bad, why) in [
+    // Each bad log is refused for its own miscount:
+    // (log, whom the complaint names first, the problem, what the case models).
+    for (bad, who, problem, why) in [
         (
             good.clone() + &run("ok", 40),
+            "ok (",
+            "answered OK but did not run exactly once",
             "double execution of an OK call",
         ),
-        (run("ok", 10) + &run("broken", 20), "lost async call"),
+        (
+            run("ok", 10) + &run("broken", 20),
+            "queued (",
+            "accepted but never ran to completion (lost)",
+            "lost async call",
+        ),
         (
             good.clone() + &run("queued", 40),
+            "queued (",
+            "accepted and ran twice without a kill in between",
             "async run twice with no kill between",
         ),
         (
             good.clone() + &run("refused", 40),
+            "refused (",
+            "refused as \"not run\" but ran",
             "a \"not run\" refusal that ran",
         ),
         (
             good.clone() + &run("broken", 40),
+            "broken (",
+            "ambiguous but ran more than once",
             "an ambiguous call run twice",
         ),
-        (good.clone() + &run("never-sent", 40), "a run nobody sent"),
+        (
+            good.clone() + &run("never-sent", 40),
+            "a body that was never sent ran",
+            "",
+            "a run nobody sent",
+        ),
         (
             good.replace("done", "start"),
+            "ok (",
+            "answered OK but did not run exactly once",
             "an OK call that never completed",
         ),
     ] {
+        let Err(errs) = audit(&sent, &parse_run_log(&bad), &kills) else {
+            panic!("not caught: {why}");
+        };
         assert!(
-            audit(&sent, &parse_run_log(&bad), &kills).is_err(),
-            "not caught: {why}"
+            errs.iter()
+                .any(|e| e.starts_with(who) && e.contains(problem)),
+            "{why}: wanted {who}…{problem}, got {errs:#?}"
         );
     }
 }

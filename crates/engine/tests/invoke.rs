@@ -79,7 +79,8 @@ async fn swapped_sealed_code_is_refused_without_running() {
         .invoke(h.job(&routed, enc), NOW)
         .await
         .expect("sealed");
-    assert!(opener.open(&sealed).expect("opens").is_err());
+    let err = opener.open(&sealed).expect("opens").expect_err("refused");
+    assert_eq!(err.kind, ProblemKind::Internal, "{err}");
     assert_eq!(h.runs(), 0);
 }
 
@@ -399,8 +400,10 @@ async fn http_attestation_ready_and_health() {
     let policy = Policy::insecure_dev([engine_measurement()]).expect("policy");
     clave_attest::verify(&ev, &policy, &engine_attestation_report_data(&nonce), NOW)
         .expect("engine evidence binds the nonce");
+    let r = clave_attest::verify(&ev, &policy, &engine_attestation_report_data(&[8; 16]), NOW);
     assert!(
-        clave_attest::verify(&ev, &policy, &engine_attestation_report_data(&[8; 16]), NOW).is_err()
+        matches!(r, Err(clave_attest::Error::UserDataMismatch)),
+        "another nonce: {r:?}"
     );
     let resp = app
         .clone()

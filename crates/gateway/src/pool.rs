@@ -615,20 +615,25 @@ mod tests {
             "http://user:pw@x",
             "javascript:alert(1)",
         ] {
-            assert!(normalize_engine_url(bad).is_err(), "{bad:?}");
+            let r = normalize_engine_url(bad);
+            assert!(matches!(r, Err(Error::BadRemoteUrl)), "{bad:?}: {r:?}");
         }
         let long = format!("http://{}.example", "a".repeat(600));
-        assert!(normalize_engine_url(&long).is_err());
+        let r = normalize_engine_url(&long);
+        assert!(matches!(r, Err(Error::BadRemoteUrl)), "{r:?}");
     }
 
     #[tokio::test]
     async fn dns_sources_resolve_to_engines() {
         assert!(
-            EnginePool::with_config(EnginePoolConfig {
-                engines: vec!["dns+http://localhost:7001/path".into()],
-                ..EnginePoolConfig::default()
-            })
-            .is_err()
+            matches!(
+                EnginePool::with_config(EnginePoolConfig {
+                    engines: vec!["dns+http://localhost:7001/path".into()],
+                    ..EnginePoolConfig::default()
+                }),
+                Err(Error::BadRemoteUrl)
+            ),
+            "a DNS source names a host and port only"
         );
         let pool = EnginePool::with_config(EnginePoolConfig {
             engines: vec!["dns+http://localhost:9".into()],

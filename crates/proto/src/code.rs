@@ -327,15 +327,28 @@ mod env_tests {
         let good = manifest_json(&format!(r#","vars":{{"A":"1"}},"secrets":["B"]{key}"#));
         let m = Manifest::from_bytes(&good).expect("good");
         assert_eq!(m.to_bytes(), good);
-        for bad in [
-            r#","vars":{"1A":"x"}"#,
-            r#","secrets":["a-b"]"#,
-            r#","secrets":["A","A"]"#,
-            r#","vars":{"A":"1"},"secrets":["A"]"#,
-            r#","log_key":"zz""#,
-            r#","log_key":"abcd""#,
+        for (bad, why) in [
+            (
+                r#","vars":{"1A":"x"}"#,
+                "\"1A\" is not a valid var or secret name",
+            ),
+            (
+                r#","secrets":["a-b"]"#,
+                "\"a-b\" is not a valid var or secret name",
+            ),
+            (r#","secrets":["A","A"]"#, "\"A\" is listed twice"),
+            (
+                r#","vars":{"A":"1"},"secrets":["A"]"#,
+                "\"A\" is listed twice",
+            ),
+            (r#","log_key":"zz""#, "log_key is not 64 hex digits"),
+            (r#","log_key":"abcd""#, "log_key is not 64 hex digits"),
         ] {
-            assert!(Manifest::from_bytes(&manifest_json(bad)).is_err(), "{bad}");
+            let r = Manifest::from_bytes(&manifest_json(bad));
+            assert!(
+                matches!(&r, Err(Error::InvalidJson { reason, .. }) if reason.contains(why)),
+                "{bad}: {r:?}"
+            );
         }
     }
 }

@@ -290,7 +290,8 @@ mod tests {
         for i in 0..sealed.len() {
             let mut bad = sealed.clone();
             bad[i] ^= 1;
-            assert!(kp.open("p", "f", &bad).is_err(), "bit flip at {i}");
+            let r = kp.open("p", "f", &bad);
+            assert!(crate::ohttp::refused_flip(i, &r), "bit flip at {i}: {r:?}");
         }
         assert!(
             matches!(kp.open("p", "g", &sealed), Err(Error::DecryptionFailed)),
@@ -300,7 +301,11 @@ mod tests {
             matches!(kp.open("q", "f", &sealed), Err(Error::DecryptionFailed)),
             "other project"
         );
-        assert!(kp.open("p", "f", &sealed[..20]).is_err(), "truncated");
+        let r = kp.open("p", "f", &sealed[..20]);
+        assert!(
+            matches!(r, Err(Error::Truncated { .. })),
+            "truncated: {r:?}"
+        );
         let other = LogKeyPair::generate(&mut FixedBytes::new(&[8]));
         assert!(
             matches!(other.open("p", "f", &sealed), Err(Error::DecryptionFailed)),

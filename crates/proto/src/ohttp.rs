@@ -676,6 +676,19 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Test helper: whether `r`, the result of opening a sealed message with one bit flipped at byte
+/// `i`, is refused for the reason that byte implies (header field, else authentication).
+#[cfg(test)]
+pub(crate) fn refused_flip<T>(i: usize, r: &Result<T>) -> bool {
+    match i {
+        0 => matches!(r, Err(Error::UnknownKeyId(_))),
+        1 | 2 => matches!(r, Err(Error::UnsupportedKem(_))),
+        3 | 4 => matches!(r, Err(Error::UnsupportedKdf(_))),
+        5 | 6 => matches!(r, Err(Error::UnsupportedAead(_))),
+        _ => matches!(r, Err(Error::DecryptionFailed)),
+    }
+}
+
 /// Test-only hooks that make RFC known-answer tests reproducible. Never use them in a service.
 #[doc(hidden)]
 pub mod testing;

@@ -359,26 +359,63 @@ mod tests {
     #[test]
     fn decode_refuses_non_canonical_text() {
         let good = two().encode();
+        let malformed = |why| BundleError::Malformed(why);
+        let no_length = malformed("a field does not start with its length");
+        let no_newline = malformed("a field does not end with a newline");
+        let unsorted = malformed("module paths are not in strictly increasing byte order");
         let cases = [
-            good.replacen("8:lib", "08:lib", 1),
-            good.replacen("8:lib/a.js", "9:lib/a.js", 1),
-            format!("{good}x"),
-            good[..good.len() - 1].to_owned(),
+            (
+                good.replacen("8:lib", "08:lib", 1),
+                malformed("a field length is not a decimal number without leading zeros"),
+            ),
+            (
+                good.replacen("8:lib/a.js", "9:lib/a.js", 1),
+                no_newline.clone(),
+            ),
+            (format!("{good}x"), no_length.clone()),
+            (good[..good.len() - 1].to_owned(), no_newline),
             // Unsorted.
-            "\0clave-bundle/1\n4:b.js\n4:b.js\n0:\n4:a.js\n0:\n".to_owned(),
+            (
+                "\0clave-bundle/1\n4:b.js\n4:b.js\n0:\n4:a.js\n0:\n".to_owned(),
+                unsorted.clone(),
+            ),
             // Repeated.
-            "\0clave-bundle/1\n4:a.js\n4:a.js\n0:\n4:a.js\n0:\n".to_owned(),
+            (
+                "\0clave-bundle/1\n4:a.js\n4:a.js\n0:\n4:a.js\n0:\n".to_owned(),
+                unsorted,
+            ),
             // One module.
-            "\0clave-bundle/1\n4:a.js\n4:a.js\n0:\n".to_owned(),
+            (
+                "\0clave-bundle/1\n4:a.js\n4:a.js\n0:\n".to_owned(),
+                malformed(
+                    "a bundle holds at least two modules (one module is deployed as its source)",
+                ),
+            ),
             // Entry missing.
-            "\0clave-bundle/1\n4:c.js\n4:a.js\n0:\n4:b.js\n0:\n".to_owned(),
-            // Bad path.
-            "\0clave-bundle/1\n4:a.js\n4:a.js\n0:\n7:../b.js\n0:\n".to_owned(),
-            "\0clave-bundle/1\n".to_owned(),
-            "\0clave-bundle/1\n99999999999999999999999:".to_owned(),
+            (
+                "\0clave-bundle/1\n4:c.js\n4:a.js\n0:\n4:b.js\n0:\n".to_owned(),
+                BundleError::MissingEntry("c.js".to_owned()),
+            ),
+            // Bad path (sorted after "a.js", so the path check is what refuses it).
+            (
+                "\0clave-bundle/1\n4:a.js\n4:a.js\n0:\n9:b/../c.js\n0:\n".to_owned(),
+                BundleError::InvalidPath {
+                    path: "b/../c.js".to_owned(),
+                    reason: "has an empty, '.' or '..' segment",
+                },
+            ),
+            ("\0clave-bundle/1\n".to_owned(), no_length.clone()),
+            (
+                "\0clave-bundle/1\n99999999999999999999999:".to_owned(),
+                no_length,
+            ),
+            (
+                "\0clave-bundle/1\n99999999999999999999:".to_owned(),
+                malformed("a field length is too large"),
+            ),
         ];
-        for c in cases {
-            assert!(Bundle::decode(&c).is_err(), "{c:?}");
+        for (c, want) in cases {
+            assert_eq!(Bundle::decode(&c), Err(want), "{c:?}");
         }
     }
 
@@ -418,9 +455,23 @@ mod tests {
             resolve("i.js", "/etc/passwd"),
             Err(BundleError::Unsupported { .. })
         ));
-        assert!(resolve("i.js", "./").is_err());
-        assert!(resolve("i.js", ".//a.js").is_err());
-        assert!(check_path("a\\b.js").is_err());
-        assert!(check_path("clave:prelude").is_err());
+        let invalid = |path: &str, reason| BundleError::InvalidPath {
+            path: path.to_owned(),
+            reason,
+        };
+        assert_eq!(resolve("i.js", "./"), Err(invalid("", "empty")));
+        assert_eq!(
+            resolve("i.js", ".//a.js"),
+            Err(invalid(
+                "/a.js",
+                "absolute (must be relative to the bundle root)"
+            ))
+        );
+        let odd = "contains a backslash, a colon or a control character";
+        assert_eq!(check_path("a\\b.js"), Err(invalid("a\\b.js", odd)));
+        assert_eq!(
+            check_path("clave:prelude"),
+            Err(invalid("clave:prelude", odd))
+        );
     }
 }

@@ -321,22 +321,30 @@ fn fast_functions_run_inline_until_they_are_slow_once() {
         "done"
     );
     assert!(
-        pool.run_inline(hs, slow, req("fast"), Limits::default())
-            .is_err(),
-        "a function that overran the budget goes to the workers"
+        matches!(
+            pool.run_inline(hs, slow, req("fast"), Limits::default()),
+            Err(back) if back == req("fast")
+        ),
+        "a function that overran the budget goes to the workers, its request given back intact"
     );
     let deep = Limits {
         stack_bytes: clave_sandbox::INLINE_MAX_STACK * 2,
         ..Limits::default()
     };
-    assert!(pool.run_inline(h, COUNTER, req(""), deep).is_err());
+    assert!(
+        matches!(pool.run_inline(h, COUNTER, req("deep"), deep), Err(back) if back == req("deep")),
+        "a stack limit beyond the inline maximum is not run inline"
+    );
     let off = SandboxPool::new(PoolConfig {
         workers: 1,
         ..PoolConfig::default()
     })
     .expect("pool");
     assert!(
-        off.run_inline(h, COUNTER, req(""), Limits::default())
-            .is_err()
+        matches!(
+            off.run_inline(h, COUNTER, req("off"), Limits::default()),
+            Err(back) if back == req("off")
+        ),
+        "inline execution is off by default"
     );
 }

@@ -198,6 +198,13 @@ mod tests {
             read_data(Some(&format!("@{}", txt.display()))).expect("text"),
             b"[1,"
         );
-        assert!(read_data(Some("@/nonexistent/x")).is_err());
+        let e = read_data(Some("@/nonexistent/x")).expect_err("missing file");
+        assert_eq!(e.code, exit::USAGE);
+        assert!(
+            e.message
+                .starts_with("cannot read input file /nonexistent/x: "),
+            "{}",
+            e.message
+        );
     }
 }

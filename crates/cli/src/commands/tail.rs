@@ -290,7 +290,13 @@ mod tests {
         assert_eq!(parse_since("1h").expect("h"), 3600);
         assert_eq!(parse_since("2d").expect("d"), 172_800);
         for bad in ["", "h", "1", "1w", "-1h", "1.5h", "99999999999999999999d"] {
-            assert!(parse_since(bad).is_err(), "{bad}");
+            let e = parse_since(bad).expect_err(bad);
+            assert_eq!(e.code, crate::output::exit::USAGE, "{bad}");
+            assert!(
+                e.message.starts_with(&format!("--since {bad:?}: ")),
+                "{bad}: {}",
+                e.message
+            );
         }
     }
 }

@@ -28,14 +28,34 @@ fn arg_parsing() {
     .expect("parse");
     assert_eq!(a.tee, TeeArg::Nitro);
     assert_eq!(a.expect_pcr.len(), 2);
-    assert!(parse(&["--evidence", "x"]).is_err(), "--tee is required");
-    assert!(parse(&["--tee", "sev", "--evidence", "x"]).is_err());
-    assert!(
-        parse(&["--tee", "snp", "--evidence", "x", "--collateral-cache", "d"]).is_err(),
-        "--collateral-cache needs --fetch-collateral"
+    use clap::error::ErrorKind;
+    let refused = |a: &[&str], kind: ErrorKind, names: &[&str]| {
+        let e = parse(a).expect_err("refused");
+        assert_eq!(e.kind(), kind, "{a:?}: {e}");
+        let text = e.to_string();
+        for n in names {
+            assert!(text.contains(n), "{a:?}: {text}");
+        }
+    };
+    // --tee is required.
+    refused(
+        &["--evidence", "x"],
+        ErrorKind::MissingRequiredArgument,
+        &["--tee"],
     );
-    assert!(
-        parse(&[
+    refused(
+        &["--tee", "sev", "--evidence", "x"],
+        ErrorKind::InvalidValue,
+        &["'sev'", "--tee"],
+    );
+    // --collateral-cache needs --fetch-collateral.
+    refused(
+        &["--tee", "snp", "--evidence", "x", "--collateral-cache", "d"],
+        ErrorKind::MissingRequiredArgument,
+        &["--fetch-collateral"],
+    );
+    refused(
+        &[
             "--tee",
             "tdx",
             "--evidence",
@@ -43,21 +63,23 @@ fn arg_parsing() {
             "--policy",
             "p",
             "--expect-measurement",
-            "00"
-        ])
-        .is_err()
+            "00",
+        ],
+        ErrorKind::ArgumentConflict,
+        &["--policy", "--expect-measurement"],
     );
-    assert!(
-        parse(&[
+    refused(
+        &[
             "--tee",
             "tdx",
             "--evidence",
             "x",
             "--collateral",
             "c",
-            "--fetch-collateral"
-        ])
-        .is_err()
+            "--fetch-collateral",
+        ],
+        ErrorKind::ArgumentConflict,
+        &["--collateral", "--fetch-collateral"],
     );
     let a = parse(&[
         "--tee",
@@ -83,11 +105,16 @@ fn registers() {
         parse_register(TeeKind::Tdx, "RTMR0=00").expect("rtmr").0,
         "rtmr0"
     );
-    assert!(parse_register(TeeKind::Nitro, "32=00").is_err());
-    assert!(parse_register(TeeKind::Nitro, "999=00").is_err());
-    assert!(parse_register(TeeKind::Nitro, "1").is_err());
-    assert!(parse_register(TeeKind::Nitro, "1=zz").is_err());
-    assert!(parse_register(TeeKind::SevSnp, "0=00").is_err());
+    for (kind, arg, want) in [
+        (TeeKind::Nitro, "32=00", "has no register \"32\""),
+        (TeeKind::Nitro, "999=00", "has no register \"999\""),
+        (TeeKind::Nitro, "1", "\"1\" is not N=HEX"),
+        (TeeKind::Nitro, "1=zz", "the value is not hex"),
+        (TeeKind::SevSnp, "0=00", "has no register \"0\""),
+    ] {
+        let Usage(e) = parse_register(kind, arg).expect_err(arg);
+        assert!(e.contains(want), "{arg}: {e}");
+    }
 }
 
 #[test]

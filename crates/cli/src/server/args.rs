@@ -305,14 +305,19 @@ mod tests {
         assert_eq!(f.kds.listen.map(|a| a.port()), Some(7000));
         assert_eq!(f.engine.register_with, vec!["http://g:8080"]);
         assert_eq!(f.gateway.slots, Some(4));
-        assert!(ServerFile::parse("[kds]\nlisen = 1\n").is_err());
-        assert!(ServerFile::parse("[other]\n").is_err());
+        for (text, field) in [("[kds]\nlisen = 1\n", "lisen"), ("[other]\n", "other")] {
+            let e = ServerFile::parse(text).expect_err(text);
+            assert!(e.contains(&format!("unknown field `{field}`")), "{e}");
+        }
     }
 
     #[test]
     fn flags_parse_booleans() {
         assert_eq!(parse_flag("1"), Ok(true));
         assert_eq!(parse_flag("false"), Ok(false));
-        assert!(parse_flag("maybe").is_err());
+        assert_eq!(
+            parse_flag("maybe"),
+            Err("`maybe` is not a boolean (use true or false)".to_owned())
+        );
     }
 }

@@ -271,14 +271,19 @@ mod proxy_addr_tests {
         assert_eq!(p.to_string(), "http://proxy.internal:3128");
         let p: ProxyAddr = "http://10.0.0.1".parse().expect("valid");
         assert_eq!(p.authority(), "10.0.0.1:80");
-        for bad in [
-            "proxy:3128",
-            "https://proxy:3128",
-            "http://u:p@proxy:3128",
-            "http://proxy:3128/path",
-            "socks5://proxy:1080",
+        let scheme = "the proxy must be an http:// CONNECT proxy";
+        for (bad, why) in [
+            ("proxy:3128", scheme),
+            ("https://proxy:3128", scheme),
+            (
+                "http://u:p@proxy:3128",
+                "proxy credentials are not supported",
+            ),
+            ("http://proxy:3128/path", "write only http://HOST:PORT"),
+            ("socks5://proxy:1080", scheme),
         ] {
-            assert!(bad.parse::<ProxyAddr>().is_err(), "{bad}");
+            let e = bad.parse::<ProxyAddr>().expect_err(bad);
+            assert!(e.starts_with(&format!("{bad:?}: {why}")), "{bad}: {e}");
         }
     }
 }

@@ -21,7 +21,11 @@ fn engine_job_v3_carries_secrets() {
     assert_eq!(&v3[..6], b"CLVJ\x03\x00");
     assert_eq!(EngineJob::decode(&v3).expect("decode v3"), j);
     for n in 0..v3.len() {
-        assert!(EngineJob::decode(&v3[..n]).is_err(), "{n}");
+        assert_eq!(
+            EngineJob::decode(&v3[..n]),
+            Err(WireError::Truncated),
+            "{n}"
+        );
     }
     // An empty secrets blob is spelled as version 1 or 2, never 3.
     let mut empty = v3[..v3.len() - 6].to_vec();

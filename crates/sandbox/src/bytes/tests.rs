@@ -17,7 +17,9 @@ fn refuses_beyond_the_limit_and_records_it() {
     ctx.with(|ctx| {
         let r: rquickjs::Result<()> =
             ctx.eval("const a = []; for (;;) a.push(new Array(1000).fill(1));");
-        assert!(r.is_err());
+        assert!(matches!(r, Err(rquickjs::Error::Exception)), "{r:?}");
+        let thrown = format!("{:?}", ctx.catch());
+        assert!(thrown.contains("out of memory"), "{thrown}");
     });
     assert!(heap.refused());
     heap.set_limit(usize::MAX);
