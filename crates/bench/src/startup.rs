@@ -70,16 +70,8 @@ pub(crate) async fn process_start(bench_body: &[u8], runs: usize) -> Result<Valu
     let dir = tempfile::tempdir()?;
     let data = dir.path().join("data");
     let spawn = |port: u16| {
-        std::process::Command::new(&clave)
-            .arg("dev")
-            .arg("--listen")
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("--data-dir")
-            .arg(&data)
-            .env("CLAVE_CONFIG_DIR", dir.path().join("config"))
+        dev_command(std::process::Command::new(&clave), port, &data, dir.path())
             .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
     };
@@ -88,20 +80,7 @@ pub(crate) async fn process_start(bench_body: &[u8], runs: usize) -> Result<Valu
     let mut child = spawn(port)?;
     let url = format!("http://127.0.0.1:{port}");
     let t = Instant::now();
-    let record = loop {
-        if let Some(r) = clave_cli::config::DevRecord::load(&data)
-            && tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-        {
-            break r;
-        }
-        if t.elapsed() > Duration::from_secs(60) {
-            let _ = child.kill();
-            bail!("clave dev did not come up within 60 s");
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
+    let record = dev_ready(&mut child, &data, port).await?;
     let first_start_ms = t.elapsed().as_secs_f64() * 1e3;
     let client = clave_client::Client::new(&url, platform::trust()?)?;
     let deployed = client
@@ -189,7 +168,7 @@ impl DevProcess {
         // CLAVE_BENCH_DEV_CALLGRIND=FILE: run it under callgrind, to count instructions per
         // request where the machine's noise hides a change in CPU time.
         let callgrind = std::env::var_os("CLAVE_BENCH_DEV_CALLGRIND").map(PathBuf::from);
-        let mut command = match &callgrind {
+        let command = match &callgrind {
             Some(out) => {
                 let mut c = std::process::Command::new("valgrind");
                 c.arg("--tool=callgrind")
@@ -199,34 +178,12 @@ impl DevProcess {
             }
             None => std::process::Command::new(&clave),
         };
-        let mut child = command
-            .arg("dev")
-            .arg("--listen")
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("--data-dir")
-            .arg(&data)
-            .env("CLAVE_CONFIG_DIR", dir.path().join("config"))
+        let mut child = dev_command(command, port, &data, dir.path())
             .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .with_context(|| format!("cannot start {}", clave.display()))?;
-        let t = Instant::now();
-        let record = loop {
-            if let Some(r) = clave_cli::config::DevRecord::load(&data)
-                && tokio::net::TcpStream::connect(("127.0.0.1", port))
-                    .await
-                    .is_ok()
-            {
-                break r;
-            }
-            if t.elapsed() > Duration::from_secs(60) || child.try_wait()?.is_some() {
-                let _ = child.kill();
-                bail!("clave dev did not come up within 60 s");
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        };
+        let record = dev_ready(&mut child, &data, port).await?;
         let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
         let client = clave_client::Client::new(&format!("http://{addr}"), platform::trust()?)?;
         let deployed = client
@@ -285,8 +242,7 @@ impl DevProcess {
         if !self.callgrind {
             return Ok(None);
         }
-        let out = callgrind_control("-d", self.pid())?;
-        let _ = out;
+        callgrind_control("-d", self.pid())?;
         // The dump is written next to the output file with a numbered suffix; the newest one
         // holds the counts since the zeroing.
         let base = std::env::var_os("CLAVE_BENCH_DEV_CALLGRIND").map(PathBuf::from);
@@ -344,4 +300,48 @@ fn callgrind_control(flag: &str, pid: u32) -> Result<String> {
         );
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// `clave dev` on 127.0.0.1:`port` with its data in `data` and its configuration under `dir`
+/// (`command` is the `clave` binary, or a wrapper such as valgrind already given it).
+fn dev_command(
+    mut command: std::process::Command,
+    port: u16,
+    data: &std::path::Path,
+    dir: &std::path::Path,
+) -> std::process::Command {
+    command
+        .arg("dev")
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--data-dir")
+        .arg(data)
+        .env("CLAVE_CONFIG_DIR", dir.join("config"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null());
+    command
+}
+
+/// Waits (60 s at most) until the `clave dev` in `child` has written its record and accepts
+/// connections; kills it if it does not.
+async fn dev_ready(
+    child: &mut std::process::Child,
+    data: &std::path::Path,
+    port: u16,
+) -> Result<clave_cli::config::DevRecord> {
+    let t = Instant::now();
+    loop {
+        if let Some(r) = clave_cli::config::DevRecord::load(data)
+            && tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+        {
+            return Ok(r);
+        }
+        if t.elapsed() > Duration::from_secs(60) || child.try_wait()?.is_some() {
+            let _ = child.kill();
+            bail!("clave dev did not come up within 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
