@@ -320,7 +320,7 @@ mod tests {
         );
         assert_eq!(
             pem_certificates(format!("{PEM_BEGIN}\n!!\n{PEM_END}").as_bytes()),
-            Err(Shape::Malformed("PEM body is not base64"))
+            Err(Shape::Malformed("malformed PEM certificate block"))
         );
     }
 }
