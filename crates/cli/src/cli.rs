@@ -369,6 +369,9 @@ pub struct DevArgs {
     /// connecting directly; TLS still ends inside the engine
     #[arg(long, value_name = "URL")]
     pub egress_proxy: Option<String>,
+    /// Delete sealed developer log records older than this (30m, 12h, 7d, ...) [default: 7d]
+    #[arg(long, env = "CLAVE_DEV_LOG_RETENTION", value_name = "DURATION")]
+    pub log_retention: Option<String>,
     /// Deploy the function (clave.toml's, or FILE_OR_DIR) now and again whenever one of its
     /// files changes, printing the new code hash
     #[arg(long)]

@@ -98,6 +98,8 @@ pub struct DevConfig {
     pub workers: usize,
     /// The HTTP CONNECT proxy functions' `fetch()` goes through (`None`: direct).
     pub egress_proxy: Option<clave_engine::ProxyAddr>,
+    /// How long (and how many) sealed developer log records the gateway keeps.
+    pub log_retention: clave_gateway::LogRetention,
 }
 
 impl DevConfig {
@@ -110,6 +112,7 @@ impl DevConfig {
             publish_dir: Some(crate::config::config_dir()),
             workers: 0,
             egress_proxy: None,
+            log_retention: clave_gateway::LogRetention::default(),
         }
     }
 }
@@ -318,6 +321,8 @@ pub struct DevPlatform {
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     refresh: tokio::task::JoinHandle<()>,
+    /// Deletes expired developer log records (as `clave gateway` does).
+    log_pruner: tokio::task::JoinHandle<()>,
     store: Store,
 }
 
@@ -358,7 +363,7 @@ impl DevPlatform {
 
         // The gateway database opens (on sqlx's worker thread) while the KDS and the engine
         // start here.
-        let gateway_db = tokio::spawn(open_gateway_db(data_dir.clone()));
+        let gateway_db = tokio::spawn(open_gateway_db(data_dir.clone(), config.log_retention));
         let kds_m = dev_kds_measurement();
         let engine_m = dev_engine_measurement();
         let kds = Arc::new(open_kds(&data_dir, &kds_m, &engine_m)?);
@@ -481,6 +486,7 @@ impl DevPlatform {
             shutdown: Some(tx),
             server: Some(server),
             refresh: tokio::spawn(async {}),
+            log_pruner: store.spawn_log_pruner(),
             store,
         };
         let keys = key_release
@@ -541,6 +547,7 @@ impl DevPlatform {
             }
         }
         self.refresh.abort();
+        self.log_pruner.abort();
         self.store.close().await;
     }
 }
@@ -610,10 +617,14 @@ struct GatewayDb {
 
 /// Open `data_dir/gateway.db`; make sure the default project exists (a read when it does, so a
 /// restart writes nothing); keep the previous deploy and admin tokens when they are still valid.
-async fn open_gateway_db(data_dir: PathBuf) -> Result<GatewayDb, PlatformError> {
+async fn open_gateway_db(
+    data_dir: PathBuf,
+    retention: clave_gateway::LogRetention,
+) -> Result<GatewayDb, PlatformError> {
     let store = Store::open_dir(&data_dir)
         .await
         .map_err(|e| start_err("the gateway database did not open", e))?;
+    store.set_log_retention(retention);
     let project_exists = store
         .project_exists(DEV_PROJECT)
         .await

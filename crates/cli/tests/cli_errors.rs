@@ -257,3 +257,27 @@ fn nothing_configured_is_a_usage_error() {
     assert_eq!(v["ok"], false);
     assert_eq!(v["exit_code"], 2);
 }
+
+/// `clave dev --log-retention` takes a duration with a unit, and refuses anything else before it
+/// starts anything (the data directory stays untouched).
+#[test]
+fn dev_log_retention_needs_a_duration_with_a_unit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("dev-data");
+    for bad in ["7 days", "0d", "7"] {
+        let o = clave(
+            tmp.path(),
+            &[
+                "dev",
+                "--listen",
+                "127.0.0.1:0",
+                "--data-dir",
+                data.to_str().unwrap(),
+                "--log-retention",
+                bad,
+            ],
+        );
+        assert_one_sentence(&o, 2, "--log-retention (CLAVE_DEV_LOG_RETENTION) must be");
+    }
+    assert!(!data.exists(), "the data directory was touched");
+}

@@ -84,7 +84,7 @@ pub fn gateway_config(
             .filter(|d| !d.is_zero())
             .ok_or_else(|| {
                 CliError::usage(format!(
-                    "--log-retention (CLAVE_GATEWAY_LOG_RETENTION) must be a number above 0 and a unit such as 30m, 12h or 7d, not {d:?}"
+                    "--log-retention (CLAVE_GATEWAY_LOG_RETENTION) must be a number above 0 and a unit such as 30m, 12h or 7d, not {d:?}."
                 ))
             })?;
     }
