@@ -82,11 +82,18 @@ pub struct Engine {
     /// Parsed manifests by digest: parsing the same deployed manifest for every call of a
     /// function cost a few µs of JSON work (parsing is not authentication: the code opens only
     /// with the manifest it was sealed to, checked in `open_code`).
-    manifests: Mutex<std::collections::HashMap<[u8; 32], Arc<Manifest>>>,
+    manifests: Mutex<std::collections::HashMap<[u8; 32], Arc<ParsedManifest>>>,
     /// Opened at the first successful key refresh (its key derives from the code key).
     clock_floor: std::sync::OnceLock<crate::clock_floor::ClockFloor>,
     env_cache: Mutex<EnvCache>,
     log_sink: RwLock<Option<LogSink>>,
+}
+
+/// A deployed manifest as the request path uses it: parsed, and its outbound list ready to share
+/// with every call (not copied per call).
+struct ParsedManifest {
+    manifest: Manifest,
+    outbound: Arc<[clave_proto::HostPattern]>,
 }
 
 /// Removes an async job from the in-flight set when its run ends, however it ends.

@@ -167,9 +167,11 @@ impl Engine {
         if self.log_sink().is_none() {
             return;
         }
-        let Ok(manifest) = Manifest::from_bytes(&job.manifest) else {
+        let digest = Manifest::digest(&job.manifest);
+        let Some(parsed) = self.manifest(digest, &job.manifest) else {
             return;
         };
+        let manifest = &parsed.manifest;
         if manifest.log_key.is_none()
             || manifest.name != req.function
             || manifest.project.as_ref() != Some(&req.project)
@@ -177,26 +179,24 @@ impl Engine {
             return;
         }
         if self
-            .open_code(
-                ring,
-                &job.manifest,
-                Manifest::digest(&job.manifest),
-                &job.sealed_code,
-                &manifest,
-            )
+            .open_code(ring, &job.manifest, digest, &job.sealed_code, manifest)
             .is_ok()
         {
-            log.note_request(req, &manifest);
+            log.note_request(req, manifest);
         }
     }
 
     /// The parsed manifest whose bytes have SHA-256 `digest`, from memory when seen before;
     /// `None` when the bytes do not parse.
-    fn manifest(&self, digest: [u8; 32], bytes: &[u8]) -> Option<Arc<Manifest>> {
+    fn manifest(&self, digest: [u8; 32], bytes: &[u8]) -> Option<Arc<ParsedManifest>> {
         if let Some(m) = lock(&self.manifests).get(&digest) {
             return Some(m.clone());
         }
-        let m = Arc::new(Manifest::from_bytes(bytes).ok()?);
+        let manifest = Manifest::from_bytes(bytes).ok()?;
+        let m = Arc::new(ParsedManifest {
+            outbound: Arc::from(manifest.outbound.as_slice()),
+            manifest,
+        });
         let mut cache = lock(&self.manifests);
         // Bounded like the code cache; a full map starts over (a parse is cheap, a miss rare).
         if cache.len() >= self.config.code_cache_entries.max(1) {
@@ -269,12 +269,13 @@ impl Engine {
             ));
         }
         let digest = Manifest::digest(&job.manifest);
-        let manifest = self.manifest(digest, &job.manifest).ok_or_else(|| {
+        let parsed = self.manifest(digest, &job.manifest).ok_or_else(|| {
             problem(
                 ProblemKind::Internal,
                 "the deployed manifest is unreadable".to_owned(),
             )
         })?;
+        let manifest = &parsed.manifest;
         if manifest.name != req.function {
             return Err(problem(
                 ProblemKind::WrongFunction,
@@ -297,10 +298,10 @@ impl Engine {
             if manifest.log_key.is_some() && self.log_sink().is_some() {
                 // Logged only if the deployed code opens (the manifest is then authentic).
                 if self
-                    .open_code(ring, &job.manifest, digest, &job.sealed_code, &manifest)
+                    .open_code(ring, &job.manifest, digest, &job.sealed_code, manifest)
                     .is_ok()
                 {
-                    log.note_request(&req, &manifest);
+                    log.note_request(&req, manifest);
                 }
             }
             return Err(problem(
@@ -308,21 +309,20 @@ impl Engine {
                 format!("the deployed code hash is {}", manifest.code_hash),
             ));
         }
-        let code = self.open_code(ring, &job.manifest, digest, &job.sealed_code, &manifest)?;
-        log.note_request(&req, &manifest);
+        let code = self.open_code(ring, &job.manifest, digest, &job.sealed_code, manifest)?;
+        log.note_request(&req, manifest);
         let env = if manifest.vars.is_empty() && manifest.secrets.is_empty() {
             clave_sandbox::Env::default()
         } else {
-            self.env(ring, job, digest, &req, &manifest)?
+            self.env(ring, job, digest, &req, manifest)?
         };
         let limits = clamp_limits(&manifest.limits, &self.config.sandbox.max);
-        let outbound: Arc<[clave_proto::HostPattern]> = Arc::from(manifest.outbound.as_slice());
         let report = self
             .runner
             .run(
                 RunRequest::new(req.code_hash, code, req, limits)
                     .with_env(env)
-                    .with_outbound(outbound),
+                    .with_outbound(parsed.outbound.clone()),
             )
             .await;
         log.console = report.console;
