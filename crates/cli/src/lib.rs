@@ -33,6 +33,21 @@ pub use platform::{DevConfig, DevPlatform};
 /// handles the request instead of a sandbox worker (`SandboxSettings::inline_budget_ms`).
 pub const INLINE_BUDGET_MS: u64 = 5;
 
+/// `--log-retention` (named `setting` in the error, e.g. with its environment variable) as the
+/// age after which sealed developer log records are deleted: a number above 0 and a unit.
+pub(crate) fn parse_log_retention(
+    setting: &str,
+    value: &str,
+) -> Result<std::time::Duration, output::CliError> {
+    clave_gateway::parse_duration(value)
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| {
+            output::CliError::usage(format!(
+                "{setting} must be a number above 0 and a unit such as 30m, 12h or 7d, not {value:?}."
+            ))
+        })
+}
+
 /// `--egress-proxy` / `egress_proxy` as a CONNECT proxy address.
 pub(crate) fn parse_egress_proxy(s: &str) -> Result<clave_engine::ProxyAddr, output::CliError> {
     s.parse()

@@ -180,16 +180,7 @@ async fn a_remote_engine_delivers_sealed_logs_to_the_gateway() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let token: serde_json::Value = http
-        .post(format!("{gateway}/v1/projects/default/tokens"))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = token["token"].as_str().unwrap().to_owned();
+    let token = deploy_token(&http, &gateway).await;
 
     // The log endpoint takes nothing without the admin token (a deploy token is not enough).
     let batch = serde_json::json!({"records": [{"project": "default", "function": "remote-fn",
@@ -345,16 +336,7 @@ async fn the_gateway_enforces_its_log_retention() {
         Duration::from_secs(60),
     )
     .await;
-    let token: serde_json::Value = http
-        .post(format!("{gateway}/v1/projects/default/tokens"))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = token["token"].as_str().unwrap().to_owned();
+    let token = deploy_token(&http, &gateway).await;
     let sealed = "A".repeat(80);
     let batch = serde_json::json!({"records": [
         {"project": "default", "function": "f", "sealed": sealed},
@@ -435,4 +417,18 @@ async fn the_gateway_enforces_its_log_retention() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     assert!(gw.terminate());
+}
+
+/// A new deploy token of the default project, made with the admin token.
+async fn deploy_token(http: &reqwest::Client, gateway: &str) -> String {
+    let token: serde_json::Value = http
+        .post(format!("{gateway}/v1/projects/default/tokens"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    token["token"].as_str().unwrap().to_owned()
 }

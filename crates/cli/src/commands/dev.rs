@@ -161,13 +161,8 @@ pub(super) async fn dev(ctx: &Ctx, args: DevArgs) -> Result<(), CliError> {
         cfg.egress_proxy = Some(crate::parse_egress_proxy(proxy)?);
     }
     if let Some(d) = &args.log_retention {
-        cfg.log_retention.max_age = clave_gateway::parse_duration(d)
-            .filter(|d| !d.is_zero())
-            .ok_or_else(|| {
-                CliError::usage(format!(
-                    "--log-retention (CLAVE_DEV_LOG_RETENTION) must be a number above 0 and a unit such as 30m, 12h or 7d, not {d:?}."
-                ))
-            })?;
+        cfg.log_retention.max_age =
+            crate::parse_log_retention("--log-retention (CLAVE_DEV_LOG_RETENTION)", d)?;
     }
     let pb = out.spinner("starting KDS, engine and gateway…");
     let platform = DevPlatform::start(cfg).await.map_err(|e| {

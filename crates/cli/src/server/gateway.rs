@@ -80,13 +80,8 @@ pub fn gateway_config(
         cfg.gateway.dispatch.queue_limit = n;
     }
     if let Some(d) = args.log_retention.as_ref().or(file.log_retention.as_ref()) {
-        cfg.log_retention.max_age = clave_gateway::parse_duration(d)
-            .filter(|d| !d.is_zero())
-            .ok_or_else(|| {
-                CliError::usage(format!(
-                    "--log-retention (CLAVE_GATEWAY_LOG_RETENTION) must be a number above 0 and a unit such as 30m, 12h or 7d, not {d:?}."
-                ))
-            })?;
+        cfg.log_retention.max_age =
+            crate::parse_log_retention("--log-retention (CLAVE_GATEWAY_LOG_RETENTION)", d)?;
     }
     Ok(cfg)
 }
