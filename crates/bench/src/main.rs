@@ -217,19 +217,41 @@ struct Bench {
 }
 
 async fn deploy(p: &Platform, name: &str, code: &str) -> Result<CodeHash> {
-    let d = p
-        .client
+    deploy_with(&p.client, &p.token, name, code).await
+}
+
+/// Deploy `code` as `name` in the dev project through `client`.
+async fn deploy_with(
+    client: &clave_client::Client,
+    token: &str,
+    name: &str,
+    code: &str,
+) -> Result<CodeHash> {
+    let d = client
         .deploy(
             DEV_PROJECT,
             name,
             "index.js",
             code.as_bytes(),
             Limits::default(),
-            &p.token,
+            token,
         )
         .await
         .with_context(|| format!("deploy {name}"))?;
     Ok(d.code_hash)
+}
+
+/// The confidential mode of a target: the invoke key `client` verified now, and the code hash.
+async fn confidential_mode(client: &clave_client::Client, code_hash: CodeHash) -> Result<Mode> {
+    let now = clave_client::now_unix();
+    let key = client
+        .verified(now)
+        .await?
+        .invoke_key(now)
+        .context("no invoke key")?
+        .key_config
+        .clone();
+    Ok(Mode::Confidential { key, code_hash })
 }
 
 impl Bench {
@@ -262,14 +284,7 @@ impl Bench {
         confidential: bool,
     ) -> Result<Target> {
         let mode = if confidential {
-            let now = clave_client::now_unix();
-            let verified = p.client.verified(now).await?;
-            let key = verified
-                .invoke_key(now)
-                .context("no invoke key")?
-                .key_config
-                .clone();
-            Mode::Confidential { key, code_hash }
+            confidential_mode(&p.client, code_hash).await?
         } else {
             Mode::Plaintext { code_hash }
         };

@@ -83,16 +83,7 @@ pub(crate) async fn process_start(bench_body: &[u8], runs: usize) -> Result<Valu
     let record = dev_ready(&mut child, &data, port).await?;
     let first_start_ms = t.elapsed().as_secs_f64() * 1e3;
     let client = clave_client::Client::new(&url, platform::trust()?)?;
-    let deployed = client
-        .deploy(
-            DEV_PROJECT,
-            "echo",
-            "index.js",
-            ECHO.as_bytes(),
-            Limits::default(),
-            &record.token,
-        )
-        .await?;
+    let code_hash = deploy_with(&client, &record.token, "echo", ECHO).await?;
     let _ = child.kill();
     let _ = child.wait();
 
@@ -106,13 +97,7 @@ pub(crate) async fn process_start(bench_body: &[u8], runs: usize) -> Result<Valu
         let mut child = spawn(port)?;
         let ok = loop {
             match client
-                .invoke(
-                    DEV_PROJECT,
-                    "echo",
-                    bench_body,
-                    &headers,
-                    &deployed.code_hash,
-                )
+                .invoke(DEV_PROJECT, "echo", bench_body, &headers, &code_hash)
                 .await
             {
                 Ok(r) if r.status == 200 => break true,
@@ -186,33 +171,14 @@ impl DevProcess {
         let record = dev_ready(&mut child, &data, port).await?;
         let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
         let client = clave_client::Client::new(&format!("http://{addr}"), platform::trust()?)?;
-        let deployed = client
-            .deploy(
-                DEV_PROJECT,
-                "echo",
-                "index.js",
-                ECHO.as_bytes(),
-                Limits::default(),
-                &record.token,
-            )
+        let code_hash = deploy_with(&client, &record.token, "echo", ECHO)
             .await
-            .context("deploy echo on clave dev")?;
-        let now = clave_client::now_unix();
-        let key = client
-            .verified(now)
-            .await?
-            .invoke_key(now)
-            .context("no invoke key")?
-            .key_config
-            .clone();
+            .context("on clave dev")?;
         let target = Arc::new(Target {
             addr,
             project: DEV_PROJECT.parse()?,
             function: "echo".parse()?,
-            mode: Mode::Confidential {
-                key,
-                code_hash: deployed.code_hash,
-            },
+            mode: confidential_mode(&client, code_hash).await?,
             body: body.clone(),
         });
         // Checked end to end (sealed answers opened) before the replayed run.
