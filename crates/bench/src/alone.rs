@@ -80,14 +80,14 @@ pub struct LoadSpec {
     pub warmup: Duration,
     /// Measured interval (cut short when the requests run out).
     pub measure: Duration,
-    /// CPU the load child pins itself to.
-    pub cpu: usize,
+    /// CPU the load child pins itself to (`None`: any CPU).
+    pub cpu: Option<usize>,
 }
 
 impl LoadSpec {
     /// The child's command-line arguments (hidden flags of `clave-bench`).
     pub fn args(&self) -> Vec<String> {
-        vec![
+        let mut args = vec![
             "--load-child".into(),
             "--load-addr".into(),
             self.addr.to_string(),
@@ -105,9 +105,11 @@ impl LoadSpec {
             self.warmup.as_millis().to_string(),
             "--measure-ms".into(),
             self.measure.as_millis().to_string(),
-            "--load-cpu".into(),
-            self.cpu.to_string(),
-        ]
+        ];
+        if let Some(cpu) = self.cpu {
+            args.extend(["--load-cpu".into(), cpu.to_string()]);
+        }
+        args
     }
 }
 

@@ -71,7 +71,8 @@ struct Args {
     #[arg(long, value_name = "N")]
     sealed_requests: Option<usize>,
     /// With --server-alone: `perf record -g` the server process during the confidential run
-    /// into this file (needs `perf`).
+    /// into this file, and the `clave dev` process of the first "both CPUs shared" round into
+    /// FILE with the extension `.shared` (needs `perf`).
     #[arg(long, value_name = "FILE")]
     perf_record: Option<PathBuf>,
     /// Internal: be the load generator of --server-alone.
@@ -91,8 +92,8 @@ struct Args {
     warmup_ms: u64,
     #[arg(long, hide = true, default_value_t = 5000)]
     measure_ms: u64,
-    #[arg(long, hide = true, default_value_t = 0)]
-    load_cpu: usize,
+    #[arg(long, hide = true)]
+    load_cpu: Option<usize>,
 }
 
 /// CPU of the server in --server-alone; the load generator gets [`LOAD_CPU`].
@@ -151,12 +152,16 @@ fn body_1k() -> Vec<u8> {
     format!("{head}{}{tail}", "x".repeat(pad)).into_bytes()
 }
 
+/// The allocator of the `clave` binary, so that the in-process platform measures the same.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let args = Args::parse();
     let pin = if args.child_pinned {
         Some(0)
     } else if args.load_child {
-        Some(args.load_cpu)
+        args.load_cpu
     } else if args.server_alone {
         Some(SERVER_CPU)
     } else {
@@ -449,7 +454,7 @@ async fn server_alone(args: &Args) -> Result<()> {
         min_body: bench.body.len(),
         warmup: plan.warmup,
         measure: plan.loaded,
-        cpu: LOAD_CPU,
+        cpu: Some(LOAD_CPU),
     };
     let me = std::process::id();
     let mut results = json!({
@@ -465,32 +470,18 @@ async fn server_alone(args: &Args) -> Result<()> {
     alone::write_requests(&conf_file, &conf)?;
     drop(conf);
     eprintln!("  confidential, server alone ...");
-    let perf = match &args.perf_record {
-        Some(out) => Some(
-            tokio::process::Command::new("perf")
-                .args(["record", "-g", "-p", &me.to_string(), "-o"])
-                .arg(out)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .context("perf record")?,
-        ),
-        None => None,
-    };
-    let r = alone::run_child(&spec(bench.platform.addr, conf_file, true, me)).await;
-    if let Some(mut p) = perf {
-        if let Some(pid) = p.id() {
-            sys::interrupt(pid);
-        }
-        let _ = p.wait().await;
-    }
+    let r = recorded(
+        args.perf_record.as_deref(),
+        me,
+        alone::run_child(&spec(bench.platform.addr, conf_file, true, me)),
+    )
+    .await;
     results["confidential"] = r?;
     results["confidential"]["client_seal_us_per_request_ahead"] = json!(seal_us);
 
     // The same kind of load against a real `clave dev` process (default log level, its own
     // process): what a user's external load generator sees.
-    if let Some(dev) = DevProcess::start(&bench.body).await? {
+    if let Some(dev) = DevProcess::start(&bench.body, false).await? {
         eprintln!("  confidential on a `clave dev` process, server alone ...");
         let file = dir.path().join("dev");
         alone::write_requests(&file, &prepared_requests(&dev.target, sealed)?)?;
@@ -528,6 +519,42 @@ async fn server_alone(args: &Args) -> Result<()> {
         }
         Some(_) => {}
     }
+
+    // Issue 16's must: an external load generator with both CPUs shared. `clave dev` and
+    // workerd as each ships (clave's runtime has a thread per CPU; workerd serves from one
+    // thread), each process and the load generator free to run on any CPU. Alternated twice.
+    let peer = workerd::find().filter(|_| !args.no_workerd);
+    if let Some(dev) = DevProcess::start(&bench.body, true).await? {
+        let mut shared = json!({ "clave_dev": [], "workerd": [] });
+        let w = match &peer {
+            Some(bin) => Some(workerd::Workerd::start_on(bin, ECHO, true).await?),
+            None => None,
+        };
+        for round in 1..=2 {
+            eprintln!("  both CPUs shared, round {round}: clave dev (sealed) ...");
+            let file = dir.path().join(format!("shared-dev-{round}"));
+            alone::write_requests(&file, &prepared_requests(&dev.target, sealed)?)?;
+            let mut s = spec(dev.target.addr, file, true, dev.pid());
+            s.cpu = None;
+            // --perf-record FILE: the first shared round of `clave dev` goes to FILE.shared.
+            let out = args
+                .perf_record
+                .as_ref()
+                .filter(|_| round == 1)
+                .map(|p| p.with_extension("shared"));
+            let r = recorded(out.as_deref(), dev.pid(), alone::run_child(&s)).await?;
+            push(&mut shared["clave_dev"], r);
+            if let Some(w) = &w {
+                eprintln!("  both CPUs shared, round {round}: workerd (plaintext) ...");
+                let file = dir.path().join(format!("shared-workerd-{round}"));
+                alone::write_requests(&file, &prepared_requests(&bench.raw(w.addr), 1)?)?;
+                let mut s = spec(w.addr, file, false, w.pid());
+                s.cpu = None;
+                push(&mut shared["workerd"], alone::run_child(&s).await?);
+            }
+        }
+        results["shared"] = shared;
+    }
     print_alone(&results);
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_vec_pretty(&results)?)
@@ -535,6 +562,41 @@ async fn server_alone(args: &Args) -> Result<()> {
         eprintln!("  results written to {}", path.display());
     }
     Ok(())
+}
+
+/// Run `work`; with `out`, under `perf record -g` of process `pid` into `out`.
+async fn recorded<T>(
+    out: Option<&std::path::Path>,
+    pid: u32,
+    work: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    let perf = match out {
+        Some(out) => Some(
+            tokio::process::Command::new("perf")
+                .args(["record", "-g", "-p", &pid.to_string(), "-o"])
+                .arg(out)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .context("perf record")?,
+        ),
+        None => None,
+    };
+    let r = work.await;
+    if let Some(mut p) = perf {
+        if let Some(pid) = p.id() {
+            sys::interrupt(pid);
+        }
+        let _ = p.wait().await;
+    }
+    r
+}
+
+fn push(list: &mut Value, v: Value) {
+    if let Some(a) = list.as_array_mut() {
+        a.push(v);
+    }
 }
 
 async fn parent(args: &Args) -> Result<()> {

@@ -85,6 +85,63 @@ pub(crate) fn print_alone(r: &Value) {
             eprintln!("  ! {who}: the sealed requests ran out; the interval was cut short");
         }
     }
+    print_shared(r);
+}
+
+/// The "both CPUs shared" rounds of `--server-alone`: `clave dev` (sealed requests) against
+/// workerd (plaintext), external load generator, every process free to use both CPUs.
+fn print_shared(r: &Value) {
+    let rounds =
+        |who: &str| -> Vec<Value> { r["shared"][who].as_array().cloned().unwrap_or_default() };
+    let (dev, peer) = (rounds("clave_dev"), rounds("workerd"));
+    if dev.is_empty() {
+        return;
+    }
+    println!();
+    println!(
+        "{:<36} {:>12} {:>12} {:>10}",
+        "both CPUs shared (external load)", "clave dev", "workerd", "dev/wrkd"
+    );
+    println!("{}", "-".repeat(74));
+    for (i, d) in dev.iter().enumerate() {
+        let w = peer.get(i).cloned().unwrap_or(Value::Null);
+        for (name, metric, unit) in [
+            ("requests/s", "requests_per_second", "/s"),
+            ("p50", "p50_us", "µs"),
+            ("p99", "p99_us", "µs"),
+            ("server CPU per request", "server_cpu_us_per_request", "µs"),
+            ("server CPU utilisation", "server_cpu_utilisation", ""),
+            (
+                "load generator CPU utilisation",
+                "client_cpu_utilisation",
+                "",
+            ),
+        ] {
+            let (a, b) = (f(d, &[metric]), f(&w, &[metric]));
+            println!(
+                "{:<36} {:>12} {:>12} {:>10}",
+                format!("round {}: {name}", i + 1),
+                fmt(a, unit),
+                fmt(b, unit),
+                ratio(a, b)
+            );
+        }
+        for (who, v) in [("clave dev", d), ("workerd", &w)] {
+            if let Some(e) = f(v, &["errors"]).filter(|e| *e > 0.0) {
+                eprintln!(
+                    "  ! shared round {}, {who}: {e} failed requests (first: {})",
+                    i + 1,
+                    v["first_error"].as_str().unwrap_or("?")
+                );
+            }
+            if v["ran_out_of_requests"].as_bool() == Some(true) {
+                eprintln!(
+                    "  ! shared round {}, {who}: the sealed requests ran out; the interval was cut short",
+                    i + 1
+                );
+            }
+        }
+    }
 }
 
 pub(crate) fn f(v: &Value, path: &[&str]) -> Option<f64> {

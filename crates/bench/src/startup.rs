@@ -125,7 +125,8 @@ pub(crate) async fn process_start(bench_body: &[u8], runs: usize) -> Result<Valu
 
 /// A `clave dev` process (the `clave` binary next to this one) with the echo function deployed:
 /// what a user runs and an external load generator hits. It inherits this process's CPU
-/// affinity and logs at its default level to a file, as a user's terminal or log file would take it.
+/// affinity (or runs on every CPU, [`DevProcess::start`]'s `all_cpus`) and logs at its default
+/// level to a file, as a user's terminal or log file would take it.
 pub(crate) struct DevProcess {
     child: std::process::Child,
     /// The confidential echo target on it.
@@ -136,7 +137,7 @@ pub(crate) struct DevProcess {
 
 impl DevProcess {
     /// `None` (with the reason printed) when the `clave` binary is not built.
-    pub(crate) async fn start(body: &Arc<Vec<u8>>) -> Result<Option<Self>> {
+    pub(crate) async fn start(body: &Arc<Vec<u8>>, all_cpus: bool) -> Result<Option<Self>> {
         let exe = std::env::current_exe()?;
         let clave = exe.with_file_name("clave");
         if !clave.is_file() {
@@ -163,6 +164,10 @@ impl DevProcess {
             }
             None => std::process::Command::new(&clave),
         };
+        let mut command = command;
+        if all_cpus {
+            crate::sys::unpinned(&mut command);
+        }
         let mut child = dev_command(command, port, &data, dir.path())
             .env_remove("RUST_LOG")
             .stderr(log)

@@ -1,5 +1,5 @@
 //! The few operating-system facts the bench needs: CPU affinity, CPU time and resident memory of a
-//! process. The only `unsafe` of the crate is here (three libc calls).
+//! process. The only `unsafe` of the crate is here (a few libc calls).
 #![allow(unsafe_code)]
 
 use std::io;
@@ -22,6 +22,31 @@ pub fn pin_to_cpu(cpu: usize) -> io::Result<()> {
         Ok(())
     } else {
         Err(io::Error::last_os_error())
+    }
+}
+
+/// Start `command`'s process free to run on every online CPU, whatever this process is
+/// pinned to: the "both CPUs shared" runs of `--server-alone`. (Changing the affinity after the
+/// start would be too late: runtimes size their thread pools by the CPUs they may use.)
+pub fn unpinned(command: &mut std::process::Command) -> &mut std::process::Command {
+    use std::os::unix::process::CommandExt as _;
+    // SAFETY: the closure runs in the child between fork and exec and only calls `sysconf` and
+    // `sched_setaffinity` (async-signal-safe system calls) on a set on its own stack.
+    unsafe {
+        command.pre_exec(|| {
+            let online = usize::try_from(libc::sysconf(libc::_SC_NPROCESSORS_ONLN))
+                .unwrap_or(1)
+                .max(1);
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            for cpu in 0..online {
+                libc::CPU_SET(cpu, &mut set);
+            }
+            if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0 {
+                Ok(())
+            } else {
+                Err(io::Error::last_os_error())
+            }
+        })
     }
 }
 

@@ -46,7 +46,14 @@ pub struct Workerd {
 
 impl Workerd {
     /// Write a one-worker capnp config and start `bin serve` on a free port; wait until it answers.
+    /// It inherits this process's CPU affinity.
     pub async fn start(bin: &Path, code: &str) -> Result<Self> {
+        Self::start_on(bin, code, false).await
+    }
+
+    /// [`Self::start`]; with `all_cpus`, free to run on every online CPU whatever this process
+    /// is pinned to.
+    pub async fn start_on(bin: &Path, code: &str, all_cpus: bool) -> Result<Self> {
         let dir = tempfile::tempdir()?;
         let port = crate::free_port()?;
         std::fs::write(dir.path().join("worker.js"), code)?;
@@ -66,7 +73,11 @@ const echoWorker :Workerd.Worker = (
         );
         let cfg = dir.path().join("config.capnp");
         std::fs::write(&cfg, config)?;
-        let child = Command::new(bin)
+        let mut command = Command::new(bin);
+        if all_cpus {
+            crate::sys::unpinned(&mut command);
+        }
+        let child = command
             .arg("serve")
             .arg(&cfg)
             .current_dir(dir.path())
