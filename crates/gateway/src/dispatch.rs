@@ -65,6 +65,9 @@ struct Inner {
     idle: Notify,
     closed: AtomicBool,
     per_function: Mutex<HashMap<(String, String), usize>>,
+    /// Handles of the two gauges, registered once (a registry lookup per call otherwise).
+    queue_depth: metrics::Gauge,
+    engine_in_use: metrics::Gauge,
 }
 
 /// The dispatcher. Cheap to clone.
@@ -126,8 +129,8 @@ impl Drop for FunctionSlot<'_> {
 impl Inner {
     fn publish(&self) {
         let stats = self.stats();
-        metrics::gauge!(crate::metrics::QUEUE_DEPTH).set(stats.queued as f64);
-        metrics::gauge!(crate::metrics::ENGINE_IN_USE).set(stats.running as f64);
+        self.queue_depth.set(stats.queued as f64);
+        self.engine_in_use.set(stats.running as f64);
     }
 
     fn stats(&self) -> DispatchStats {
@@ -148,7 +151,8 @@ impl Inner {
 }
 
 impl Dispatcher {
-    /// Dispatcher over `engine` with `config`.
+    /// Dispatcher over `engine` with `config`. Its gauges go to the process-wide metrics
+    /// recorder installed at this point (none: they are not recorded).
     pub fn new(engine: Arc<dyn EngineClient>, config: DispatchConfig) -> Self {
         let slots = Semaphore::new(config.engine_slots.max(1));
         Self {
@@ -164,6 +168,8 @@ impl Dispatcher {
                 idle: Notify::new(),
                 closed: AtomicBool::new(false),
                 per_function: Mutex::new(HashMap::new()),
+                queue_depth: metrics::gauge!(crate::metrics::QUEUE_DEPTH),
+                engine_in_use: metrics::gauge!(crate::metrics::ENGINE_IN_USE),
             }),
         }
     }

@@ -173,6 +173,8 @@ impl AppState {
         keys: Arc<dyn KeySource>,
         config: GatewayConfig,
     ) -> Self {
+        // The recorder first: the dispatcher registers its gauges with it.
+        let metrics = metrics::prometheus_handle();
         let dispatcher = Dispatcher::new(engine, config.dispatch.clone());
         Self {
             inner: Arc::new(StateInner {
@@ -180,7 +182,7 @@ impl AppState {
                 keys,
                 dispatcher,
                 config,
-                metrics: metrics::prometheus_handle(),
+                metrics,
                 queue: None,
             }),
         }

@@ -223,10 +223,26 @@ class Headers {
   values() { return lazy(CHUNK_EXTRA).headersIterate(this, 2); }
   [Symbol.iterator]() { return this.entries(); }
   static pairs(h) { return h.#sorted(); }
+  // As `pairs`, flattened to [name, value, name, value, ...] (what `dispatch` hands the host).
+  static flat(h) {
+    const m = h.#m;
+    const names = ObjectKeys(m);
+    if (names.length > 1) names.sort();
+    const out = [];
+    for (let i = 0; i < names.length; i++) {
+      const n = names[i];
+      const vs = m[n];
+      if (n === 'set-cookie') for (let k = 0; k < vs.length; k++) out.push(n, vs[k]);
+      else out.push(n, vs.length === 1 ? vs[0] : vs.join(', '));
+    }
+    return out;
+  }
 }
 tag(Headers, 'Headers');
 const headerPairs = Headers.pairs;
+const headerFlat = Headers.flat;
 delete Headers.pairs;
+delete Headers.flat;
 
 // ---------------------------------------------------------------- Body (shared by Request and Response)
 function extractBody(body) {
@@ -281,22 +297,41 @@ function noFormData() { return Promise.reject(new TypeError('FormData is not sup
 // ---------------------------------------------------------------- Request
 const METHOD_NORMALIZE = ['DELETE', 'GET', 'HEAD', 'OPTIONS', 'POST', 'PUT'];
 const FORBIDDEN_METHODS = ['CONNECT', 'TRACE', 'TRACK'];
+// Methods already in their normalized form (each passes every check below unchanged).
+const KNOWN_METHODS = ObjectCreate(null);
+for (const m of ['GET', 'POST', 'PUT', 'DELETE', 'HEAD', 'OPTIONS', 'PATCH']) KNOWN_METHODS[m] = m;
 function normalizeMethod(m) {
   m = String(m);
+  const known = KNOWN_METHODS[m];
+  if (known !== undefined) return known;
   if (!TOKEN.test(m)) throw new TypeError(`'${m}' is not a valid HTTP method.`);
   const up = m.toUpperCase();
   if (FORBIDDEN_METHODS.includes(up)) throw new TypeError(`'${m}' HTTP method is unsupported.`);
   return METHOD_NORMALIZE.includes(up) ? up : m;
 }
 
+// Set by `dispatch` for the one `new Request` that follows: the request as it came from the host
+// (URL already parsed, headers adopted, not copied). Null at every other time.
+let adoptUrl = null;
+let adoptMethod = null;
+let adoptHeaders = null;
+let adoptBody = null;
 class Request {
   #method = 'GET';
   #url;
   #headers;
   #body;
   #redirect = 'follow';
-  constructor(input, init = {}) {
+  constructor(input, init = undefined) {
     if (arguments.length < 1) throw new TypeError('Request constructor requires 1 argument');
+    if (adoptUrl !== null) {
+      this.#url = adoptUrl;
+      this.#method = adoptMethod;
+      this.#headers = adoptHeaders;
+      this.#body = new BodyState(adoptBody);
+      adoptUrl = adoptMethod = adoptHeaders = adoptBody = null;
+      return;
+    }
     init = init ?? {};
     let bodyBytes = null;
     if (input instanceof Request) {
@@ -341,12 +376,6 @@ class Request {
     return r;
   }
   static state(r) { return r.#body; }
-  // For `dispatch`: the request as it came from the host (headers adopted, not copied).
-  static adopt(r, method, headers, b) {
-    r.#method = method;
-    r.#headers = headers;
-    if (b !== null) r.#body = new BodyState(b);
-  }
   text() { return readBody(requestBody, this, 0); }
   json() { return readBody(requestBody, this, 1); }
   arrayBuffer() { return readBody(requestBody, this, 2); }
@@ -357,9 +386,7 @@ class Request {
 }
 tag(Request, 'Request');
 const requestBody = Request.state;
-const adoptRequest = Request.adopt;
 delete Request.state;
-delete Request.adopt;
 
 // ---------------------------------------------------------------- Response
 const NULL_BODY_STATUS = [101, 103, 204, 205, 304];
@@ -530,6 +557,51 @@ defineGlobal('fetch', fetch);
 defineGlobal('performance', performance);
 defineGlobal('self', globalThis);
 
+// ---------------------------------------------------------------- built-in methods, instantiated ahead
+// QuickJS creates the function object of a built-in method when a context first reads it. Every
+// call starts from an image taken after this prelude ran, so a method first read during a call is
+// created again in every call (3 % of an echo call's instructions): the methods that the
+// request/response path and typical handlers read are read here once, into the image.
+{
+  const read = (o, names) => { for (let i = 0; i < names.length; i++) void o[names[i]]; };
+  const I = intrinsic;
+  read(Function.prototype, ['call', 'apply', 'bind', 'toString', Symbol.hasInstance]);
+  read(Object, ['keys', 'values', 'entries', 'assign', 'freeze', 'create', 'defineProperty',
+    'getPrototypeOf', 'fromEntries', 'hasOwn', 'is']);
+  read(Object.prototype, ['hasOwnProperty', 'toString', 'valueOf', 'isPrototypeOf']);
+  read(Array, ['isArray', 'from', 'of']);
+  read(Array.prototype, ['push', 'pop', 'shift', 'unshift', 'slice', 'splice', 'concat', 'join',
+    'indexOf', 'includes', 'find', 'findIndex', 'map', 'filter', 'forEach', 'reduce', 'some',
+    'every', 'sort', 'reverse', 'keys', 'values', 'entries', 'fill', 'flat', 'flatMap', 'at',
+    Symbol.iterator]);
+  read(Object.getPrototypeOf([][Symbol.iterator]()), ['next']);
+  read(String, ['fromCharCode', 'raw']);
+  read(String.prototype, ['charCodeAt', 'charAt', 'codePointAt', 'indexOf', 'lastIndexOf',
+    'includes', 'startsWith', 'endsWith', 'slice', 'substring', 'split', 'replace', 'replaceAll',
+    'toLowerCase', 'toUpperCase', 'trim', 'trimStart', 'trimEnd', 'padStart', 'padEnd', 'repeat',
+    'concat', 'at', 'match', 'toWellFormed', 'isWellFormed', 'normalize', 'localeCompare', 'toString',
+    'valueOf', Symbol.iterator]);
+  read(Object.getPrototypeOf(''[Symbol.iterator]()), ['next']);
+  read(RegExp.prototype, ['exec', 'test', 'toString', Symbol.replace, Symbol.split, Symbol.match]);
+  read(Number, ['isInteger', 'isFinite', 'isNaN', 'isSafeInteger', 'parseFloat', 'parseInt']);
+  read(Number.prototype, ['toString', 'toFixed', 'valueOf']);
+  read(Math, ['floor', 'ceil', 'round', 'trunc', 'min', 'max', 'abs', 'sqrt', 'pow', 'sign']);
+  read(JSON, ['parse', 'stringify']);
+  read(Promise, ['resolve', 'reject', 'all', 'allSettled', 'race', 'any']);
+  read(Promise.prototype, ['then', 'catch', 'finally']);
+  read(globalThis, ['parseInt', 'parseFloat', 'isNaN', 'isFinite', 'encodeURIComponent',
+    'decodeURIComponent']);
+  read(Symbol.prototype, ['toString']);
+  read(I.Map.prototype, ['get', 'set', 'has', 'delete', 'forEach', 'keys', 'values', 'entries', Symbol.iterator]);
+  read(I.Set.prototype, ['add', 'has', 'delete', 'forEach', 'values', Symbol.iterator]);
+  read(I.ArrayBuffer.prototype, ['slice']);
+  read(I.ArrayBuffer, ['isView']);
+  read(Object.getPrototypeOf(I.Uint8Array.prototype), ['set', 'subarray', 'slice', 'fill', 'indexOf',
+    'includes', 'join', Symbol.iterator]);
+  read(I.Date, ['now']);
+  read(I.Date.prototype, ['getTime', 'toISOString', 'valueOf']);
+}
+
 // ---------------------------------------------------------------- entry points used by the host
 export function checkHandler(ns) {
   const d = ns.default;
@@ -542,25 +614,33 @@ export function checkHandler(ns) {
 // resolves to [status, [name, value, name, value, ...], Uint8Array | null] or to a string naming a bad return value.
 // `body` is null (empty), the body as a string (valid UTF-8) or true (other bytes: H.requestBytes()).
 // `env` is a fresh plain object of string properties (vars and opened secrets) made by the host.
+// The `ctx` argument of every call (a call starts from the image, so nothing set on it by one
+// call is seen by the next).
+const CALL_CTX = {
+  waitUntil(p) { Promise.resolve(p).catch(() => {}); },
+  passThroughOnException() {},
+};
 export async function dispatch(ns, method, url, rawHeaders, body, env) {
   const headers = new Headers();
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     try { headers.append(rawHeaders[i], rawHeaders[i + 1]); } catch (e) { /* skip an invalid header */ }
   }
-  const request = new Request(url);
+  // As `new Request(url)` parses it (with the same errors).
+  let href;
+  try { href = H.requestHref(String(url)); } catch (e) { href = null; }
+  if (href === null) throw new TypeError(`Failed to parse URL from ${String(url)}`);
+  if (href === false) throw new TypeError(`Request cannot be constructed from a URL that includes credentials: ${String(url)}`);
   // The body as it came (no default content-type, no copy); ignored for GET and HEAD.
   const m = normalizeMethod(method);
   const rb = body === null || m === 'GET' || m === 'HEAD' ? null
     : body === true ? new (typedArrays().Uint8Array)(host().requestBytes()) : body;
-  adoptRequest(request, m, headers, rb);
-  const ctx = {
-    waitUntil(p) { Promise.resolve(p).catch(() => {}); },
-    passThroughOnException() {},
-  };
-  const res = await ns.default.fetch(request, env, ctx);
+  adoptUrl = href;
+  adoptMethod = m;
+  adoptHeaders = headers;
+  adoptBody = rb;
+  const request = new Request(href);
+  const res = await ns.default.fetch(request, env, CALL_CTX);
   if (!(res instanceof Response)) return lazy(CHUNK_EXTRA).describe(res);
-  const [status, h, b] = responseState(res);
-  const flat = [];
-  for (const [k, v] of headerPairs(h)) flat.push(k, v);
-  return [status, flat, b.bytes];
+  const st = responseState(res);
+  return [st[0], headerFlat(st[1]), st[2].bytes];
 }

@@ -130,6 +130,27 @@ fn prototype_pollution_is_gone_on_the_next_call() {
 }
 
 #[test]
+fn the_request_and_ctx_objects_are_fresh_in_every_call() {
+    let (pool, rt) = (one_worker(), tokio());
+    // What one call leaves on `ctx`, on its methods, on the Request and on the prototypes of
+    // Request and Headers is gone in the next call.
+    let code = r#"export default { async fetch(request, env, ctx) {
+      const seen = [ctx.left, ctx.waitUntil.left, request.left, Request.prototype.left,
+        Headers.prototype.left, Object.isFrozen(ctx)].map(String).join(',');
+      ctx.left = ctx.waitUntil.left = request.left = 1;
+      Request.prototype.left = Headers.prototype.left = 1;
+      Object.freeze(ctx);
+      return new Response(seen + ' ' + request.method + ' ' + request.url);
+    } };"#;
+    for _ in 0..5 {
+        assert_eq!(
+            run(&pool, &rt, code, ""),
+            "undefined,undefined,undefined,undefined,undefined,false POST https://fn.example/"
+        );
+    }
+}
+
+#[test]
 fn two_functions_alternating_on_one_worker_never_see_each_other() {
     let (pool, rt) = (one_worker(), tokio());
     let a = r#"globalThis.owner = 'a'; let secret = null;

@@ -20,11 +20,38 @@ pub(super) enum ChangeSource {
     /// In-memory SQLite: no other pool can reach it; this store's own writes invalidate.
     InProcess,
     /// A SQLite file: after every change each store appends one byte to this file beside the
-    /// database; its length is the stamp (one `stat` per call).
-    File(Arc<PathBuf>),
+    /// database; its length is the stamp (one `fstat` of the open file per call).
+    File(Arc<ChangeFile>),
     /// PostgreSQL: every store NOTIFYs [`CHANGES_CHANNEL`] in each changing transaction and a
     /// LISTEN connection counts the notifications; while it is down the stamp is unknown.
     Listener(Arc<ListenerHandle>),
+}
+
+/// The change file beside a SQLite database, kept open: its stamp is read with `fstat` on the
+/// descriptor (no path lookup per call). A file that was deleted or replaced since it was opened
+/// (no links left) cannot vouch for anything: the stamp is then unknown for good, and the store
+/// reads the database on every call, as it does when the file is missing.
+#[derive(Debug)]
+pub(super) struct ChangeFile {
+    path: PathBuf,
+    file: std::fs::File,
+}
+
+impl ChangeFile {
+    /// Open (creating it if needed) the change file at `path`.
+    pub(super) fn open(path: PathBuf) -> std::io::Result<Self> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)?;
+        Ok(Self { path, file })
+    }
+
+    fn stamp(&self) -> Option<u64> {
+        use std::os::unix::fs::MetadataExt as _;
+        let m = self.file.metadata().ok()?;
+        (m.nlink() > 0).then(|| m.len())
+    }
 }
 
 #[derive(Debug, Default)]
@@ -48,7 +75,7 @@ impl ChangeSource {
     pub(super) fn stamp(&self) -> Option<u64> {
         match self {
             Self::InProcess => Some(0),
-            Self::File(path) => std::fs::metadata(path.as_path()).ok().map(|m| m.len()),
+            Self::File(f) => f.stamp(),
             Self::Listener(h) => {
                 h.0.live
                     .load(Ordering::Acquire)
@@ -59,8 +86,9 @@ impl ChangeSource {
 
     /// After a change through this store: tell the other stores over the same SQLite file.
     pub(super) fn announce(&self) {
-        if let Self::File(path) = self {
+        if let Self::File(f) = self {
             use std::io::Write as _;
+            let path = &f.path;
             // Never re-created here: a store that found it missing reads the database on every
             // call until restarted, and must keep doing so.
             let done = std::fs::OpenOptions::new()
@@ -139,4 +167,30 @@ pub(super) fn spawn_listener(pool: PgPool, shared: Arc<ListenerShared>) {
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn change_file_stamp_follows_appends_and_stops_vouching_once_replaced() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("db-clave-changes");
+        let source = ChangeSource::File(Arc::new(ChangeFile::open(path.clone()).expect("open")));
+        assert_eq!(source.stamp(), Some(0));
+        source.announce();
+        source.announce();
+        assert_eq!(source.stamp(), Some(2));
+        // Replaced by another file (rename over it): the open file has no links left.
+        let other = dir.path().join("other");
+        std::fs::write(&other, b"...").expect("write");
+        std::fs::rename(&other, &path).expect("rename");
+        assert_eq!(source.stamp(), None);
+        // Deleted outright: the same.
+        let again = ChangeSource::File(Arc::new(ChangeFile::open(path.clone()).expect("open")));
+        assert_eq!(again.stamp(), Some(3));
+        std::fs::remove_file(&path).expect("remove");
+        assert_eq!(again.stamp(), None);
+    }
 }

@@ -431,7 +431,7 @@ impl Store {
     ///
     /// Which version is active comes from memory while the store can vouch that it learns of
     /// every change: over a SQLite file, every store over that file announces its changes in a
-    /// file beside it (`<db>-clave-changes`, checked with one `stat` per call); over PostgreSQL,
+    /// file beside it (`<db>-clave-changes`, checked with one `fstat` of the open file per call); over PostgreSQL,
     /// every store NOTIFYs its changes and a LISTEN connection receives them (while that
     /// connection is down, the active version is read from the database on every call). So a
     /// deploy, activate, rollback or delete through any gateway over the same database takes

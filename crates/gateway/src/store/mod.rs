@@ -88,7 +88,9 @@ mod secrets;
 mod usage_records;
 
 use cache::{ARTIFACT_CACHE_BYTES, ARTIFACT_CACHE_ENTRIES, ArtifactCache};
-use changes::{CHANGES_CHANNEL, ChangeSource, ListenerHandle, ListenerShared, spawn_listener};
+use changes::{
+    CHANGES_CHANNEL, ChangeFile, ChangeSource, ListenerHandle, ListenerShared, spawn_listener,
+};
 pub use functions::{ActiveArtifact, NewVersion};
 use logs::LogState;
 pub use logs::{LogEntry, LogQuery, LogRetention};
@@ -205,13 +207,9 @@ impl Store {
         } else {
             let mut name = file.as_os_str().to_owned();
             name.push("-clave-changes");
-            let path = PathBuf::from(name);
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-                .map_err(Error::DataDir)?;
-            ChangeSource::File(Arc::new(path))
+            ChangeSource::File(Arc::new(
+                ChangeFile::open(PathBuf::from(name)).map_err(Error::DataDir)?,
+            ))
         };
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
