@@ -116,7 +116,12 @@ impl LoadSpec {
 /// Spawn the load child (this executable) and return its JSON report.
 pub async fn run_child(spec: &LoadSpec) -> Result<Value> {
     let exe = std::env::current_exe()?;
-    let out = tokio::process::Command::new(exe)
+    let mut command = tokio::process::Command::new(exe);
+    if spec.cpu.is_none() {
+        // Not the parent's CPU either: free to use every CPU.
+        crate::sys::unpinned(command.as_std_mut());
+    }
+    let out = command
         .args(spec.args())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

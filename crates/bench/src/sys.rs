@@ -25,22 +25,28 @@ pub fn pin_to_cpu(cpu: usize) -> io::Result<()> {
     }
 }
 
-/// Start `command`'s process free to run on every online CPU, whatever this process is
-/// pinned to: the "both CPUs shared" runs of `--server-alone`. (Changing the affinity after the
-/// start would be too late: runtimes size their thread pools by the CPUs they may use.)
+/// Start `command`'s process free to run on every CPU, whatever this process is pinned to: the
+/// "both CPUs shared" runs of `--server-alone`. (Changing the affinity after the start would be
+/// too late: runtimes size their thread pools by the CPUs they may use.)
 pub fn unpinned(command: &mut std::process::Command) -> &mut std::process::Command {
     use std::os::unix::process::CommandExt as _;
-    // SAFETY: the closure runs in the child between fork and exec and only calls `sysconf` and
-    // `sched_setaffinity` (async-signal-safe system calls) on a set on its own stack.
+    // Every configured CPU id (the kernel keeps only the online ones), built here so that the
+    // child between fork and exec only makes one system call.
+    // SAFETY: `sysconf` only reads a configuration value; all-zero bytes are the empty
+    // `cpu_set_t`, and `CPU_SET` is given ids below its capacity.
+    let set = unsafe {
+        let configured = usize::try_from(libc::sysconf(libc::_SC_NPROCESSORS_CONF)).unwrap_or(1);
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        let capacity = 8 * std::mem::size_of::<libc::cpu_set_t>();
+        for cpu in 0..configured.clamp(1, capacity) {
+            libc::CPU_SET(cpu, &mut set);
+        }
+        set
+    };
+    // SAFETY: the closure runs in the child between fork and exec and only calls
+    // `sched_setaffinity` (a system call, async-signal-safe) on a set it owns.
     unsafe {
-        command.pre_exec(|| {
-            let online = usize::try_from(libc::sysconf(libc::_SC_NPROCESSORS_ONLN))
-                .unwrap_or(1)
-                .max(1);
-            let mut set: libc::cpu_set_t = std::mem::zeroed();
-            for cpu in 0..online {
-                libc::CPU_SET(cpu, &mut set);
-            }
+        command.pre_exec(move || {
             if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0 {
                 Ok(())
             } else {

@@ -233,7 +233,7 @@ class Headers {
       const n = names[i];
       const vs = m[n];
       if (n === 'set-cookie') for (let k = 0; k < vs.length; k++) out.push(n, vs[k]);
-      else out.push(n, vs.length === 1 ? vs[0] : vs.join(', '));
+      else out.push(n, vs.length === 1 && typeof vs[0] === 'string' ? vs[0] : vs.join(', '));
     }
     return out;
   }
@@ -325,11 +325,14 @@ class Request {
   constructor(input, init = undefined) {
     if (arguments.length < 1) throw new TypeError('Request constructor requires 1 argument');
     if (adoptUrl !== null) {
-      this.#url = adoptUrl;
-      this.#method = adoptMethod;
-      this.#headers = adoptHeaders;
-      this.#body = new BodyState(adoptBody);
+      // Taken and cleared before anything that could run program code (a setter the program
+      // put on Object.prototype runs inside `new BodyState`).
+      const url = adoptUrl, method = adoptMethod, headers = adoptHeaders, body = adoptBody;
       adoptUrl = adoptMethod = adoptHeaders = adoptBody = null;
+      this.#url = url;
+      this.#method = method;
+      this.#headers = headers;
+      this.#body = new BodyState(body);
       return;
     }
     init = init ?? {};

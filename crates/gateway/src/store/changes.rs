@@ -28,29 +28,73 @@ pub(super) enum ChangeSource {
 }
 
 /// The change file beside a SQLite database, kept open: its stamp is read with `fstat` on the
-/// descriptor (no path lookup per call). A file that was deleted or replaced since it was opened
-/// (no links left) cannot vouch for anything: the stamp is then unknown for good, and the store
-/// reads the database on every call, as it does when the file is missing.
+/// descriptor (no path lookup per call). The open file must still be the one at the path: a file
+/// deleted or replaced since it was opened has no links left (checked on every read), and one
+/// moved away (its directory renamed, say) is caught by comparing the path's device and inode with
+/// the descriptor's at most every [`ChangeFile::PATH_CHECK`]. Either way it cannot vouch for
+/// anything again: the stamp is unknown for good, and the store reads the database on every call,
+/// as it does when the file is missing.
 #[derive(Debug)]
 pub(super) struct ChangeFile {
     path: PathBuf,
     file: std::fs::File,
+    /// (device, inode) of the open file.
+    id: (u64, u64),
+    opened: std::time::Instant,
+    /// Milliseconds after `opened` of the last path check.
+    checked_ms: AtomicU64,
+    lost: AtomicBool,
 }
 
 impl ChangeFile {
+    /// How long a moved-away change file can go unnoticed.
+    pub(super) const PATH_CHECK: Duration = Duration::from_secs(1);
+
     /// Open (creating it if needed) the change file at `path`.
     pub(super) fn open(path: PathBuf) -> std::io::Result<Self> {
+        use std::os::unix::fs::MetadataExt as _;
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&path)?;
-        Ok(Self { path, file })
+        let m = file.metadata()?;
+        Ok(Self {
+            path,
+            file,
+            id: (m.dev(), m.ino()),
+            opened: std::time::Instant::now(),
+            checked_ms: AtomicU64::new(0),
+            lost: AtomicBool::new(false),
+        })
     }
 
     fn stamp(&self) -> Option<u64> {
         use std::os::unix::fs::MetadataExt as _;
+        if self.lost.load(Ordering::Acquire) {
+            return None;
+        }
         let m = self.file.metadata().ok()?;
-        (m.nlink() > 0).then(|| m.len())
+        if m.nlink() == 0 {
+            self.lost.store(true, Ordering::Release);
+            return None;
+        }
+        let now_ms = u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let last = self.checked_ms.load(Ordering::Relaxed);
+        if now_ms.saturating_sub(last) >= Self::PATH_CHECK.as_millis() as u64
+            && self
+                .checked_ms
+                .compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            let same = std::fs::metadata(&self.path)
+                .map(|p| (p.dev(), p.ino()) == self.id)
+                .unwrap_or(false);
+            if !same {
+                self.lost.store(true, Ordering::Release);
+                return None;
+            }
+        }
+        Some(m.len())
     }
 }
 
@@ -192,5 +236,19 @@ mod tests {
         assert_eq!(again.stamp(), Some(3));
         std::fs::remove_file(&path).expect("remove");
         assert_eq!(again.stamp(), None);
+        // Moved away (still linked, at another path), and a new file made in its place: noticed
+        // by the next path check, after which it vouches for nothing.
+        let moved = ChangeFile::open(path.clone()).expect("open");
+        std::fs::rename(&path, dir.path().join("moved")).expect("rename");
+        std::fs::write(&path, b"").expect("recreate");
+        moved
+            .checked_ms
+            .store(0, std::sync::atomic::Ordering::Relaxed);
+        let moved = ChangeSource::File(Arc::new(ChangeFile {
+            opened: std::time::Instant::now() - ChangeFile::PATH_CHECK,
+            ..moved
+        }));
+        assert_eq!(moved.stamp(), None);
+        assert_eq!(moved.stamp(), None, "stays unknown");
     }
 }
