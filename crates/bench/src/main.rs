@@ -152,10 +152,6 @@ fn body_1k() -> Vec<u8> {
     format!("{head}{}{tail}", "x".repeat(pad)).into_bytes()
 }
 
-/// The allocator of the `clave` binary, so that the in-process platform measures the same.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let args = Args::parse();
     let pin = if args.child_pinned {

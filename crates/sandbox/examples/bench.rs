@@ -3,7 +3,8 @@
 //! the cold start of a newly deployed function, pool round trips, and the memory of an idle
 //! function. `N` is the number of calls per measurement (default 2000); `MODE` is one of `all`
 //! (default), `warm`, `stats`, `cold`, `pool` (for profiling one path, e.g. under
-//! `valgrind --tool=callgrind`).
+//! `valgrind --tool=callgrind`). `CLAVE_BENCH_BODY=string` sends clave-bench's 1 KiB body (one long
+//! string) instead of the default (many short strings and numbers).
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,11 +15,20 @@ const ECHO: &str =
     "export default { async fetch(request) { return Response.json(await request.json()); } };";
 
 fn request() -> HttpRequest {
-    let mut body = String::from("{\"items\":[");
-    while body.len() < 1000 {
-        body.push_str("{\"k\":\"value\",\"n\":12345},");
-    }
-    body.push_str("{}]}");
+    // CLAVE_BENCH_BODY=string: clave-bench's body (one long string) instead of many short ones.
+    let body = if std::env::var_os("CLAVE_BENCH_BODY").is_some_and(|v| v == "string") {
+        format!(
+            "{{\"id\":42,\"kind\":\"bench\",\"payload\":\"{}\"}}",
+            "x".repeat(988)
+        )
+    } else {
+        let mut body = String::from("{\"items\":[");
+        while body.len() < 1000 {
+            body.push_str("{\"k\":\"value\",\"n\":12345},");
+        }
+        body.push_str("{}]}");
+        body
+    };
     HttpRequest {
         env: Default::default(),
         method: "POST".into(),

@@ -72,6 +72,20 @@ pub(crate) struct PreludeCode {
     pub(crate) chunks: Vec<Vec<u8>>,
 }
 
+/// Compiles the prelude on a short-lived thread of its own, unless that has begun already: a pool
+/// calls this when it starts, so that the first call of a new process (a few ms of parsing, ~15 M
+/// instructions) does not wait for it. A call that needs the prelude meanwhile waits for the
+/// same compilation; a thread that cannot be spawned leaves it to the first call.
+pub(crate) fn compile_prelude_ahead() {
+    static STARTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !STARTED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        let _ = std::thread::Builder::new()
+            .name("clave-prelude".into())
+            .stack_size(4 << 20)
+            .spawn(|| drop(prelude()));
+    }
+}
+
 /// The prelude bytecode, compiled once per process.
 pub(crate) fn prelude() -> Result<&'static PreludeCode, Error> {
     static PRELUDE: OnceLock<Result<PreludeCode, String>> = OnceLock::new();

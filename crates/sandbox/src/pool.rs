@@ -299,6 +299,7 @@ impl SandboxPool {
             let w = shared.spawn_worker()?;
             shared.idle().push(w);
         }
+        crate::invoke::compile_prelude_ahead();
         Ok(SandboxPool { shared })
     }
 
