@@ -27,6 +27,14 @@ pub(crate) fn warn_errors(what: &str, s: &RunStats) {
     }
 }
 
+/// The first rows of both `--server-alone` tables: (label, load child's JSON key, unit).
+const LOAD_ROWS: [(&str, &str, &str); 4] = [
+    ("requests/s", "requests_per_second", "/s"),
+    ("p50", "p50_us", "µs"),
+    ("p99", "p99_us", "µs"),
+    ("server CPU per request", "server_cpu_us_per_request", "µs"),
+];
+
 pub(crate) fn print_alone(r: &Value) {
     println!();
     println!(
@@ -40,11 +48,7 @@ pub(crate) fn print_alone(r: &Value) {
         "dev/wrkd"
     );
     println!("{}", "-".repeat(110));
-    for (name, metric, unit) in [
-        ("requests/s", "requests_per_second", "/s"),
-        ("p50", "p50_us", "µs"),
-        ("p99", "p99_us", "µs"),
-        ("server CPU per request", "server_cpu_us_per_request", "µs"),
+    for (name, metric, unit) in LOAD_ROWS.into_iter().chain([
         (
             "load generator CPU per request",
             "client_cpu_us_per_request",
@@ -56,7 +60,7 @@ pub(crate) fn print_alone(r: &Value) {
             "",
         ),
         ("server CPU utilisation", "server_cpu_utilisation", ""),
-    ] {
+    ]) {
         let get = |who: &str| f(r, &[who, metric]);
         let (c, p, w, d) = (
             get("confidential"),
@@ -105,18 +109,14 @@ fn print_shared(r: &Value) {
     println!("{}", "-".repeat(74));
     for (i, d) in dev.iter().enumerate() {
         let w = peer.get(i).cloned().unwrap_or(Value::Null);
-        for (name, metric, unit) in [
-            ("requests/s", "requests_per_second", "/s"),
-            ("p50", "p50_us", "µs"),
-            ("p99", "p99_us", "µs"),
-            ("server CPU per request", "server_cpu_us_per_request", "µs"),
+        for (name, metric, unit) in LOAD_ROWS.into_iter().chain([
             ("server CPU utilisation", "server_cpu_utilisation", ""),
             (
                 "load generator CPU utilisation",
                 "client_cpu_utilisation",
                 "",
             ),
-        ] {
+        ]) {
             let (a, b) = (f(d, &[metric]), f(&w, &[metric]));
             println!(
                 "{:<36} {:>12} {:>12} {:>10}",
