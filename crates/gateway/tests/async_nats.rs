@@ -37,6 +37,25 @@ fn unique_queue(url: &str, ack_wait: Duration) -> QueueConfig {
     }
 }
 
+/// `JobQueue::connect`, retried a few times when JetStream fails to create the stream's storage:
+/// the tests here run in parallel and each deletes its stream at the end, and the server can race
+/// the removal of its now-empty account directory against another test's stream creation
+/// ("could not create storage directory ... no such file or directory", seen once). Anything
+/// else fails at once.
+async fn connect(config: QueueConfig) -> JobQueue {
+    let mut tries = 0;
+    loop {
+        match JobQueue::connect(config.clone()).await {
+            Ok(q) => return q,
+            Err(e) if tries < 5 && format!("{e:?}").contains("error creating store for stream") => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("connect the queue: {e:?}"),
+        }
+    }
+}
+
 struct AsyncGateway {
     app: Router,
     state: AppState,
@@ -50,7 +69,7 @@ async fn gateway(engine: Arc<FakeEngine>, queue: QueueConfig) -> (AsyncGateway, 
     let store = db.store().await;
     // The harness deploys and owns the token; the async gateway shares its store.
     let h = common::Harness::new(store.clone(), engine.clone(), GatewayConfig::default()).await;
-    let queue = JobQueue::connect(queue).await.unwrap();
+    let queue = connect(queue).await;
     let state = AppState::new(
         store,
         engine.clone(),
