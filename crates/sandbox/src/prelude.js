@@ -223,7 +223,7 @@ class Headers {
   values() { return lazy(CHUNK_EXTRA).headersIterate(this, 2); }
   [Symbol.iterator]() { return this.entries(); }
   static pairs(h) { return h.#sorted(); }
-  // As `pairs`, flattened to [name, value, name, value, ...] (what `dispatch` hands the host).
+  // As `pairs`, flattened to [name, value, name, value, ...] (what the host takes).
   static flat(h) {
     const m = h.#m;
     const names = ObjectKeys(m);
@@ -310,6 +310,15 @@ function normalizeMethod(m) {
   return METHOD_NORMALIZE.includes(up) ? up : m;
 }
 
+// The href of a Request's URL, through the URL parser behind `new URL` without loading the `url`
+// chunk (the host answers null if the URL does not parse, false if it has credentials).
+function requestHref(input) {
+  let href;
+  try { href = H.requestHref(String(input)); } catch (e) { href = null; }
+  if (href === null) throw new TypeError(`Failed to parse URL from ${String(input)}`);
+  if (href === false) throw new TypeError(`Request cannot be constructed from a URL that includes credentials: ${String(input)}`);
+  return href;
+}
 // Set by `dispatch` for the one `new Request` that follows: the request as it came from the host
 // (URL already parsed, headers adopted, not copied). Null at every other time.
 let adoptUrl = null;
@@ -346,13 +355,7 @@ class Request {
         bodyBytes = input.#body.take();
       }
     } else {
-      // The URL parser behind `new URL` without loading the `url` chunk: the href, null if the
-      // URL does not parse, false if it has credentials.
-      let href;
-      try { href = H.requestHref(String(input)); } catch (e) { href = null; }
-      if (href === null) throw new TypeError(`Failed to parse URL from ${String(input)}`);
-      if (href === false) throw new TypeError(`Request cannot be constructed from a URL that includes credentials: ${String(input)}`);
-      this.#url = href;
+      this.#url = requestHref(input);
     }
     if (init.method !== undefined) this.#method = normalizeMethod(init.method);
     if (init.headers !== undefined) this.#headers = new Headers(init.headers);
@@ -524,7 +527,7 @@ const CORE = {
   get H() { return host(); }, tag, toU8, wellFormed, utf8Encode, utf8Decode, domError, ArrayIsArray, isView, SymbolIterator,
   get INTEGER_ARRAYS() { return integerArrays(); }, Headers, Request, Response, loadedURL: () => loaded[CHUNK_URL],
   intrinsic,
-  responseState, responseSet, lazyURL: () => lazy(CHUNK_URL), headerPairs,
+  responseState, responseSet, lazyURL: () => lazy(CHUNK_URL), headerPairs, headerFlat,
   requestBody, markFetched,
 };
 function lazy(i) {
@@ -629,10 +632,7 @@ export async function dispatch(ns, method, url, rawHeaders, body, env) {
     try { headers.append(rawHeaders[i], rawHeaders[i + 1]); } catch (e) { /* skip an invalid header */ }
   }
   // As `new Request(url)` parses it (with the same errors).
-  let href;
-  try { href = H.requestHref(String(url)); } catch (e) { href = null; }
-  if (href === null) throw new TypeError(`Failed to parse URL from ${String(url)}`);
-  if (href === false) throw new TypeError(`Request cannot be constructed from a URL that includes credentials: ${String(url)}`);
+  const href = requestHref(url);
   // The body as it came (no default content-type, no copy); ignored for GET and HEAD.
   const m = normalizeMethod(method);
   const rb = body === null || m === 'GET' || m === 'HEAD' ? null

@@ -5,7 +5,7 @@
 // [status, statusText, flatHeaders, ArrayBuffer | null, url, redirected], or throws a TypeError.
 // Compiled to bytecode once per process; everything it needs from the core comes in `core`.
 export function init(core) {
-  const { H, Headers, Request, Response, responseSet, requestBody, headerPairs, markFetched, intrinsic } = core;
+  const { H, Headers, Request, Response, responseSet, requestBody, headerFlat, markFetched, intrinsic } = core;
   const hostFetch = H.fetch;
   const REDIRECT_MODES = ['follow', 'manual', 'error'];
   const NULL_BODY_STATUS = [101, 103, 204, 205, 304];
@@ -16,8 +16,7 @@ export function init(core) {
     if (!REDIRECT_MODES.includes(redirect)) {
       throw new TypeError(`fetch(): redirect must be "follow", "manual" or "error", not "${redirect}"`);
     }
-    const flat = [];
-    for (const [k, v] of headerPairs(req.headers)) flat.push(k, v);
+    const flat = headerFlat(req.headers);
     const state = requestBody(req);
     const body = state.bytes === null ? null : state.take();
     return [req.method, req.url, flat, body, redirect];
