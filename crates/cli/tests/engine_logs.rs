@@ -11,7 +11,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::procs::{Proc, free_ports, http_client, wait_ok};
+use common::procs::{Proc, free_ports, http_client, json, wait_ok};
 use common::{clave_with_env, ok, stderr, stdout};
 
 const ADMIN: &str = "cat_engine-logs-test-admin-token";
@@ -159,15 +159,7 @@ async fn a_remote_engine_delivers_sealed_logs_to_the_gateway() {
     .await;
     let started = Instant::now();
     loop {
-        let v: serde_json::Value = http
-            .get(format!("{gateway}/v1/engines"))
-            .bearer_auth(ADMIN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v = json(http.get(format!("{gateway}/v1/engines")).bearer_auth(ADMIN)).await;
         if v["engines"]
             .as_array()
             .is_some_and(|a| a.iter().any(|e| e["healthy"] == true))
@@ -343,31 +335,23 @@ async fn the_gateway_enforces_its_log_retention() {
         {"project": "nope", "function": "f", "sealed": sealed},
         {"project": "default", "function": "f", "sealed": "AAAA"},
     ], "dropped": 3});
-    let r: serde_json::Value = http
-        .post(format!("{gateway}/v1/engines/logs"))
-        .bearer_auth(ADMIN)
-        .json(&batch)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let r = json(
+        http.post(format!("{gateway}/v1/engines/logs"))
+            .bearer_auth(ADMIN)
+            .json(&batch),
+    )
+    .await;
     assert_eq!(
         r,
         serde_json::json!({"stored": 1, "refused": 2}),
         "an unknown project and a record too short to be sealed are refused"
     );
     let read = || async {
-        let v: serde_json::Value = http
-            .get(format!("{gateway}/v1/projects/default/logs"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v = json(
+            http.get(format!("{gateway}/v1/projects/default/logs"))
+                .bearer_auth(&token),
+        )
+        .await;
         v["entries"].as_array().unwrap().len()
     };
     assert_eq!(read().await, 1, "stored and readable");
@@ -421,14 +405,10 @@ async fn the_gateway_enforces_its_log_retention() {
 
 /// A new deploy token of the default project, made with the admin token.
 async fn deploy_token(http: &reqwest::Client, gateway: &str) -> String {
-    let token: serde_json::Value = http
-        .post(format!("{gateway}/v1/projects/default/tokens"))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let token = json(
+        http.post(format!("{gateway}/v1/projects/default/tokens"))
+            .bearer_auth(ADMIN),
+    )
+    .await;
     token["token"].as_str().unwrap().to_owned()
 }

@@ -125,6 +125,16 @@ pub fn http_client() -> reqwest::Client {
         .unwrap()
 }
 
+/// Sends `req` and reads its answer as JSON (panics, naming the URL, on a transport error or a
+/// body that is not JSON).
+pub async fn json(req: reqwest::RequestBuilder) -> serde_json::Value {
+    let r = req.send().await.unwrap();
+    let url = r.url().clone();
+    r.json()
+        .await
+        .unwrap_or_else(|e| panic!("{url} did not answer JSON: {e}"))
+}
+
 pub fn free_ports(n: usize) -> Vec<u16> {
     let listeners: Vec<_> = (0..n)
         .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind"))
