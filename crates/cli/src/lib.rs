@@ -82,12 +82,6 @@ where
             };
         }
     };
-    if matches!(cli.command, cli::Command::Dev(_)) {
-        // The gateway's Prometheus recorder calibrates a TSC clock in a busy loop when it is
-        // installed (about 1 ms); start it now, on the core that is idle while the runtime and
-        // the platform start (see `DevPlatform::start`).
-        platform::prewarm_metrics();
-    }
     let out = output::Out::new(cli.global.json);
     init_tracing(matches!(
         cli.command,

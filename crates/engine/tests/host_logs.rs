@@ -59,7 +59,7 @@ async fn host_logs_and_metrics_carry_no_call_outcome() {
         .with_writer(move || writer.clone())
         .finish();
     tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
-    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let recorder = clave_gateway::metrics::PrometheusRecorder::default();
     let metrics_handle = recorder.handle();
     metrics::set_global_recorder(recorder).expect("the only recorder");
 

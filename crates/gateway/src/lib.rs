@@ -46,7 +46,7 @@ pub use store::{
     SecretInfo, Store, StoredResult, UsageRecord, is_valid_name,
 };
 
-use metrics_exporter_prometheus::PrometheusHandle;
+use crate::metrics::PrometheusHandle;
 
 /// Size and count limits, checked before any expensive work.
 #[derive(Debug, Clone, PartialEq, Eq)]
