@@ -121,7 +121,7 @@ impl Plan {
                 loaded: Duration::from_secs(2),
                 cold_functions: 10,
                 idle_functions: 50,
-                process_starts: 2,
+                process_starts: 10,
             }
         } else {
             Self {
@@ -131,7 +131,7 @@ impl Plan {
                 // The gateway's default limit is 100 functions per project (echo included).
                 cold_functions: 19,
                 idle_functions: 80,
-                process_starts: 5,
+                process_starts: 20,
             }
         }
     }

@@ -348,7 +348,6 @@ impl DevPlatform {
     /// [`PlatformError::Start`] with a sentence naming the part that failed.
     pub async fn start(config: DevConfig) -> Result<Self, PlatformError> {
         let started = std::time::Instant::now();
-        let metrics = prewarm_metrics();
         let data_dir = config.data_dir.clone();
         std::fs::create_dir_all(&data_dir)
             .map_err(|e| start_err(&format!("cannot create {}", data_dir.display()), e))?;
@@ -362,8 +361,20 @@ impl DevPlatform {
         tracing::debug!(us = started.elapsed().as_micros(), %addr, "dev start: listening");
 
         // The gateway database opens (on sqlx's worker thread) while the KDS and the engine
-        // start here.
-        let gateway_db = tokio::spawn(open_gateway_db(data_dir.clone(), config.log_retention));
+        // start here. This task drives it (polled once now, so that sqlx starts its connection,
+        // then awaited below) rather than a spawned task: the engine's key release keeps the
+        // runtime's workers busy during the start, and a spawned task waited for one each time
+        // sqlx answered (1–2 ms in all, measured).
+        let mut gateway_db =
+            std::pin::pin!(open_gateway_db(data_dir.clone(), config.log_retention));
+        let mut gateway_db_early = None;
+        std::future::poll_fn(|cx| {
+            if let std::task::Poll::Ready(r) = gateway_db.as_mut().poll(cx) {
+                gateway_db_early = Some(r);
+            }
+            std::task::Poll::Ready(())
+        })
+        .await;
         let kds_m = dev_kds_measurement();
         let engine_m = dev_engine_measurement();
         let kds = Arc::new(open_kds(&data_dir, &kds_m, &engine_m)?);
@@ -388,6 +399,10 @@ impl DevPlatform {
                 Box::new(engine_attester),
             )
             .map_err(|e| start_err("the engine did not start", e))?,
+        );
+        tracing::debug!(
+            us = started.elapsed().as_micros(),
+            "dev start: engine created"
         );
         let (released_tx, released_rx) = tokio::sync::watch::channel(KeyRelease::Pending);
         let key_release = tokio::spawn({
@@ -414,18 +429,13 @@ impl DevPlatform {
             store,
             token,
             admin_token,
-        } = gateway_db
-            .await
-            .map_err(|e| start_err("the gateway database did not open", e))??;
+        } = match gateway_db_early {
+            Some(r) => r,
+            None => gateway_db.await,
+        }?;
         tracing::debug!(
             us = started.elapsed().as_micros(),
             "dev start: gateway database open"
-        );
-        // `AppState::new` takes the process-wide handle (or waits for the thread to install it).
-        drop(metrics.map(std::thread::JoinHandle::join));
-        tracing::debug!(
-            us = started.elapsed().as_micros(),
-            "dev start: metrics recorder ready"
         );
         // Sealed developer log records go straight into the gateway's store (ciphertext only).
         let writer = store.log_writer();
@@ -554,27 +564,6 @@ impl DevPlatform {
 
 fn absolute(p: &Path) -> PathBuf {
     std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
-}
-
-/// Install the gateway's process-wide Prometheus recorder on a background thread (once).
-///
-/// Installing it calibrates quanta's TSC clock in a busy loop: about 1 ms on an idle machine, up
-/// to 200 ms when the thread is preempted. [`DevPlatform::start`] calls this first and joins the
-/// thread just before building the gateway, so the calibration runs beside the rest of the start
-/// instead of in front of the listener; `clave dev` calls it even earlier, before the runtime
-/// starts. Returns `None` when the recorder is already installed (or no thread could start).
-pub fn prewarm_metrics() -> Option<std::thread::JoinHandle<()>> {
-    static STARTED: std::sync::OnceLock<()> = std::sync::OnceLock::new();
-    let mut first = false;
-    STARTED.get_or_init(|| first = true);
-    if !first {
-        // Started before: `AppState::new` waits for it if it is still running.
-        return None;
-    }
-    std::thread::Builder::new()
-        .name("clave-metrics-init".into())
-        .spawn(|| drop(clave_gateway::metrics::prometheus_handle()))
-        .ok()
 }
 
 /// Aborts a task when dropped (a start that fails half-way leaves nothing running).

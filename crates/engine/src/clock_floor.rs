@@ -172,7 +172,9 @@ pub(crate) fn open_for(
 }
 
 impl ClockFloor {
-    /// Reads the floor in `dir`, checks `now` against it and records `now`.
+    /// Reads the floor in `dir`, checks `now` against it and records `now` (written at once when
+    /// there is no file or the clock moved a minute or more past the stored mark, otherwise by
+    /// [`ClockFloor::observe`] once it has).
     pub(crate) fn open(
         dir: &Path,
         key: Zeroizing<[u8; 32]>,
@@ -183,25 +185,35 @@ impl ClockFloor {
         fs::create_dir_all(dir)
             .map_err(|e| Error::ClockFloor(format!("{}: {e}", dir.display())))?;
         let path = dir.join(CLOCK_FLOOR_FILE);
-        let high_water = match fs::read(&path) {
-            Ok(bytes) => decode(&key, mode, &bytes).map_err(|why| {
+        let stored = match fs::read(&path) {
+            Ok(bytes) => Some(decode(&key, mode, &bytes).map_err(|why| {
                 Error::ClockFloor(format!(
                     "{} is refused: {why}; the engine does not start on a clock floor it cannot \
                      trust (delete the file only if you know why it changed)",
                     path.display()
                 ))
-            })?,
+            })?),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 tracing::info!(path = %path.display(), "no engine clock floor yet: starting one");
-                0
+                None
             }
             Err(e) => return Err(Error::ClockFloor(format!("{}: {e}", path.display()))),
         };
+        let high_water = stored.unwrap_or(0);
         if now.saturating_add(max_regression) < high_water {
             return Err(Error::ClockBehind { now, high_water });
         }
         let mark = high_water.max(now);
-        write(&path, &encode(&key, mode, mark)?)?;
+        // The rule of `observe`: the file is rewritten once the clock has moved a minute past
+        // the mark it holds. A restart within that minute keeps it as it is (no fsync on the
+        // start path); the floor is then the stored mark, as it would be after a crash.
+        let persisted = match stored {
+            Some(t) if mark < t.saturating_add(PERSIST_EVERY_SECS) => t,
+            _ => {
+                write(&path, &encode(&key, mode, mark)?)?;
+                mark
+            }
+        };
         Ok(ClockFloor {
             path,
             key,
@@ -209,7 +221,7 @@ impl ClockFloor {
             max_regression,
             marks: Mutex::new(Marks {
                 seen: mark,
-                persisted: mark,
+                persisted,
             }),
         })
     }
@@ -309,5 +321,45 @@ mod tests {
             matches!(&err, Error::ClockFloor(m) if m.contains("does not verify")),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_restart_within_a_minute_of_the_stored_mark_does_not_rewrite_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(CLOCK_FLOOR_FILE);
+        let stored = || {
+            decode(
+                &key(1),
+                FloorMode::Tee,
+                &fs::read(&path).expect("floor file"),
+            )
+        };
+        let open = |now| ClockFloor::open(dir.path(), key(1), FloorMode::Tee, now, 300);
+        drop(open(1_000).expect("first start"));
+        assert_eq!(stored(), Ok(1_000), "the first start writes its mark");
+        let written = fs::read(&path).expect("floor file");
+
+        // 59 s past the stored mark: the file stays as it is...
+        let floor = open(1_059).expect("restart");
+        assert_eq!(fs::read(&path).expect("floor file"), written);
+        // ...the running floor still holds 1059...
+        assert!(matches!(
+            floor.observe(1_059 - 300 - 1),
+            Err(Error::ClockBehind {
+                high_water: 1_059,
+                ..
+            })
+        ));
+        // ...and writes once the clock is a minute past the stored mark.
+        floor.observe(1_060).expect("observe");
+        assert_eq!(stored(), Ok(1_060));
+        drop(floor);
+
+        // A restart a minute or more past the stored mark writes at once.
+        drop(open(1_120).expect("restart"));
+        assert_eq!(stored(), Ok(1_120));
+        // Behind the stored mark (within the regression): nothing written, the mark is kept.
+        drop(open(1_100).expect("small regression"));
+        assert_eq!(stored(), Ok(1_120));
     }
 }

@@ -87,7 +87,9 @@ fn write(path: &Path, sealer: &dyn Sealer, t: u64, rng: &mut dyn CryptoRng) -> R
 }
 
 impl ClockFloor {
-    /// Reads the mark of `dir` and checks `now` against it, then records `now`.
+    /// Reads the mark of `dir` and checks `now` against it, then records `now` (written at once
+    /// when there is no valid file or the clock moved a minute or more past the stored mark,
+    /// otherwise by [`ClockFloor::observe`] once it has).
     ///
     /// `had_master`: whether the directory already held a master secret. A hardware-bound
     /// sealer then requires the clock file (it is written at genesis and at every join).
@@ -124,13 +126,22 @@ impl ClockFloor {
             return Err(Error::ClockBehind { now, high_water });
         }
         let mark = high_water.max(now);
-        write(&path, sealer, mark, rng)?;
+        // The rule of `observe`: the file is rewritten once the clock has moved a minute past
+        // the mark it holds. A restart within that minute keeps it as it is (no fsync on the
+        // start path); the floor is then the stored mark, as it would be after a crash.
+        let persisted = match stored {
+            Some(t) if mark < t.saturating_add(PERSIST_EVERY_SECS) => t,
+            _ => {
+                write(&path, sealer, mark, rng)?;
+                mark
+            }
+        };
         Ok(ClockFloor {
             path,
             max_regression,
             marks: Mutex::new(Marks {
                 seen: mark,
-                persisted: mark,
+                persisted,
             }),
         })
     }

@@ -52,6 +52,30 @@ fn restart_with_the_clock_wound_back_is_refused() {
 }
 
 #[test]
+fn a_restart_within_a_minute_of_the_stored_mark_does_not_rewrite_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join(CLOCK_SEALED_FILE);
+    drop(open_at(dir.path(), NOW).expect("genesis"));
+    let written = std::fs::read(&path).expect("clock");
+    // Sealing draws a fresh nonce, so any rewrite changes the bytes.
+    drop(open_at(dir.path(), NOW + 59).expect("restart"));
+    assert_eq!(std::fs::read(&path).expect("clock"), written);
+    // The stored mark is still NOW: NOW - BACK opens, one second earlier does not.
+    drop(open_at(dir.path(), NOW - BACK).expect("within the regression"));
+    assert!(matches!(
+        open_at(dir.path(), NOW - BACK - 1),
+        Err(Error::ClockBehind { high_water, .. }) if high_water == NOW
+    ));
+    // A minute past the stored mark: written at once.
+    drop(open_at(dir.path(), NOW + 60).expect("restart"));
+    assert_ne!(std::fs::read(&path).expect("clock"), written);
+    assert!(matches!(
+        open_at(dir.path(), NOW + 60 - BACK - 1),
+        Err(Error::ClockBehind { high_water, .. }) if high_water == NOW + 60
+    ));
+}
+
+#[test]
 fn a_running_kds_refuses_releases_at_a_wound_back_clock() {
     let dir = tempfile::tempdir().expect("tempdir");
     let kds = open_at(dir.path(), NOW).expect("genesis");

@@ -35,10 +35,11 @@ pub(crate) fn update_stack_top(ctx: &Ctx<'_>) {
 
 /// Loads module bytecode.
 pub(crate) fn load_module<'js>(ctx: Ctx<'js>, bytecode: &[u8]) -> rquickjs::Result<Module<'js>> {
-    // SAFETY: the bytes come only from `Module::write` in this crate (the prelude and its chunks,
-    // compiled at start-up, or a module compiled from source whose SHA-256 was checked and kept in
-    // the `BytecodeCache`, which has no other way in). QuickJS does not validate bytecode, so
-    // bytecode from anywhere else must never reach this function.
+    // SAFETY: the bytes come only from `Module::write` in this crate: the prelude and its chunks
+    // (compiled from this crate's sources by its build script and embedded in the binary), or a
+    // module compiled from source whose SHA-256 was checked and kept in the `BytecodeCache`, which
+    // has no other way in. QuickJS does not validate bytecode, so bytecode from anywhere else
+    // must never reach this function.
     unsafe { Module::load(ctx, bytecode) }
 }
 

@@ -253,11 +253,12 @@ const JSON_FAST_MAX_BYTES: usize = 4 << 20;
 pub(crate) fn install<'js>(
     ctx: &Ctx<'js>,
     st: &Rc<CallState>,
-    chunks: &'static [Vec<u8>],
+    chunks: &'static [&'static [u8]],
 ) -> rquickjs::Result<Vec<Persistent<Value<'static>>>> {
     let host = Object::new(ctx.clone())?;
 
-    // Loads prelude chunk `i` (our own bytecode, compiled at start-up) and returns its namespace.
+    // Loads prelude chunk `i` (our own bytecode, compiled by the build script) and returns its
+    // namespace.
     host.set(
         "load",
         Function::new(

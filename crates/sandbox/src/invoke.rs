@@ -5,15 +5,14 @@
 use std::collections::HashMap;
 use std::mem::ManuallyDrop;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use rquickjs::context::intrinsic;
 use rquickjs::promise::PromiseState;
 use rquickjs::{
-    Array, Context, Ctx, Function, Module, Object, Persistent, Promise, Runtime, TypedArray, Value,
-    WriteOptions,
+    Array, Context, Ctx, Function, Object, Persistent, Promise, Runtime, TypedArray, Value,
 };
 use sha2::Digest as _;
 
@@ -23,7 +22,6 @@ use crate::host::{self, CallState};
 use crate::link::{BundleLoader, LinkState, Linking, compile, unframe_modules};
 use crate::{BytecodeCache, CallReport, Error, HttpRequest, HttpResponse, Limits};
 
-const PRELUDE_SRC: &str = include_str!("prelude.js");
 /// Module name of a function that is one module.
 pub(crate) const MODULE_NAME: &str = "worker.js";
 
@@ -54,70 +52,18 @@ pub(crate) fn internal(e: impl std::fmt::Display) -> Error {
     Error::Internal(e.to_string())
 }
 
-/// The lazily loaded prelude chunks, in the order of the `CHUNK_*` indices in prelude.js.
-const CHUNKS: [(&str, &str); 8] = [
-    ("clave:text", include_str!("prelude_text.js")),
-    ("clave:url", include_str!("prelude_url.js")),
-    ("clave:crypto", include_str!("prelude_crypto.js")),
-    ("clave:clone", include_str!("prelude_clone.js")),
-    ("clave:console", include_str!("prelude_console.js")),
-    ("clave:timers", include_str!("prelude_timers.js")),
-    ("clave:extra", include_str!("prelude_extra.js")),
-    ("clave:fetch", include_str!("prelude_fetch.js")),
-];
-
-/// Bytecode of the core prelude and of its lazily loaded chunks.
+/// Bytecode of the core prelude and of its lazily loaded chunks (in
+/// [`crate::prelude_compile::CHUNKS`] order), compiled by the build script.
 pub(crate) struct PreludeCode {
-    core: Vec<u8>,
-    pub(crate) chunks: Vec<Vec<u8>>,
+    core: &'static [u8],
+    pub(crate) chunks: [&'static [u8]; crate::prelude_compile::CHUNKS.len()],
 }
 
-/// Compiles the prelude on a short-lived thread of its own, unless that has begun already: a pool
-/// calls this when it starts, so that the first call of a new process (a few ms of parsing, ~15 M
-/// instructions) does not wait for it. A call that needs the prelude meanwhile waits for the
-/// same compilation; a thread that cannot be spawned leaves it to the first call.
-pub(crate) fn compile_prelude_ahead() {
-    static STARTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-    if !STARTED.swap(true, std::sync::atomic::Ordering::Relaxed) {
-        let _ = std::thread::Builder::new()
-            .name("clave-prelude".into())
-            .stack_size(4 << 20)
-            .spawn(|| drop(prelude()));
-    }
-}
+include!(concat!(env!("OUT_DIR"), "/prelude_code.rs"));
 
-/// The prelude bytecode, compiled once per process.
-pub(crate) fn prelude() -> Result<&'static PreludeCode, Error> {
-    static PRELUDE: OnceLock<Result<PreludeCode, String>> = OnceLock::new();
-    PRELUDE
-        .get_or_init(|| {
-            let rt = Runtime::new().map_err(|e| e.to_string())?;
-            let ctx = Context::custom::<CompileIntrinsics>(&rt).map_err(|e| e.to_string())?;
-            ctx.with(|ctx| {
-                let compile = |name: &str, src: &str| -> Result<Vec<u8>, String> {
-                    let m = Module::declare(ctx.clone(), name, src).map_err(|e| {
-                        format!("{name}: {e}: {:?}", exception_text(&ctx, ctx.catch()))
-                    })?;
-                    // No debug information (line tables) in our own bytecode: it is read into
-                    // every context, and its frames need no line numbers.
-                    m.write(WriteOptions {
-                        strip_source: true,
-                        strip_debug: true,
-                        ..Default::default()
-                    })
-                    .map_err(|e| e.to_string())
-                };
-                Ok(PreludeCode {
-                    core: compile("clave:prelude", PRELUDE_SRC)?,
-                    chunks: CHUNKS
-                        .iter()
-                        .map(|(name, src)| compile(name, src))
-                        .collect::<Result<_, _>>()?,
-                })
-            })
-        })
-        .as_ref()
-        .map_err(|e| Error::Internal(format!("prelude does not compile: {e}")))
+/// The prelude bytecode, embedded in the binary by the build script (see build.rs).
+pub(crate) fn prelude() -> &'static PreludeCode {
+    &PRELUDE
 }
 
 fn exception_text<'js>(_ctx: &Ctx<'js>, v: Value<'js>) -> (String, Option<String>) {
@@ -354,7 +300,7 @@ impl Slot {
         max_heap: usize,
         image_bytes: usize,
     ) -> Result<Slot, Error> {
-        let prelude = prelude()?;
+        let prelude = prelude();
         let limits = Limits::default();
         let st = Rc::new(CallState::new(
             &limits,
@@ -399,7 +345,7 @@ impl Slot {
         let (entry, pins) = slot.ctx.with(|ctx| -> Result<_, Error> {
             let pins =
                 host::install(&ctx, &st, &prelude.chunks).map_err(|e| caught(&st, &ctx, e))?;
-            let pm = load_module(ctx.clone(), &prelude.core).map_err(|e| caught(&st, &ctx, e))?;
+            let pm = load_module(ctx.clone(), prelude.core).map_err(|e| caught(&st, &ctx, e))?;
             let (pm, _p) = pm.eval().map_err(|e| caught(&st, &ctx, e))?;
             let get = |name: &str| -> Result<Persistent<Function<'static>>, Error> {
                 let f: Function<'_> = pm.get(name).map_err(internal)?;
@@ -1000,10 +946,36 @@ mod tests {
         f.call(()).expect("names")
     }
 
+    /// The bytecode the build script embedded is exactly what the sandbox's QuickJS makes of the
+    /// sources now (a stale or foreign build output would be read without validation).
+    #[test]
+    fn the_embedded_prelude_is_a_fresh_compile_of_the_sources() {
+        use crate::prelude_compile::{CHUNKS, CORE, compile_all};
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let sources: Vec<(&str, String)> = std::iter::once(CORE)
+            .chain(CHUNKS)
+            .map(|(name, file)| {
+                let text = std::fs::read_to_string(dir.join(file)).expect("prelude source");
+                (name, text)
+            })
+            .collect();
+        let modules: Vec<(&str, &str)> = sources.iter().map(|(n, s)| (*n, s.as_str())).collect();
+        let fresh = compile_all(&modules).expect("the prelude compiles");
+        let embedded = prelude();
+        assert_eq!(fresh.len(), 1 + embedded.chunks.len());
+        assert!(fresh[0] == embedded.core, "core prelude differs");
+        for (i, chunk) in embedded.chunks.iter().enumerate() {
+            assert!(fresh[i + 1] == *chunk, "chunk {} differs", CHUNKS[i].0);
+        }
+        // And it is real bytecode: a slot reads and evaluates the core.
+        drop(Slot::new(Arc::new(AtomicBool::new(false)), 16 << 20, 1 << 20).expect("a slot"));
+    }
+
     /// Every name in prelude.js's `INTRINSIC_GLOBALS` is a global of a fresh execution context
     /// (the prelude captures them before any program code runs).
     #[test]
     fn intrinsic_globals_exist_in_a_fresh_context() {
+        const PRELUDE_SRC: &str = include_str!("prelude.js");
         let start = PRELUDE_SRC
             .find("const INTRINSIC_GLOBALS = [")
             .expect("INTRINSIC_GLOBALS in prelude.js");

@@ -5,8 +5,8 @@
 //! At most `max_abandoned_running` abandoned threads may run at once: beyond that an overrun worker
 //! is not replaced, and a call that would need a new thread answers `Error::Overloaded`.
 //!
-//! Each worker owns a [`Slot`](crate::invoke::Slot): a runtime living in its own arena, with the
-//! base image and the images of the functions it ran. A call restores its function's image, runs,
+//! Each worker owns a [`Slot`](crate::invoke::Slot), built for its first job: a runtime living
+//! in its own arena, with the base image and the images of the functions it ran. A call restores its function's image, runs,
 //! and after the reply was sent the worker restores the image again (so the call's data does not
 //! linger and the next call of that function starts at once). Every call gets a fresh instance.
 
@@ -225,8 +225,15 @@ impl Shared {
                         .ok()
                         .and_then(Result::ok)
                 };
-                let mut slot = new_slot();
+                // Built for the first job, not when the pool starts: with inline calls
+                // (`PoolConfig::inline_budget`) most workers never run one, and a process start
+                // has better uses for the CPU (a slot costs ~0.8 ms; the call's supervision
+                // grace covers it).
+                let mut slot = None;
                 while let Ok(job) = rx.recv() {
+                    if slot.is_none() {
+                        slot = new_slot();
+                    }
                     let mut sandbox = Sandbox {
                         slot: slot.as_mut(),
                         cache: &cache,
@@ -242,13 +249,13 @@ impl Shared {
                     if flag.load(Ordering::Relaxed) {
                         break;
                     }
-                    if !ok || slot.is_none() {
-                        // A panic may have left the slot's Rust side inconsistent: start over.
+                    if !ok {
+                        // A panic may have left the slot's Rust side inconsistent: the next job
+                        // starts over.
                         if let Some(s) = slot.take() {
                             let _ =
                                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(s)));
                         }
-                        slot = new_slot();
                     } else if let (Some(s), Some(hash)) = (slot.as_mut(), ran) {
                         // After the reply: the call's data does not linger, and the next call of
                         // the same function starts without a restore.
@@ -299,7 +306,6 @@ impl SandboxPool {
             let w = shared.spawn_worker()?;
             shared.idle().push(w);
         }
-        crate::invoke::compile_prelude_ahead();
         Ok(SandboxPool { shared })
     }
 

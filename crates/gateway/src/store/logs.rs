@@ -35,6 +35,9 @@ impl Default for LogRetention {
 /// Prune a project's records every this many appends through one store.
 const PRUNE_EVERY: u64 = 64;
 
+/// How long after [`Store::spawn_log_pruner`] its first sweep runs.
+const FIRST_LOG_SWEEP_AFTER: Duration = Duration::from_secs(2);
+
 /// Shared between clones of a store: retention, the append counter, the wake-up for readers.
 #[derive(Debug, Default)]
 pub(super) struct LogState {
@@ -225,12 +228,17 @@ impl Store {
         Ok(n)
     }
 
-    /// Sweep every project with [`Store::prune_all_logs`] now and then every tenth of the
-    /// retention age (between 1 s and 10 min), until aborted, so that a project whose functions
-    /// stopped logging loses its old records too.
+    /// Sweep every project with [`Store::prune_all_logs`] a moment after the start and then
+    /// every tenth of the retention age (between 1 s and 10 min), until aborted, so that a
+    /// project whose functions stopped logging loses its old records too.
+    ///
+    /// The first sweep waits two seconds: it opens a database connection of its
+    /// own and would compete with the start for the CPU, and nothing needs it earlier (records
+    /// are pruned as they arrive, and no read returns one older than the retention).
     pub fn spawn_log_pruner(&self) -> tokio::task::JoinHandle<()> {
         let store = self.clone();
         tokio::spawn(async move {
+            tokio::time::sleep(FIRST_LOG_SWEEP_AFTER).await;
             loop {
                 match store.prune_all_logs().await {
                     Ok(0) => {}
