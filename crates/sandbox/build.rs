@@ -10,6 +10,26 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 fn main() {
+    // QuickJS writes bytecode in the byte order of the machine that compiles it and does not
+    // validate what it reads: a target of another byte order (or word size) must not get it.
+    let target = |key: &str| std::env::var(key).unwrap_or_default();
+    let host_endian = if cfg!(target_endian = "little") {
+        "little"
+    } else {
+        "big"
+    };
+    let host_width = (usize::BITS).to_string();
+    if target("CARGO_CFG_TARGET_ENDIAN") != host_endian
+        || target("CARGO_CFG_TARGET_POINTER_WIDTH") != host_width
+    {
+        panic!(
+            "clave-sandbox embeds prelude bytecode compiled on the build machine ({host_endian}-endian, \
+             {host_width}-bit); the target ({}-endian, {}-bit) differs: build on a machine of the \
+             target's byte order and word size",
+            target("CARGO_CFG_TARGET_ENDIAN"),
+            target("CARGO_CFG_TARGET_POINTER_WIDTH"),
+        );
+    }
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     println!("cargo:rerun-if-changed=build.rs");

@@ -315,7 +315,9 @@ fn collect<T, V>(map: &KeyMap<T>, read: impl Fn(&T) -> V) -> Series<V> {
             if i > 0 {
                 rendered.push(',');
             }
-            let _ = write!(rendered, "{}=\"{}\"", sanitize_name(k), escape_label(v));
+            // Label names may not hold ':' (metric names may).
+            let k = sanitize_name(k).replace(':', "_");
+            let _ = write!(rendered, "{k}=\"{}\"", escape_label(v));
         }
         out.entry(sanitize_name(key.name()))
             .or_default()
@@ -519,11 +521,12 @@ mod tests {
     #[test]
     fn hostile_names_and_label_values_cannot_break_the_format() {
         let text = recorded(|| {
-            metrics::counter!("bad name{x}\n", "k-ey" => "a\"b\\c\nd", "a" => "1").increment(1);
+            metrics::counter!("bad name{x}\n", "k-ey:" => "a\"b\\c\nd", "a" => "1").increment(1);
             metrics::describe_counter!("bad name{x}\n", "line one\nline two");
         });
         assert_eq!(
-            text, "# TYPE bad_name_x__ counter\nbad_name_x__{a=\"1\",k_ey=\"a\\\"b\\\\c\\nd\"} 1\n",
+            text,
+            "# TYPE bad_name_x__ counter\nbad_name_x__{a=\"1\",k_ey_=\"a\\\"b\\\\c\\nd\"} 1\n",
             "the description names the unsanitised metric, so it is not matched; {text}"
         );
         let text = recorded(|| {

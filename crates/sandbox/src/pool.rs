@@ -113,7 +113,8 @@ pub struct Sandbox<'a> {
 impl Sandbox<'_> {
     /// Runs `fetch` of the module `code` (whose SHA-256 is `code_hash`) on `request` in a fresh
     /// instance restored from the function's snapshot image. `limits` are clamped to the pool's
-    /// maxima; the deadline counts from when the worker took the job. Call it at most once per
+    /// maxima; the deadline counts from when the worker took the job (including the build of the
+    /// worker's slot on its first job). Call it at most once per
     /// job (a second call answers an internal error: one job, one call).
     pub fn run(
         &mut self,
@@ -227,10 +228,11 @@ impl Shared {
                 };
                 // Built for the first job, not when the pool starts: with inline calls
                 // (`PoolConfig::inline_budget`) most workers never run one, and a process start
-                // has better uses for the CPU (a slot costs ~0.8 ms; the call's supervision
-                // grace covers it).
+                // has better uses for the CPU. The build (~0.8 ms) counts against that job's
+                // deadline, as it does against its supervision: the two stay in step.
                 let mut slot = None;
                 while let Ok(job) = rx.recv() {
+                    let started = Instant::now();
                     if slot.is_none() {
                         slot = new_slot();
                     }
@@ -238,7 +240,7 @@ impl Shared {
                         slot: slot.as_mut(),
                         cache: &cache,
                         max: &max,
-                        started: Instant::now(),
+                        started,
                         ran: None,
                     };
                     let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
