@@ -60,18 +60,41 @@ fn a_restart_within_a_minute_of_the_stored_mark_does_not_rewrite_it() {
     // Sealing draws a fresh nonce, so any rewrite changes the bytes.
     drop(open_at(dir.path(), NOW + 59).expect("restart"));
     assert_eq!(std::fs::read(&path).expect("clock"), written);
-    // The stored mark is still NOW: NOW - BACK opens, one second earlier does not.
-    drop(open_at(dir.path(), NOW - BACK).expect("within the regression"));
-    assert!(matches!(
-        open_at(dir.path(), NOW - BACK - 1),
-        Err(Error::ClockBehind { high_water, .. }) if high_water == NOW
-    ));
-    // A minute past the stored mark: written at once.
-    drop(open_at(dir.path(), NOW + 60).expect("restart"));
-    assert_ne!(std::fs::read(&path).expect("clock"), written);
+    // The running KDS writes once the clock is a minute past the stored mark (not the start's).
+    let kds = open_at(dir.path(), NOW + 59).expect("restart");
+    let spec = dev_config().code_spec().to_bytes();
+    let eph = Ephemeral::new(1);
+    let req = release_request(&engine(), spec, &eph, kds.new_nonce(NOW + 59).nonce);
+    kds.release(&req, NOW + 59).expect("granted");
+    assert_eq!(
+        std::fs::read(&path).expect("clock"),
+        written,
+        "59 s: not yet"
+    );
+    let req = release_request(
+        &engine(),
+        dev_config().code_spec().to_bytes(),
+        &eph,
+        kds.new_nonce(NOW + 60).nonce,
+    );
+    kds.release(&req, NOW + 60).expect("granted");
+    drop(kds);
+    let rewritten = std::fs::read(&path).expect("clock");
+    assert_ne!(rewritten, written, "60 s past the stored mark: written");
     assert!(matches!(
         open_at(dir.path(), NOW + 60 - BACK - 1),
         Err(Error::ClockBehind { high_water, .. }) if high_water == NOW + 60
+    ));
+    assert_eq!(std::fs::read(&path).expect("clock"), rewritten);
+    // The stored mark is NOW + 60: NOW + 60 - BACK opens (nothing written), a restart a minute
+    // or more past it writes at once.
+    drop(open_at(dir.path(), NOW + 60 - BACK).expect("within the regression"));
+    assert_eq!(std::fs::read(&path).expect("clock"), rewritten);
+    drop(open_at(dir.path(), NOW + 120).expect("restart"));
+    assert_ne!(std::fs::read(&path).expect("clock"), rewritten);
+    assert!(matches!(
+        open_at(dir.path(), NOW + 120 - BACK - 1),
+        Err(Error::ClockBehind { high_water, .. }) if high_water == NOW + 120
     ));
 }
 
