@@ -133,7 +133,14 @@ async fn host_logs_and_metrics_carry_no_call_outcome() {
     // The capture works: the engine did log each call (function names are host-visible).
     assert!(text.contains("invoke"), "nothing captured:\n{text}");
     assert!(text.contains("thrower") && text.contains("spin"), "{text}");
+    // The metrics capture works too: the recorder is the process-wide one and renders what
+    // anything in the process records (the engine records no metric of its own today).
+    metrics::counter!("clave_test_capture_control").increment(1);
     let rendered = metrics_handle.render().to_lowercase();
+    assert!(
+        rendered.contains("clave_test_capture_control 1"),
+        "the recorder captured nothing:\n{rendered}"
+    );
     for word in OUTCOME_WORDS {
         assert!(
             !text.contains(word),
