@@ -361,20 +361,8 @@ impl DevPlatform {
         tracing::debug!(us = started.elapsed().as_micros(), %addr, "dev start: listening");
 
         // The gateway database opens (on sqlx's worker thread) while the KDS and the engine
-        // start here. This task drives it (polled once now, so that sqlx starts its connection,
-        // then awaited below) rather than a spawned task: the engine's key release keeps the
-        // runtime's workers busy during the start, and a spawned task waited for one each time
-        // sqlx answered (1–2 ms in all, measured).
-        let mut gateway_db =
-            std::pin::pin!(open_gateway_db(data_dir.clone(), config.log_retention));
-        let mut gateway_db_early = None;
-        std::future::poll_fn(|cx| {
-            if let std::task::Poll::Ready(r) = gateway_db.as_mut().poll(cx) {
-                gateway_db_early = Some(r);
-            }
-            std::task::Poll::Ready(())
-        })
-        .await;
+        // start here.
+        let gateway_db = tokio::spawn(open_gateway_db(data_dir.clone(), config.log_retention));
         let kds_m = dev_kds_measurement();
         let engine_m = dev_engine_measurement();
         let kds = Arc::new(open_kds(&data_dir, &kds_m, &engine_m)?);
@@ -429,10 +417,9 @@ impl DevPlatform {
             store,
             token,
             admin_token,
-        } = match gateway_db_early {
-            Some(r) => r,
-            None => gateway_db.await,
-        }?;
+        } = gateway_db
+            .await
+            .map_err(|e| start_err("the gateway database did not open", e))??;
         tracing::debug!(
             us = started.elapsed().as_micros(),
             "dev start: gateway database open"

@@ -44,10 +44,6 @@ type RunIntrinsics = (
     intrinsic::DOMException,
 );
 
-/// Intrinsics of the short-lived compile context (parsing needs the eval machinery and the regexp
-/// compiler for literals).
-pub(crate) type CompileIntrinsics = (intrinsic::Eval, intrinsic::RegExpCompiler);
-
 pub(crate) fn internal(e: impl std::fmt::Display) -> Error {
     Error::Internal(e.to_string())
 }
@@ -950,17 +946,9 @@ mod tests {
     /// sources now (a stale or foreign build output would be read without validation).
     #[test]
     fn the_embedded_prelude_is_a_fresh_compile_of_the_sources() {
-        use crate::prelude_compile::{CHUNKS, CORE, compile_all};
+        use crate::prelude_compile::{CHUNKS, compile_sources};
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-        let sources: Vec<(&str, String)> = std::iter::once(CORE)
-            .chain(CHUNKS)
-            .map(|(name, file)| {
-                let text = std::fs::read_to_string(dir.join(file)).expect("prelude source");
-                (name, text)
-            })
-            .collect();
-        let modules: Vec<(&str, &str)> = sources.iter().map(|(n, s)| (*n, s.as_str())).collect();
-        let fresh = compile_all(&modules).expect("the prelude compiles");
+        let fresh = compile_sources(&dir).expect("the prelude compiles");
         let embedded = prelude();
         assert_eq!(fresh.len(), 1 + embedded.chunks.len());
         assert!(fresh[0] == embedded.core, "core prelude differs");

@@ -10,7 +10,8 @@ use rquickjs::{Context, Ctx, Module, Runtime, WriteOptions};
 use crate::Error;
 use crate::bundle;
 use crate::bytes::load_module;
-use crate::invoke::{CompileIntrinsics, MODULE_NAME, compile_error, internal};
+use crate::invoke::{MODULE_NAME, compile_error, internal};
+use crate::prelude_compile::CompileIntrinsics;
 
 /// What the module loader links from (state outside the arena, consulted only while a function's
 /// modules are compiled or its image is built).

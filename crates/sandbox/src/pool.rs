@@ -6,9 +6,10 @@
 //! is not replaced, and a call that would need a new thread answers `Error::Overloaded`.
 //!
 //! Each worker owns a [`Slot`](crate::invoke::Slot), built for its first job: a runtime living
-//! in its own arena, with the base image and the images of the functions it ran. A call restores its function's image, runs,
-//! and after the reply was sent the worker restores the image again (so the call's data does not
-//! linger and the next call of that function starts at once). Every call gets a fresh instance.
+//! in its own arena, with the base image and the images of the functions it ran. A call restores
+//! its function's image, runs, and after the reply was sent the worker restores the image again
+//! (so the call's data does not linger and the next call of that function starts at once).
+//! Every call gets a fresh instance.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -114,8 +115,8 @@ impl Sandbox<'_> {
     /// Runs `fetch` of the module `code` (whose SHA-256 is `code_hash`) on `request` in a fresh
     /// instance restored from the function's snapshot image. `limits` are clamped to the pool's
     /// maxima; the deadline counts from when the worker took the job (including the build of the
-    /// worker's slot on its first job). Call it at most once per
-    /// job (a second call answers an internal error: one job, one call).
+    /// worker's slot on its first job). Call it at most once per job (a second call answers an
+    /// internal error: one job, one call).
     pub fn run(
         &mut self,
         code_hash: [u8; 32],

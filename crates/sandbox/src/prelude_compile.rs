@@ -5,8 +5,14 @@
 //! tests (which check that the embedded bytecode is exactly a fresh compile of the sources with
 //! the QuickJS the sandbox runs). It depends on nothing but `rquickjs` and `std`.
 
+use std::path::Path;
+
 use rquickjs::context::intrinsic;
 use rquickjs::{Context, Module, Runtime, WriteOptions};
+
+/// Intrinsics of a short-lived compile context (parsing needs the eval machinery and the regexp
+/// compiler for literals): the prelude's here, user modules' in `link.rs`.
+pub(crate) type CompileIntrinsics = (intrinsic::Eval, intrinsic::RegExpCompiler);
 
 /// The core prelude: module name and file in `src/`.
 pub const CORE: (&str, &str) = ("clave:prelude", "prelude.js");
@@ -24,17 +30,37 @@ pub const CHUNKS: [(&str, &str); 8] = [
     ("clave:fetch", "prelude_fetch.js"),
 ];
 
-/// Compiles each `(module name, source)` in one fresh runtime whose context has only what
-/// parsing needs (the eval machinery and the regexp compiler for literals), without source or
-/// debug information (line tables): the bytecode is read into every context, and our own frames
-/// need no line numbers.
+/// The core prelude, then the chunks in `CHUNKS` order: module name and file in `src/`.
+pub fn files() -> impl Iterator<Item = (&'static str, &'static str)> {
+    std::iter::once(CORE).chain(CHUNKS)
+}
+
+/// Reads [`files`] from `src` and compiles them, in that order.
+///
+/// # Errors
+/// A file that cannot be read, or as [`compile_all`].
+pub fn compile_sources(src: &Path) -> Result<Vec<Vec<u8>>, String> {
+    let sources = files()
+        .map(|(name, file)| {
+            let path = src.join(file);
+            std::fs::read_to_string(&path)
+                .map(|text| (name, text))
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let modules: Vec<(&str, &str)> = sources.iter().map(|(n, s)| (*n, s.as_str())).collect();
+    compile_all(&modules)
+}
+
+/// Compiles each `(module name, source)` in one fresh runtime whose context has only
+/// [`CompileIntrinsics`], without source or debug information (line tables): the bytecode is
+/// read into every context, and our own frames need no line numbers.
 ///
 /// # Errors
 /// The module name and QuickJS's message for a source that does not compile.
 pub fn compile_all(modules: &[(&str, &str)]) -> Result<Vec<Vec<u8>>, String> {
     let rt = Runtime::new().map_err(|e| e.to_string())?;
-    let ctx = Context::custom::<(intrinsic::Eval, intrinsic::RegExpCompiler)>(&rt)
-        .map_err(|e| e.to_string())?;
+    let ctx = Context::custom::<CompileIntrinsics>(&rt).map_err(|e| e.to_string())?;
     ctx.with(|ctx| {
         modules
             .iter()

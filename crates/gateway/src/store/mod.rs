@@ -216,16 +216,6 @@ impl Store {
             .connect_with(opts)
             .await?;
         SQLITE_MIGRATIONS.run(&pool).await?;
-        // The migrations' connection goes back to the pool on a task of its own: let it, so
-        // that the next query reuses it rather than opening a second connection on the start
-        // path (a thread, the file, the pragmas: 1–2 ms). Bounded: a pool that keeps no idle
-        // connection just opens one as before.
-        for _ in 0..16 {
-            if pool.num_idle() > 0 {
-                break;
-            }
-            tokio::task::yield_now().await;
-        }
         Ok(Self::with_db(Db::Sqlite(pool), changes))
     }
 
