@@ -66,6 +66,14 @@ struct Args {
     /// an external load generator would. Replaces the other runs.
     #[arg(long)]
     server_alone: bool,
+    /// Measure only process start → first confidential response of a `clave dev` process (the
+    /// `clave` binary next to this one), N times (default 10 with --quick, else 20).
+    #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "0")]
+    process_start: Option<usize>,
+    /// With --process-start: keep each start's server log (`RUST_LOG=debug` for clave's crates,
+    /// with the start's phases in µs) in DIR/start-N.log, and the client's spawn time in it.
+    #[arg(long, value_name = "DIR")]
+    start_logs: Option<PathBuf>,
     /// With --server-alone: distinct confidential requests sealed ahead (default 20 000 with
     /// --quick, else 60 000); the measured interval ends early when they run out.
     #[arg(long, value_name = "N")]
@@ -194,6 +202,8 @@ fn main() -> ExitCode {
             load_child(&args).await
         } else if args.server_alone {
             server_alone(&args).await
+        } else if let Some(n) = args.process_start {
+            process_start_only(&args, n).await
         } else if args.child_pinned {
             child_pinned(&args).await
         } else {
@@ -207,6 +217,34 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `--process-start`: only the process start measurement, printed as a line and JSON.
+async fn process_start_only(args: &Args, n: usize) -> Result<()> {
+    let runs = match (n, args.quick) {
+        (0, true) => 10,
+        (0, false) => 20,
+        (n, _) => n,
+    };
+    if let Some(dir) = &args.start_logs {
+        std::fs::create_dir_all(dir)?;
+    }
+    eprintln!("  process start to first confidential response ({runs} starts) ...");
+    let v = process_start(&body_1k(), runs, args.start_logs.as_deref()).await?;
+    println!(
+        "process start -> first confidential response: p50 {:.2} ms, min {:.2} ms",
+        v["to_first_confidential_response_p50_ms"]
+            .as_f64()
+            .unwrap_or(f64::NAN),
+        v["to_first_confidential_response_min_ms"]
+            .as_f64()
+            .unwrap_or(f64::NAN),
+    );
+    println!("{}", serde_json::to_string_pretty(&v)?);
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_vec_pretty(&v)?)?;
+    }
+    Ok(())
 }
 
 /// The platform with the echo function deployed, and targets for both paths.
@@ -717,7 +755,7 @@ async fn parent(args: &Args) -> Result<()> {
     eprintln!("  cold start ({} new functions) ...", plan.cold_functions);
     let cold = cold_start(&bench, plan.cold_functions).await?;
     eprintln!("  process start to first confidential response ...");
-    let start = match process_start(&bench.body, plan.process_starts).await {
+    let start = match process_start(&bench.body, plan.process_starts, None).await {
         Ok(v) => v,
         Err(e) => {
             eprintln!("  ! process start failed: {e:#}");

@@ -56,7 +56,11 @@ pub(crate) async fn idle_functions(bench: &Bench, n: usize) -> Result<Value> {
 
 /// Spawn `clave dev` (next to this binary) and time process start to the first confidential
 /// response, with the echo function already deployed in its data directory.
-pub(crate) async fn process_start(bench_body: &[u8], runs: usize) -> Result<Value> {
+pub(crate) async fn process_start(
+    bench_body: &[u8],
+    runs: usize,
+    logs: Option<&std::path::Path>,
+) -> Result<Value> {
     let exe = std::env::current_exe()?;
     let clave = exe.with_file_name("clave");
     if !clave.is_file() {
@@ -69,15 +73,35 @@ pub(crate) async fn process_start(bench_body: &[u8], runs: usize) -> Result<Valu
     }
     let dir = tempfile::tempdir()?;
     let data = dir.path().join("data");
-    let spawn = |port: u16| {
-        dev_command(std::process::Command::new(&clave), port, &data, dir.path())
-            .env("RUST_LOG", "warn")
-            .stderr(Stdio::null())
-            .spawn()
+    // With `logs`: each start's server log at debug (its phases in µs since the start of
+    // `DevPlatform::start`), after a first line with the wall-clock time of the spawn.
+    let spawn = |port: u16, log: Option<std::path::PathBuf>| -> Result<std::process::Child> {
+        let mut cmd = dev_command(std::process::Command::new(&clave), port, &data, dir.path());
+        match log {
+            None => cmd.env("RUST_LOG", "warn").stderr(Stdio::null()),
+            Some(path) => {
+                let mut f = std::fs::File::create(path)?;
+                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
+                std::io::Write::write_fmt(
+                    &mut f,
+                    format_args!(
+                        "spawn at unix {}.{:06}\n",
+                        now.as_secs(),
+                        now.subsec_micros()
+                    ),
+                )?;
+                cmd.env(
+                    "RUST_LOG",
+                    "warn,clave=debug,clave_cli=debug,clave_engine=debug",
+                )
+                .stderr(f)
+            }
+        };
+        Ok(cmd.spawn()?)
     };
     // First start: genesis, then deploy the echo function.
     let port = free_port()?;
-    let mut child = spawn(port)?;
+    let mut child = spawn(port, None)?;
     let url = format!("http://127.0.0.1:{port}");
     let t = Instant::now();
     let record = dev_ready(&mut child, &data, port).await?;
@@ -89,23 +113,52 @@ pub(crate) async fn process_start(bench_body: &[u8], runs: usize) -> Result<Valu
 
     let headers = [("content-type".to_owned(), "application/json".to_owned())];
     let mut samples = Vec::new();
-    for _ in 0..runs {
+    for run in 0..runs {
         let port = free_port()?;
         let url = format!("http://127.0.0.1:{port}");
         let client = clave_client::Client::new(&url, platform::trust()?)?;
+        let log = logs.map(|d| d.join(format!("start-{run}.log")));
         let t = Instant::now();
-        let mut child = spawn(port)?;
+        let mut child = spawn(port, log)?;
+        // With logs: the client's phases too (attestation and keys verified, then the call).
+        let mut verified_ms = None;
         let ok = loop {
+            if logs.is_some() && verified_ms.is_none() {
+                if client.verify(clave_client::now_unix()).await.is_ok() {
+                    verified_ms = Some(t.elapsed().as_secs_f64() * 1e3);
+                } else if t.elapsed() > Duration::from_secs(60) {
+                    break false;
+                } else {
+                    // Not tokio's sleep: its timer ticks in whole milliseconds.
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+                continue;
+            }
             match client
                 .invoke(DEV_PROJECT, "echo", bench_body, &headers, &code_hash)
                 .await
             {
                 Ok(r) if r.status == 200 => break true,
                 _ if t.elapsed() > Duration::from_secs(60) => break false,
-                _ => tokio::time::sleep(Duration::from_micros(200)).await,
+                // Not tokio's sleep: its timer ticks in whole milliseconds.
+                _ => std::thread::sleep(Duration::from_micros(200)),
             }
         };
         let ms = t.elapsed().as_secs_f64() * 1e3;
+        let server_cpu_ms = logs
+            .and_then(|_| sched_cpu_ns(child.id()))
+            .map(|ns| ns as f64 / 1e6);
+        if let (Some(dir), Some(v)) = (logs, verified_ms) {
+            use std::io::Write as _;
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(dir.join(format!("start-{run}.log")))?;
+            writeln!(
+                f,
+                "client: verified at {v:.3} ms, response at {ms:.3} ms; server CPU until then {:.3} ms",
+                server_cpu_ms.unwrap_or(f64::NAN)
+            )?;
+        }
         let _ = child.kill();
         let _ = child.wait();
         if !ok {
@@ -121,6 +174,17 @@ pub(crate) async fn process_start(bench_body: &[u8], runs: usize) -> Result<Valu
         "to_first_confidential_response_min_ms": samples.first().copied().unwrap_or(f64::NAN),
         "samples_ms": samples,
     }))
+}
+
+/// CPU time process `pid`'s threads have used so far, nanoseconds (`/proc/<pid>/task/*/schedstat`:
+/// finer than the clock ticks of `/proc/<pid>/stat`; threads that already ended are not counted).
+fn sched_cpu_ns(pid: u32) -> Option<u64> {
+    let mut total = 0u64;
+    for entry in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let stat = std::fs::read_to_string(entry.ok()?.path().join("schedstat")).ok()?;
+        total += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(total)
 }
 
 /// A `clave dev` process (the `clave` binary next to this one) with the echo function deployed:

@@ -57,6 +57,33 @@ pub(crate) fn parse_egress_proxy(s: &str) -> Result<clave_engine::ProxyAddr, out
 /// Stack of the async runtime's threads (see `INLINE_BUDGET_MS`).
 pub const RUNTIME_THREAD_STACK: usize = 4 << 20;
 
+/// The engine whose inline calls the runtime's threads get ready for when they first go idle
+/// ([`prepare_idle_threads`]).
+static IDLE_PREPARE: std::sync::OnceLock<std::sync::Weak<clave_engine::Engine>> =
+    std::sync::OnceLock::new();
+
+/// From now on, each of this process's runtime threads builds `engine`'s sandbox slot the first
+/// time it has nothing to do ([`on_runtime_thread_park`]), instead of in the first fast call
+/// it runs (about a millisecond). The first engine given is the one; later calls do nothing.
+pub(crate) fn prepare_idle_threads(engine: &std::sync::Arc<clave_engine::Engine>) {
+    let _ = IDLE_PREPARE.set(std::sync::Arc::downgrade(engine));
+}
+
+/// The runtime's `on_thread_park` hook: see [`prepare_idle_threads`]. Free once a thread has
+/// prepared (a thread-local flag), and while no engine is set (one atomic load).
+pub fn on_runtime_thread_park() {
+    std::thread_local! {
+        static PREPARED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+    if PREPARED.get() {
+        return;
+    }
+    if let Some(engine) = IDLE_PREPARE.get().and_then(std::sync::Weak::upgrade) {
+        PREPARED.set(true);
+        engine.prepare_thread();
+    }
+}
+
 /// Parse `args` (including the program name), run the command, and return the exit code.
 #[must_use]
 pub fn run<I, T>(args: I) -> ExitCode
@@ -95,6 +122,7 @@ where
         // Fast functions run on the thread that handles their request (`INLINE_BUDGET_MS`): the
         // sandbox needs twice the JS stack limit (at most 1 MiB inline) plus room for our frames.
         .thread_stack_size(RUNTIME_THREAD_STACK)
+        .on_thread_park(on_runtime_thread_park)
         .build()
     {
         Ok(rt) => rt,

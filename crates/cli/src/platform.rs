@@ -340,9 +340,11 @@ impl DevPlatform {
     ///
     /// The listener is bound first, so that a client connecting early waits in the accept
     /// backlog instead of being refused. The gateway database opens while the KDS opens its
-    /// sealed master secret; the gateway serves as soon as both are open, while the engine's
-    /// attested key release is still running. An invocation that arrives before the engine
-    /// holds keys waits for them (at most 10 s, then 503 + `Retry-After`).
+    /// sealed master secret; the gateway serves the key routes (attestation, keys) as soon as
+    /// the KDS is open, so that a client verifies the platform while the database opens and the
+    /// engine's attested key release runs. Any other request that arrives before the database
+    /// is open waits for it, and an invocation that arrives before the engine holds keys waits
+    /// for them (each at most 10 s, then 503 + `Retry-After`).
     ///
     /// # Errors
     /// [`PlatformError::Start`] with a sentence naming the part that failed.
@@ -368,6 +370,27 @@ impl DevPlatform {
         let kds = Arc::new(open_kds(&data_dir, &kds_m, &engine_m)?);
         tracing::debug!(us = started.elapsed().as_micros(), "dev start: KDS open");
 
+        // Gateway: the key routes now, the rest once its database is open.
+        let starting = clave_gateway::Starting::new(Arc::new(KdsKeySource::new(kds.clone())));
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(clave_gateway::serve_starting(
+            listener,
+            starting.clone(),
+            async move {
+                let _ = rx.await;
+            },
+        ));
+        // A start that fails from here on stops the server it started.
+        let stop_server = StopServer {
+            starting: starting.clone(),
+            shutdown: Some(tx),
+            server: Some(server),
+        };
+        tracing::debug!(
+            us = started.elapsed().as_micros(),
+            "dev start: key routes serving"
+        );
+
         // Engine: its sandbox workers start now; its attested key release runs concurrently
         // with the rest of the start.
         let mut engine_config = EngineConfig::insecure_dev(kds_m.clone())
@@ -392,6 +415,9 @@ impl DevPlatform {
             us = started.elapsed().as_micros(),
             "dev start: engine created"
         );
+        // The runtime threads build their sandbox slots whenever they wait during the rest of
+        // the start (for the database, the key release, a client), not in the first calls.
+        crate::prepare_idle_threads(&engine);
         let (released_tx, released_rx) = tokio::sync::watch::channel(KeyRelease::Pending);
         let key_release = tokio::spawn({
             let engine = engine.clone();
@@ -435,19 +461,11 @@ impl DevPlatform {
             Arc::new(KdsKeySource::new(kds)),
             GatewayConfig::default().with_admin_token(&admin_token),
         );
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let page = crate::page::router(store.clone(), DEV_PROJECT);
-        let server = tokio::spawn(clave_gateway::serve_with(
-            listener,
-            state,
-            page,
-            async move {
-                let _ = rx.await;
-            },
-        ));
+        starting.ready(state, page);
         tracing::debug!(
             us = started.elapsed().as_micros(),
-            "dev start: gateway serving"
+            "dev start: gateway ready"
         );
 
         let record = DevRecord {
@@ -476,12 +494,13 @@ impl DevPlatform {
             }
         });
 
+        let (shutdown, server) = stop_server.keep();
         let mut platform = Self {
             url,
             addr,
             record,
-            shutdown: Some(tx),
-            server: Some(server),
+            shutdown,
+            server,
             refresh: tokio::spawn(async {}),
             log_pruner: store.spawn_log_pruner(),
             store,
@@ -551,6 +570,38 @@ impl DevPlatform {
 
 fn absolute(p: &Path) -> PathBuf {
     std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// The gateway server of a start still under way: dropped (a start that failed), it refuses
+/// the requests held for the rest of the gateway and stops serving.
+struct StopServer {
+    starting: clave_gateway::Starting,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl StopServer {
+    /// The start succeeded: the platform takes the server over.
+    fn keep(
+        mut self,
+    ) -> (
+        Option<tokio::sync::oneshot::Sender<()>>,
+        Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    ) {
+        (self.shutdown.take(), self.server.take())
+    }
+}
+
+impl Drop for StopServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            self.starting.stop();
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+    }
 }
 
 /// Aborts a task when dropped (a start that fails half-way leaves nothing running).

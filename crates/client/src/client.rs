@@ -226,8 +226,11 @@ impl Client {
     /// [`ClientError::Attestation`] when anything fails to verify; transport and gateway errors.
     pub async fn verify(&self, now: u64) -> Result<Arc<Verified>> {
         let nonce = fresh_nonce();
-        let attestation = self.fetch_attestation(&hex::encode(nonce)).await?;
-        let keys = self.fetch_keys().await?;
+        // Both at once: neither depends on the other (the bundles are checked against the
+        // attested identity below), and a first call waits for the slower, not for the sum.
+        let nonce_hex = hex::encode(nonce);
+        let (attestation, keys) =
+            tokio::try_join!(self.fetch_attestation(&nonce_hex), self.fetch_keys())?;
         let verified = Arc::new(verify_platform(
             &self.trust,
             &nonce,

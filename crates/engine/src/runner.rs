@@ -150,6 +150,12 @@ pub trait Runner: Send + Sync {
     /// Run `call`: the response or why there is none, with the console output (kept also when
     /// the call fails).
     fn run(&self, call: RunRequest) -> BoxFuture<'_, RunReport>;
+
+    /// Get the calling thread ready to run calls itself (see [`Engine::prepare_thread`]);
+    /// nothing by default.
+    ///
+    /// [`Engine::prepare_thread`]: crate::Engine::prepare_thread
+    fn prepare_thread(&self) {}
 }
 
 /// Sandbox pool settings of a [`SandboxRunner`].
@@ -383,6 +389,12 @@ impl Runner for SandboxRunner {
                 stack,
             }
         })
+    }
+
+    fn prepare_thread(&self) {
+        if let Err(e) = self.pool.prepare_inline_slot() {
+            tracing::warn!(error = %e, "could not build this thread's sandbox slot ahead");
+        }
     }
 }
 

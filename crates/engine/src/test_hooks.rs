@@ -70,4 +70,8 @@ impl Runner for Recording {
             out
         })
     }
+
+    fn prepare_thread(&self) {
+        self.inner.prepare_thread();
+    }
 }

@@ -25,6 +25,7 @@ mod pool;
 mod process;
 mod queue;
 mod routes;
+mod starting;
 mod store;
 mod usage;
 
@@ -41,6 +42,7 @@ pub use process::{
     GatewayProcess, GatewayProcessConfig, parse_duration, parse_engine_list, run_gateway,
 };
 pub use queue::{JobQueue, QueueConfig, run_worker};
+pub use starting::{HOLD as STARTING_HOLD, Starting};
 pub use store::{
     ActiveArtifact, Backend, LogEntry, LogQuery, LogRetention, NewSecret, NewVersion, ResultState,
     SecretInfo, Store, StoredResult, UsageRecord, is_valid_name,
@@ -257,17 +259,32 @@ pub async fn serve_with(
     extra: axum::Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let dispatcher = state.dispatcher().clone();
-    let store = state.store().clone();
-    let drain_timeout = state.config().drain_timeout;
+    serve_starting(listener, Starting::serving(state, extra), shutdown).await
+}
+
+/// Serve `starting` on `listener`: its key routes at once, the rest once it is
+/// [`Starting::ready`] (see [`Starting`]); shut down as [`serve`] does (with nothing to drain
+/// if it never became ready).
+///
+/// # Errors
+/// I/O errors of the listener.
+pub async fn serve_starting(
+    listener: tokio::net::TcpListener,
+    starting: Starting,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let triggered = Arc::new(tokio::sync::Notify::new());
     let trigger = triggered.clone();
-    let closer = dispatcher.clone();
-    let server = axum::serve(listener, extra.merge(app(state)))
+    let closer = starting.clone();
+    let service = axum::ServiceExt::<axum::extract::Request>::into_make_service(starting.service());
+    let server = axum::serve(listener, service)
         .with_graceful_shutdown(async move {
             shutdown.await;
             tracing::info!("gateway shutting down: draining in-flight calls");
-            closer.close();
+            closer.stop();
+            if let Some(state) = closer.state() {
+                state.dispatcher().close();
+            }
             trigger.notify_one();
         })
         .into_future();
@@ -276,14 +293,19 @@ pub async fn serve_with(
         result = &mut server => result,
         () = async {
             triggered.notified().await;
-            tokio::time::sleep(drain_timeout).await;
+            tokio::time::sleep(starting.state().map_or(Duration::ZERO, |s| s.config().drain_timeout)).await;
         } => {
-            let drained = dispatcher.drain(Duration::ZERO).await;
+            let drained = match starting.state() {
+                Some(state) => state.dispatcher().drain(Duration::ZERO).await,
+                None => true,
+            };
             tracing::warn!(drained, "drain deadline reached; dropping remaining connections");
             Ok(())
         }
     };
     // Usage rows of the calls that just finished are written off the request path: write them now.
-    store.flush_usage().await;
+    if let Some(state) = starting.state() {
+        state.store().flush_usage().await;
+    }
     result
 }

@@ -1,6 +1,7 @@
 //! HTTP handlers. Order inside each handler: names → auth → content type → declared size → body (bounded)
 //! → parse → storage/dispatch, so that nothing expensive happens for a request that will be refused.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
@@ -21,7 +22,7 @@ use clave_proto::gateway_api::{
 };
 
 use crate::engine::{DispatchError, InvokeJob};
-use crate::kds_proxy::KeySourceError;
+use crate::kds_proxy::{KeySource, KeySourceError};
 use crate::queue::{QueuedCall, new_result_id};
 use crate::store::{NewVersion, ResultState, UsageRecord, is_valid_name};
 use crate::{ApiError, AppState, Error, metrics};
@@ -64,10 +65,7 @@ pub(crate) fn router(state: AppState) -> Router {
             .merge(crate::devloop_routes::scoped())
     };
 
-    Router::new()
-        .route("/.well-known/ohttp-gateway", get(ohttp_keys))
-        .route("/v1/keys", get(key_bundles))
-        .route("/v1/attestation", get(attestation))
+    key_routes(Router::new())
         .route("/v1/projects/{project}", put(admin_create_project))
         .route("/v1/projects/{project}/tokens", post(admin_create_token))
         .route("/v1/engines", get(admin_list_engines))
@@ -235,8 +233,42 @@ fn upstream(e: KeySourceError) -> ApiError {
     ApiError::Upstream
 }
 
-async fn ohttp_keys(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let body = state.inner.keys.key_configs().await.map_err(upstream)?;
+/// The KDS material the gateway passes on: all that its key routes need (no database), so they
+/// can answer while the rest of the gateway starts ([`key_router`]).
+#[derive(Clone)]
+pub(crate) struct Keys(pub(crate) Arc<dyn KeySource>);
+
+impl axum::extract::FromRef<AppState> for Keys {
+    fn from_ref(state: &AppState) -> Self {
+        Self(state.inner.keys.clone())
+    }
+}
+
+/// Paths of [`key_router`]'s routes.
+pub(crate) const KEY_PATHS: [&str; 3] =
+    ["/.well-known/ohttp-gateway", "/v1/keys", "/v1/attestation"];
+
+/// The key routes alone (exactly as [`router`] serves them), for a gateway that is still
+/// opening its database: clients verify the platform meanwhile.
+pub(crate) fn key_router(keys: Arc<dyn KeySource>) -> Router {
+    key_routes(Router::new())
+        .layer(DefaultBodyLimit::max(SMALL_BODY))
+        .with_state(Keys(keys))
+}
+
+fn key_routes<S>(router: Router<S>) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Keys: axum::extract::FromRef<S>,
+{
+    router
+        .route(KEY_PATHS[0], get(ohttp_keys))
+        .route(KEY_PATHS[1], get(key_bundles))
+        .route(KEY_PATHS[2], get(attestation))
+}
+
+async fn ohttp_keys(State(Keys(keys)): State<Keys>) -> Result<Response, ApiError> {
+    let body = keys.key_configs().await.map_err(upstream)?;
     Ok((
         [
             (header::CONTENT_TYPE, OHTTP_KEYS_CONTENT_TYPE),
@@ -247,8 +279,8 @@ async fn ohttp_keys(State(state): State<AppState>) -> Result<Response, ApiError>
         .into_response())
 }
 
-async fn key_bundles(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let body = state.inner.keys.bundles().await.map_err(upstream)?;
+async fn key_bundles(State(Keys(keys)): State<Keys>) -> Result<Response, ApiError> {
+    let body = keys.bundles().await.map_err(upstream)?;
     Ok((
         [
             (header::CONTENT_TYPE, "application/json"),
@@ -267,7 +299,7 @@ fn valid_nonce(nonce: &str) -> bool {
 }
 
 async fn attestation(
-    State(state): State<AppState>,
+    State(Keys(keys)): State<Keys>,
     axum::extract::RawQuery(query): axum::extract::RawQuery,
 ) -> Result<Response, ApiError> {
     let nonce = query
@@ -279,12 +311,7 @@ async fn attestation(
         .ok_or(ApiError::BadRequest(
             "nonce must be 16-128 characters of [A-Za-z0-9_-]",
         ))?;
-    let body = state
-        .inner
-        .keys
-        .attestation(nonce.to_owned())
-        .await
-        .map_err(upstream)?;
+    let body = keys.attestation(nonce.to_owned()).await.map_err(upstream)?;
     Ok((
         [
             (header::CONTENT_TYPE, "application/json"),

@@ -178,7 +178,14 @@ pub struct Kds {
     nonces: Mutex<NonceStore>,
     pub(crate) log: ReleaseLog,
     rng: Mutex<KdsRng>,
+    /// The last signed bundles and the plan they were made for: `bundles` is a pure function
+    /// of the plan, and every `GET /v1/keys` (clients, engines, the gateway's key configs)
+    /// would otherwise derive three keys and sign three payloads again.
+    signed_bundles: Mutex<Option<BundleCache>>,
 }
+
+/// [`Kds::bundles`]' plan and what it produced.
+type BundleCache = (Vec<(KeySpec, u64, u64)>, Vec<SignedObject>);
 
 impl fmt::Debug for Kds {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -395,6 +402,7 @@ impl Kds {
             config,
             log,
             rng: Mutex::new(rng),
+            signed_bundles: Mutex::new(None),
         })
     }
 
@@ -470,21 +478,34 @@ impl Kds {
     /// The signed bundles at `now` (code key; invoke keys of the current and next epoch). A pure
     /// function of the master secret, the configuration and `now`: replicas agree byte for byte.
     pub fn bundles(&self, now: u64) -> Result<Vec<SignedObject>, Error> {
-        self.config
-            .bundle_plan(now)
-            .into_iter()
+        let plan = self.config.bundle_plan(now);
+        if let Some((cached_plan, signed)) = &*self
+            .signed_bundles
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            && *cached_plan == plan
+        {
+            return Ok(signed.clone());
+        }
+        let signed = plan
+            .iter()
             .map(|(spec, not_before, not_after)| {
                 let derived =
-                    derive_key(&self.master, &spec).map_err(|e| Error::Proto(e.to_string()))?;
+                    derive_key(&self.master, spec).map_err(|e| Error::Proto(e.to_string()))?;
                 Ok(KeyBundle {
-                    spec,
+                    spec: spec.clone(),
                     key_config: derived.key_config,
-                    not_before,
-                    not_after,
+                    not_before: *not_before,
+                    not_after: *not_after,
                 }
                 .sign(&self.identity))
             })
-            .collect()
+            .collect::<Result<Vec<_>, Error>>()?;
+        *self
+            .signed_bundles
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some((plan, signed.clone()));
+        Ok(signed)
     }
 
     /// `GET /v1/kds/keys`: the identity key, the epoch and the signed bundles at `now`.

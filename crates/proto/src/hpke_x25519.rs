@@ -385,6 +385,32 @@ pub(crate) struct Sent {
     pub(crate) secret: Zeroizing<Vec<u8>>,
 }
 
+/// `SetupBaseS(pkR, info)` with the ephemeral key `sk_e`: `enc` and the context.
+fn setup_s(
+    pk_r: &[u8],
+    sk_e: &X25519PrivateKey,
+    aead_id: u16,
+    info: &[u8],
+) -> Result<([u8; 32], Context)> {
+    if pk_r.len() != 32 {
+        return Err(Error::InvalidPublicKey);
+    }
+    let dh = sk_e.dh(pk_r)?;
+    let enc = *sk_e.public_key();
+    let ss = extract_and_expand(&dh, &enc, pk_r)?;
+    Ok((enc, key_schedule(aead_id, &ss, info)?))
+}
+
+/// `SetupBaseR(enc, skR, info)`.
+fn setup_r(sk_r: &X25519PrivateKey, enc: &[u8], aead_id: u16, info: &[u8]) -> Result<Context> {
+    if enc.len() != 32 {
+        return Err(Error::InvalidPublicKey);
+    }
+    let dh = sk_r.dh(enc)?;
+    let ss = extract_and_expand(&dh, enc, sk_r.public_key())?;
+    key_schedule(aead_id, &ss, info)
+}
+
 /// `SetupBaseS(pkR, info)` with the ephemeral key `sk_e`, then seal `buf[from..]` in place
 /// with `aad`, append the tag and export `export_len` bytes under `export_label`.
 #[allow(clippy::too_many_arguments)]
@@ -399,16 +425,26 @@ pub(crate) fn seal_with_ephemeral(
     export_label: &[u8],
     export_len: usize,
 ) -> Result<Sent> {
-    if pk_r.len() != 32 {
-        return Err(Error::InvalidPublicKey);
-    }
-    let dh = sk_e.dh(pk_r)?;
-    let enc = *sk_e.public_key();
-    let ss = extract_and_expand(&dh, &enc, pk_r)?;
-    let ctx = key_schedule(aead_id, &ss, info)?;
+    let (enc, ctx) = setup_s(pk_r, sk_e, aead_id, info)?;
     seal_with(&ctx.aead_key()?, ctx.nonce, aad, buf, from)?;
     let secret = ctx.export(export_label, export_len)?;
     Ok(Sent { enc, secret })
+}
+
+/// Single-shot `Seal` (RFC 9180 §6.1, base mode) of `buf[from..]` in place to `pk_r` with the
+/// ephemeral key `sk_e`: returns `enc`; the tag is appended.
+pub(crate) fn seal_single(
+    pk_r: &[u8],
+    sk_e: &X25519PrivateKey,
+    aead_id: u16,
+    info: &[u8],
+    aad: &[u8],
+    buf: &mut Vec<u8>,
+    from: usize,
+) -> Result<[u8; 32]> {
+    let (enc, ctx) = setup_s(pk_r, sk_e, aead_id, info)?;
+    seal_with(&ctx.aead_key()?, ctx.nonce, aad, buf, from)?;
+    Ok(enc)
 }
 
 /// `SetupBaseR(enc, skR, info)`, open `ct` with `aad` and export `export_len` bytes under
@@ -424,15 +460,28 @@ pub(crate) fn open(
     export_label: &[u8],
     export_len: usize,
 ) -> Result<(Vec<u8>, Zeroizing<Vec<u8>>)> {
-    if enc.len() != 32 {
-        return Err(Error::InvalidPublicKey);
-    }
-    let dh = sk_r.dh(enc)?;
-    let ss = extract_and_expand(&dh, enc, sk_r.public_key())?;
-    let ctx = key_schedule(aead_id, &ss, info)?;
+    let ctx = setup_r(sk_r, enc, aead_id, info)?;
     let pt = open_with(&ctx.aead_key()?, ctx.nonce, aad, ct)?;
     let secret = ctx.export(export_label, export_len)?;
     Ok((pt, secret))
+}
+
+/// Single-shot `Open` (RFC 9180 §6.1, base mode) of `ct` sealed to `sk_r`'s public key.
+pub(crate) fn open_single(
+    sk_r: &X25519PrivateKey,
+    enc: &[u8],
+    aead_id: u16,
+    info: &[u8],
+    aad: &[u8],
+    ct: &[u8],
+) -> Result<Zeroizing<Vec<u8>>> {
+    let ctx = setup_r(sk_r, enc, aead_id, info)?;
+    Ok(Zeroizing::new(open_with(
+        &ctx.aead_key()?,
+        ctx.nonce,
+        aad,
+        ct,
+    )?))
 }
 
 #[cfg(test)]

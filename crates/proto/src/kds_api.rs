@@ -20,8 +20,8 @@
 //! Nothing here ever carries key material in the clear: a released key is only ever present as
 //! HPKE ciphertext, and the release log has no field that could hold a key.
 
+use crate::hpke_x25519::{self, X25519PrivateKey};
 use clave_attest::ReportData;
-use hpke::{Deserializable, Kem as _, OpModeR, OpModeS, Serializable};
 use rand_core::CryptoRng;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
@@ -240,15 +240,15 @@ pub fn parse_caller_nonce(s: &str) -> Result<Vec<u8>, WireError> {
     Ok(bytes)
 }
 
-type Kem = hpke::kem::X25519HkdfSha256;
-type Kdf = hpke::kdf::HkdfSha256;
-type Aead = hpke::aead::AesGcm128;
-
-/// HPKE-seals `plaintext` to an X25519 public key (base mode, single shot).
+/// HPKE-seals `plaintext` to an X25519 public key (RFC 9180 base mode, single shot,
+/// DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-128-GCM; on aws-lc-rs, see `hpke_x25519`).
 ///
 /// Returns `(enc, ciphertext)`. Used by the KDS for released keys ([`RELEASE_HPKE_INFO`], AAD =
 /// spec id) and for the master secret sent to a joining replica ([`REPLICA_HPKE_INFO`], AAD =
 /// the sending KDS's identity public key).
+///
+/// # Errors
+/// [`WireError::BadPublicKey`] for a public key of low order; [`WireError::Seal`] otherwise.
 pub fn seal_to_ephemeral(
     recipient_pk: &[u8; 32],
     info: &[u8],
@@ -256,21 +256,31 @@ pub fn seal_to_ephemeral(
     plaintext: &[u8],
     rng: &mut impl CryptoRng,
 ) -> Result<(Vec<u8>, Vec<u8>), WireError> {
-    let pk = <Kem as hpke::Kem>::PublicKey::from_bytes(recipient_pk)
-        .map_err(|_| WireError::BadPublicKey)?;
-    let (enc, ct) = hpke::single_shot_seal_with_rng::<Aead, Kdf, Kem>(
-        &OpModeS::Base,
-        &pk,
+    // Any 32 bytes are an X25519 private key (clamped on use, RFC 7748).
+    let mut sk = Zeroizing::new([0u8; 32]);
+    rng.fill_bytes(sk.as_mut());
+    let sk_e = X25519PrivateKey::from_bytes(sk.as_ref()).map_err(|_| WireError::Seal)?;
+    let mut buf = plaintext.to_vec();
+    let enc = hpke_x25519::seal_single(
+        recipient_pk,
+        &sk_e,
+        crate::ohttp::AEAD_AES_128_GCM,
         info,
-        plaintext,
         aad,
-        rng,
+        &mut buf,
+        0,
     )
-    .map_err(|_| WireError::Seal)?;
-    Ok((enc.to_bytes().to_vec(), ct))
+    .map_err(|e| match e {
+        crate::Error::InvalidPublicKey => WireError::BadPublicKey,
+        _ => WireError::Seal,
+    })?;
+    Ok((enc.to_vec(), buf))
 }
 
 /// Opens what [`seal_to_ephemeral`] sealed, with the recipient's X25519 private key.
+///
+/// # Errors
+/// [`WireError::Open`] for anything that does not open.
 pub fn open_from_kds(
     recipient_sk: &[u8; 32],
     info: &[u8],
@@ -278,22 +288,26 @@ pub fn open_from_kds(
     enc: &[u8],
     ciphertext: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, WireError> {
-    let sk =
-        <Kem as hpke::Kem>::PrivateKey::from_bytes(recipient_sk).map_err(|_| WireError::Open)?;
-    let enc = <Kem as hpke::Kem>::EncappedKey::from_bytes(enc).map_err(|_| WireError::Open)?;
-    let pt =
-        hpke::single_shot_open::<Aead, Kdf, Kem>(&OpModeR::Base, &sk, &enc, info, ciphertext, aad)
-            .map_err(|_| WireError::Open)?;
-    Ok(Zeroizing::new(pt))
+    let sk = X25519PrivateKey::from_bytes(recipient_sk).map_err(|_| WireError::Open)?;
+    hpke_x25519::open_single(
+        &sk,
+        enc,
+        crate::ohttp::AEAD_AES_128_GCM,
+        info,
+        aad,
+        ciphertext,
+    )
+    .map_err(|_| WireError::Open)
 }
 
 /// The X25519 public key of an X25519 private key (as HPKE's DHKEM uses it).
+///
+/// # Errors
+/// [`WireError::BadPublicKey`] when aws-lc refuses the key (never for 32 bytes).
 pub fn x25519_public_key(sk: &[u8; 32]) -> Result<[u8; 32], WireError> {
-    let sk = <Kem as hpke::Kem>::PrivateKey::from_bytes(sk).map_err(|_| WireError::BadPublicKey)?;
-    let pk = Kem::sk_to_pk(&sk).to_bytes();
-    let mut out = [0u8; 32];
-    out.copy_from_slice(&pk);
-    Ok(out)
+    X25519PrivateKey::from_bytes(sk)
+        .map(|k| *k.public_key())
+        .map_err(|_| WireError::BadPublicKey)
 }
 
 /// `GET /v1/kds/attestation` response.

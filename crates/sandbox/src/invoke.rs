@@ -879,6 +879,26 @@ std::thread_local! {
     static THREAD_SLOT: std::cell::RefCell<Option<Slot>> = const { std::cell::RefCell::new(None) };
 }
 
+/// Builds the current thread's slot (as the first call on it would, for heap limits up to
+/// `max_heap`) unless it has one; whether it built one.
+pub(crate) fn prepare_thread_slot(max_heap: usize, image_bytes: usize) -> Result<bool, Error> {
+    THREAD_SLOT.with(|cell| {
+        let Ok(mut guard) = cell.try_borrow_mut() else {
+            return Ok(false);
+        };
+        if guard.as_ref().is_some_and(|s| s.max_heap >= max_heap) {
+            return Ok(false);
+        }
+        *guard = None;
+        *guard = Some(Slot::new(
+            Arc::new(AtomicBool::new(false)),
+            max_heap,
+            image_bytes,
+        )?);
+        Ok(true)
+    })
+}
+
 /// One call on a slot kept by the current thread (made on first use, for heap limits up to
 /// `max_heap`, keeping up to `image_bytes` of function images). A panic drops the thread's slot
 /// (the next call builds a new one) and answers an internal error.

@@ -418,6 +418,24 @@ impl SandboxPool {
             .map(CallReport::into_outcome)
     }
 
+    /// Builds the current thread's inline slot now, if inline execution is on and the thread
+    /// has none, so that the first call run inline here does not pay for it (about a
+    /// millisecond). For threads that are idle now and will run calls later, such as an async
+    /// runtime's workers before they park; returns whether a slot was built.
+    ///
+    /// # Errors
+    /// [`Error::Internal`] and the like when the slot cannot be built (the first inline call
+    /// would then try again).
+    pub fn prepare_inline_slot(&self) -> Result<bool, Error> {
+        if self.shared.cfg.inline_budget.is_zero() {
+            return Ok(false);
+        }
+        crate::invoke::prepare_thread_slot(
+            self.shared.cfg.max.heap_bytes,
+            self.shared.cfg.image_bytes,
+        )
+    }
+
     /// [`SandboxPool::run_inline`] returning the console output also when the call fails.
     pub fn run_inline_report(
         &self,

@@ -369,3 +369,48 @@ fn fast_functions_run_inline_until_they_are_slow_once() {
         "inline execution is off by default"
     );
 }
+
+/// A thread's inline slot can be built ahead of its first call (once; not where inline calls
+/// are off), and calls on it then behave as on a slot the first call built.
+#[test]
+fn an_inline_slot_prepared_ahead_serves_the_calls_of_its_thread() {
+    let d = PoolConfig::default();
+    let inline = PoolConfig {
+        workers: 1,
+        inline_budget: Duration::from_millis(5),
+        ..d.clone()
+    };
+    std::thread::Builder::new()
+        .stack_size(8 << 20)
+        .spawn(move || {
+            let off = SandboxPool::new(PoolConfig {
+                workers: 1,
+                ..PoolConfig::default()
+            })
+            .expect("pool");
+            assert!(
+                !off.prepare_inline_slot().expect("no-op"),
+                "inline calls are off"
+            );
+            let pool = SandboxPool::new(inline).expect("pool");
+            assert!(
+                pool.prepare_inline_slot().expect("built"),
+                "a new thread has no slot"
+            );
+            assert!(!pool.prepare_inline_slot().expect("kept"), "built once");
+            let h = hash(COUNTER);
+            for _ in 0..3 {
+                let r = pool
+                    .run_inline(h, COUNTER, req(""), Limits::default())
+                    .expect("runs inline");
+                assert_eq!(text(r), "1 1 1");
+            }
+            assert!(
+                !pool.prepare_inline_slot().expect("kept"),
+                "the calls used it"
+            );
+        })
+        .expect("thread")
+        .join()
+        .expect("no panic");
+}

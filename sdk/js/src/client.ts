@@ -304,8 +304,11 @@ export class Clave {
 
   static async #verify(base: string, trust: TrustPolicy, f: typeof fetch): Promise<Verified> {
     const nonce = crypto.getRandomValues(new Uint8Array(32));
-    const att = await getJson(f, base, `/v1/attestation?nonce=${toHex(nonce)}`);
-    const keys = await getJson(f, base, "/v1/keys");
+    // Both at once: the bundles are checked against the attested identity afterwards.
+    const [att, keys] = await Promise.all([
+      getJson(f, base, `/v1/attestation?nonce=${toHex(nonce)}`),
+      getJson(f, base, "/v1/keys"),
+    ]);
     return verifyPlatform(trust, nonce, att, keys, nowUnix());
   }
 

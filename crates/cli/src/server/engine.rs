@@ -145,6 +145,7 @@ pub(crate) async fn engine(args: EngineArgs, out: &Out) -> Result<(), CliError> 
             }
         }
     };
+    crate::prepare_idle_threads(&engine);
     let refresh = clave_engine::spawn_refresh(engine.clone(), Duration::from_secs(600));
     // Sealed developer log records go to the gateways in batches, off the calls' path.
     let shipper = match &admin_token {

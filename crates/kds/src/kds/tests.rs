@@ -80,3 +80,49 @@ fn bundle_plan_validity() {
         Err(Error::Config(m)) if m == "epoch_seconds must be positive"
     ));
 }
+
+/// Signed bundles are kept for as long as the plan they were made for: the same bytes within an
+/// epoch, a fresh set (the next epoch's keys) after it, each equal to what a KDS without the
+/// cache makes for that time.
+#[test]
+fn bundles_are_reused_within_an_epoch_and_remade_after_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let m = Measurement(vec![1; 32]);
+    let policy = Policy::insecure_dev([m.clone()]).expect("policy");
+    let mut config = KdsConfig::new(policy.clone(), policy);
+    config.epoch_seconds = 100;
+    let open = |dir: &Path| {
+        Kds::open(
+            dir,
+            Box::new(InsecureSimulatedSealer::new(m.as_bytes())),
+            Box::new(InsecureSimulatedAttester::new(m.clone()).expect("attester")),
+            config.clone(),
+            1000,
+            rand_core::UnwrapErr(rand::rngs::SysRng),
+        )
+        .expect("open")
+    };
+    let kds = open(dir.path());
+    let first = kds.bundles(1010).expect("bundles");
+    assert_eq!(kds.bundles(1099).expect("bundles"), first);
+    let next = kds.bundles(1100).expect("bundles");
+    assert_ne!(next, first);
+    let specs = |b: &[SignedObject]| -> Vec<u64> {
+        b.iter()
+            .map(|s| {
+                let payload = clave_proto::kds_api::b64::decode(&s.payload).expect("b64");
+                KeyBundle::from_payload(&payload)
+                    .expect("bundle")
+                    .spec
+                    .epoch
+            })
+            .collect()
+    };
+    assert_eq!(specs(&first)[1..], [10, 11]);
+    assert_eq!(specs(&next)[1..], [11, 12]);
+    // The same master secret reopened (no cache yet) signs the same bytes for each time.
+    drop(kds);
+    let again = open(dir.path());
+    assert_eq!(again.bundles(1100).expect("bundles"), next);
+    assert_eq!(again.bundles(1050).expect("bundles"), first);
+}

@@ -111,6 +111,77 @@ fn bindings_are_domain_separated() {
     assert_ne!(release_report_data(&pk, &[8u8; 32]), b);
 }
 
+/// The KDS's sealing is plain RFC 9180 base mode: what it seals, the `hpke` crate opens, and
+/// what the `hpke` crate seals (as KDS builds before the move to aws-lc-rs did), it opens.
+#[test]
+fn hpke_interoperates_with_the_hpke_crate() {
+    use hpke::{Deserializable, Kem as _, OpModeR, OpModeS, Serializable};
+    type Kem = hpke::kem::X25519HkdfSha256;
+    type Kdf = hpke::kdf::HkdfSha256;
+    type Aead = hpke::aead::AesGcm128;
+    let mut rng = TestRng(7);
+    let sk = [9u8; 32];
+    let pk = x25519_public_key(&sk).expect("pk");
+    let their_sk = <Kem as hpke::Kem>::PrivateKey::from_bytes(&sk).expect("sk");
+    assert_eq!(
+        Kem::sk_to_pk(&their_sk).to_bytes().as_slice(),
+        pk.as_slice()
+    );
+
+    let (enc, ct) = seal_to_ephemeral(&pk, RELEASE_HPKE_INFO, b"spec", b"released key", &mut rng)
+        .expect("seal");
+    let their_enc = <Kem as hpke::Kem>::EncappedKey::from_bytes(&enc).expect("enc");
+    let pt = hpke::single_shot_open::<Aead, Kdf, Kem>(
+        &OpModeR::Base,
+        &their_sk,
+        &their_enc,
+        RELEASE_HPKE_INFO,
+        &ct,
+        b"spec",
+    )
+    .expect("the hpke crate opens it");
+    assert_eq!(pt, b"released key");
+
+    let their_pk = <Kem as hpke::Kem>::PublicKey::from_bytes(&pk).expect("pk");
+    let (enc, ct) = hpke::single_shot_seal_with_rng::<Aead, Kdf, Kem>(
+        &OpModeS::Base,
+        &their_pk,
+        REPLICA_HPKE_INFO,
+        b"master secret",
+        b"identity",
+        &mut rng,
+    )
+    .expect("the hpke crate seals");
+    let pt = open_from_kds(&sk, REPLICA_HPKE_INFO, b"identity", &enc.to_bytes(), &ct)
+        .expect("it opens what the hpke crate sealed");
+    assert_eq!(pt.as_slice(), b"master secret");
+}
+
+/// A recipient key of low order gives no shared secret: refused, nothing sealed.
+#[test]
+fn hpke_refuses_a_low_order_recipient() {
+    let mut rng = TestRng(3);
+    assert!(matches!(
+        seal_to_ephemeral(&[0u8; 32], RELEASE_HPKE_INFO, b"spec", b"x", &mut rng),
+        Err(WireError::BadPublicKey)
+    ));
+    let mut one = [0u8; 32];
+    one[0] = 1;
+    assert!(matches!(
+        seal_to_ephemeral(&one, RELEASE_HPKE_INFO, b"spec", b"x", &mut rng),
+        Err(WireError::BadPublicKey)
+    ));
+    let sk = [42u8; 32];
+    assert!(matches!(
+        open_from_kds(&sk, RELEASE_HPKE_INFO, b"spec", &[0u8; 32], &[0u8; 32]),
+        Err(WireError::Open)
+    ));
+    assert!(matches!(
+        open_from_kds(&sk, RELEASE_HPKE_INFO, b"spec", &[1u8; 31], &[0u8; 32]),
+        Err(WireError::Open)
+    ));
+}
+
 #[test]
 fn hpke_round_trip_and_aad_binding() {
     let mut rng = TestRng(1);
