@@ -59,18 +59,21 @@ pub const RUNTIME_THREAD_STACK: usize = 4 << 20;
 
 /// The engine whose inline calls the runtime's threads get ready for when they first go idle
 /// ([`prepare_idle_threads`]).
-static IDLE_PREPARE: std::sync::OnceLock<std::sync::Weak<clave_engine::Engine>> =
-    std::sync::OnceLock::new();
+static IDLE_PREPARE: std::sync::Mutex<std::sync::Weak<clave_engine::Engine>> =
+    std::sync::Mutex::new(std::sync::Weak::new());
 
 /// From now on, each of this process's runtime threads builds `engine`'s sandbox slot the first
 /// time it has nothing to do ([`on_runtime_thread_park`]), instead of in the first fast call
-/// it runs (about a millisecond). The first engine given is the one; later calls do nothing.
+/// it runs (about a millisecond). A later engine replaces an earlier one (a platform started
+/// again in the same process).
 pub(crate) fn prepare_idle_threads(engine: &std::sync::Arc<clave_engine::Engine>) {
-    let _ = IDLE_PREPARE.set(std::sync::Arc::downgrade(engine));
+    *IDLE_PREPARE.lock().unwrap_or_else(|p| p.into_inner()) = std::sync::Arc::downgrade(engine);
 }
 
 /// The runtime's `on_thread_park` hook: see [`prepare_idle_threads`]. Free once a thread has
-/// prepared (a thread-local flag), and while no engine is set (one atomic load).
+/// prepared (a thread-local flag); an uncontended lock while no engine is set. A panic while
+/// preparing is contained here (the runtime's scheduler would not survive it): the thread's
+/// first inline call then builds its slot as usual.
 pub fn on_runtime_thread_park() {
     std::thread_local! {
         static PREPARED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
@@ -78,9 +81,17 @@ pub fn on_runtime_thread_park() {
     if PREPARED.get() {
         return;
     }
-    if let Some(engine) = IDLE_PREPARE.get().and_then(std::sync::Weak::upgrade) {
+    let engine = IDLE_PREPARE
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .upgrade();
+    if let Some(engine) = engine {
         PREPARED.set(true);
-        engine.prepare_thread();
+        let prepared =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| engine.prepare_thread()));
+        if prepared.is_err() {
+            tracing::warn!("building a runtime thread's sandbox slot ahead panicked");
+        }
     }
 }
 

@@ -652,33 +652,36 @@ async fn open_gateway_db(
         .await
         .map_err(|e| start_err("the gateway database did not open", e))?;
     store.set_log_retention(retention);
-    let project_exists = store
-        .project_exists(DEV_PROJECT)
-        .await
-        .map_err(|e| start_err("cannot create the default project", e))?;
-    if !project_exists {
-        store
-            .create_project(DEV_PROJECT)
-            .await
-            .map_err(|e| start_err("cannot create the default project", e))?;
-    }
+    // A restart keeps the deploy token of the previous start when it still names the default
+    // project (which then exists): one query, so the start opens one database connection.
     let previous = DevRecord::load(&data_dir);
-    let token = match &previous {
-        Some(p)
-            if store
-                .project_for_token(&p.token)
-                .await
-                .ok()
-                .flatten()
-                .as_deref()
-                == Some(DEV_PROJECT) =>
-        {
-            p.token.clone()
-        }
-        _ => store
-            .create_token(DEV_PROJECT)
+    let kept = match &previous {
+        Some(p) => store
+            .project_for_token(&p.token)
             .await
-            .map_err(|e| start_err("cannot create a deploy token", e))?,
+            .ok()
+            .flatten()
+            .is_some_and(|project| project == DEV_PROJECT),
+        None => false,
+    };
+    let token = match &previous {
+        Some(p) if kept => p.token.clone(),
+        _ => {
+            let project_exists = store
+                .project_exists(DEV_PROJECT)
+                .await
+                .map_err(|e| start_err("cannot create the default project", e))?;
+            if !project_exists {
+                store
+                    .create_project(DEV_PROJECT)
+                    .await
+                    .map_err(|e| start_err("cannot create the default project", e))?;
+            }
+            store
+                .create_token(DEV_PROJECT)
+                .await
+                .map_err(|e| start_err("cannot create a deploy token", e))?
+        }
     };
     let admin_token = previous
         .as_ref()

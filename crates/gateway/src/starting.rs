@@ -25,6 +25,10 @@ pub const HOLD: Duration = Duration::from_secs(10);
 /// Suggested wait when a held request is refused.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 
+/// Requests held at once while the gateway starts; more are refused at once (503) instead of
+/// piling up for [`HOLD`] (before this server, they waited in the listener's bounded backlog).
+pub(crate) const MAX_HELD: usize = 1024;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
     Starting,
@@ -38,6 +42,8 @@ struct Inner {
     /// The whole gateway and its state, once started.
     full: OnceLock<(Router, AppState)>,
     phase: tokio::sync::watch::Sender<Phase>,
+    /// Room for held requests ([`MAX_HELD`]).
+    held: Arc<tokio::sync::Semaphore>,
 }
 
 /// A gateway being started: serve it with [`serve_starting`](crate::serve_starting) at once, then
@@ -64,6 +70,7 @@ impl Starting {
                 early: key_router(keys),
                 full: OnceLock::new(),
                 phase: tokio::sync::watch::Sender::new(Phase::Starting),
+                held: Arc::new(tokio::sync::Semaphore::new(MAX_HELD)),
             }),
         }
     }
@@ -81,6 +88,9 @@ impl Starting {
     /// [`serve_with`](crate::serve_with)), and the held ones are released to it. Only the first
     /// call counts.
     pub fn ready(&self, state: AppState, extra: Router) {
+        if *self.inner.phase.borrow() == Phase::Stopped {
+            return;
+        }
         let router = extra.merge(app(state.clone()));
         if self.inner.full.set((router, state)).is_ok() {
             self.inner.phase.send_if_modified(|p| {
@@ -144,16 +154,24 @@ impl Service<Request> for StartingService {
             return Either::Left(self.inner.early.clone().call(req));
         }
         let inner = self.inner.clone();
+        let Ok(permit) = inner.held.clone().try_acquire_owned() else {
+            return Either::Right(Box::pin(async { Ok(unavailable()) }));
+        };
         Either::Right(Box::pin(async move {
+            let _permit = permit;
             let mut phase = inner.phase.subscribe();
             let _ = tokio::time::timeout(HOLD, phase.wait_for(|p| *p != Phase::Starting)).await;
             match inner.full.get() {
                 Some((router, _)) => router.clone().oneshot(req).await,
-                None => Ok(ApiError::Unavailable {
-                    retry_after: RETRY_AFTER,
-                }
-                .into_response()),
+                None => Ok(unavailable()),
             }
         }))
     }
+}
+
+fn unavailable() -> Response {
+    ApiError::Unavailable {
+        retry_after: RETRY_AFTER,
+    }
+    .into_response()
 }

@@ -260,7 +260,10 @@ pub fn seal_to_ephemeral(
     let mut sk = Zeroizing::new([0u8; 32]);
     rng.fill_bytes(sk.as_mut());
     let sk_e = X25519PrivateKey::from_bytes(sk.as_ref()).map_err(|_| WireError::Seal)?;
-    let mut buf = plaintext.to_vec();
+    // The plaintext is a private key or the master secret: its copy is wiped if sealing fails
+    // before it is encrypted in place.
+    let mut buf = Zeroizing::new(Vec::with_capacity(plaintext.len() + 16));
+    buf.extend_from_slice(plaintext);
     let enc = hpke_x25519::seal_single(
         recipient_pk,
         &sk_e,
@@ -274,7 +277,7 @@ pub fn seal_to_ephemeral(
         crate::Error::InvalidPublicKey => WireError::BadPublicKey,
         _ => WireError::Seal,
     })?;
-    Ok((enc.to_vec(), buf))
+    Ok((enc.to_vec(), std::mem::take(&mut *buf)))
 }
 
 /// Opens what [`seal_to_ephemeral`] sealed, with the recipient's X25519 private key.
