@@ -425,10 +425,24 @@ pub(crate) fn seal_with_ephemeral(
     export_label: &[u8],
     export_len: usize,
 ) -> Result<Sent> {
-    let (enc, ctx) = setup_s(pk_r, sk_e, aead_id, info)?;
-    seal_with(&ctx.aead_key()?, ctx.nonce, aad, buf, from)?;
+    let (enc, ctx) = seal_in_place(pk_r, sk_e, aead_id, info, aad, buf, from)?;
     let secret = ctx.export(export_label, export_len)?;
     Ok(Sent { enc, secret })
+}
+
+/// `SetupBaseS` and the seal of `buf[from..]` (tag appended): `enc` and the context.
+fn seal_in_place(
+    pk_r: &[u8],
+    sk_e: &X25519PrivateKey,
+    aead_id: u16,
+    info: &[u8],
+    aad: &[u8],
+    buf: &mut Vec<u8>,
+    from: usize,
+) -> Result<([u8; 32], Context)> {
+    let (enc, ctx) = setup_s(pk_r, sk_e, aead_id, info)?;
+    seal_with(&ctx.aead_key()?, ctx.nonce, aad, buf, from)?;
+    Ok((enc, ctx))
 }
 
 /// Single-shot `Seal` (RFC 9180 §6.1, base mode) of `buf[from..]` in place to `pk_r` with the
@@ -442,9 +456,7 @@ pub(crate) fn seal_single(
     buf: &mut Vec<u8>,
     from: usize,
 ) -> Result<[u8; 32]> {
-    let (enc, ctx) = setup_s(pk_r, sk_e, aead_id, info)?;
-    seal_with(&ctx.aead_key()?, ctx.nonce, aad, buf, from)?;
-    Ok(enc)
+    seal_in_place(pk_r, sk_e, aead_id, info, aad, buf, from).map(|(enc, _)| enc)
 }
 
 /// `SetupBaseR(enc, skR, info)`, open `ct` with `aad` and export `export_len` bytes under
@@ -460,10 +472,23 @@ pub(crate) fn open(
     export_label: &[u8],
     export_len: usize,
 ) -> Result<(Vec<u8>, Zeroizing<Vec<u8>>)> {
-    let ctx = setup_r(sk_r, enc, aead_id, info)?;
-    let pt = open_with(&ctx.aead_key()?, ctx.nonce, aad, ct)?;
+    let (pt, ctx) = open_in(sk_r, enc, aead_id, info, aad, ct)?;
     let secret = ctx.export(export_label, export_len)?;
     Ok((pt, secret))
+}
+
+/// `SetupBaseR` and the open of `ct`: the plaintext and the context.
+fn open_in(
+    sk_r: &X25519PrivateKey,
+    enc: &[u8],
+    aead_id: u16,
+    info: &[u8],
+    aad: &[u8],
+    ct: &[u8],
+) -> Result<(Vec<u8>, Context)> {
+    let ctx = setup_r(sk_r, enc, aead_id, info)?;
+    let pt = open_with(&ctx.aead_key()?, ctx.nonce, aad, ct)?;
+    Ok((pt, ctx))
 }
 
 /// Single-shot `Open` (RFC 9180 §6.1, base mode) of `ct` sealed to `sk_r`'s public key.
@@ -475,13 +500,7 @@ pub(crate) fn open_single(
     aad: &[u8],
     ct: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>> {
-    let ctx = setup_r(sk_r, enc, aead_id, info)?;
-    Ok(Zeroizing::new(open_with(
-        &ctx.aead_key()?,
-        ctx.nonce,
-        aad,
-        ct,
-    )?))
+    open_in(sk_r, enc, aead_id, info, aad, ct).map(|(pt, _)| Zeroizing::new(pt))
 }
 
 #[cfg(test)]
