@@ -128,6 +128,8 @@ where
             | cli::Command::Engine(_)
             | cli::Command::Gateway(_)
     ));
+    // The first timestamp of a start's debug log (`clave-bench --process-start --start-logs`).
+    tracing::debug!("command line parsed");
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         // Fast functions run on the thread that handles their request (`INLINE_BUDGET_MS`): the
