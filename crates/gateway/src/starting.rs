@@ -65,12 +65,16 @@ impl Starting {
     /// A gateway that so far serves only the key routes, from `keys`.
     #[must_use]
     pub fn new(keys: Arc<dyn KeySource>) -> Self {
+        Self::with_max_held(keys, MAX_HELD)
+    }
+
+    fn with_max_held(keys: Arc<dyn KeySource>, max_held: usize) -> Self {
         Self {
             inner: Arc::new(Inner {
                 early: key_router(keys),
                 full: OnceLock::new(),
                 phase: tokio::sync::watch::Sender::new(Phase::Starting),
-                held: Arc::new(tokio::sync::Semaphore::new(MAX_HELD)),
+                held: Arc::new(tokio::sync::Semaphore::new(max_held)),
             }),
         }
     }
@@ -174,4 +178,62 @@ fn unavailable() -> Response {
         retry_after: RETRY_AFTER,
     }
     .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kds_proxy::KeySourceError;
+
+    struct NoKeys;
+
+    impl KeySource for NoKeys {
+        fn key_configs(&self) -> crate::BoxFuture<'_, Result<Vec<u8>, KeySourceError>> {
+            Box::pin(async { Err(KeySourceError::Unavailable) })
+        }
+        fn bundles(&self) -> crate::BoxFuture<'_, Result<Vec<u8>, KeySourceError>> {
+            Box::pin(async { Err(KeySourceError::Unavailable) })
+        }
+        fn attestation(&self, _: String) -> crate::BoxFuture<'_, Result<Vec<u8>, KeySourceError>> {
+            Box::pin(async { Err(KeySourceError::Unavailable) })
+        }
+    }
+
+    fn get(path: &str) -> Request {
+        axum::http::Request::builder()
+            .uri(path)
+            .body(axum::body::Body::empty())
+            .expect("request")
+    }
+
+    /// Beyond the cap, a request that would be held is refused at once; a held one that leaves
+    /// (here: refused when the start is stopped) makes room again.
+    #[tokio::test]
+    async fn held_requests_are_capped() {
+        let starting = Starting::with_max_held(Arc::new(NoKeys), 2);
+        let mut svc = starting.service();
+        let first = tokio::spawn(svc.call(get("/healthz")));
+        let second = tokio::spawn(svc.call(get("/v1/functions")));
+        tokio::task::yield_now().await;
+        // At once: not after the hold.
+        let third = tokio::time::timeout(Duration::from_millis(500), svc.call(get("/healthz")))
+            .await
+            .expect("refused at once, not held")
+            .expect("infallible");
+        assert_eq!(third.status(), 503, "the third is over the cap");
+        assert!(third.headers().contains_key("retry-after"));
+        assert!(
+            !first.is_finished() && !second.is_finished(),
+            "the first two are held"
+        );
+        starting.stop();
+        for held in [first, second] {
+            assert_eq!(held.await.expect("task").expect("infallible").status(), 503);
+        }
+        assert_eq!(
+            starting.inner.held.available_permits(),
+            2,
+            "both places are free again"
+        );
+    }
 }
