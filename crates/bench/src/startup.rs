@@ -80,15 +80,14 @@ pub(crate) async fn process_start(
         match log {
             None => cmd.env("RUST_LOG", "warn").stderr(Stdio::null()),
             Some(path) => {
+                use std::io::Write as _;
                 let mut f = std::fs::File::create(path)?;
                 let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
-                std::io::Write::write_fmt(
-                    &mut f,
-                    format_args!(
-                        "spawn at unix {}.{:06}\n",
-                        now.as_secs(),
-                        now.subsec_micros()
-                    ),
+                writeln!(
+                    f,
+                    "spawn at unix {}.{:06}",
+                    now.as_secs(),
+                    now.subsec_micros()
                 )?;
                 cmd.env(
                     "RUST_LOG",
@@ -119,7 +118,7 @@ pub(crate) async fn process_start(
         let client = clave_client::Client::new(&url, platform::trust()?)?;
         let log = logs.map(|d| d.join(format!("start-{run}.log")));
         let t = Instant::now();
-        let mut child = spawn(port, log)?;
+        let mut child = spawn(port, log.clone())?;
         // With logs: the client's phases too (attestation and keys verified, then the call).
         let mut verified_ms = None;
         let ok = loop {
@@ -148,11 +147,9 @@ pub(crate) async fn process_start(
         let server_cpu_ms = logs
             .and_then(|_| sched_cpu_ns(child.id()))
             .map(|ns| ns as f64 / 1e6);
-        if let (Some(dir), Some(v)) = (logs, verified_ms) {
+        if let (Some(path), Some(v)) = (&log, verified_ms) {
             use std::io::Write as _;
-            let mut f = std::fs::OpenOptions::new()
-                .append(true)
-                .open(dir.join(format!("start-{run}.log")))?;
+            let mut f = std::fs::OpenOptions::new().append(true).open(path)?;
             writeln!(
                 f,
                 "client: verified at {v:.3} ms, response at {ms:.3} ms; server CPU until then {:.3} ms",

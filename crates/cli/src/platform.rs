@@ -655,17 +655,18 @@ async fn open_gateway_db(
     // A restart keeps the deploy token of the previous start when it still names the default
     // project (which then exists): one query, so the start opens one database connection.
     let previous = DevRecord::load(&data_dir);
-    let kept = match &previous {
-        Some(p) => store
-            .project_for_token(&p.token)
-            .await
-            .ok()
-            .flatten()
-            .is_some_and(|project| project == DEV_PROJECT),
-        None => false,
-    };
     let token = match &previous {
-        Some(p) if kept => p.token.clone(),
+        Some(p)
+            if store
+                .project_for_token(&p.token)
+                .await
+                .ok()
+                .flatten()
+                .as_deref()
+                == Some(DEV_PROJECT) =>
+        {
+            p.token.clone()
+        }
         _ => {
             let project_exists = store
                 .project_exists(DEV_PROJECT)

@@ -879,23 +879,31 @@ std::thread_local! {
     static THREAD_SLOT: std::cell::RefCell<Option<Slot>> = const { std::cell::RefCell::new(None) };
 }
 
+/// Builds `slot` unless it exists and takes heap limits up to `max_heap` (an old one is dropped
+/// first: two arenas never coexist); whether it built one.
+fn ensure_slot(
+    slot: &mut Option<Slot>,
+    max_heap: usize,
+    image_bytes: usize,
+) -> Result<bool, Error> {
+    if slot.as_ref().is_some_and(|s| s.max_heap >= max_heap) {
+        return Ok(false);
+    }
+    *slot = None;
+    *slot = Some(Slot::new(
+        Arc::new(AtomicBool::new(false)),
+        max_heap,
+        image_bytes,
+    )?);
+    Ok(true)
+}
+
 /// Builds the current thread's slot (as the first call on it would, for heap limits up to
 /// `max_heap`) unless it has one; whether it built one.
 pub(crate) fn prepare_thread_slot(max_heap: usize, image_bytes: usize) -> Result<bool, Error> {
-    THREAD_SLOT.with(|cell| {
-        let Ok(mut guard) = cell.try_borrow_mut() else {
-            return Ok(false);
-        };
-        if guard.as_ref().is_some_and(|s| s.max_heap >= max_heap) {
-            return Ok(false);
-        }
-        *guard = None;
-        *guard = Some(Slot::new(
-            Arc::new(AtomicBool::new(false)),
-            max_heap,
-            image_bytes,
-        )?);
-        Ok(true)
+    THREAD_SLOT.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut guard) => ensure_slot(&mut guard, max_heap, image_bytes),
+        Err(_) => Ok(false),
     })
 }
 
@@ -918,12 +926,8 @@ pub(crate) fn run_on_thread_slot(
             ));
         };
         let max_heap = max_heap.max(limits.heap_bytes);
-        if guard.as_ref().is_none_or(|s| s.max_heap < max_heap) {
-            *guard = None;
-            match Slot::new(Arc::new(AtomicBool::new(false)), max_heap, image_bytes) {
-                Ok(slot) => *guard = Some(slot),
-                Err(e) => return CallReport::failed(e),
-            }
+        if let Err(e) = ensure_slot(&mut guard, max_heap, image_bytes) {
+            return CallReport::failed(e);
         }
         let Some(slot) = guard.as_mut() else {
             return CallReport::failed(internal("no slot"));

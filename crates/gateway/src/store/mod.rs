@@ -24,18 +24,18 @@ use crate::Error;
 use crate::usage::UsageWriter;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// Waits (at most a millisecond) until `pool` has an idle connection again. sqlx hands a
 /// connection back to its pool in a task of its own, after a round trip to the connection's
 /// thread; a query issued before that opens another connection, which for SQLite means parsing
 /// the whole schema again (~0.4 ms of CPU, measured). Used once, after the migrations.
-async fn settle(pool: &sqlx::SqlitePool) {
+async fn settle(pool: &SqlitePool) {
     let started = std::time::Instant::now();
     while pool.num_idle() == 0 && pool.size() > 0 && started.elapsed() < Duration::from_millis(1) {
         tokio::task::yield_now().await;
     }
 }
-static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// Which database a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
