@@ -328,6 +328,35 @@ async fn restart_keeps_functions_versions_and_tokens() {
     }
 }
 
+/// The first call after a start misses every cache (active version, secrets, code): the store
+/// reads them on one connection and hands it back before returning, as it does after the start's
+/// own queries. A pool takes a dropped connection back in a task of its own, so a query right
+/// after another would open a second SQLite connection (parsing the schema again).
+#[tokio::test]
+async fn a_cold_dispatch_lookup_reads_on_one_connection() {
+    let db = TestDb::sqlite();
+    let token;
+    {
+        let h = harness(&db).await;
+        token = h.token.clone();
+        h.deploy("cold", b"sealed").await;
+        h.state.store().close().await;
+    }
+    let store = Store::connect(&db.url()).await.unwrap();
+    assert_eq!(store.connections(), (1, 1), "after the start");
+    assert!(store.project_for_token(&token).await.unwrap().is_some());
+    assert_eq!(store.connections(), (1, 1), "after the token lookup");
+    for round in 0..5 {
+        let artifact = store.active_artifact("default", "cold").await.unwrap();
+        assert_eq!(artifact.sealed_code, &b"sealed"[..]);
+        assert_eq!(store.connections(), (1, 1), "round {round}");
+        // The next lookup misses the active version and the secrets again.
+        store.set_active_version_ttl(std::time::Duration::ZERO);
+    }
+    store.close().await;
+    db.cleanup().await;
+}
+
 #[tokio::test]
 async fn function_count_limit_per_project() {
     for db in test_dbs().await {

@@ -29,12 +29,46 @@ static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migratio
 /// Waits (at most a millisecond) until `pool` has an idle connection again. sqlx hands a
 /// connection back to its pool in a task of its own, after a round trip to the connection's
 /// thread; a query issued before that opens another connection, which for SQLite means parsing
-/// the whole schema again (~0.4 ms of CPU, measured). Used once, after the migrations.
+/// the whole schema again (~0.4 ms of CPU, measured). Used once, after the migrator ran (its
+/// connections are not ours to hand back).
 async fn settle(pool: &SqlitePool) {
     let started = std::time::Instant::now();
     while pool.num_idle() == 0 && pool.size() > 0 && started.elapsed() < Duration::from_millis(1) {
         tokio::task::yield_now().await;
     }
+}
+
+/// Whether `pool`'s `_sqlx_migrations` table records exactly the up migrations of `migrator`,
+/// each applied successfully with its checksum: [`sqlx::migrate::Migrator::run`] would then
+/// change nothing, and this costs one query where it costs three (creating the table if
+/// missing, looking for a failed migration, listing the applied ones), each a round trip to
+/// SQLite's thread on the critical path of a start. Anything else (no table yet, a migration
+/// to apply, a failed or unknown one, a checksum that differs) is left to `run`, which applies
+/// or reports it.
+async fn migrations_current(pool: &SqlitePool, migrator: &sqlx::migrate::Migrator) -> bool {
+    let Ok(mut conn) = pool.acquire().await else {
+        return false;
+    };
+    let applied: Result<Vec<(i64, Vec<u8>, bool)>, _> =
+        sqlx::query_as("SELECT version, checksum, success FROM _sqlx_migrations ORDER BY version")
+            .fetch_all(&mut *conn)
+            .await;
+    // Back in the pool before the next query (see `settle`).
+    conn.return_to_pool().await;
+    let Ok(applied) = applied else {
+        return false;
+    };
+    let mut expected: Vec<(i64, &[u8])> = migrator
+        .iter()
+        .filter(|m| m.migration_type.is_up_migration())
+        .map(|m| (m.version, &*m.checksum))
+        .collect();
+    expected.sort_unstable_by_key(|(v, _)| *v);
+    applied.len() == expected.len()
+        && applied
+            .iter()
+            .zip(&expected)
+            .all(|((v, sum, ok), (ev, esum))| *ok && v == ev && sum.as_slice() == *esum)
 }
 
 /// Which database a [`Store`] talks to.
@@ -227,8 +261,10 @@ impl Store {
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_lazy_with(opts);
-        SQLITE_MIGRATIONS.run(&pool).await?;
-        settle(&pool).await;
+        if !migrations_current(&pool, &SQLITE_MIGRATIONS).await {
+            SQLITE_MIGRATIONS.run(&pool).await?;
+            settle(&pool).await;
+        }
         Ok(Self::with_db(Db::Sqlite(pool), changes))
     }
 
@@ -272,6 +308,13 @@ impl Store {
         }
     }
 
+    /// Connections the store's pool holds open, and how many of them are idle (diagnostics:
+    /// a SQLite store works on one connection unless calls overlap).
+    #[must_use]
+    pub fn connections(&self) -> (u32, usize) {
+        with_db!(self, |pool| (pool.size(), pool.num_idle()))
+    }
+
     /// Write the queued usage records, then close the pool (waits for connections to return).
     pub async fn close(&self) {
         self.flush_usage().await;
@@ -310,6 +353,66 @@ mod tests {
         ] {
             assert!(!is_valid_name(bad), "{bad}");
         }
+    }
+
+    /// A SQLite pool over a fresh file in `dir`, migrated when `migrate`.
+    async fn sqlite(dir: &Path, migrate: bool) -> SqlitePool {
+        let opts = SqliteConnectOptions::new()
+            .filename(dir.join("m.db"))
+            .create_if_missing(true);
+        let pool = SqlitePoolOptions::new().connect_with(opts).await.unwrap();
+        if migrate {
+            SQLITE_MIGRATIONS.run(&pool).await.unwrap();
+        }
+        pool
+    }
+
+    #[tokio::test]
+    async fn migrations_are_current_only_when_all_are_applied_as_shipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = sqlite(dir.path(), false).await;
+        // No table yet: left to the migrator.
+        assert!(!migrations_current(&pool, &SQLITE_MIGRATIONS).await);
+        SQLITE_MIGRATIONS.run(&pool).await.unwrap();
+        assert!(migrations_current(&pool, &SQLITE_MIGRATIONS).await);
+        pool.close().await;
+
+        // Each departure from "all applied, as shipped" is left to the migrator, on a freshly
+        // migrated database each.
+        let last = SQLITE_MIGRATIONS.iter().map(|m| m.version).max().unwrap();
+        for change in [
+            "UPDATE _sqlx_migrations SET checksum = X'00' WHERE version = $1",
+            "UPDATE _sqlx_migrations SET success = false WHERE version = $1",
+            "DELETE FROM _sqlx_migrations WHERE version = $1",
+            // An applied migration this build does not know.
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+             VALUES ($1 + 1, 'from a later build', true, X'00', 0)",
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let pool = sqlite(dir.path(), true).await;
+            assert!(migrations_current(&pool, &SQLITE_MIGRATIONS).await);
+            sqlx::query(change).bind(last).execute(&pool).await.unwrap();
+            assert!(!migrations_current(&pool, &SQLITE_MIGRATIONS).await, "{change}");
+            pool.close().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_store_refuses_a_database_whose_migration_differs() {
+        // The fast path must not hide what the migrator reports: a changed checksum.
+        let dir = tempfile::tempdir().unwrap();
+        let pool = sqlite(dir.path(), true).await;
+        sqlx::query("UPDATE _sqlx_migrations SET checksum = X'00' WHERE version = (SELECT MIN(version) FROM _sqlx_migrations)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        let opened = Store::open_sqlite(SqliteConnectOptions::new().filename(dir.path().join("m.db"))).await;
+        assert!(
+            matches!(opened, Err(Error::Migrate(_))),
+            "{:?}",
+            opened.err()
+        );
     }
 
     #[test]

@@ -70,13 +70,21 @@ impl Store {
     /// [`Error::Database`].
     pub async fn project_for_token(&self, token: &str) -> Result<Option<String>, Error> {
         let hash = token_hash(token);
-        let row: Option<(String,)> = with_db!(self, |pool| sqlx::query_as(
-            "SELECT p.name FROM deploy_tokens t JOIN projects p ON p.id = t.project_id \
-             WHERE t.token_hash = $1"
-        )
-        .bind(&hash)
-        .fetch_optional(pool)
-        .await?);
+        // The connection is back in the pool when this returns (see `active_artifact`): this
+        // is the query of every authenticated request and of a `clave dev` restart, and a
+        // call right after it would otherwise open a second connection.
+        let row: Option<(String,)> = with_db!(self, |pool| {
+            let mut conn = pool.acquire().await?;
+            let row = sqlx::query_as(
+                "SELECT p.name FROM deploy_tokens t JOIN projects p ON p.id = t.project_id \
+                 WHERE t.token_hash = $1",
+            )
+            .bind(&hash)
+            .fetch_optional(&mut *conn)
+            .await;
+            conn.return_to_pool().await;
+            row?
+        });
         Ok(row.map(|r| r.0))
     }
 }

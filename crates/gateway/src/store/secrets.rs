@@ -203,47 +203,41 @@ impl Store {
         project: &str,
         function: &str,
     ) -> Result<bytes::Bytes, Error> {
-        let rows: Vec<(String, String, i64, Vec<u8>)> = with_db!(self, |pool| sqlx::query_as(
-            "SELECT function, name, version, sealed FROM secrets WHERE project = $1 \
-             AND (function = $2 OR function = '') AND sealed IS NOT NULL"
-        )
-        .bind(project)
-        .bind(function)
-        .fetch_all(pool)
-        .await?);
-        if rows.is_empty() {
-            return Ok(bytes::Bytes::new());
-        }
-        let set = SecretSet {
-            secrets: rows
-                .into_iter()
-                .take(MAX_SECRETS)
-                .map(|(f, name, version, sealed)| SealedSecret {
-                    function_scoped: !f.is_empty(),
-                    name,
-                    version: u64::try_from(version).unwrap_or(0),
-                    sealed,
-                })
-                .collect(),
-        };
-        set.encode()
-            .map(bytes::Bytes::from)
-            .map_err(|_| Error::InvalidSecretName)
+        let rows: Vec<SecretRow> = with_db!(self, |pool| sqlx::query_as(SECRET_SET_SQL)
+            .bind(project)
+            .bind(function)
+            .fetch_all(pool)
+            .await?);
+        secret_set_from_rows(rows)
     }
+}
 
-    /// [`Store::load_secret_set`] from memory when the store can vouch for it.
-    pub(super) async fn secret_set(
-        &self,
-        project: &str,
-        function: &str,
-        generation: u64,
-    ) -> Result<bytes::Bytes, Error> {
-        if let Some(s) = self.artifacts().secrets(project, function) {
-            return Ok(s);
-        }
-        let set = self.load_secret_set(project, function).await?;
-        self.artifacts()
-            .remember_secrets(generation, project, function, set.clone());
-        Ok(set)
+/// The sealed secrets a call of function `$2` in project `$1` gets: its own and the project-wide
+/// ones (bound as `project`, `function`; rows are [`SecretRow`]).
+pub(super) const SECRET_SET_SQL: &str = "SELECT function, name, version, sealed FROM secrets \
+     WHERE project = $1 AND (function = $2 OR function = '') AND sealed IS NOT NULL";
+
+/// A row of [`SECRET_SET_SQL`]: function ('' for project-wide), name, version, sealed value.
+pub(super) type SecretRow = (String, String, i64, Vec<u8>);
+
+/// The [`SecretSet`] encoding of [`SECRET_SET_SQL`]'s rows (empty when there are none).
+pub(super) fn secret_set_from_rows(rows: Vec<SecretRow>) -> Result<bytes::Bytes, Error> {
+    if rows.is_empty() {
+        return Ok(bytes::Bytes::new());
     }
+    let set = SecretSet {
+        secrets: rows
+            .into_iter()
+            .take(MAX_SECRETS)
+            .map(|(f, name, version, sealed)| SealedSecret {
+                function_scoped: !f.is_empty(),
+                name,
+                version: u64::try_from(version).unwrap_or(0),
+                sealed,
+            })
+            .collect(),
+    };
+    set.encode()
+        .map(bytes::Bytes::from)
+        .map_err(|_| Error::InvalidSecretName)
 }
