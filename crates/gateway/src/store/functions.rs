@@ -512,8 +512,12 @@ impl Store {
                                 .fetch_all(&mut *conn)
                                 .await?;
                         let set = super::secrets::secret_set_from_rows(rows)?;
-                        self.artifacts()
-                            .remember_secrets(generation, project, function, set.clone());
+                        self.artifacts().remember_secrets(
+                            generation,
+                            project,
+                            function,
+                            set.clone(),
+                        );
                         set
                     }
                 };

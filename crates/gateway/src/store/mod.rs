@@ -332,6 +332,7 @@ impl Store {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests fail loudly
 mod tests {
     use super::*;
 
@@ -392,7 +393,10 @@ mod tests {
             let pool = sqlite(dir.path(), true).await;
             assert!(migrations_current(&pool, &SQLITE_MIGRATIONS).await);
             sqlx::query(change).bind(last).execute(&pool).await.unwrap();
-            assert!(!migrations_current(&pool, &SQLITE_MIGRATIONS).await, "{change}");
+            assert!(
+                !migrations_current(&pool, &SQLITE_MIGRATIONS).await,
+                "{change}"
+            );
             pool.close().await;
         }
     }
@@ -407,7 +411,8 @@ mod tests {
             .await
             .unwrap();
         pool.close().await;
-        let opened = Store::open_sqlite(SqliteConnectOptions::new().filename(dir.path().join("m.db"))).await;
+        let opened =
+            Store::open_sqlite(SqliteConnectOptions::new().filename(dir.path().join("m.db"))).await;
         assert!(
             matches!(opened, Err(Error::Migrate(_))),
             "{:?}",
