@@ -462,24 +462,26 @@ impl Store {
         };
         // Everything from memory: the path of nearly every call.
         let secrets = match (remembered, secrets) {
-            (Some((fid, version)), Some(secrets)) => match self.artifacts().get((fid, version)) {
-                Some((manifest, sealed_code)) => {
-                    return Ok(ActiveArtifact {
-                        version,
-                        manifest,
-                        sealed_code,
-                        secrets,
-                    });
+            (Some((fid, version)), Some(secrets)) => {
+                let cached = self.artifacts().get((fid, version));
+                match cached {
+                    Some((manifest, sealed_code)) => {
+                        return Ok(ActiveArtifact {
+                            version,
+                            manifest,
+                            sealed_code,
+                            secrets,
+                        });
+                    }
+                    None => Some(secrets),
                 }
-                None => Some(secrets),
-            },
+            }
             (_, secrets) => secrets,
         };
-        // What memory lacks is read on ONE connection, handed back to the pool before this
-        // returns: a pool takes a dropped connection back in a task of its own (after a round
-        // trip to SQLite's thread), so consecutive queries on the pool, or a call right after
-        // this one, would open a second connection meanwhile (for SQLite ~0.5 ms of schema
-        // parsing, on the first call after a start).
+        // What memory lacks is read on ONE connection, handed back before this returns
+        // (`hand_back`): consecutive queries on the pool, or a call right after this one, would
+        // otherwise open a second SQLite connection (~0.5 ms of schema parsing, on the first
+        // call after a start).
         with_db!(self, |pool| {
             let mut conn = pool.acquire().await?;
             let found: Result<ActiveArtifact, Error> = async {
@@ -552,8 +554,7 @@ impl Store {
                 })
             }
             .await;
-            // sqlx's eager form of the drop handler (hidden from its docs, public).
-            conn.return_to_pool().await;
+            super::hand_back(conn).await;
             found
         })
     }

@@ -38,25 +38,52 @@ async fn settle(pool: &SqlitePool) {
     }
 }
 
+/// Hands a connection taken with `acquire` back to its pool. For SQLite eagerly: sqlx's drop
+/// handler does it in a task of its own, after a round trip to the connection's thread, so a
+/// query right after this one (the next call's, the next statement of a start) would otherwise
+/// find no idle connection and open a second one, parsing the schema again. For PostgreSQL the
+/// drop handler's way is kept: its check is a network round trip the caller need not wait for.
+///
+/// `return_to_pool` is sqlx's eager form of that drop handler (public, hidden from its docs;
+/// sqlx is pinned by Cargo.lock). `a_cold_dispatch_lookup_reads_on_one_connection` fails if it
+/// stops handing the connection back.
+async fn hand_back<DB: sqlx::Database>(mut conn: sqlx::pool::PoolConnection<DB>) {
+    if DB::NAME == <sqlx::Sqlite as sqlx::Database>::NAME {
+        conn.return_to_pool().await;
+    }
+}
+
 /// Whether `pool`'s `_sqlx_migrations` table records exactly the up migrations of `migrator`,
 /// each applied successfully with its checksum: [`sqlx::migrate::Migrator::run`] would then
 /// change nothing, and this costs one query where it costs three (creating the table if
 /// missing, looking for a failed migration, listing the applied ones), each a round trip to
 /// SQLite's thread on the critical path of a start. Anything else (no table yet, a migration
 /// to apply, a failed or unknown one, a checksum that differs) is left to `run`, which applies
-/// or reports it.
+/// or reports it. Equivalent to a no-op `run` only because SQLite's migration lock is a no-op:
+/// not for PostgreSQL as it stands.
 async fn migrations_current(pool: &SqlitePool, migrator: &sqlx::migrate::Migrator) -> bool {
-    let Ok(mut conn) = pool.acquire().await else {
-        return false;
+    let mut conn = match pool.acquire().await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::debug!(error = %e, "migration check: no connection; the migrator decides");
+            return false;
+        }
     };
-    let applied: Result<Vec<(i64, Vec<u8>, bool)>, _> =
-        sqlx::query_as("SELECT version, checksum, success FROM _sqlx_migrations ORDER BY version")
-            .fetch_all(&mut *conn)
-            .await;
-    // Back in the pool before the next query (see `settle`).
-    conn.return_to_pool().await;
-    let Ok(applied) = applied else {
-        return false;
+    let sql = format!(
+        "SELECT version, checksum, success FROM {} ORDER BY version",
+        migrator.table_name
+    );
+    let applied: Result<Vec<(i64, Vec<u8>, bool)>, _> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .fetch_all(&mut *conn)
+        .await;
+    hand_back(conn).await;
+    let applied = match applied {
+        Ok(rows) => rows,
+        Err(e) => {
+            // No table yet on a new database.
+            tracing::debug!(error = %e, "migration check: unreadable; the migrator decides");
+            return false;
+        }
     };
     let mut expected: Vec<(i64, &[u8])> = migrator
         .iter()
@@ -308,8 +335,9 @@ impl Store {
         }
     }
 
-    /// Connections the store's pool holds open, and how many of them are idle (diagnostics:
-    /// a SQLite store works on one connection unless calls overlap).
+    /// Connections the store's pool holds open, and how many of them are idle (diagnostics and
+    /// tests: a SQLite store works on one connection unless calls overlap).
+    #[doc(hidden)]
     #[must_use]
     pub fn connections(&self) -> (u32, usize) {
         with_db!(self, |pool| (pool.size(), pool.num_idle()))
@@ -385,6 +413,7 @@ mod tests {
             "UPDATE _sqlx_migrations SET checksum = X'00' WHERE version = $1",
             "UPDATE _sqlx_migrations SET success = false WHERE version = $1",
             "DELETE FROM _sqlx_migrations WHERE version = $1",
+            "UPDATE _sqlx_migrations SET version = version + 100 WHERE version = $1",
             // An applied migration this build does not know.
             "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
              VALUES ($1 + 1, 'from a later build', true, X'00', 0)",

@@ -70,9 +70,9 @@ impl Store {
     /// [`Error::Database`].
     pub async fn project_for_token(&self, token: &str) -> Result<Option<String>, Error> {
         let hash = token_hash(token);
-        // The connection is back in the pool when this returns (see `active_artifact`): this
-        // is the query of every authenticated request and of a `clave dev` restart, and a
-        // call right after it would otherwise open a second connection.
+        // The connection is back in the pool when this returns (`hand_back`): this is the
+        // query of every authenticated request and of a `clave dev` restart, and a call right
+        // after it would otherwise open a second SQLite connection.
         let row: Option<(String,)> = with_db!(self, |pool| {
             let mut conn = pool.acquire().await?;
             let row = sqlx::query_as(
@@ -82,7 +82,7 @@ impl Store {
             .bind(&hash)
             .fetch_optional(&mut *conn)
             .await;
-            conn.return_to_pool().await;
+            super::hand_back(conn).await;
             row?
         });
         Ok(row.map(|r| r.0))

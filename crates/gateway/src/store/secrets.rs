@@ -213,9 +213,11 @@ impl Store {
 }
 
 /// The sealed secrets a call of function `$2` in project `$1` gets: its own and the project-wide
-/// ones (bound as `project`, `function`; rows are [`SecretRow`]).
+/// ones (bound as `project`, `function`; rows are [`SecretRow`]), in a fixed order (which ones
+/// `MAX_SECRETS` keeps, and the encoded bytes, do not depend on the query plan).
 pub(super) const SECRET_SET_SQL: &str = "SELECT function, name, version, sealed FROM secrets \
-     WHERE project = $1 AND (function = $2 OR function = '') AND sealed IS NOT NULL";
+     WHERE project = $1 AND (function = $2 OR function = '') AND sealed IS NOT NULL \
+     ORDER BY function, name";
 
 /// A row of [`SECRET_SET_SQL`]: function ('' for project-wide), name, version, sealed value.
 pub(super) type SecretRow = (String, String, i64, Vec<u8>);
