@@ -63,12 +63,15 @@ pub fn derive_key_for_id(master: &MasterSecret, spec_id: &SpecId, kem: Kem) -> R
         _ => hkdf32(master, &[INFO_KEY, spec_id.as_bytes(), &kem_id])?,
     };
     let private = PrivateKey::derive(kem, ikm.as_ref());
-    let key_config = KeyConfig::new(
+    // No low-order check (an X25519 operation per key): the public key is computed here from a
+    // clamped private scalar, a multiple of the base point's prime-order subgroup generator, so
+    // it cannot be of low order. Its length is the KEM's by construction.
+    let key_config = KeyConfig::new_prevalidated(
         spec_id.key_id(),
         kem,
         private.public_key(),
         vec![SymmetricSuite::DEFAULT],
-    )?;
+    );
     Ok(DerivedKey {
         key_config,
         private,

@@ -200,7 +200,12 @@ pub(crate) fn check_public(pk: &[u8]) -> Result<()> {
     if pk.len() != 32 {
         return Err(Error::InvalidPublicKey);
     }
-    let probe = X25519PrivateKey::from_bytes(&[0x42; 32])?;
+    // Made once per process: decoding a private key computes its public key (a scalar
+    // multiplication), which doubled the cost of every check (a KDS or engine start checks a
+    // dozen key configurations).
+    static PROBE: std::sync::LazyLock<Result<X25519PrivateKey>> =
+        std::sync::LazyLock::new(|| X25519PrivateKey::from_bytes(&[0x42; 32]));
+    let probe = PROBE.as_ref().map_err(|_| Error::InvalidPrivateKey)?;
     probe.dh(pk).map(|_| ())
 }
 
