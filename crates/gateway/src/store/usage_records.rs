@@ -36,16 +36,40 @@ impl BatchSink for UsageSink {
     }
 }
 
-/// Rows per `INSERT` statement of a batch (8 parameters each: far below SQLite's and PostgreSQL's
-/// limits). One statement per chunk, not per row: each statement is a round trip to the
-/// database (for SQLite, to sqlx's worker thread and back).
+/// Most rows per `INSERT` statement of a batch (8 parameters each: far below SQLite's and
+/// PostgreSQL's limits). One statement per chunk, not per row: each statement is a round trip to
+/// the database (for SQLite, to sqlx's worker thread and back).
 const USAGE_ROWS_PER_STATEMENT: usize = 128;
+
+/// Splits `rows` rows into statement sizes that are powers of two (largest first, at most
+/// [`USAGE_ROWS_PER_STATEMENT`]): a batch takes at most one statement per set bit of its size, and
+/// there are only eight statement texts, which the connection prepares once and keeps. With one
+/// text per batch size, nearly every batch was a new text: SQLite parsed and planned a
+/// statement of up to 1 024 parameters each time, ~10 k instructions per recorded call.
+fn statement_sizes(rows: usize) -> impl Iterator<Item = usize> {
+    let mut left = rows;
+    std::iter::from_fn(move || {
+        if left == 0 {
+            return None;
+        }
+        let n = if left >= USAGE_ROWS_PER_STATEMENT {
+            USAGE_ROWS_PER_STATEMENT
+        } else {
+            1 << left.ilog2()
+        };
+        left -= n;
+        Some(n)
+    })
+}
 
 impl UsageSink {
     async fn insert(&self, batch: &[UsageRecord]) -> Result<(), Error> {
         with_db!(self, |pool, begin| {
             let mut tx = pool.begin_with(begin).await?;
-            for chunk in batch.chunks(USAGE_ROWS_PER_STATEMENT) {
+            let mut rest = batch;
+            for n in statement_sizes(batch.len()) {
+                let (chunk, tail) = rest.split_at(n);
+                rest = tail;
                 let mut q = sqlx::QueryBuilder::new(
                     "INSERT INTO usage_records (project, function, version, outcome, duration_ms, \
                      request_bytes, response_bytes, created) ",
@@ -142,5 +166,32 @@ impl Store {
                 },
             )
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statement_sizes_cover_a_batch_with_few_distinct_statements() {
+        let mut texts = std::collections::BTreeSet::new();
+        for rows in 0..=600 {
+            let sizes: Vec<usize> = statement_sizes(rows).collect();
+            assert_eq!(sizes.iter().sum::<usize>(), rows, "{rows}");
+            assert!(sizes.windows(2).all(|w| w[0] >= w[1]), "{rows}: {sizes:?}");
+            assert!(
+                sizes
+                    .iter()
+                    .all(|n| n.is_power_of_two() && *n <= USAGE_ROWS_PER_STATEMENT),
+                "{rows}: {sizes:?}"
+            );
+            // At most one statement per set bit below the cap, plus the full ones.
+            let full = rows / USAGE_ROWS_PER_STATEMENT;
+            let bits = (rows % USAGE_ROWS_PER_STATEMENT).count_ones() as usize;
+            assert_eq!(sizes.len(), full + bits, "{rows}: {sizes:?}");
+            texts.extend(sizes);
+        }
+        assert_eq!(texts.len(), 8, "{texts:?}");
     }
 }
