@@ -11,7 +11,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, anyhow, bail};
 use bytes::Bytes;
-use clave_proto::{CodeHash, FunctionName, InvokeRequest, KeyConfig, ProjectName, seal_invoke};
+use clave_proto::{
+    CodeHash, FunctionName, InvokeRequest, KeyConfig, ProjectName, prepare_request, seal_invoke,
+    seal_invoke_prepared,
+};
 use http_body_util::{BodyExt as _, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
@@ -67,6 +70,9 @@ pub struct Conn {
     sender: SendRequest<Full<Bytes>>,
     target: Arc<Target>,
     path: String,
+    /// The next confidential request's encapsulation, made while the previous one was in flight
+    /// (as `clave_client::Client` does).
+    spare: Option<clave_proto::PreparedRequest>,
 }
 
 impl Conn {
@@ -83,6 +89,7 @@ impl Conn {
             sender,
             target,
             path,
+            spare: None,
         })
     }
 
@@ -117,8 +124,17 @@ impl Conn {
         };
         let answer = match &t.mode {
             Mode::Confidential { key, code_hash } => {
-                let (enc, opener) = seal_invoke(key, &inner(*code_hash), &mut rand::rng())?;
-                let (status, bytes) = self.post("message/ohttp-req", enc).await?;
+                let (enc, opener) = match self.spare.take().filter(|p| p.is_for(key)) {
+                    Some(prepared) => seal_invoke_prepared(prepared, &inner(*code_hash))?,
+                    None => seal_invoke(key, &inner(*code_hash), &mut rand::rng())?,
+                };
+                // The next request's X25519 work while this one is in flight.
+                let (sent, spare) = tokio::join!(self.post("message/ohttp-req", enc), async {
+                    tokio::task::yield_now().await;
+                    prepare_request(key, &mut rand::rng()).ok()
+                });
+                self.spare = spare;
+                let (status, bytes) = sent?;
                 if status != 200 {
                     bail!(
                         "gateway answered {status}: {}",

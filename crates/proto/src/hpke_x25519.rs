@@ -430,9 +430,58 @@ pub(crate) fn seal_with_ephemeral(
     export_label: &[u8],
     export_len: usize,
 ) -> Result<Sent> {
-    let (enc, ctx) = seal_in_place(pk_r, sk_e, aead_id, info, aad, buf, from)?;
-    let secret = ctx.export(export_label, export_len)?;
-    Ok(Sent { enc, secret })
+    prepare(pk_r, sk_e, aead_id, info)?.seal_export(aad, buf, from, export_label, export_len)
+}
+
+/// `SetupBaseS(pkR, info)` done before the message is known: the agreement of the ephemeral key
+/// with the recipient's and the key schedule, which do not depend on it. [`Prepared::seal_export`]
+/// seals one message with it and is consumed by doing so (sequence number 0, once). `Debug`
+/// prints nothing secret.
+pub(crate) struct Prepared {
+    enc: [u8; 32],
+    ctx: Context,
+}
+
+impl fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Prepared(..)")
+    }
+}
+
+/// [`Prepared`] for the recipient `pk_r` with the ephemeral key `sk_e`.
+pub(crate) fn prepare(
+    pk_r: &[u8],
+    sk_e: &X25519PrivateKey,
+    aead_id: u16,
+    info: &[u8],
+) -> Result<Prepared> {
+    let (enc, ctx) = setup_s(pk_r, sk_e, aead_id, info)?;
+    Ok(Prepared { enc, ctx })
+}
+
+impl Prepared {
+    /// `enc` (the ephemeral public key).
+    pub(crate) fn enc(&self) -> &[u8; 32] {
+        &self.enc
+    }
+
+    /// Seal `buf[from..]` in place with `aad`, append the tag and export `export_len` bytes under
+    /// `export_label`.
+    pub(crate) fn seal_export(
+        self,
+        aad: &[u8],
+        buf: &mut Vec<u8>,
+        from: usize,
+        export_label: &[u8],
+        export_len: usize,
+    ) -> Result<Sent> {
+        seal_with(&self.ctx.aead_key()?, self.ctx.nonce, aad, buf, from)?;
+        let secret = self.ctx.export(export_label, export_len)?;
+        Ok(Sent {
+            enc: self.enc,
+            secret,
+        })
+    }
 }
 
 /// `SetupBaseS` and the seal of `buf[from..]` (tag appended): `enc` and the context.

@@ -466,6 +466,20 @@ pub fn seal_invoke(
     Ok((enc, InvokeResponseOpener { ctx }))
 }
 
+/// [`seal_invoke`] with an encapsulation prepared ahead ([`crate::ohttp::prepare_request`]) for
+/// the key configuration the request goes to: the X25519 work is then already done.
+///
+/// # Errors
+/// As [`seal_invoke`].
+pub fn seal_invoke_prepared(
+    prepared: crate::ohttp::PreparedRequest,
+    req: &InvokeRequest,
+) -> Result<(Vec<u8>, InvokeResponseOpener)> {
+    let bhttp = req.to_bhttp()?;
+    let (enc, ctx) = prepared.encapsulate(&bhttp)?;
+    Ok((enc, InvokeResponseOpener { ctx }))
+}
+
 /// Client state for one invocation's response. `Debug` prints no secret.
 #[derive(Debug)]
 pub struct InvokeResponseOpener {

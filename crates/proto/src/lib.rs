@@ -31,9 +31,9 @@ pub use code::{Limits, Manifest, SealedCode, open_code, seal_code};
 pub use error::{Error, Result};
 pub use invoke::{
     InvokeError, InvokeMode, InvokeRequest, InvokeResponder, InvokeResponse, InvokeResponseOpener,
-    ProblemKind, ReplayId, open_invoke, seal_invoke,
+    ProblemKind, ReplayId, open_invoke, seal_invoke, seal_invoke_prepared,
 };
-pub use ohttp::{KeyConfig, PrivateKey, ServerKey};
+pub use ohttp::{KeyConfig, PreparedRequest, PrivateKey, ServerKey, prepare_request};
 pub use outbound::HostPattern;
 pub use rt::BoxFuture;
 pub use signed::SignedObject;

@@ -79,6 +79,66 @@ fn ohttp_round_trip_and_encapsulations_differ() {
     assert_eq!(c2.open(&r1), Err(clave_proto::Error::DecryptionFailed));
 }
 
+/// An encapsulation prepared before its request (`prepare_request`) is the same protocol: the
+/// server opens it, the response opens with its context, each preparation is fresh, serves one
+/// request, and knows which key configuration it was made for.
+#[test]
+fn prepared_requests_round_trip_once_each() {
+    let mut rng = common::rng();
+    let key = common::derived(KeyPurpose::Invoke, 1)
+        .server_key()
+        .expect("key");
+    let other = common::derived(KeyPurpose::Invoke, 2)
+        .server_key()
+        .expect("key");
+    let p1 = ohttp::prepare_request(key.config(), &mut rng).expect("p1");
+    let p2 = ohttp::prepare_request(key.config(), &mut rng).expect("p2");
+    assert!(p1.is_for(key.config()) && !p1.is_for(other.config()));
+    assert!(!format!("{p1:?}").is_empty());
+    let (e1, c1) = p1.encapsulate(b"first").expect("e1");
+    let (e2, c2) = p2.encapsulate(b"first").expect("e2");
+    assert_ne!(e1, e2, "two preparations use two ephemeral keys");
+    for (enc, ctx, answer) in [(&e1, &c1, &b"one"[..]), (&e2, &c2, &b"two"[..])] {
+        let (pt, server) = key.decapsulate(enc).expect("opens like any request");
+        assert_eq!(pt, b"first");
+        let r = server.encapsulate(answer, &mut rng).expect("response");
+        assert_eq!(ctx.open(&r).expect("open"), answer);
+    }
+    // The other epoch's key does not open it.
+    assert!(other.decapsulate(&e1).is_err());
+
+    // The invoke layer: a prepared seal is opened by the engine's decapsulation.
+    let req = InvokeRequest::new(
+        "p".parse().expect("project"),
+        "f".parse().expect("function"),
+        CodeHash::of(b"code"),
+        1_700_000_000,
+        b"{}".to_vec(),
+    );
+    let prepared = ohttp::prepare_request(key.config(), &mut rng).expect("prepared");
+    let (enc, _opener) = clave_proto::seal_invoke_prepared(prepared, &req).expect("sealed");
+    let (bhttp, _responder) =
+        decapsulate_invoke(std::slice::from_ref(&key), &enc).expect("decapsulated");
+    let opened = InvokeRequest::from_bhttp(&bhttp).expect("an invoke request");
+    assert_eq!(opened.body, b"{}");
+}
+
+/// X-Wing requests are sealed whole: there is nothing to prepare.
+#[test]
+fn prepared_requests_are_x25519_only() {
+    let mut rng = common::rng();
+    let key = derive_key_with_kem(
+        &common::master(),
+        &KeySpec::new(KeyPurpose::Invoke, common::policy(), 1),
+        Kem::XWing,
+    )
+    .expect("x-wing key");
+    assert!(matches!(
+        ohttp::prepare_request(&key.key_config, &mut rng),
+        Err(clave_proto::Error::UnsupportedKem(_))
+    ));
+}
+
 #[test]
 fn key_selection_among_epochs() {
     let mut rng = common::rng();
