@@ -77,8 +77,10 @@ pub struct Client {
     trust: TrustPolicy,
     cache: Mutex<Option<Arc<Verified>>>,
     /// The next call's request encapsulation, made while the previous call was in flight (its
-    /// X25519 work, ~45 µs, is then off the call's path). Taken by exactly one call.
-    spare: Mutex<Option<clave_proto::PreparedRequest>>,
+    /// X25519 work, ~45 µs, is then off the call's path), with the id of the process that made
+    /// it. Taken by exactly one call, and only in that process: after a `fork`, two copies of it
+    /// would seal two requests under one key and nonce.
+    spare: Mutex<Option<(u32, clave_proto::PreparedRequest)>>,
 }
 
 impl std::fmt::Debug for Client {
@@ -570,18 +572,26 @@ impl Client {
     /// is dropped).
     fn take_spare(&self, config: &clave_proto::KeyConfig) -> Option<clave_proto::PreparedRequest> {
         let spare = lock(&self.spare).take();
-        spare.filter(|p| p.is_for(config))
+        spare
+            .filter(|(pid, p)| *pid == std::process::id() && p.is_for(config))
+            .map(|(_, p)| p)
     }
 
-    /// Make a spare encapsulation for `config` unless one is waiting already.
+    /// Make a spare encapsulation for `config` unless one of this process is waiting already.
+    /// Two calls finishing at once may both prepare one; the later replaces the earlier (CPU
+    /// spent twice, nothing used twice).
     fn prepare_spare(&self, config: &clave_proto::KeyConfig) {
-        if lock(&self.spare).as_ref().is_some_and(|p| p.is_for(config)) {
+        let pid = std::process::id();
+        if lock(&self.spare)
+            .as_ref()
+            .is_some_and(|(p, s)| *p == pid && s.is_for(config))
+        {
             return;
         }
         // A configuration the platform attested but that cannot be prepared (an X-Wing key) is
         // sealed per call instead.
         if let Ok(prepared) = clave_proto::prepare_request(config, &mut rng()) {
-            *lock(&self.spare) = Some(prepared);
+            *lock(&self.spare) = Some((pid, prepared));
         }
     }
 }
@@ -703,10 +713,30 @@ mod tests {
         client.prepare_spare(&today);
         assert!(client.take_spare(&tomorrow).is_none());
         assert!(client.take_spare(&today).is_none());
-        // Preparing again keeps a waiting spare of the same key (no needless X25519 work) and
-        // replaces one of another key.
+        // Preparing again keeps a waiting spare of the same key (no needless X25519 work: the
+        // same `enc`) and replaces one of another key.
         client.prepare_spare(&today);
+        let first = waiting_enc(&client);
+        client.prepare_spare(&today);
+        assert_eq!(waiting_enc(&client), first, "kept, not prepared again");
         client.prepare_spare(&tomorrow);
+        assert_ne!(waiting_enc(&client), first);
         assert!(client.take_spare(&tomorrow).is_some());
+
+        // A spare made by another process (a copy of this one after `fork`) is never used.
+        client.prepare_spare(&today);
+        if let Some((pid, _)) = lock(&client.spare).as_mut() {
+            *pid = pid.wrapping_add(1);
+        }
+        assert!(client.take_spare(&today).is_none());
+        client.prepare_spare(&today);
+        assert!(client.take_spare(&today).is_some());
+    }
+
+    fn waiting_enc(client: &Client) -> Vec<u8> {
+        lock(&client.spare)
+            .as_ref()
+            .map(|(_, p)| p.enc().to_vec())
+            .expect("a spare is waiting")
     }
 }

@@ -240,7 +240,7 @@ struct Context {
     aead_id: u16,
     suite_id: [u8; 10],
     key: Zeroizing<[u8; 32]>,
-    nonce: [u8; NONCE_LEN],
+    nonce: Zeroizing<[u8; NONCE_LEN]>,
     exporter_secret: Zeroizing<[u8; NH]>,
 }
 
@@ -277,8 +277,8 @@ fn key_schedule(aead_id: u16, shared_secret: &[u8; 32], info: &[u8]) -> Result<C
     let prk = hmac::Key::new(hmac::HMAC_SHA256, secret.as_ref());
     let mut key = Zeroizing::new([0u8; 32]);
     labeled_expand(&suite_id, &prk, b"key", &ksc, &mut key[..alg.key_len()])?;
-    let mut nonce = [0u8; NONCE_LEN];
-    labeled_expand(&suite_id, &prk, b"base_nonce", &ksc, &mut nonce)?;
+    let mut nonce = Zeroizing::new([0u8; NONCE_LEN]);
+    labeled_expand(&suite_id, &prk, b"base_nonce", &ksc, nonce.as_mut())?;
     let mut exporter_secret = Zeroizing::new([0u8; NH]);
     labeled_expand(&suite_id, &prk, b"exp", &ksc, exporter_secret.as_mut())?;
     Ok(Context {
@@ -475,7 +475,7 @@ impl Prepared {
         export_label: &[u8],
         export_len: usize,
     ) -> Result<Sent> {
-        seal_with(&self.ctx.aead_key()?, self.ctx.nonce, aad, buf, from)?;
+        seal_with(&self.ctx.aead_key()?, *self.ctx.nonce, aad, buf, from)?;
         let secret = self.ctx.export(export_label, export_len)?;
         Ok(Sent {
             enc: self.enc,
@@ -495,7 +495,7 @@ fn seal_in_place(
     from: usize,
 ) -> Result<([u8; 32], Context)> {
     let (enc, ctx) = setup_s(pk_r, sk_e, aead_id, info)?;
-    seal_with(&ctx.aead_key()?, ctx.nonce, aad, buf, from)?;
+    seal_with(&ctx.aead_key()?, *ctx.nonce, aad, buf, from)?;
     Ok((enc, ctx))
 }
 
@@ -541,7 +541,7 @@ fn open_in(
     ct: &[u8],
 ) -> Result<(Vec<u8>, Context)> {
     let ctx = setup_r(sk_r, enc, aead_id, info)?;
-    let pt = open_with(&ctx.aead_key()?, ctx.nonce, aad, ct)?;
+    let pt = open_with(&ctx.aead_key()?, *ctx.nonce, aad, ct)?;
     Ok((pt, ctx))
 }
 

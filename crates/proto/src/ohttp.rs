@@ -613,6 +613,12 @@ impl PreparedRequest {
         self.config == *config
     }
 
+    /// The encapsulated key (`enc`) this preparation will send: public, in the clear on the wire.
+    #[must_use]
+    pub fn enc(&self) -> &[u8] {
+        self.hpke.enc()
+    }
+
     /// Encapsulate `request` (a BHTTP message): as [`client_encapsulate`], with the work done
     /// ahead.
     ///

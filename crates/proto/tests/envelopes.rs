@@ -94,7 +94,9 @@ fn prepared_requests_round_trip_once_each() {
     let p1 = ohttp::prepare_request(key.config(), &mut rng).expect("p1");
     let p2 = ohttp::prepare_request(key.config(), &mut rng).expect("p2");
     assert!(p1.is_for(key.config()) && !p1.is_for(other.config()));
-    assert!(!format!("{p1:?}").is_empty());
+    // Debug shows no context secret.
+    assert!(format!("{p1:?}").contains("Prepared(..)"));
+    assert_ne!(p1.enc(), p2.enc());
     let (e1, c1) = p1.encapsulate(b"first").expect("e1");
     let (e2, c2) = p2.encapsulate(b"first").expect("e2");
     assert_ne!(e1, e2, "two preparations use two ephemeral keys");
@@ -106,6 +108,22 @@ fn prepared_requests_round_trip_once_each() {
     }
     // The other epoch's key does not open it.
     assert!(other.decapsulate(&e1).is_err());
+    // Nor does a configuration with the same key id and another public key pass for the one it
+    // was prepared for: sealed to it, `key` cannot open the request.
+    let forged = KeyConfig::new(
+        key.config().key_id(),
+        Kem::X25519HkdfSha256,
+        other.config().public_key().to_vec(),
+        vec![SymmetricSuite::DEFAULT],
+    )
+    .expect("config");
+    let prepared = ohttp::prepare_request(&forged, &mut rng).expect("prepared");
+    assert!(!prepared.is_for(key.config()) && prepared.is_for(&forged));
+    let (enc, _) = prepared.encapsulate(b"x").expect("sealed");
+    assert_eq!(
+        key.decapsulate(&enc).map(|_| ()),
+        Err(clave_proto::Error::DecryptionFailed)
+    );
 
     // The invoke layer: a prepared seal is opened by the engine's decapsulation.
     let req = InvokeRequest::new(
