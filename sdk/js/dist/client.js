@@ -6,7 +6,7 @@ import { decodeResponse, encodeRequest } from "./bhttp.js";
 import { BundleError, checkValidity, parseBundlePayload, verifySigned } from "./bundle.js";
 import { AttestationError, ClaveError, EngineRefusedError, FunctionThrewError, GatewayError, HashRefusedError, InvalidInputError, LimitHitError, ProtocolError, TransportError, } from "./errors.js";
 import { EvidenceError, decodeEvidence, kdsAttestationReportData, verify, verifyEvidence } from "./evidence.js";
-import { encapsulateRequest } from "./ohttp.js";
+import { encapsulatePrepared, prepareRequest, sameKeyConfig } from "./ohttp.js";
 import { AppraisalError } from "./policy.js";
 import { policyWithin } from "./trust.js";
 const NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -195,6 +195,11 @@ export class Clave {
     #trust;
     #fetch;
     #verified;
+    /**
+     * The next call's request encapsulation, prepared while the previous call was in flight (its
+     * X25519 work is then off the call's path). Taken by exactly one call.
+     */
+    #spare;
     constructor(base, trust, f, v) {
         this.#base = base;
         this.#trust = trust;
@@ -316,13 +321,23 @@ export class Clave {
             headers: [["clave-code-hash", codeHash], ["date", String(now)], ...headers],
             body,
         });
+        // Taken synchronously, so two calls never share one.
+        const spare = this.#spare;
+        this.#spare = undefined;
         let sealed;
         try {
-            sealed = await encapsulateRequest(key.keyConfig, request);
+            const prepared = spare && sameKeyConfig(spare.config, key.keyConfig)
+                ? await spare.prepared.catch(() => prepareRequest(key.keyConfig))
+                : await prepareRequest(key.keyConfig);
+            sealed = await encapsulatePrepared(prepared, request);
         }
         catch (e) {
             throw new ProtocolError(`cannot seal the request: ${e.message}`, { cause: e });
         }
+        // The next call's encapsulation, while this one is in flight.
+        const next = prepareRequest(key.keyConfig);
+        next.catch(() => undefined);
+        this.#spare = { config: key.keyConfig, prepared: next };
         const init = {
             method: "POST",
             headers: { "content-type": "message/ohttp-req" },

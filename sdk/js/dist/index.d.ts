@@ -7,7 +7,8 @@ export { ClaveError, InvalidInputError, TransportError, GatewayError, Attestatio
 export type { Fault, Problem, AttestationReason } from "./errors.js";
 export { decodeEvidence, verifyEvidence, verify, verifySimulatedReport, kdsAttestationReportData, reportDataHashOf, EvidenceError } from "./evidence.js";
 export type { Evidence } from "./evidence.js";
-export { decodeKeyConfig, encodeKeyConfig, encapsulateRequest } from "./ohttp.js";
+export { decodeKeyConfig, encodeKeyConfig, encapsulateRequest, encapsulatePrepared, prepareRequest, preparedFor } from "./ohttp.js";
+export type { PreparedRequest } from "./ohttp.js";
 export type { KeyConfig, ResponseOpener } from "./ohttp.js";
 export { encodeRequest, decodeResponse } from "./bhttp.js";
 export { parseBundlePayload, parseKeySpec, verifySigned, BundleError } from "./bundle.js";

@@ -65,20 +65,42 @@ export function encodeKeyConfig(c) {
     return concat(new Uint8Array([c.keyId]), be(c.kem, 2), c.publicKey, be(c.suites.length * 4, 2), ...c.suites.map((s) => concat(be(s.kdf, 2), be(s.aead, 2))));
 }
 /**
- * Encapsulates `request` (BHTTP bytes) to `config` (RFC 9458 §4.3) with the first supported
- * suite. `testing.ephemeral` fixes the ephemeral private key to reproduce published bytes; never
- * use it otherwise.
+ * Prepares the encapsulation of one request to `config` with the first supported suite.
+ * `testing.ephemeral` fixes the ephemeral private key to reproduce published bytes; never use it
+ * otherwise.
  */
-export async function encapsulateRequest(config, request, testing) {
+export async function prepareRequest(config, testing) {
     const suite = config.suites.find(supported);
     if (!suite)
         throw new RangeError("no supported suite");
     const hdr = concat(new Uint8Array([config.keyId]), be(config.kem, 2), be(suite.kdf, 2), be(suite.aead, 2));
     const info = concat(utf8(LABEL_REQUEST), new Uint8Array([0]), hdr);
     const ctx = await setupBaseS(config.publicKey, info, suite.aead, testing?.ephemeral);
+    return { config, hdr, aead: suite.aead, ctx };
+}
+/** Whether `prepared` was made for `config` (same key id, KEM, public key and suites). */
+export function preparedFor(prepared, config) {
+    return sameKeyConfig(prepared.config, config);
+}
+/** Whether two key configurations are the same (key id, KEM, public key and suites). */
+export function sameKeyConfig(a, b) {
+    return (a === b ||
+        (a.keyId === b.keyId &&
+            a.kem === b.kem &&
+            a.publicKey.length === b.publicKey.length &&
+            a.publicKey.every((x, i) => x === b.publicKey[i]) &&
+            a.suites.length === b.suites.length &&
+            a.suites.every((s, i) => s.kdf === b.suites[i].kdf && s.aead === b.suites[i].aead)));
+}
+/**
+ * Encapsulates `request` (BHTTP bytes) with an encapsulation prepared by {@link prepareRequest};
+ * rejects when that encapsulation has sealed a request already.
+ */
+export async function encapsulatePrepared(prepared, request) {
+    const { hdr, aead, ctx } = prepared;
     const ct = await ctx.seal(new Uint8Array(0), request);
     const enc = ctx.enc;
-    const { nk, nn } = aeadSizes(suite.aead);
+    const { nk, nn } = aeadSizes(aead);
     const nonceLen = Math.max(nk, nn);
     const secret = await ctx.export(utf8(LABEL_RESPONSE), nonceLen);
     return {
@@ -95,4 +117,12 @@ export async function encapsulateRequest(config, request, testing) {
             },
         },
     };
+}
+/**
+ * Encapsulates `request` (BHTTP bytes) to `config` (RFC 9458 §4.3) with the first supported
+ * suite: {@link prepareRequest}, then {@link encapsulatePrepared}. `testing.ephemeral` fixes the
+ * ephemeral private key to reproduce published bytes; never use it otherwise.
+ */
+export async function encapsulateRequest(config, request, testing) {
+    return encapsulatePrepared(await prepareRequest(config, testing), request);
 }

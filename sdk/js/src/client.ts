@@ -19,7 +19,7 @@ import {
   type Problem,
 } from "./errors.js";
 import { EvidenceError, decodeEvidence, kdsAttestationReportData, verify, verifyEvidence } from "./evidence.js";
-import { encapsulateRequest } from "./ohttp.js";
+import { encapsulatePrepared, prepareRequest, sameKeyConfig, type KeyConfig, type PreparedRequest } from "./ohttp.js";
 import { AppraisalError, type Claims, type Policy, type TeeKind } from "./policy.js";
 import { policyWithin, type TrustPolicy } from "./trust.js";
 
@@ -272,6 +272,11 @@ export class Clave {
   #trust: TrustPolicy;
   #fetch: typeof fetch;
   #verified: Verified;
+  /**
+   * The next call's request encapsulation, prepared while the previous call was in flight (its
+   * X25519 work is then off the call's path). Taken by exactly one call.
+   */
+  #spare: { config: KeyConfig; prepared: Promise<PreparedRequest> } | undefined;
 
   private constructor(base: string, trust: TrustPolicy, f: typeof fetch, v: Verified) {
     this.#base = base;
@@ -389,12 +394,23 @@ export class Clave {
       headers: [["clave-code-hash", codeHash], ["date", String(now)], ...headers],
       body,
     });
+    // Taken synchronously, so two calls never share one.
+    const spare = this.#spare;
+    this.#spare = undefined;
     let sealed;
     try {
-      sealed = await encapsulateRequest(key.keyConfig, request);
+      const prepared =
+        spare && sameKeyConfig(spare.config, key.keyConfig)
+          ? await spare.prepared.catch(() => prepareRequest(key.keyConfig))
+          : await prepareRequest(key.keyConfig);
+      sealed = await encapsulatePrepared(prepared, request);
     } catch (e) {
       throw new ProtocolError(`cannot seal the request: ${(e as Error).message}`, { cause: e });
     }
+    // The next call's encapsulation, while this one is in flight.
+    const next = prepareRequest(key.keyConfig);
+    next.catch(() => undefined);
+    this.#spare = { config: key.keyConfig, prepared: next };
     const init: RequestInit = {
       method: "POST",
       headers: { "content-type": "message/ohttp-req" },

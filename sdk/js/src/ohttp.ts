@@ -12,6 +12,7 @@ import {
   hkdfExpand,
   hkdfExtract,
   setupBaseS,
+  type SenderContext,
 } from "./hpke.js";
 
 export const LABEL_REQUEST = "message/bhttp request";
@@ -104,23 +105,64 @@ export interface ResponseOpener {
 }
 
 /**
- * Encapsulates `request` (BHTTP bytes) to `config` (RFC 9458 §4.3) with the first supported
- * suite. `testing.ephemeral` fixes the ephemeral private key to reproduce published bytes; never
- * use it otherwise.
+ * A request encapsulation made before its request is known (RFC 9458 §4.3): a fresh ephemeral
+ * key, its agreement with `config`'s public key and the HPKE key schedule. That is a request's
+ * X25519 work, which a client can do while its previous call is in flight;
+ * {@link encapsulatePrepared} then only seals. It serves one request (its context seals once)
+ * and only the key configuration it was made for ({@link preparedFor}).
  */
-export async function encapsulateRequest(
-  config: KeyConfig,
-  request: Uint8Array,
-  testing?: { ephemeral?: Uint8Array },
-): Promise<{ encRequest: Uint8Array; opener: ResponseOpener }> {
+export interface PreparedRequest {
+  /** The key configuration it was made for. */
+  readonly config: KeyConfig;
+  /** @internal */ readonly hdr: Uint8Array;
+  /** @internal */ readonly aead: number;
+  /** @internal */ readonly ctx: SenderContext;
+}
+
+/**
+ * Prepares the encapsulation of one request to `config` with the first supported suite.
+ * `testing.ephemeral` fixes the ephemeral private key to reproduce published bytes; never use it
+ * otherwise.
+ */
+export async function prepareRequest(config: KeyConfig, testing?: { ephemeral?: Uint8Array }): Promise<PreparedRequest> {
   const suite = config.suites.find(supported);
   if (!suite) throw new RangeError("no supported suite");
   const hdr = concat(new Uint8Array([config.keyId]), be(config.kem, 2), be(suite.kdf, 2), be(suite.aead, 2));
   const info = concat(utf8(LABEL_REQUEST), new Uint8Array([0]), hdr);
   const ctx = await setupBaseS(config.publicKey, info, suite.aead, testing?.ephemeral);
+  return { config, hdr, aead: suite.aead, ctx };
+}
+
+/** Whether `prepared` was made for `config` (same key id, KEM, public key and suites). */
+export function preparedFor(prepared: PreparedRequest, config: KeyConfig): boolean {
+  return sameKeyConfig(prepared.config, config);
+}
+
+/** Whether two key configurations are the same (key id, KEM, public key and suites). */
+export function sameKeyConfig(a: KeyConfig, b: KeyConfig): boolean {
+  return (
+    a === b ||
+    (a.keyId === b.keyId &&
+      a.kem === b.kem &&
+      a.publicKey.length === b.publicKey.length &&
+      a.publicKey.every((x, i) => x === b.publicKey[i]) &&
+      a.suites.length === b.suites.length &&
+      a.suites.every((s, i) => s.kdf === b.suites[i]!.kdf && s.aead === b.suites[i]!.aead))
+  );
+}
+
+/**
+ * Encapsulates `request` (BHTTP bytes) with an encapsulation prepared by {@link prepareRequest};
+ * rejects when that encapsulation has sealed a request already.
+ */
+export async function encapsulatePrepared(
+  prepared: PreparedRequest,
+  request: Uint8Array,
+): Promise<{ encRequest: Uint8Array; opener: ResponseOpener }> {
+  const { hdr, aead, ctx } = prepared;
   const ct = await ctx.seal(new Uint8Array(0), request);
   const enc = ctx.enc;
-  const { nk, nn } = aeadSizes(suite.aead);
+  const { nk, nn } = aeadSizes(aead);
   const nonceLen = Math.max(nk, nn);
   const secret = await ctx.export(utf8(LABEL_RESPONSE), nonceLen);
   return {
@@ -136,4 +178,17 @@ export async function encapsulateRequest(
       },
     },
   };
+}
+
+/**
+ * Encapsulates `request` (BHTTP bytes) to `config` (RFC 9458 §4.3) with the first supported
+ * suite: {@link prepareRequest}, then {@link encapsulatePrepared}. `testing.ephemeral` fixes the
+ * ephemeral private key to reproduce published bytes; never use it otherwise.
+ */
+export async function encapsulateRequest(
+  config: KeyConfig,
+  request: Uint8Array,
+  testing?: { ephemeral?: Uint8Array },
+): Promise<{ encRequest: Uint8Array; opener: ResponseOpener }> {
+  return encapsulatePrepared(await prepareRequest(config, testing), request);
 }

@@ -2,7 +2,16 @@
 // crates/proto/tests/data, copied from RFC 9180 Appendix A.1.1, RFC 9458 Appendix A and RFC 9292 §5).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { decodeKeyConfig, encodeKeyConfig, encapsulateRequest, encodeRequest, decodeResponse } from "../dist/index.js";
+import {
+  decodeKeyConfig,
+  encodeKeyConfig,
+  encapsulateRequest,
+  encapsulatePrepared,
+  prepareRequest,
+  preparedFor,
+  encodeRequest,
+  decodeResponse,
+} from "../dist/index.js";
 import { setupBaseS } from "../dist/hpke.js";
 import { hex, rfc9180Fields, rfc9292Figures, rfc9458Blocks, unhex } from "./helpers.js";
 
@@ -33,6 +42,25 @@ test("RFC 9458 Appendix A: the encapsulated request is reproduced byte for byte 
     await assert.rejects(opener.open(bad));
   }
   await assert.rejects(opener.open(encResponse.subarray(0, 20)));
+});
+
+test("a prepared encapsulation reproduces the RFC 9458 request, seals once and knows its key", async () => {
+  const [, configBytes, request, skE, , , encRequest] = rfc9458Blocks();
+  const config = decodeKeyConfig(configBytes);
+  const prepared = await prepareRequest(config, { ephemeral: skE });
+  assert.ok(preparedFor(prepared, config));
+  assert.ok(preparedFor(prepared, decodeKeyConfig(configBytes)), "an equal configuration decoded again");
+  const other = { ...config, publicKey: config.publicKey.map((b, i) => (i === 0 ? b ^ 1 : b)) };
+  assert.ok(!preparedFor(prepared, other), "same key id, another public key");
+  assert.ok(!preparedFor(prepared, { ...config, keyId: config.keyId + 1 }));
+  const { encRequest: got } = await encapsulatePrepared(prepared, request);
+  assert.equal(hex(got), hex(encRequest));
+  // Its context seals one message only: a second request is refused, not sealed under the same nonce.
+  await assert.rejects(encapsulatePrepared(prepared, request), /one message only/);
+  // Fresh preparations use fresh ephemeral keys.
+  const a = await encapsulatePrepared(await prepareRequest(config), request);
+  const b = await encapsulatePrepared(await prepareRequest(config), request);
+  assert.notEqual(hex(a.encRequest.subarray(7, 39)), hex(b.encRequest.subarray(7, 39)));
 });
 
 test("RFC 9180 A.1.1: DHKEM(X25519)/HKDF-SHA256/AES-128-GCM base mode, sequence 0 and exports", async () => {
