@@ -334,10 +334,13 @@ export class Clave {
         catch (e) {
             throw new ProtocolError(`cannot seal the request: ${e.message}`, { cause: e });
         }
-        // The next call's encapsulation, while this one is in flight.
-        const next = prepareRequest(key.keyConfig);
-        next.catch(() => undefined);
-        this.#spare = { config: key.keyConfig, prepared: next };
+        // The next call's encapsulation, while this one is in flight (one spare: calls made at once
+        // do not each prepare one to replace the last).
+        if (!this.#spare) {
+            const next = prepareRequest(key.keyConfig);
+            next.catch(() => undefined);
+            this.#spare = { config: key.keyConfig, prepared: next };
+        }
         const init = {
             method: "POST",
             headers: { "content-type": "message/ohttp-req" },

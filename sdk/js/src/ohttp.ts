@@ -130,7 +130,15 @@ export async function prepareRequest(config: KeyConfig, testing?: { ephemeral?: 
   const hdr = concat(new Uint8Array([config.keyId]), be(config.kem, 2), be(suite.kdf, 2), be(suite.aead, 2));
   const info = concat(utf8(LABEL_REQUEST), new Uint8Array([0]), hdr);
   const ctx = await setupBaseS(config.publicKey, info, suite.aead, testing?.ephemeral);
-  return { config, hdr, aead: suite.aead, ctx };
+  // A copy: a caller that changes its configuration object afterwards cannot make this one
+  // look prepared for another key.
+  const own: KeyConfig = {
+    keyId: config.keyId,
+    kem: config.kem,
+    publicKey: config.publicKey.slice(),
+    suites: config.suites.map((s) => ({ ...s })),
+  };
+  return { config: own, hdr, aead: suite.aead, ctx };
 }
 
 /** Whether `prepared` was made for `config` (same key id, KEM, public key and suites). */

@@ -75,9 +75,20 @@ describe("SDK against a real clave dev", { skip }, () => {
     const body = await resp.json();
     assert.equal(body.greeting, "Hello, Ada!");
     console.log(`invoke round trip: ${(performance.now() - t0).toFixed(1)} ms`);
-    // A second call reuses the verified keys.
+    // A second call reuses the verified keys (and the encapsulation prepared during the first).
     const again = await clave.invoke("default", "hello", { body: '{"name":"Grace"}', codeHash: hello.code_hash });
     assert.equal((await again.json()).greeting, "Hello, Grace!");
+    // Calls made at once share nothing: each seals its own request (one of them the spare) and
+    // opens its own answer. A shared context would be refused ("seals one message only") or would
+    // be refused by the engine as a replay.
+    const names = ["Lin", "Mae", "Ola", "Per", "Qiu"];
+    const answers = await Promise.all(
+      names.map((name) => clave.invoke("default", "hello", { json: { name }, codeHash: hello.code_hash })),
+    );
+    assert.deepEqual(
+      await Promise.all(answers.map(async (r) => (await r.json()).greeting)),
+      names.map((n) => `Hello, ${n}!`),
+    );
   });
 
   // Interop: a client that builds the RFC 9458 + RFC 9292 request itself, from the gateway's

@@ -53,6 +53,12 @@ test("a prepared encapsulation reproduces the RFC 9458 request, seals once and k
   const other = { ...config, publicKey: config.publicKey.map((b, i) => (i === 0 ? b ^ 1 : b)) };
   assert.ok(!preparedFor(prepared, other), "same key id, another public key");
   assert.ok(!preparedFor(prepared, { ...config, keyId: config.keyId + 1 }));
+  assert.ok(!preparedFor(prepared, { ...config, kem: 0x647a }));
+  assert.ok(!preparedFor(prepared, { ...config, suites: config.suites.slice(1) }));
+  // It keeps its own copy: changing the caller's object afterwards does not change what it matches.
+  config.publicKey[0] ^= 1;
+  assert.ok(!preparedFor(prepared, config));
+  config.publicKey[0] ^= 1;
   const { encRequest: got } = await encapsulatePrepared(prepared, request);
   assert.equal(hex(got), hex(encRequest));
   // Its context seals one message only: a second request is refused, not sealed under the same nonce.
