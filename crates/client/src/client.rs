@@ -244,7 +244,7 @@ impl Client {
             &keys,
             now,
         )?);
-        *self.cache.lock().unwrap_or_else(|p| p.into_inner()) = Some(verified.clone());
+        *lock(&self.cache) = Some(verified.clone());
         Ok(verified)
     }
 
@@ -254,7 +254,7 @@ impl Client {
     /// # Errors
     /// As [`Client::verify`].
     pub async fn verified(&self, now: u64) -> Result<Arc<Verified>> {
-        let cached = self.cache.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let cached = lock(&self.cache).clone();
         if let Some(v) = cached
             && now >= v.verified_at
             && now <= v.usable_until(self.trust.max_age.as_secs())

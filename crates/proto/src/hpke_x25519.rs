@@ -390,22 +390,6 @@ pub(crate) struct Sent {
     pub(crate) secret: Zeroizing<Vec<u8>>,
 }
 
-/// `SetupBaseS(pkR, info)` with the ephemeral key `sk_e`: `enc` and the context.
-fn setup_s(
-    pk_r: &[u8],
-    sk_e: &X25519PrivateKey,
-    aead_id: u16,
-    info: &[u8],
-) -> Result<([u8; 32], Context)> {
-    if pk_r.len() != 32 {
-        return Err(Error::InvalidPublicKey);
-    }
-    let dh = sk_e.dh(pk_r)?;
-    let enc = *sk_e.public_key();
-    let ss = extract_and_expand(&dh, &enc, pk_r)?;
-    Ok((enc, key_schedule(aead_id, &ss, info)?))
-}
-
 /// `SetupBaseR(enc, skR, info)`.
 fn setup_r(sk_r: &X25519PrivateKey, enc: &[u8], aead_id: u16, info: &[u8]) -> Result<Context> {
     if enc.len() != 32 {
@@ -448,15 +432,24 @@ impl fmt::Debug for Prepared {
     }
 }
 
-/// [`Prepared`] for the recipient `pk_r` with the ephemeral key `sk_e`.
+/// `SetupBaseS(pkR, info)` with the ephemeral key `sk_e`: a [`Prepared`] for the recipient
+/// `pk_r`.
 pub(crate) fn prepare(
     pk_r: &[u8],
     sk_e: &X25519PrivateKey,
     aead_id: u16,
     info: &[u8],
 ) -> Result<Prepared> {
-    let (enc, ctx) = setup_s(pk_r, sk_e, aead_id, info)?;
-    Ok(Prepared { enc, ctx })
+    if pk_r.len() != 32 {
+        return Err(Error::InvalidPublicKey);
+    }
+    let dh = sk_e.dh(pk_r)?;
+    let enc = *sk_e.public_key();
+    let ss = extract_and_expand(&dh, &enc, pk_r)?;
+    Ok(Prepared {
+        enc,
+        ctx: key_schedule(aead_id, &ss, info)?,
+    })
 }
 
 impl Prepared {
@@ -475,28 +468,17 @@ impl Prepared {
         export_label: &[u8],
         export_len: usize,
     ) -> Result<Sent> {
-        seal_with(&self.ctx.aead_key()?, *self.ctx.nonce, aad, buf, from)?;
-        let secret = self.ctx.export(export_label, export_len)?;
-        Ok(Sent {
-            enc: self.enc,
-            secret,
-        })
+        let (enc, ctx) = self.seal(aad, buf, from)?;
+        let secret = ctx.export(export_label, export_len)?;
+        Ok(Sent { enc, secret })
     }
-}
 
-/// `SetupBaseS` and the seal of `buf[from..]` (tag appended): `enc` and the context.
-fn seal_in_place(
-    pk_r: &[u8],
-    sk_e: &X25519PrivateKey,
-    aead_id: u16,
-    info: &[u8],
-    aad: &[u8],
-    buf: &mut Vec<u8>,
-    from: usize,
-) -> Result<([u8; 32], Context)> {
-    let (enc, ctx) = setup_s(pk_r, sk_e, aead_id, info)?;
-    seal_with(&ctx.aead_key()?, *ctx.nonce, aad, buf, from)?;
-    Ok((enc, ctx))
+    /// Seal `buf[from..]` in place with `aad` (tag appended), using up the preparation: `enc`
+    /// and the context, for an export.
+    fn seal(self, aad: &[u8], buf: &mut Vec<u8>, from: usize) -> Result<([u8; 32], Context)> {
+        seal_with(&self.ctx.aead_key()?, *self.ctx.nonce, aad, buf, from)?;
+        Ok((self.enc, self.ctx))
+    }
 }
 
 /// Single-shot `Seal` (RFC 9180 §6.1, base mode) of `buf[from..]` in place to `pk_r` with the
@@ -510,7 +492,9 @@ pub(crate) fn seal_single(
     buf: &mut Vec<u8>,
     from: usize,
 ) -> Result<[u8; 32]> {
-    seal_in_place(pk_r, sk_e, aead_id, info, aad, buf, from).map(|(enc, _)| enc)
+    prepare(pk_r, sk_e, aead_id, info)?
+        .seal(aad, buf, from)
+        .map(|(enc, _)| enc)
 }
 
 /// `SetupBaseR(enc, skR, info)`, open `ct` with `aad` and export `export_len` bytes under

@@ -578,7 +578,6 @@ fn x25519_encapsulate_with(
 pub struct PreparedRequest {
     config: KeyConfig,
     header: RequestHeader,
-    aead: u16,
     hpke: x25519::Prepared,
 }
 
@@ -601,7 +600,6 @@ fn x25519_prepare_with(config: &KeyConfig, sk_e: &X25519PrivateKey) -> Result<Pr
     Ok(PreparedRequest {
         config: config.clone(),
         header,
-        aead: suite.aead,
         hpke,
     })
 }
@@ -630,7 +628,7 @@ impl PreparedRequest {
         out.extend_from_slice(&self.header.encode());
         out.extend_from_slice(self.hpke.enc());
         out.extend_from_slice(request);
-        let aead = self.aead;
+        let aead = self.header.aead;
         let sent = self.hpke.seal_export(
             b"",
             &mut out,
