@@ -49,8 +49,13 @@ fn extract(salt: &[u8], ikm: &[&[u8]]) -> Zeroizing<[u8; NH]> {
     out
 }
 
+/// A PRK as the HMAC key [`expand`] takes (set up once for several expansions).
+pub(crate) fn prk_key(prk: &[u8]) -> hmac::Key {
+    hmac::Key::new(hmac::HMAC_SHA256, prk)
+}
+
 /// HKDF-Expand(prk, info parts concatenated, out.len()), the PRK given as its HMAC key.
-fn expand(prk: &hmac::Key, info: &[&[u8]], out: &mut [u8]) -> Result<()> {
+pub(crate) fn expand(prk: &hmac::Key, info: &[&[u8]], out: &mut [u8]) -> Result<()> {
     if out.len() > 255 * NH {
         return Err(Error::Internal("hkdf expand length"));
     }
@@ -72,8 +77,9 @@ fn expand(prk: &hmac::Key, info: &[&[u8]], out: &mut [u8]) -> Result<()> {
 }
 
 /// HKDF-Expand with the PRK as bytes.
+#[cfg(test)]
 pub(crate) fn hkdf_expand(prk: &[u8], info: &[&[u8]], out: &mut [u8]) -> Result<()> {
-    expand(&hmac::Key::new(hmac::HMAC_SHA256, prk), info, out)
+    expand(&prk_key(prk), info, out)
 }
 
 /// HKDF-Extract with the salt in two parts (`enc || response_nonce` of an OHTTP response).

@@ -409,11 +409,12 @@ impl fmt::Debug for InvokeResponse {
 impl InvokeResponse {
     /// Encode as known-length BHTTP, dropping any `clave-*` header (reserved for the engine).
     pub fn to_bhttp(&self) -> Result<Vec<u8>> {
-        encode_response(
-            self.status,
-            self.headers.iter().filter(|(n, _)| !is_clave(n)),
-            &self.body,
-        )
+        encode_response(self.status, self.sent_headers(), &self.body)
+    }
+
+    /// The headers [`Self::to_bhttp`] encodes: all but `clave-*` ones.
+    fn sent_headers(&self) -> impl Iterator<Item = &(String, String)> + Clone {
+        self.headers.iter().filter(|(n, _)| !is_clave(n))
     }
 
     /// The value of header `name` (case-insensitive), if present.
@@ -432,27 +433,83 @@ fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a st
 }
 
 fn is_clave(name: &str) -> bool {
-    name.to_ascii_lowercase().starts_with(RESERVED_PREFIX)
+    name.as_bytes()
+        .get(..RESERVED_PREFIX.len())
+        .is_some_and(|p| p.eq_ignore_ascii_case(RESERVED_PREFIX.as_bytes()))
 }
 
 fn encode_response<'a>(
     status: u16,
-    headers: impl Iterator<Item = &'a (String, String)>,
+    headers: impl Iterator<Item = &'a (String, String)> + Clone,
     body: &[u8],
 ) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(response_len(headers.clone(), body));
+    write_response(&mut out, status, headers, body)?;
+    Ok(out)
+}
+
+/// Bytes of a QUIC variable-length integer (RFC 9000 §16) holding `v`.
+fn varint_len(v: usize) -> usize {
+    match v {
+        0..0x40 => 1,
+        0x40..0x4000 => 2,
+        0x4000..0x4000_0000 => 4,
+        _ => 8,
+    }
+}
+
+/// Appends `v` as the shortest QUIC variable-length integer (as BHTTP writers do).
+fn put_varint(out: &mut Vec<u8>, v: usize) -> Result<()> {
+    let v = u64::try_from(v).map_err(|_| Error::Internal("length beyond 2^62"))?;
+    match v {
+        0..0x40 => out.push(v as u8),
+        0x40..0x4000 => out.extend_from_slice(&(v as u16 | 0x4000).to_be_bytes()),
+        0x4000..0x4000_0000 => out.extend_from_slice(&(v as u32 | 0x8000_0000).to_be_bytes()),
+        0x4000_0000..0x4000_0000_0000_0000 => {
+            out.extend_from_slice(&(v | 0xc000_0000_0000_0000).to_be_bytes());
+        }
+        _ => return Err(Error::Internal("length beyond 2^62")),
+    }
+    Ok(())
+}
+
+fn field_section_len<'a>(headers: impl Iterator<Item = &'a (String, String)>) -> usize {
+    headers
+        .map(|(n, v)| varint_len(n.len()) + n.len() + varint_len(v.len()) + v.len())
+        .sum()
+}
+
+/// Bytes [`write_response`] writes (exactly).
+fn response_len<'a>(headers: impl Iterator<Item = &'a (String, String)>, body: &[u8]) -> usize {
+    let fields = field_section_len(headers);
+    1 + 2 + varint_len(fields) + fields + varint_len(body.len()) + body.len() + 1
+}
+
+/// Appends the known-length BHTTP response (RFC 9292 §3): framing indicator 1, the status, the
+/// header section with names in lower case, the content and an empty trailer section; the same
+/// bytes as the `bhttp` crate writes for it (tested), without building a message first.
+fn write_response<'a>(
+    out: &mut Vec<u8>,
+    status: u16,
+    headers: impl Iterator<Item = &'a (String, String)> + Clone,
+    body: &[u8],
+) -> Result<()> {
     if !(200..=599).contains(&status) {
         return Err(Error::InvalidStatus(status));
     }
-    let code = bhttp::StatusCode::try_from(status).map_err(|_| Error::InvalidStatus(status))?;
-    let mut m = bhttp::Message::response(code);
+    out.push(1);
+    put_varint(out, usize::from(status))?;
+    put_varint(out, field_section_len(headers.clone()))?;
     for (name, value) in headers {
-        m.put_header(name.to_ascii_lowercase(), value.as_bytes());
+        put_varint(out, name.len())?;
+        out.extend(name.bytes().map(|b| b.to_ascii_lowercase()));
+        put_varint(out, value.len())?;
+        out.extend_from_slice(value.as_bytes());
     }
-    m.write_content(body);
-    let mut out = Vec::new();
-    m.write_bhttp(bhttp::Mode::KnownLength, &mut out)
-        .map_err(bhttp_err)?;
-    Ok(out)
+    put_varint(out, body.len())?;
+    out.extend_from_slice(body);
+    out.push(0);
+    Ok(())
 }
 
 /// Client side: build, encode and encapsulate `req` to the invoke key `config`.
@@ -543,7 +600,10 @@ impl InvokeResponder {
         resp: &InvokeResponse,
         rng: &mut impl CryptoRng,
     ) -> Result<Vec<u8>> {
-        self.ctx.encapsulate(&resp.to_bhttp()?, rng)
+        let len = response_len(resp.sent_headers(), &resp.body);
+        self.ctx.encapsulate_written(len, rng, |out| {
+            write_response(out, resp.status, resp.sent_headers(), &resp.body)
+        })
     }
 
     /// Encapsulate an engine error as problem JSON with the `clave-error` marker header.
@@ -574,4 +634,98 @@ pub fn open_invoke(
 ) -> Result<(InvokeRequest, InvokeResponder)> {
     let (bhttp, responder) = decapsulate_invoke(keys, enc_request)?;
     Ok((InvokeRequest::from_bhttp(&bhttp)?, responder))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{RngExt as _, SeedableRng as _};
+
+    /// What the `bhttp` crate writes for the response (the encoder this one replaced).
+    fn bhttp_crate_bytes(status: u16, headers: &[(String, String)], body: &[u8]) -> Vec<u8> {
+        let mut m = bhttp::Message::response(bhttp::StatusCode::try_from(status).expect("status"));
+        for (name, value) in headers {
+            m.put_header(name.to_ascii_lowercase(), value.as_bytes());
+        }
+        m.write_content(body);
+        let mut out = Vec::new();
+        m.write_bhttp(bhttp::Mode::KnownLength, &mut out)
+            .expect("write");
+        out
+    }
+
+    #[test]
+    fn the_response_encoder_writes_what_the_bhttp_crate_writes() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(9292);
+        // Lengths on both sides of every varint size boundary that fits in memory here.
+        let sizes = [0, 1, 63, 64, 65, 300, 16_383, 16_384, 70_000];
+        for round in 0..400 {
+            let status = rng.random_range(200..=599);
+            let n = rng.random_range(0..6);
+            let headers: Vec<(String, String)> = (0..n)
+                .map(|_| {
+                    let name_len = sizes[rng.random_range(0..5)].max(1);
+                    let name: String = (0..name_len)
+                        .map(|_| char::from(rng.random_range(b'A'..=b'z')))
+                        .collect();
+                    let value = "v".repeat(sizes[rng.random_range(0..sizes.len())]);
+                    (name, value)
+                })
+                .collect();
+            let body: Vec<u8> = (0..sizes[round % sizes.len()])
+                .map(|_| rng.random())
+                .collect();
+            let want = bhttp_crate_bytes(status, &headers, &body);
+            let got = encode_response(status, headers.iter(), &body).expect("encode");
+            assert_eq!(
+                got,
+                want,
+                "status {status}, {n} headers, {} body bytes",
+                body.len()
+            );
+            assert_eq!(response_len(headers.iter(), &body), want.len());
+            // And it parses back.
+            let m = read_message(&got).expect("parse");
+            assert_eq!(m.content(), &body[..]);
+            assert_eq!(m.header().len(), headers.len());
+        }
+    }
+
+    #[test]
+    fn the_response_encoder_refuses_a_status_outside_200_to_599() {
+        for status in [0, 100, 199, 600, 999, u16::MAX] {
+            assert!(matches!(
+                encode_response(status, [].iter(), b""),
+                Err(Error::InvalidStatus(s)) if s == status
+            ));
+        }
+    }
+
+    #[test]
+    fn varints_take_the_shortest_form() {
+        for (v, want) in [
+            (0usize, &[0u8][..]),
+            (63, &[0x3f]),
+            (64, &[0x40, 0x40]),
+            (16_383, &[0x7f, 0xff]),
+            (16_384, &[0x80, 0, 0x40, 0]),
+            (0x3fff_ffff, &[0xbf, 0xff, 0xff, 0xff]),
+            (0x4000_0000, &[0xc0, 0, 0, 0, 0x40, 0, 0, 0]),
+        ] {
+            let mut out = Vec::new();
+            put_varint(&mut out, v).expect("varint");
+            assert_eq!(out, want, "{v}");
+            assert_eq!(varint_len(v), want.len());
+        }
+    }
+
+    #[test]
+    fn clave_headers_are_recognised_in_any_case_without_allocating() {
+        assert!(is_clave("clave-error"));
+        assert!(is_clave("Clave-Code-Hash"));
+        assert!(is_clave("CLAVE-"));
+        assert!(!is_clave("clave"));
+        assert!(!is_clave("x-clave-error"));
+        assert!(!is_clave(""));
+    }
 }

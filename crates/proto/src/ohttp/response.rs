@@ -18,22 +18,37 @@ impl ResponseKeying {
         response_nonce: &[u8],
     ) -> Result<(Zeroizing<[u8; 32]>, [u8; NONCE_LEN])> {
         let prk = x25519::hkdf_extract2(&self.enc, response_nonce, &self.secret);
+        let prk = x25519::prk_key(prk.as_ref());
         let nk = aead_key_len(self.aead)?;
         let mut key = Zeroizing::new([0u8; 32]);
-        x25519::hkdf_expand(prk.as_ref(), &[b"key"], &mut key[..nk])?;
+        x25519::expand(&prk, &[b"key"], &mut key[..nk])?;
         let mut nonce = [0u8; NONCE_LEN];
-        x25519::hkdf_expand(prk.as_ref(), &[b"nonce"], &mut nonce)?;
+        x25519::expand(&prk, &[b"nonce"], &mut nonce)?;
         Ok((key, nonce))
     }
 
     /// `response_nonce || Seal(response)` in one buffer (sealed in place).
     fn seal(&self, response: &[u8], rng: &mut impl CryptoRng) -> Result<Vec<u8>> {
+        self.seal_written(response.len(), rng, |out| {
+            out.extend_from_slice(response);
+            Ok(())
+        })
+    }
+
+    /// [`Self::seal`] of the bytes `write` appends (about `len` of them) to the buffer that
+    /// already holds the response nonce: the plaintext is written once, where it is sealed.
+    fn seal_written(
+        &self,
+        len: usize,
+        rng: &mut impl CryptoRng,
+        write: impl FnOnce(&mut Vec<u8>) -> Result<()>,
+    ) -> Result<Vec<u8>> {
         let nlen = response_nonce_len(self.aead)?;
-        let mut out = Vec::with_capacity(nlen + response.len() + TAG_LEN);
+        let mut out = Vec::with_capacity(nlen.saturating_add(len).saturating_add(TAG_LEN));
         out.resize(nlen, 0);
         rng.fill_bytes(&mut out);
         let (key, nonce) = self.aead_key_nonce(&out)?;
-        out.extend_from_slice(response);
+        write(&mut out)?;
         let nk = aead_key_len(self.aead)?;
         x25519::aead_seal_in_place(self.aead, &key[..nk], nonce, b"", &mut out, nlen)?;
         Ok(out)
@@ -84,6 +99,20 @@ impl ServerResponseContext {
     /// Encapsulate `response`; the response nonce (max(Nn, Nk) bytes) is drawn from `rng`.
     pub fn encapsulate(&self, response: &[u8], rng: &mut impl CryptoRng) -> Result<Vec<u8>> {
         self.0.seal(response, rng)
+    }
+
+    /// [`Self::encapsulate`] of the bytes `write` appends to the buffer it is given (about
+    /// `len` of them): for a response encoded straight into the buffer it is sealed in.
+    ///
+    /// # Errors
+    /// What `write` returns, or a sealing failure.
+    pub fn encapsulate_written(
+        &self,
+        len: usize,
+        rng: &mut impl CryptoRng,
+        write: impl FnOnce(&mut Vec<u8>) -> Result<()>,
+    ) -> Result<Vec<u8>> {
+        self.0.seal_written(len, rng, write)
     }
 
     /// The request's encapsulated key `enc`: unique per request, so usable as a replay

@@ -85,12 +85,17 @@ pub(crate) fn json_parse_fast<'js>(
             return None;
         }
         let bytes = std::slice::from_raw_parts(p.cast::<u8>(), len as usize);
+        let text = match std::str::from_utf8(bytes) {
+            Ok(t) if t.len() <= limit => t,
+            _ => "",
+        };
         let mut parser = JsonParser {
             raw,
-            s: bytes,
+            t: text,
+            s: text.as_bytes(),
             i: 0,
         };
-        let v = if bytes.len() > limit || std::str::from_utf8(bytes).is_err() {
+        let v = if text.len() != bytes.len() {
             None
         } else {
             parser.ws();
@@ -119,9 +124,10 @@ pub(crate) fn json_parse_fast<'js>(
     }
 }
 
-/// State of [`json_parse_fast`]: `s` is valid UTF-8.
+/// State of [`json_parse_fast`]: the text `t` and its bytes `s`.
 struct JsonParser<'a> {
     raw: *mut rquickjs::qjs::JSContext,
+    t: &'a str,
     s: &'a [u8],
     i: usize,
 }
@@ -283,34 +289,27 @@ impl<'a> JsonParser<'a> {
     /// A string literal at `self.i` (the opening quote), unescaped; `None` if invalid or it has
     /// a lone surrogate escape.
     fn string(&mut self) -> Option<std::borrow::Cow<'a, str>> {
-        let s: &'a [u8] = self.s;
+        // Every position sliced at below holds an ASCII byte (a quote, a backslash or the end
+        // of an escape), so the slices of `t` are at char boundaries and need no validation.
+        let (s, t) = (self.s, self.t);
         self.i += 1;
         let start = self.i;
-        // Fast path: no escapes (a slice scan, without a bounds check per byte).
-        let run = s
-            .get(start..)?
-            .iter()
-            .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
-        self.i = start + run;
+        // Fast path: no escapes.
+        self.i = start + find_special(s.get(start..)?)?;
         if s[self.i] < 0x20 {
             return None;
         }
         if s[self.i] == b'"' {
-            let t = std::str::from_utf8(&s[start..self.i]).ok()?;
+            let text = t.get(start..self.i)?;
             self.i += 1;
-            return Some(std::borrow::Cow::Borrowed(t));
+            return Some(std::borrow::Cow::Borrowed(text));
         }
-        let mut out = String::from(std::str::from_utf8(&s[start..self.i]).ok()?);
+        let mut out = String::from(t.get(start..self.i)?);
         loop {
             let run = self.i;
-            while let Some(&c) = self.s.get(self.i) {
-                if c == b'"' || c == b'\\' || c < 0x20 {
-                    break;
-                }
-                self.i += 1;
-            }
-            out.push_str(std::str::from_utf8(&s[run..self.i]).ok()?);
-            match *self.s.get(self.i)? {
+            self.i = run + find_special(s.get(run..)?)?;
+            out.push_str(t.get(run..self.i)?);
+            match s[self.i] {
                 b'"' => {
                     self.i += 1;
                     return Some(std::borrow::Cow::Owned(out));
@@ -461,10 +460,9 @@ impl JsonWriter {
         self.out.push('"');
         let bytes = text.as_bytes();
         let mut run = 0;
-        for (i, &b) in bytes.iter().enumerate() {
-            if !NEEDS_ESCAPE[usize::from(b)] {
-                continue;
-            }
+        while let Some(at) = bytes.get(run..).and_then(find_special) {
+            let i = run + at;
+            let b = bytes[i];
             // `i` is the position of an ASCII byte: a char boundary.
             self.out.push_str(&text[run..i]);
             match b {
@@ -696,15 +694,37 @@ impl JsonWriter {
     }
 }
 
-/// Bytes `JSON.stringify` escapes in a string: `"`, `\\` and the controls below 0x20.
-const NEEDS_ESCAPE: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut i = 0;
-    while i < 0x20 {
-        t[i] = true;
-        i += 1;
+/// The position of the first byte of `s` that a JSON string cannot hold as it is (and that
+/// `JSON.stringify` escapes): `"`, `\\` or a control character below 0x20.
+///
+/// Eight bytes at a time: in each word a byte is flagged by the usual "has a zero byte" test on
+/// `w ^ "…"`, on `w ^ \\…` and on `w - 0x20…`. A flag can be wrong only in a byte above a rightly
+/// flagged one (the borrow of that one's subtraction), so the lowest flag of a little-endian
+/// word is always right.
+pub(super) fn find_special(s: &[u8]) -> Option<usize> {
+    const ONES: u64 = u64::from_ne_bytes([1; 8]);
+    const HIGH: u64 = ONES << 7;
+    let flags = |w: u64| {
+        let q = w ^ (ONES * u64::from(b'"'));
+        let b = w ^ (ONES * u64::from(b'\\'));
+        (q.wrapping_sub(ONES) & !q)
+            | (b.wrapping_sub(ONES) & !b)
+            | (w.wrapping_sub(ONES * 0x20) & !w)
+    };
+    let mut chunks = s.chunks_exact(8);
+    let mut at = 0;
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        let f = flags(u64::from_le_bytes(w)) & HIGH;
+        if f != 0 {
+            return Some(at + (f.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
     }
-    t[b'"' as usize] = true;
-    t[b'\\' as usize] = true;
-    t
-};
+    chunks
+        .remainder()
+        .iter()
+        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+        .map(|p| at + p)
+}

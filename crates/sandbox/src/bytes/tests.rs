@@ -134,3 +134,30 @@ fn native_json_parse_agrees_with_json_parse_on_mutations() {
     drop(rt);
     assert_eq!(heap.used(), 0);
 }
+
+#[test]
+fn the_word_scan_finds_the_first_byte_a_json_string_escapes() {
+    // Against the byte-by-byte rule, for every byte value at every position of inputs around
+    // the word size, over a background of bytes that are near each flagged value (borrows).
+    let naive = |s: &[u8]| s.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20);
+    for len in 0..=19 {
+        for background in [
+            b'a', 0x20, 0x21, 0x23, 0x5b, 0x5d, 0x7f, 0x80, 0xa0, 0xe2, 0xff,
+        ] {
+            let base = vec![background; len];
+            assert_eq!(json::find_special(&base), naive(&base), "{base:?}");
+            for at in 0..len {
+                for b in 0..=255u8 {
+                    let mut s = base.clone();
+                    s[at] = b;
+                    assert_eq!(json::find_special(&s), naive(&s), "{s:?}");
+                    // A second special byte above the first (where a borrow could mislead).
+                    if at + 1 < len {
+                        s[at + 1] = 0;
+                        assert_eq!(json::find_special(&s), naive(&s), "{s:?}");
+                    }
+                }
+            }
+        }
+    }
+}
