@@ -448,7 +448,8 @@ fn encode_response<'a>(
     Ok(out)
 }
 
-/// Bytes of a QUIC variable-length integer (RFC 9000 §16) holding `v`.
+/// Bytes of the shortest QUIC variable-length integer (RFC 9000 §16) holding `v`; 8 for values
+/// of 2^62 and more too, which no varint holds ([`put_varint`] refuses them).
 fn varint_len(v: usize) -> usize {
     match v {
         0..0x40 => 1,
@@ -485,6 +486,15 @@ fn response_len<'a>(headers: impl Iterator<Item = &'a (String, String)>, body: &
     1 + 2 + varint_len(fields) + fields + varint_len(body.len()) + body.len() + 1
 }
 
+/// A function's response status must be final (not informational) and at most 599.
+fn check_status(status: u16) -> Result<()> {
+    if (200..=599).contains(&status) {
+        Ok(())
+    } else {
+        Err(Error::InvalidStatus(status))
+    }
+}
+
 /// Appends the known-length BHTTP response (RFC 9292 §3): framing indicator 1, the status, the
 /// header section with names in lower case, the content and an empty trailer section; the same
 /// bytes as the `bhttp` crate writes for it (tested), without building a message first.
@@ -494,9 +504,7 @@ fn write_response<'a>(
     headers: impl Iterator<Item = &'a (String, String)> + Clone,
     body: &[u8],
 ) -> Result<()> {
-    if !(200..=599).contains(&status) {
-        return Err(Error::InvalidStatus(status));
-    }
+    check_status(status)?;
     out.push(1);
     put_varint(out, usize::from(status))?;
     put_varint(out, field_section_len(headers.clone()))?;
@@ -600,9 +608,13 @@ impl InvokeResponder {
         resp: &InvokeResponse,
         rng: &mut impl CryptoRng,
     ) -> Result<Vec<u8>> {
+        check_status(resp.status)?;
         let len = response_len(resp.sent_headers(), &resp.body);
         self.ctx.encapsulate_written(len, rng, |out| {
-            write_response(out, resp.status, resp.sent_headers(), &resp.body)
+            let start = out.len();
+            write_response(out, resp.status, resp.sent_headers(), &resp.body)?;
+            debug_assert_eq!(out.len() - start, len, "response_len is exact");
+            Ok(())
         })
     }
 
@@ -711,12 +723,86 @@ mod tests {
             (16_384, &[0x80, 0, 0x40, 0]),
             (0x3fff_ffff, &[0xbf, 0xff, 0xff, 0xff]),
             (0x4000_0000, &[0xc0, 0, 0, 0, 0x40, 0, 0, 0]),
+            ((1 << 62) - 1, &[0xff; 8]),
         ] {
             let mut out = Vec::new();
             put_varint(&mut out, v).expect("varint");
             assert_eq!(out, want, "{v}");
             assert_eq!(varint_len(v), want.len());
         }
+        assert!(put_varint(&mut Vec::new(), 1 << 62).is_err());
+    }
+
+    /// A server's response context for a fresh request to a fixed key.
+    fn response_context() -> (
+        crate::ohttp::ServerResponseContext,
+        crate::ohttp::ClientResponseContext,
+    ) {
+        use crate::ohttp::{Kem, PrivateKey, ServerKey, SymmetricSuite};
+        let private = PrivateKey::derive(Kem::X25519HkdfSha256, &[5; 32]);
+        let config = KeyConfig::new(
+            crate::types::KeyId(3),
+            Kem::X25519HkdfSha256,
+            private.public_key(),
+            vec![SymmetricSuite::DEFAULT],
+        )
+        .expect("config");
+        let key = ServerKey::new(config.clone(), private).expect("key");
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        let (enc, client) =
+            crate::ohttp::client_encapsulate(&config, b"request", &mut rng).expect("encapsulate");
+        let (_, server) = key.decapsulate(&enc).expect("decapsulate");
+        (server, client)
+    }
+
+    #[test]
+    fn a_response_writer_may_only_append_after_the_nonce() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(2);
+        let (server, client) = response_context();
+        let sealed = server
+            .encapsulate_written(4, &mut rng, |out| {
+                out.extend_from_slice(b"resp");
+                Ok(())
+            })
+            .expect("an appending writer");
+        assert_eq!(client.open(&sealed).expect("open"), b"resp");
+        // A writer that replaced the buffer (its first bytes would go out where the nonce
+        // stands, in the clear) or cut into the nonce is refused.
+        for tamper in [
+            (|out: &mut Vec<u8>| {
+                out.clear();
+                out.extend_from_slice(b"plaintext in the clear!");
+            }) as fn(&mut Vec<u8>),
+            |out| out.truncate(3),
+            |out| out[0] ^= 1,
+        ] {
+            let (server, _) = response_context();
+            let r = server.encapsulate_written(0, &mut rng, |out| {
+                tamper(out);
+                Ok(())
+            });
+            assert!(matches!(r, Err(Error::Internal(_))), "{r:?}");
+        }
+        // A writer's own error comes back as it was.
+        let (server, _) = response_context();
+        let r = server.encapsulate_written(0, &mut rng, |_| Err(Error::InvalidStatus(7)));
+        assert!(matches!(r, Err(Error::InvalidStatus(7))));
+    }
+
+    #[test]
+    fn the_response_encoder_agrees_on_unusual_names_too() {
+        // Empty and non-ASCII names (a function may send any string), mixed case.
+        let headers = [
+            (String::new(), "empty name".to_owned()),
+            ("X-Ünï".to_owned(), "ü".to_owned()),
+            ("Content-Type".to_owned(), String::new()),
+        ];
+        let want = bhttp_crate_bytes(201, &headers, b"body");
+        assert_eq!(
+            encode_response(201, headers.iter(), b"body").expect("encode"),
+            want
+        );
+        assert_eq!(response_len(headers.iter(), b"body"), want.len());
     }
 
     #[test]

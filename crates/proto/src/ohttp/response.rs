@@ -37,6 +37,8 @@ impl ResponseKeying {
 
     /// [`Self::seal`] of the bytes `write` appends (about `len` of them) to the buffer that
     /// already holds the response nonce: the plaintext is written once, where it is sealed.
+    /// A `write` that touched the nonce in front is refused (the buffer is wiped): what
+    /// stands there goes out in the clear.
     fn seal_written(
         &self,
         len: usize,
@@ -48,7 +50,18 @@ impl ResponseKeying {
         out.resize(nlen, 0);
         rng.fill_bytes(&mut out);
         let (key, nonce) = self.aead_key_nonce(&out)?;
-        write(&mut out)?;
+        let mut saved = [0u8; 32];
+        let saved = saved
+            .get_mut(..nlen)
+            .ok_or(Error::Internal("response nonce length"))?;
+        saved.copy_from_slice(&out);
+        let written = write(&mut out);
+        if written.is_err() || out.get(..nlen) != Some(&*saved) {
+            zeroize::Zeroize::zeroize(&mut out);
+            return Err(written
+                .err()
+                .unwrap_or(Error::Internal("the response writer changed the nonce")));
+        }
         let nk = aead_key_len(self.aead)?;
         x25519::aead_seal_in_place(self.aead, &key[..nk], nonce, b"", &mut out, nlen)?;
         Ok(out)
@@ -102,11 +115,14 @@ impl ServerResponseContext {
     }
 
     /// [`Self::encapsulate`] of the bytes `write` appends to the buffer it is given (about
-    /// `len` of them): for a response encoded straight into the buffer it is sealed in.
+    /// `len` of them): for a response encoded straight into the buffer it is sealed in. The
+    /// buffer already holds the response nonce; `write` must only append (anything else is
+    /// refused).
     ///
     /// # Errors
-    /// What `write` returns, or a sealing failure.
-    pub fn encapsulate_written(
+    /// What `write` returns, a `write` that changed the bytes before its own, or a sealing
+    /// failure.
+    pub(crate) fn encapsulate_written(
         &self,
         len: usize,
         rng: &mut impl CryptoRng,

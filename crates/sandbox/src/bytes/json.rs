@@ -86,18 +86,16 @@ pub(crate) fn json_parse_fast<'js>(
         }
         let bytes = std::slice::from_raw_parts(p.cast::<u8>(), len as usize);
         let text = match std::str::from_utf8(bytes) {
-            Ok(t) if t.len() <= limit => t,
-            _ => "",
+            Ok(t) if t.len() <= limit => Some(t),
+            _ => None,
         };
-        let mut parser = JsonParser {
-            raw,
-            t: text,
-            s: text.as_bytes(),
-            i: 0,
-        };
-        let v = if text.len() != bytes.len() {
-            None
-        } else {
+        let v = if let Some(text) = text {
+            let mut parser = JsonParser {
+                raw,
+                t: text,
+                s: text.as_bytes(),
+                i: 0,
+            };
             parser.ws();
             match parser.value(0) {
                 Some(v) => {
@@ -111,6 +109,8 @@ pub(crate) fn json_parse_fast<'js>(
                 }
                 None => None,
             }
+        } else {
+            None
         };
         qjs::JS_FreeCString(raw, p);
         match v {
@@ -289,8 +289,9 @@ impl<'a> JsonParser<'a> {
     /// A string literal at `self.i` (the opening quote), unescaped; `None` if invalid or it has
     /// a lone surrogate escape.
     fn string(&mut self) -> Option<std::borrow::Cow<'a, str>> {
-        // Every position sliced at below holds an ASCII byte (a quote, a backslash or the end
-        // of an escape), so the slices of `t` are at char boundaries and need no validation.
+        // Every bound of a slice below is at or just after an ASCII byte (a quote, a backslash,
+        // the end of an escape), so the slices of `t` need no validation (`get` still checks
+        // that they are char boundaries).
         let (s, t) = (self.s, self.t);
         self.i += 1;
         let start = self.i;
@@ -385,10 +386,7 @@ impl<'a> JsonParser<'a> {
             }
             self.digits();
         }
-        std::str::from_utf8(&self.s[start..self.i])
-            .ok()?
-            .parse()
-            .ok()
+        self.t.get(start..self.i)?.parse().ok()
     }
 
     fn digits(&mut self) {
