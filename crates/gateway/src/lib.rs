@@ -262,6 +262,20 @@ pub async fn serve_with(
     serve_starting(listener, Starting::serving(state, extra), shutdown).await
 }
 
+/// `listener` with `TCP_NODELAY` set on every connection it accepts: an answer written in more
+/// than one piece (a streamed body) is not held back until the peer acknowledges the first
+/// (Nagle's algorithm against a delayed ACK costs up to 40 ms). For every clave service.
+pub fn no_delay(
+    listener: tokio::net::TcpListener,
+) -> impl axum::serve::Listener<Io = tokio::net::TcpStream, Addr = std::net::SocketAddr> {
+    use axum::serve::ListenerExt as _;
+    listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY on an accepted connection");
+        }
+    })
+}
+
 /// Serve `starting` on `listener`: its key routes at once, the rest once it is
 /// [`Starting::ready`] (see [`Starting`]); shut down as [`serve`] does (with nothing to drain
 /// if it never became ready).
@@ -277,7 +291,7 @@ pub async fn serve_starting(
     let trigger = triggered.clone();
     let closer = starting.clone();
     let service = axum::ServiceExt::<axum::extract::Request>::into_make_service(starting.service());
-    let server = axum::serve(listener, service)
+    let server = axum::serve(no_delay(listener), service)
         .with_graceful_shutdown(async move {
             shutdown.await;
             tracing::info!("gateway shutting down: draining in-flight calls");

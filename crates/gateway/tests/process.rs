@@ -175,3 +175,20 @@ async fn run_once(db: &TestDb) {
         q.delete_stream().await.unwrap();
     }
 }
+
+#[tokio::test]
+async fn services_accept_connections_without_nagle_delay() {
+    use axum::serve::Listener as _;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut plain = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let plain_addr = plain.local_addr().unwrap();
+    let mut listener = clave_gateway::no_delay(listener);
+    let _client = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (accepted, _) = listener.accept().await;
+    assert!(accepted.nodelay().unwrap(), "TCP_NODELAY set on accept");
+    // The check can fail: a listener that is not wrapped accepts with Nagle's algorithm on.
+    let _client = tokio::net::TcpStream::connect(plain_addr).await.unwrap();
+    let (accepted, _) = axum::serve::Listener::accept(&mut plain).await;
+    assert!(!accepted.nodelay().unwrap());
+}

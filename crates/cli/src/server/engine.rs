@@ -208,11 +208,14 @@ pub(crate) async fn engine(args: EngineArgs, out: &Out) -> Result<(), CliError> 
             String::new()
         }
     ));
-    let served = axum::serve(listener, clave_engine::router(engine))
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-        })
-        .await;
+    let served = axum::serve(
+        clave_gateway::no_delay(listener),
+        clave_engine::router(engine),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown_signal().await;
+    })
+    .await;
     for r in &registrations {
         r.abort();
     }

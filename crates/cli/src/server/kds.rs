@@ -211,7 +211,7 @@ only: it does not start alone (start the first replica with --master-secret-sour
         "clave kds listening on http://{addr} ({tee}; {origin}; identity {identity}; data {})",
         data_dir.display()
     ));
-    axum::serve(listener, app)
+    axum::serve(clave_gateway::no_delay(listener), app)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(|e| failed("the KDS server failed", e))?;
