@@ -214,6 +214,7 @@ impl Images {
 /// The prelude's entry points, saved in the base image (so valid in every image of the slot).
 struct Entry {
     dispatch: Persistent<Function<'static>>,
+    finish: Persistent<Function<'static>>,
     run_timers: Persistent<Function<'static>>,
     check_handler: Persistent<Function<'static>>,
     begin: Persistent<Function<'static>>,
@@ -349,6 +350,7 @@ impl Slot {
             };
             let entry = Entry {
                 dispatch: get("dispatch")?,
+                finish: get("finish")?,
                 run_timers: get("runTimers")?,
                 check_handler: get("checkHandler")?,
                 begin: get("begin")?,
@@ -763,16 +765,19 @@ impl Slot {
         self.drive()?;
         let pending = self.pending.take();
         let max = limits.max_response_bytes;
+        let finish = self.entry()?.finish.clone();
         self.ctx.with(|ctx| {
             let p = pending
                 .ok_or_else(|| internal("no promise"))?
                 .restore(&ctx)
                 .map_err(internal)?;
-            let v: Value<'_> = match p.result::<Value<'_>>() {
+            let returned: Value<'_> = match p.result::<Value<'_>>() {
                 Some(Ok(v)) => v,
                 Some(Err(e)) => return Err(caught(&st, &ctx, e)),
                 None => return Err(Error::NeverSettled),
             };
+            let finish = finish.restore(&ctx).map_err(internal)?;
+            let v: Value<'_> = finish.call((returned,)).map_err(|e| caught(&st, &ctx, e))?;
             if let Some(s) = v.as_string() {
                 return Err(Error::BadResponse {
                     returned: s.to_string().unwrap_or_default(),
@@ -780,7 +785,7 @@ impl Slot {
             }
             let arr = v
                 .into_array()
-                .ok_or_else(|| internal("dispatch returned no array"))?;
+                .ok_or_else(|| internal("finish returned no array"))?;
             let status: i32 = arr.get(0).map_err(internal)?;
             if !(200..=599).contains(&status) {
                 return Err(Error::BadResponse {

@@ -616,8 +616,10 @@ export function checkHandler(ns) {
   return null;
 }
 
-// Builds the Request, calls fetch and flattens the Response:
-// resolves to [status, [name, value, name, value, ...], Uint8Array | null] or to a string naming a bad return value.
+// Builds the Request and calls fetch: returns a promise of what fetch returned (the promise fetch
+// returned itself, when it is one), which `finish` flattens once it settled. Not an async function:
+// the host drives the jobs until that promise settles, so awaiting it here would only add an
+// async frame and a job per call.
 // `body` is null (empty), the body as a string (valid UTF-8) or true (other bytes: H.requestBytes()).
 // `env` is a fresh plain object of string properties (vars and opened secrets) made by the host.
 // The `ctx` argument of every call (a call starts from the image, so nothing set on it by one
@@ -626,7 +628,7 @@ const CALL_CTX = {
   waitUntil(p) { Promise.resolve(p).catch(() => {}); },
   passThroughOnException() {},
 };
-export async function dispatch(ns, method, url, rawHeaders, body, env) {
+export function dispatch(ns, method, url, rawHeaders, body, env) {
   const headers = new Headers();
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     try { headers.append(rawHeaders[i], rawHeaders[i + 1]); } catch (e) { /* skip an invalid header */ }
@@ -642,7 +644,12 @@ export async function dispatch(ns, method, url, rawHeaders, body, env) {
   adoptHeaders = headers;
   adoptBody = rb;
   const request = new Request(href);
-  const res = await ns.default.fetch(request, env, CALL_CTX);
+  return Promise.resolve(ns.default.fetch(request, env, CALL_CTX));
+}
+
+// What fetch's promise settled to, flattened: [status, [name, value, name, value, ...],
+// Uint8Array | string | null], or a string naming a bad return value.
+export function finish(res) {
   if (!(res instanceof Response)) return lazy(CHUNK_EXTRA).describe(res);
   const st = responseState(res);
   return [st[0], headerFlat(st[1]), st[2].bytes];

@@ -704,3 +704,89 @@ async fn program_definitions_of_builtins_stick() {
     }
     normal_works(&p).await;
 }
+
+/// Every form a handler's answer can take, through the prelude's `dispatch` (which returns
+/// fetch's promise) and `finish` (which flattens what it settled to).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_form_of_a_handlers_answer() {
+    let _serial = SERIAL.lock().await;
+    let p = pool();
+    let ok = |code: &'static str, body: &'static [u8]| {
+        let p = &p;
+        async move {
+            let o = call(p, code, "https://x.test/", limits())
+                .await
+                .unwrap_or_else(|e| panic!("{code}: {e:?}"));
+            assert_eq!(o.response.body, body, "{code}");
+        }
+    };
+    // A Response returned directly, from an async function, through a thenable, after other
+    // jobs, and one changed by a job queued before the return.
+    ok(
+        "export default { fetch() { return new Response('sync'); } };",
+        b"sync",
+    )
+    .await;
+    ok(
+        "export default { async fetch() { return new Response('async'); } };",
+        b"async",
+    )
+    .await;
+    ok(
+        "export default { fetch() { return { then(r) { r(new Response('thenable')); } }; } };",
+        b"thenable",
+    )
+    .await;
+    ok(
+        "export default { async fetch() { await null; await Promise.resolve(); return new Response('later'); } };",
+        b"later",
+    )
+    .await;
+    let o = call(
+        &p,
+        "export default { fetch() { const r = new Response('x', { headers: { a: '1' } }); \
+         queueMicrotask(() => r.headers.set('a', '2')); return r; } };",
+        "https://x.test/",
+        limits(),
+    )
+    .await
+    .expect("a response changed by a job");
+    assert!(
+        o.response
+            .headers
+            .contains(&("a".to_owned(), "2".to_owned())),
+        "{:?}",
+        o.response.headers
+    );
+    // Errors: thrown at once, rejected, a value that is no Response, a proxy whose prototype
+    // trap throws while the answer is checked.
+    let err = |code: &'static str| {
+        let p = &p;
+        async move { call(p, code, "https://x.test/", limits()).await.err() }
+    };
+    match err("export default { fetch() { throw new Error('at once'); } };").await {
+        Some(Error::ScriptError { message, .. }) => {
+            assert!(message.contains("at once"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+    match err("export default { async fetch() { throw new Error('rejected'); } };").await {
+        Some(Error::ScriptError { message, .. }) => {
+            assert!(message.contains("rejected"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+    match err("export default { fetch() { return 42; } };").await {
+        Some(Error::BadResponse { returned }) => assert_eq!(returned, "number"),
+        other => panic!("{other:?}"),
+    }
+    match err(
+        "export default { fetch() { return new Proxy({}, { getPrototypeOf() { throw new Error('trap'); } }); } };",
+    )
+    .await
+    {
+        Some(Error::ScriptError { message, .. }) => assert!(message.contains("trap"), "{message}"),
+        other => panic!("{other:?}"),
+    }
+    normal_works(&p).await;
+}
