@@ -18,6 +18,11 @@ const ObjectDefineProperty = Object.defineProperty;
 const ObjectGetOwnPropertyDescriptor = Object.getOwnPropertyDescriptor;
 const ObjectCreate = Object.create;
 const ObjectKeys = Object.keys;
+// The built-in `Promise.resolve` and `Promise.reject`, captured before any program code runs: a
+// program may replace the global `Promise` or its methods (a polyfill, say), and the host needs a
+// native promise from `dispatch`.
+const PromiseResolve = Promise.resolve.bind(Promise);
+const PromiseReject = Promise.reject.bind(Promise);
 // Every host function lives on `H` (made once per sandbox slot, before its base image is taken).
 function host() {
   return H;
@@ -275,24 +280,24 @@ class BodyState {
 function readBody(get, self, kind) {
   try {
     const b = get(self).take();
-    if (kind === 0) return Promise.resolve(bodyText(b));
+    if (kind === 0) return PromiseResolve(bodyText(b));
     if (kind === 1) {
       // Natively parsed unless the text is invalid or unusual (then the generic JSON.parse).
       const t = bodyText(b);
       const v = t.length <= JSON_PARSE_FAST_UNITS ? jsonParse(t) : undefined;
-      return Promise.resolve(v !== undefined ? v : JSON.parse(t));
+      return PromiseResolve(v !== undefined ? v : JSON.parse(t));
     }
     if (kind === 2) {
       const u = typeof b === 'string' ? utf8Encode(b) : b;
-      return Promise.resolve(typeof b === 'string' ? u.buffer : u.buffer.slice(u.byteOffset, u.byteOffset + u.byteLength));
+      return PromiseResolve(typeof b === 'string' ? u.buffer : u.buffer.slice(u.byteOffset, u.byteOffset + u.byteLength));
     }
-    return Promise.resolve(bodyBytes(b));
+    return PromiseResolve(bodyBytes(b));
   } catch (e) {
-    return Promise.reject(e);
+    return PromiseReject(e);
   }
 }
-function noBlob() { return Promise.reject(new TypeError('Blob is not supported in the clave sandbox')); }
-function noFormData() { return Promise.reject(new TypeError('FormData is not supported in the clave sandbox')); }
+function noBlob() { return PromiseReject(new TypeError('Blob is not supported in the clave sandbox')); }
+function noFormData() { return PromiseReject(new TypeError('FormData is not supported in the clave sandbox')); }
 
 // ---------------------------------------------------------------- Request
 const METHOD_NORMALIZE = ['DELETE', 'GET', 'HEAD', 'OPTIONS', 'POST', 'PUT'];
@@ -616,39 +621,45 @@ export function checkHandler(ns) {
   return null;
 }
 
-// Builds the Request and calls fetch: returns a promise of what fetch returned (the promise fetch
-// returned itself, when it is one), which `finish` flattens once it settled. Not an async function:
-// the host drives the jobs until that promise settles, so awaiting it here would only add an
-// async frame and a job per call.
+// Builds the Request and calls fetch: returns a native promise of what fetch returned (the promise
+// fetch returned itself when it is a built-in one), which `finish` flattens once it settled. A
+// throw becomes a rejection, as in an async function, so that the jobs queued before it still run
+// (the host drives every job until the promise settles). Not an async function: awaiting fetch's
+// promise here would only add an async frame and a job per call.
 // `body` is null (empty), the body as a string (valid UTF-8) or true (other bytes: H.requestBytes()).
 // `env` is a fresh plain object of string properties (vars and opened secrets) made by the host.
 // The `ctx` argument of every call (a call starts from the image, so nothing set on it by one
 // call is seen by the next).
 const CALL_CTX = {
-  waitUntil(p) { Promise.resolve(p).catch(() => {}); },
+  waitUntil(p) { PromiseResolve(p).catch(() => {}); },
   passThroughOnException() {},
 };
 export function dispatch(ns, method, url, rawHeaders, body, env) {
-  const headers = new Headers();
-  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-    try { headers.append(rawHeaders[i], rawHeaders[i + 1]); } catch (e) { /* skip an invalid header */ }
+  try {
+    const headers = new Headers();
+    for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+      try { headers.append(rawHeaders[i], rawHeaders[i + 1]); } catch (e) { /* skip an invalid header */ }
+    }
+    // As `new Request(url)` parses it (with the same errors).
+    const href = requestHref(url);
+    // The body as it came (no default content-type, no copy); ignored for GET and HEAD.
+    const m = normalizeMethod(method);
+    const rb = body === null || m === 'GET' || m === 'HEAD' ? null
+      : body === true ? new (typedArrays().Uint8Array)(host().requestBytes()) : body;
+    adoptUrl = href;
+    adoptMethod = m;
+    adoptHeaders = headers;
+    adoptBody = rb;
+    const request = new Request(href);
+    return PromiseResolve(ns.default.fetch(request, env, CALL_CTX));
+  } catch (e) {
+    return PromiseReject(e);
   }
-  // As `new Request(url)` parses it (with the same errors).
-  const href = requestHref(url);
-  // The body as it came (no default content-type, no copy); ignored for GET and HEAD.
-  const m = normalizeMethod(method);
-  const rb = body === null || m === 'GET' || m === 'HEAD' ? null
-    : body === true ? new (typedArrays().Uint8Array)(host().requestBytes()) : body;
-  adoptUrl = href;
-  adoptMethod = m;
-  adoptHeaders = headers;
-  adoptBody = rb;
-  const request = new Request(href);
-  return Promise.resolve(ns.default.fetch(request, env, CALL_CTX));
 }
 
 // What fetch's promise settled to, flattened: [status, [name, value, name, value, ...],
-// Uint8Array | string | null], or a string naming a bad return value.
+// Uint8Array | string | null], or a string naming a bad return value. Runs after the last job
+// (a job that program code running here queues, from a proxy's trap say, never runs).
 export function finish(res) {
   if (!(res instanceof Response)) return lazy(CHUNK_EXTRA).describe(res);
   const st = responseState(res);

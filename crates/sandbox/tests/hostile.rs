@@ -788,5 +788,42 @@ async fn every_form_of_a_handlers_answer() {
         Some(Error::ScriptError { message, .. }) => assert!(message.contains("trap"), "{message}"),
         other => panic!("{other:?}"),
     }
+    // A program that replaces `Promise` or its methods (a polyfill) still gets its answer: the
+    // prelude hands the host a built-in promise.
+    ok(
+        "globalThis.Promise = 'mine'; export default { async fetch(r) { return new Response(await r.text()); } };",
+        b"ping",
+    )
+    .await;
+    ok(
+        "Promise.resolve = (x) => x; Promise.reject = (x) => x; \
+         export default { fetch() { return new Response('polyfilled'); } };",
+        b"polyfilled",
+    )
+    .await;
+    // A throw at once is a rejection: the jobs queued before it still run (their console
+    // lines are kept), as for an async handler.
+    let code = "export default { fetch() { queueMicrotask(() => console.log('queued first')); \
+                throw new Error('then thrown'); } };";
+    let hash: [u8; 32] = sha2::Sha256::digest(code.as_bytes()).into();
+    let r = p
+        .run_report(
+            hash,
+            Arc::from(code),
+            request("https://x.test/"),
+            limits(),
+            None,
+        )
+        .await;
+    assert!(
+        matches!(&r.result, Err(Error::ScriptError { message, .. }) if message.contains("then thrown")),
+        "{:?}",
+        r.result
+    );
+    assert!(
+        r.console.iter().any(|l| l.text == "queued first"),
+        "{:?}",
+        r.console.iter().map(|l| &l.text).collect::<Vec<_>>()
+    );
     normal_works(&p).await;
 }
