@@ -533,7 +533,7 @@ const CORE = {
   get INTEGER_ARRAYS() { return integerArrays(); }, Headers, Request, Response, loadedURL: () => loaded[CHUNK_URL],
   intrinsic,
   responseState, responseSet, lazyURL: () => lazy(CHUNK_URL), headerPairs, headerFlat,
-  requestBody, markFetched,
+  requestBody, markFetched, PromiseResolve, PromiseReject,
 };
 function lazy(i) {
   let e = loaded[i];

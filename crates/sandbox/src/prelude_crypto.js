@@ -3,7 +3,7 @@
 // first touches one of its globals (see the lazy globals in prelude.js). Everything it
 // needs from the core prelude comes in `core`, captured before any user code ran.
 export function init(core) {
-  const { H, toU8, domError, INTEGER_ARRAYS } = core;
+  const { H, toU8, domError, INTEGER_ARRAYS, PromiseResolve, PromiseReject } = core;
 
   // ---------------------------------------------------------------- crypto
   const DIGESTS = { 'SHA-256': 'SHA-256', 'SHA-384': 'SHA-384', 'SHA-512': 'SHA-512' };
@@ -12,11 +12,11 @@ export function init(core) {
       try {
         const name = typeof algorithm === 'string' ? algorithm : algorithm && algorithm.name;
         const alg = DIGESTS[String(name).toUpperCase()];
-        if (!alg) return Promise.reject(domError('Unrecognized algorithm name', 'NotSupportedError'));
+        if (!alg) return PromiseReject(domError('Unrecognized algorithm name', 'NotSupportedError'));
         const view = toU8(data, 'crypto.subtle.digest');
-        return Promise.resolve(H.digest(alg, view));
+        return PromiseResolve(H.digest(alg, view));
       } catch (e) {
-        return Promise.reject(e);
+        return PromiseReject(e);
       }
     },
   };

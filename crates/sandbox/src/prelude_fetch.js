@@ -5,7 +5,7 @@
 // [status, statusText, flatHeaders, ArrayBuffer | null, url, redirected], or throws a TypeError.
 // Compiled to bytecode once per process; everything it needs from the core comes in `core`.
 export function init(core) {
-  const { H, Headers, Request, Response, responseSet, requestBody, headerFlat, markFetched, intrinsic } = core;
+  const { H, Headers, Request, Response, responseSet, requestBody, headerFlat, markFetched, intrinsic, PromiseResolve, PromiseReject } = core;
   const hostFetch = H.fetch;
   const REDIRECT_MODES = ['follow', 'manual', 'error'];
   const NULL_BODY_STATUS = [101, 103, 204, 205, 304];
@@ -39,9 +39,9 @@ export function init(core) {
     try {
       if (arguments.length < 1) throw new TypeError('fetch() requires at least 1 argument');
       const [method, url, flat, body, redirect] = request(input, init);
-      return Promise.resolve(response(hostFetch(method, url, flat, body, redirect), method));
+      return PromiseResolve(response(hostFetch(method, url, flat, body, redirect), method));
     } catch (e) {
-      return Promise.reject(e);
+      return PromiseReject(e);
     }
   }
 

@@ -801,6 +801,13 @@ async fn every_form_of_a_handlers_answer() {
         b"polyfilled",
     )
     .await;
+    ok(
+        "globalThis.Promise = 'mine'; export default { async fetch() { \
+         const d = await crypto.subtle.digest('SHA-256', new Uint8Array([1])); \
+         return new Response(String(d.byteLength)); } };",
+        b"32",
+    )
+    .await;
     // A throw at once is a rejection: the jobs queued before it still run (their console
     // lines are kept), as for an async handler.
     let code = "export default { fetch() { queueMicrotask(() => console.log('queued first')); \
