@@ -76,12 +76,6 @@ pub(crate) fn expand(prk: &hmac::Key, info: &[&[u8]], out: &mut [u8]) -> Result<
     Ok(())
 }
 
-/// HKDF-Expand with the PRK as bytes.
-#[cfg(test)]
-pub(crate) fn hkdf_expand(prk: &[u8], info: &[&[u8]], out: &mut [u8]) -> Result<()> {
-    expand(&prk_key(prk), info, out)
-}
-
 /// HKDF-Extract with the salt in two parts (`enc || response_nonce` of an OHTTP response).
 pub(crate) fn hkdf_extract2(salt_a: &[u8], salt_b: &[u8], ikm: &[u8]) -> Zeroizing<[u8; NH]> {
     let mut salt = Zeroizing::new([0u8; 128]);
@@ -406,23 +400,6 @@ fn setup_r(sk_r: &X25519PrivateKey, enc: &[u8], aead_id: u16, info: &[u8]) -> Re
     key_schedule(aead_id, &ss, info)
 }
 
-/// `SetupBaseS(pkR, info)` with the ephemeral key `sk_e`, then seal `buf[from..]` in place
-/// with `aad`, append the tag and export `export_len` bytes under `export_label`.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn seal_with_ephemeral(
-    pk_r: &[u8],
-    sk_e: &X25519PrivateKey,
-    aead_id: u16,
-    info: &[u8],
-    aad: &[u8],
-    buf: &mut Vec<u8>,
-    from: usize,
-    export_label: &[u8],
-    export_len: usize,
-) -> Result<Sent> {
-    prepare(pk_r, sk_e, aead_id, info)?.seal_export(aad, buf, from, export_label, export_len)
-}
-
 /// `SetupBaseS(pkR, info)` done before the message is known: the agreement of the ephemeral key
 /// with the recipient's and the key schedule, which do not depend on it. [`Prepared::seal_export`]
 /// seals one message with it and is consumed by doing so (sequence number 0, once). `Debug`
@@ -567,7 +544,7 @@ mod tests {
             "077709362c2e32df0ddc3f0dc47bba6390b6c73bb50f9c3122ec844ad7c2b3e5"
         );
         let mut okm = [0u8; 42];
-        hkdf_expand(prk.as_ref(), &[&info], &mut okm).expect("expand");
+        expand(&prk_key(prk.as_ref()), &[&info], &mut okm).expect("expand");
         assert_eq!(
             hex::encode(okm),
             "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865"
@@ -615,18 +592,9 @@ mod tests {
             unhex(&f[seq0 + 4].1),
         );
         let mut buf = pt.clone();
-        let sent = seal_with_ephemeral(
-            r.public_key(),
-            &e,
-            crate::ohttp::AEAD_AES_128_GCM,
-            &info,
-            &aad,
-            &mut buf,
-            0,
-            b"",
-            32,
-        )
-        .expect("seal");
+        let sent = prepare(r.public_key(), &e, crate::ohttp::AEAD_AES_128_GCM, &info)
+            .and_then(|p| p.seal_export(&aad, &mut buf, 0, b"", 32))
+            .expect("seal");
         assert_eq!(sent.enc.to_vec(), get("enc"));
         assert_eq!(buf, ct);
         assert_eq!(sent.secret.to_vec(), get("exported_value"), "empty context");
@@ -686,7 +654,8 @@ mod tests {
         let mut buf = b"x".to_vec();
         assert!(
             matches!(
-                seal_with_ephemeral(&[0u8; 32], &k, 1, b"", b"", &mut buf, 0, b"", 16),
+                prepare(&[0u8; 32], &k, 1, b"")
+                    .and_then(|p| p.seal_export(b"", &mut buf, 0, b"", 16)),
                 Err(Error::InvalidPublicKey)
             ),
             "all-zero pkR"
@@ -718,18 +687,9 @@ mod tests {
         let e = X25519PrivateKey::derive(b"ephemeral ikm").expect("e");
         for aead_id in [1u16, 2] {
             let mut buf = b"hdrhello".to_vec();
-            let sent = seal_with_ephemeral(
-                r.public_key(),
-                &e,
-                aead_id,
-                b"info",
-                b"aad",
-                &mut buf,
-                3,
-                b"label",
-                32,
-            )
-            .expect("seal");
+            let sent = prepare(r.public_key(), &e, aead_id, b"info")
+                .and_then(|p| p.seal_export(b"aad", &mut buf, 3, b"label", 32))
+                .expect("seal");
             let ct = &buf[3..];
             let (pt, secret) =
                 open(&r, &sent.enc, aead_id, b"info", b"aad", ct, b"label", 32).expect("open");

@@ -410,11 +410,7 @@ pub(crate) fn seal_to_config(
             let sk_e = x25519_ephemeral(rng)?;
             let mut ct = Vec::with_capacity(pt.len() + TAG_LEN);
             ct.extend_from_slice(pt);
-            let sent = x25519::seal_with_ephemeral(
-                pk,
-                &sk_e,
-                aead,
-                &info,
+            let sent = x25519::prepare(pk, &sk_e, aead, &info)?.seal_export(
                 aad,
                 &mut ct,
                 0,

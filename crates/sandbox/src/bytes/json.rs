@@ -90,12 +90,7 @@ pub(crate) fn json_parse_fast<'js>(
             _ => None,
         };
         let v = if let Some(text) = text {
-            let mut parser = JsonParser {
-                raw,
-                t: text,
-                s: text.as_bytes(),
-                i: 0,
-            };
+            let mut parser = JsonParser { raw, t: text, i: 0 };
             parser.ws();
             match parser.value(0) {
                 Some(v) => {
@@ -124,23 +119,27 @@ pub(crate) fn json_parse_fast<'js>(
     }
 }
 
-/// State of [`json_parse_fast`]: the text `t` and its bytes `s`.
+/// State of [`json_parse_fast`]: the text `t`, read at byte offset `i`.
 struct JsonParser<'a> {
     raw: *mut rquickjs::qjs::JSContext,
     t: &'a str,
-    s: &'a [u8],
     i: usize,
 }
 
 impl<'a> JsonParser<'a> {
+    /// The text's bytes.
+    fn s(&self) -> &'a [u8] {
+        self.t.as_bytes()
+    }
+
     fn ws(&mut self) {
-        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.s.get(self.i) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.s().get(self.i) {
             self.i += 1;
         }
     }
 
     fn eat(&mut self, lit: &[u8]) -> bool {
-        if self.s[self.i..].starts_with(lit) {
+        if self.s()[self.i..].starts_with(lit) {
             self.i += lit.len();
             true
         } else {
@@ -153,7 +152,7 @@ impl<'a> JsonParser<'a> {
         use rquickjs::qjs;
         // SAFETY (caller): `self.raw` is the live, locked context.
         unsafe {
-            match *self.s.get(self.i)? {
+            match *self.s().get(self.i)? {
                 b'{' => {
                     if depth >= 64 {
                         return None;
@@ -245,7 +244,7 @@ impl<'a> JsonParser<'a> {
     /// `"key": value` defined on `obj`; false on failure (nothing leaks).
     unsafe fn member(&mut self, obj: rquickjs::qjs::JSValue, depth: u32) -> bool {
         use rquickjs::qjs;
-        if self.s.get(self.i) != Some(&b'"') {
+        if self.s().get(self.i) != Some(&b'"') {
             return false;
         }
         let Some(key) = self.string() else {
@@ -292,7 +291,7 @@ impl<'a> JsonParser<'a> {
         // Every bound of a slice below is at or just after an ASCII byte (a quote, a backslash,
         // the end of an escape), so the slices of `t` need no validation (`get` still checks
         // that they are char boundaries).
-        let (s, t) = (self.s, self.t);
+        let (s, t) = (self.s(), self.t);
         self.i += 1;
         let start = self.i;
         // Fast path: no escapes.
@@ -316,7 +315,7 @@ impl<'a> JsonParser<'a> {
                     return Some(std::borrow::Cow::Owned(out));
                 }
                 b'\\' => {
-                    let e = *self.s.get(self.i + 1)?;
+                    let e = *self.s().get(self.i + 1)?;
                     self.i += 2;
                     match e {
                         b'"' => out.push('"'),
@@ -352,7 +351,7 @@ impl<'a> JsonParser<'a> {
     }
 
     fn hex4(&mut self) -> Option<u32> {
-        let h = self.s.get(self.i..self.i + 4)?;
+        let h = self.s().get(self.i..self.i + 4)?;
         let h = std::str::from_utf8(h).ok()?;
         if !h.bytes().all(|b| b.is_ascii_hexdigit()) {
             return None;
@@ -365,23 +364,23 @@ impl<'a> JsonParser<'a> {
     fn number(&mut self) -> Option<f64> {
         let start = self.i;
         self.eat(b"-");
-        match *self.s.get(self.i)? {
+        match *self.s().get(self.i)? {
             b'0' => self.i += 1,
             b'1'..=b'9' => self.digits(),
             _ => return None,
         }
         if self.eat(b".") {
-            if !self.s.get(self.i)?.is_ascii_digit() {
+            if !self.s().get(self.i)?.is_ascii_digit() {
                 return None;
             }
             self.digits();
         }
-        if let Some(b'e' | b'E') = self.s.get(self.i) {
+        if let Some(b'e' | b'E') = self.s().get(self.i) {
             self.i += 1;
-            if let Some(b'+' | b'-') = self.s.get(self.i) {
+            if let Some(b'+' | b'-') = self.s().get(self.i) {
                 self.i += 1;
             }
-            if !self.s.get(self.i)?.is_ascii_digit() {
+            if !self.s().get(self.i)?.is_ascii_digit() {
                 return None;
             }
             self.digits();
@@ -390,7 +389,7 @@ impl<'a> JsonParser<'a> {
     }
 
     fn digits(&mut self) {
-        while self.s.get(self.i).is_some_and(u8::is_ascii_digit) {
+        while self.s().get(self.i).is_some_and(u8::is_ascii_digit) {
             self.i += 1;
         }
     }
