@@ -109,8 +109,7 @@ impl fmt::Debug for InvokeRequest {
 }
 
 fn is_reserved(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    lower.starts_with(RESERVED_PREFIX) || lower == HEADER_DATE
+    is_clave(name) || name.eq_ignore_ascii_case(HEADER_DATE)
 }
 
 /// Method of a request made without one (`clave invoke` without `--method`).
@@ -803,6 +802,23 @@ mod tests {
             want
         );
         assert_eq!(response_len(headers.iter(), b"body"), want.len());
+    }
+
+    #[test]
+    fn reserved_request_headers_are_recognised_in_any_case() {
+        for name in [
+            "date",
+            "Date",
+            "DATE",
+            "clave-mode",
+            "CLAVE-Code-Hash",
+            "clave-",
+        ] {
+            assert!(is_reserved(name), "{name}");
+        }
+        for name in ["dates", "x-date", "dat", "clave", "x-clave-mode", ""] {
+            assert!(!is_reserved(name), "{name}");
+        }
     }
 
     #[test]
