@@ -59,6 +59,7 @@ pub(crate) fn print_alone(r: &Value) {
             "server_cs_per_request",
             "",
         ),
+        ("IPIs per request (machine)", "ipis_per_request", ""),
         ("server CPU utilisation", "server_cpu_utilisation", ""),
     ]) {
         let get = |who: &str| f(r, &[who, metric]);
@@ -116,6 +117,17 @@ fn print_shared(r: &Value) {
                 "client_cpu_utilisation",
                 "",
             ),
+            (
+                "server context switches per request",
+                "server_cs_per_request",
+                "",
+            ),
+            (
+                "load gen. context switches per req.",
+                "client_cs_per_request",
+                "",
+            ),
+            ("IPIs per request (machine)", "ipis_per_request", ""),
         ]) {
             let (a, b) = (f(d, &[metric]), f(&w, &[metric]));
             println!(
@@ -159,6 +171,8 @@ pub(crate) fn fmt(x: Option<f64>, unit: &str) -> String {
                 format!("{x:.2}×")
             } else if x >= 100.0 {
                 format!("{x:.0} {unit}")
+            } else if x < 1.0 {
+                format!("{x:.2} {unit}")
             } else {
                 format!("{x:.1} {unit}")
             }
