@@ -304,3 +304,70 @@ async fn an_http_date_is_accepted_and_held_to_the_same_window() {
     assert_eq!(status, ProblemKind::BadRequest.defaults().0);
     assert_eq!(h.runs(), 1, "nothing else ran");
 }
+
+/// A short call's answer waits until the calls its worker already holds have run (decision
+/// 0010: answers leave in bursts, so a sleeping gateway is woken once per burst). Two jobs taken
+/// together by one worker that runs calls itself (as `clave dev` and `clave engine` do): both
+/// have run before either answer is complete.
+#[test]
+fn answers_of_jobs_taken_together_leave_together() {
+    // Calls run inline on a thread whose stack holds twice the sandbox's stack limit.
+    let thread = std::thread::Builder::new()
+        .stack_size(8 << 20)
+        .spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime")
+                .block_on(jobs_taken_together())
+        })
+        .expect("thread");
+    thread.join().expect("test thread");
+}
+
+async fn jobs_taken_together() {
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering;
+    let mut config = dev_config();
+    config.insecure_plaintext_bench = true;
+    let h = Arc::new(harness_with_sandbox(
+        config,
+        clave_engine::SandboxSettings {
+            workers: 1,
+            inline_budget_ms: 1_000,
+            ..clave_engine::SandboxSettings::default()
+        },
+    ));
+    h.engine.refresh(NOW).await.expect("keys");
+    let d = h.deploy("echo", ECHO, fast_limits());
+    let mut job = h.job(&d, plain_request("echo", d.code_hash, NOW, b"{}"));
+    job.flags = JobFlags::INSECURE_PLAINTEXT_BENCH;
+    let frame = job.encode().expect("frame");
+    let post = |h: Arc<Harness>, frame: Vec<u8>| async move {
+        let resp = router(h.engine.clone())
+            .oneshot(
+                http::Request::post(ENGINE_INVOKE_PATH)
+                    .header(http::header::CONTENT_TYPE, ENGINE_JOB_CONTENT_TYPE)
+                    .body(Body::from(frame))
+                    .expect("request"),
+            )
+            .await
+            .expect("response");
+        (
+            resp.status().as_u16(),
+            h.runner.finished.load(Ordering::SeqCst),
+        )
+    };
+    // Warm: the code is open and the function's image is built, so a call is short.
+    assert_eq!(post(h.clone(), frame.clone()).await.0, 200);
+    let before = h.runner.finished.load(Ordering::SeqCst);
+    let first = tokio::spawn(post(h.clone(), frame.clone()));
+    let second = tokio::spawn(post(h.clone(), frame));
+    let (first, second) = (first.await.expect("first"), second.await.expect("second"));
+    assert_eq!((first.0, second.0), (200, 200));
+    assert_eq!(
+        (first.1 - before, second.1 - before),
+        (2, 2),
+        "the first answer was complete before the second job ran"
+    );
+}

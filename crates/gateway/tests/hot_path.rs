@@ -8,6 +8,8 @@
 mod common;
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
 use clave_gateway::GatewayConfig;
@@ -235,4 +237,39 @@ async fn active_versions_come_from_memory_and_follow_every_announced_change() {
         .unwrap();
     assert_eq!(call(&a).await, ok("default/hello@1|new|hgfedcba"));
     raw.close().await;
+}
+
+/// A short call's answer waits until the calls its worker already holds have run (decision
+/// 0010: answers leave in bursts, so a sleeping client is woken once per burst). Two calls taken
+/// by one worker together: both have run before either answer is complete. A call of 1 ms or
+/// more answers at once.
+#[tokio::test(flavor = "current_thread")]
+async fn answers_of_short_calls_taken_together_leave_together() {
+    for (busy, want) in [(None, (2, 2)), (Some(Duration::from_millis(3)), (1, 2))] {
+        let db = TestDb::sqlite();
+        let engine = Arc::new(FakeEngine {
+            busy,
+            ..FakeEngine::default()
+        });
+        let h = Arc::new(Harness::new(db.store().await, engine, GatewayConfig::default()).await);
+        h.deploy("hello", b"v1").await;
+        // Warm: the active version and its bytes are in memory, so a call runs without waiting.
+        assert_eq!(call(&h).await.0, StatusCode::OK);
+        let before = h.engine.finished.load(Ordering::SeqCst);
+        let answered = |h: Arc<Harness>| async move {
+            let (status, _) = call(&h).await;
+            (status, h.engine.finished.load(Ordering::SeqCst))
+        };
+        let first = tokio::spawn(answered(h.clone()));
+        let second = tokio::spawn(answered(h.clone()));
+        let (first, second) = (first.await.expect("first"), second.await.expect("second"));
+        assert_eq!((first.0, second.0), (StatusCode::OK, StatusCode::OK));
+        assert_eq!(
+            (first.1 - before, second.1 - before),
+            want,
+            "calls that ran for {busy:?}: how many calls had run when each answer was complete"
+        );
+        h.state.store().close().await;
+        db.cleanup().await;
+    }
 }

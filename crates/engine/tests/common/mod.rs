@@ -151,6 +151,8 @@ impl KdsClient for FakeKds {
 pub struct CountingRunner {
     pub inner: SandboxRunner,
     pub runs: AtomicUsize,
+    /// Runs that have returned.
+    pub finished: AtomicUsize,
     pub console: Mutex<Vec<String>>,
 }
 
@@ -159,6 +161,7 @@ impl Runner for CountingRunner {
         Box::pin(async move {
             self.runs.fetch_add(1, Ordering::SeqCst);
             let r = self.inner.run(call).await;
+            self.finished.fetch_add(1, Ordering::SeqCst);
             self.console
                 .lock()
                 .expect("lock")
@@ -184,17 +187,25 @@ pub fn engine_attester() -> Box<InsecureSimulatedAttester> {
 
 /// A harness whose engine has not fetched keys yet.
 pub fn harness_with(config: EngineConfig) -> Harness {
+    harness_with_sandbox(
+        config,
+        SandboxSettings {
+            workers: 1,
+            ..SandboxSettings::default()
+        },
+    )
+}
+
+/// [`harness_with`] with these sandbox settings.
+pub fn harness_with_sandbox(config: EngineConfig, settings: SandboxSettings) -> Harness {
     let dir = tempfile::tempdir().expect("tempdir");
     let kds = open_kds(dir.path());
     let clock = Arc::new(AtomicU64::new(NOW));
     let fake = Arc::new(FakeKds::new(kds.clone(), clock.clone()));
-    let settings = SandboxSettings {
-        workers: 1,
-        ..SandboxSettings::default()
-    };
     let runner = Arc::new(CountingRunner {
         inner: SandboxRunner::new(&settings).expect("sandbox"),
         runs: AtomicUsize::new(0),
+        finished: AtomicUsize::new(0),
         console: Mutex::new(Vec::new()),
     });
     let c = clock.clone();

@@ -31,6 +31,8 @@ pub struct FakeEngine {
     pub gate: Option<Arc<tokio::sync::Semaphore>>,
     /// The sealed secret set of the last job.
     pub last_secrets: std::sync::Mutex<Vec<u8>>,
+    /// How long each call holds its thread before answering (a long call run inline).
+    pub busy: Option<Duration>,
 }
 
 impl FakeEngine {
@@ -64,6 +66,9 @@ impl EngineClient for FakeEngine {
             }
             if let Some(gate) = &self.gate {
                 gate.acquire().await.expect("gate open").forget();
+            }
+            if let Some(busy) = self.busy {
+                std::thread::sleep(busy);
             }
             self.finished.fetch_add(1, Ordering::SeqCst);
             if job.request.starts_with(b"BADENV") {
