@@ -83,11 +83,6 @@ fn error_response(e: &Error) -> Response {
     )
 }
 
-/// Calls that ran shorter than this hold their answer back until the worker's other ready calls
-/// are done (decision 0010). Longer ones answer at once: a wake-up (~20 µs where it costs most)
-/// is small beside them, and holding their answer would only add latency.
-const ANSWER_IN_BURST_BELOW: std::time::Duration = std::time::Duration::from_millis(1);
-
 async fn invoke(State(engine): State<Arc<Engine>>, headers: HeaderMap, body: Bytes) -> Response {
     let ct = headers
         .get(header::CONTENT_TYPE)
@@ -110,8 +105,8 @@ async fn invoke(State(engine): State<Arc<Engine>>, headers: HeaderMap, body: Byt
     let result = engine.invoke(job, engine.now()).await;
     // A short call's answer waits until the calls this worker already has in hand are done, so
     // that answers leave in bursts: one wake-up of a waiting gateway per burst instead of one
-    // per answer (docs/decisions/0010-answers-in-bursts.md).
-    if started.elapsed() < ANSWER_IN_BURST_BELOW {
+    // per answer (`EngineConfig::answer_burst_below`, decision 0010).
+    if started.elapsed() < engine.config().answer_burst_below {
         tokio::task::yield_now().await;
     }
     match result {

@@ -330,6 +330,8 @@ async fn jobs_taken_together() {
     use std::sync::atomic::Ordering;
     let mut config = dev_config();
     config.insecure_plaintext_bench = true;
+    // No job of this test is "long", however slow the machine.
+    config.answer_burst_below = std::time::Duration::from_secs(3600);
     let h = Arc::new(harness_with_sandbox(
         config,
         clave_engine::SandboxSettings {

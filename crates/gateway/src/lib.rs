@@ -94,6 +94,11 @@ pub struct GatewayConfig {
     /// the synchronous invoke routes and hand it to the engine flagged
     /// `JobFlags::INSECURE_PLAINTEXT_BENCH` (the engine must enable it too). Default `false`: `415`.
     pub insecure_plaintext_bench: bool,
+    /// A synchronous call that took less than this holds its answer until the calls this worker
+    /// already has in hand are done, so that answers leave in bursts and a waiting client is
+    /// woken once per burst (docs/decisions/0010-answers-in-bursts.md). Longer calls answer at
+    /// once. `Duration::ZERO` turns it off. Default 1 ms.
+    pub answer_burst_below: Duration,
     /// SHA-256 of the admin bearer token (see [`GatewayConfig::with_admin_token`]); `None` disables the
     /// admin API.
     admin_token_hash: Option<String>,
@@ -106,6 +111,7 @@ impl std::fmt::Debug for GatewayConfig {
             .field("dispatch", &self.dispatch)
             .field("drain_timeout", &self.drain_timeout)
             .field("insecure_plaintext_bench", &self.insecure_plaintext_bench)
+            .field("answer_burst_below", &self.answer_burst_below)
             .field(
                 "admin_token",
                 &self.admin_token_hash.as_ref().map(|_| "<set>"),
@@ -121,6 +127,7 @@ impl Default for GatewayConfig {
             dispatch: DispatchConfig::default(),
             drain_timeout: Duration::from_secs(10),
             insecure_plaintext_bench: false,
+            answer_burst_below: Duration::from_millis(1),
             admin_token_hash: None,
         }
     }

@@ -59,6 +59,11 @@ pub struct EngineConfig {
     pub data_dir: Option<std::path::PathBuf>,
     /// How far, in seconds, the clock may lie behind the floor (an NTP step, a VM migration).
     pub max_clock_regression_secs: u64,
+    /// A job that took less than this holds its answer (in the HTTP service) until the jobs this
+    /// worker already has in hand are done, so that answers leave in bursts and a waiting
+    /// gateway is woken once per burst (docs/decisions/0010-answers-in-bursts.md). Longer jobs
+    /// answer at once. `Duration::ZERO` turns it off. Default 1 ms.
+    pub answer_burst_below: std::time::Duration,
 }
 
 impl EngineConfig {
@@ -94,6 +99,7 @@ impl EngineConfig {
             insecure_plaintext_bench: false,
             data_dir: None,
             max_clock_regression_secs: Self::DEFAULT_MAX_CLOCK_REGRESSION_SECS,
+            answer_burst_below: std::time::Duration::from_millis(1),
         }
     }
 

@@ -40,11 +40,6 @@ fn async_mode(query: Option<&str>) -> Result<bool, ApiError> {
     }
 }
 
-/// Calls that ran shorter than this hold their answer back until the worker's other ready calls
-/// are done (decision 0010). Longer ones answer at once: a wake-up (~20 µs where it costs most)
-/// is small beside them, and holding their answer would only add latency.
-const ANSWER_IN_BURST_BELOW: std::time::Duration = std::time::Duration::from_millis(1);
-
 pub(super) async fn invoke(
     State(state): State<AppState>,
     target: FunctionTarget,
@@ -137,8 +132,9 @@ pub(super) async fn invoke(
     state.store().record_usage_later(record);
     // A short call's answer waits until the calls this worker already has in hand are done, so
     // that answers leave in bursts: one wake-up of a waiting client per burst instead of one per
-    // answer (docs/decisions/0010-answers-in-bursts.md).
-    if elapsed < ANSWER_IN_BURST_BELOW {
+    // answer (`GatewayConfig::answer_burst_below`, decision 0010). A longer call answers at once:
+    // a wake-up (~20 µs where it costs most) is small beside it.
+    if elapsed < state.config().answer_burst_below {
         tokio::task::yield_now().await;
     }
     match result {
