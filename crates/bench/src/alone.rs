@@ -164,31 +164,35 @@ struct Sample {
     client_cpu_us: u64,
     server_cs: (u64, u64),
     client_cs: (u64, u64),
-    /// Inter-processor interrupts, machine-wide.
-    ipis: u64,
+    /// Inter-processor interrupts, machine-wide (`None`: this machine does not report them).
+    ipis: Option<u64>,
     done: u64,
 }
 
 /// Rescheduling and function-call interrupts delivered so far on every CPU (`/proc/interrupts`):
 /// how often one CPU had to interrupt another, mostly to wake a thread there. Machine-wide, so
 /// other processes' wake-ups count too. On this VM each costs the sender ~20 µs of CPU.
+/// `None` where `/proc/interrupts` cannot be read or has neither row (other architectures name
+/// them differently).
 pub fn ipis() -> Option<u64> {
-    Some(ipis_in(&std::fs::read_to_string("/proc/interrupts").ok()?))
+    ipis_in(&std::fs::read_to_string("/proc/interrupts").ok()?)
 }
 
-/// The RES and CAL counts of every CPU in the text of `/proc/interrupts`, summed.
-fn ipis_in(text: &str) -> u64 {
-    let mut sum = 0;
+/// The RES and CAL counts of every CPU in the text of `/proc/interrupts`, summed; `None` without
+/// either row.
+fn ipis_in(text: &str) -> Option<u64> {
+    let mut sum = None;
     for line in text.lines() {
         let line = line.trim_start();
         if let Some(rest) = line
             .strip_prefix("RES:")
             .or_else(|| line.strip_prefix("CAL:"))
         {
-            sum += rest
+            let row = rest
                 .split_whitespace()
                 .map_while(|w| w.parse::<u64>().ok())
                 .sum::<u64>();
+            sum = Some(sum.unwrap_or(0) + row);
         }
     }
     sum
@@ -201,7 +205,7 @@ fn sample(server_pid: u32, done: u64) -> Sample {
         client_cpu_us: crate::sys::cpu_micros(None).unwrap_or(0),
         server_cs: context_switches(server_pid).unwrap_or_default(),
         client_cs: context_switches(std::process::id()).unwrap_or_default(),
-        ipis: ipis().unwrap_or_default(),
+        ipis: ipis(),
         done,
     }
 }
@@ -399,7 +403,7 @@ pub async fn child(spec: LoadSpec) -> Result<()> {
         "server_involuntary_cs_per_request": per(s0.server_cs.1, s1.server_cs.1),
         "server_cs_per_request": per(s0.server_cs.0 + s0.server_cs.1, s1.server_cs.0 + s1.server_cs.1),
         "client_cs_per_request": per(s0.client_cs.0 + s0.client_cs.1, s1.client_cs.0 + s1.client_cs.1),
-        "ipis_per_request": per(s0.ipis, s1.ipis),
+        "ipis_per_request": s0.ipis.zip(s1.ipis).map(|(a, b)| per(a, b)),
         "server_cpu_utilisation": (s1.server_cpu_us.saturating_sub(s0.server_cpu_us)) as f64 / 1e6 / secs,
         "client_cpu_utilisation": (s1.client_cpu_us.saturating_sub(s0.client_cpu_us)) as f64 / 1e6 / secs,
     });
@@ -420,9 +424,10 @@ RES:      42450      92865   Rescheduling interrupts
 CAL:     511671     190648   Function call interrupts
 TLB:      10508       8497   TLB shootdowns
 ";
-        assert_eq!(ipis_in(text), 42_450 + 92_865 + 511_671 + 190_648);
-        assert_eq!(ipis_in("RES: 7 Rescheduling interrupts\n"), 7);
-        assert_eq!(ipis_in(""), 0);
+        assert_eq!(ipis_in(text), Some(42_450 + 92_865 + 511_671 + 190_648));
+        assert_eq!(ipis_in("RES: 7 Rescheduling interrupts\n"), Some(7));
+        assert_eq!(ipis_in("IPI0: 5 Rescheduling interrupts\n"), None);
+        assert_eq!(ipis_in(""), None);
     }
 
     #[test]

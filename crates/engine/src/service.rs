@@ -102,14 +102,7 @@ async fn invoke(State(engine): State<Arc<Engine>>, headers: HeaderMap, body: Byt
     };
     let plaintext = job.flags.is_insecure_plaintext_bench();
     let started = std::time::Instant::now();
-    let result = engine.invoke(job, engine.now()).await;
-    // A short call's answer waits until the calls this worker already has in hand are done, so
-    // that answers leave in bursts: one wake-up of a waiting gateway per burst instead of one
-    // per answer (`EngineConfig::answer_burst_below`, decision 0010).
-    if started.elapsed() < engine.config().answer_burst_below {
-        tokio::task::yield_now().await;
-    }
-    match result {
+    match engine.invoke(job, engine.now()).await {
         Ok(sealed) => {
             let mut resp = (StatusCode::OK, sealed).into_response();
             resp.headers_mut().insert(
@@ -120,6 +113,13 @@ async fn invoke(State(engine): State<Arc<Engine>>, headers: HeaderMap, body: Byt
                     OHTTP_RESPONSE_CONTENT_TYPE
                 }),
             );
+            // A short job's answer waits for the worker's other ready jobs, so that answers
+            // leave in bursts: one wake-up of a waiting gateway per burst instead of one per
+            // answer (`EngineConfig::answer_burst_below`, decision 0010). A longer job, or a
+            // refusal, answers at once.
+            if started.elapsed() < engine.config().answer_burst_below {
+                tokio::task::yield_now().await;
+            }
             resp
         }
         Err(e) => {

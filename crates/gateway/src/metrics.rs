@@ -40,10 +40,17 @@ pub const LOG_RECORDS: &str = "clave_gateway_log_records_total";
 pub const LOG_RECORDS_DROPPED: &str = "clave_gateway_log_records_dropped_total";
 /// Counter of deploys, label `outcome`.
 pub const DEPLOYS: &str = "clave_gateway_deploys_total";
+/// Histogram of how long a short call's answer waited for the worker's other ready calls
+/// before it was written, in seconds ([`crate::GatewayConfig::answer_burst_below`]).
+pub const ANSWER_HOLD: &str = "clave_gateway_answer_hold_seconds";
 
 /// Upper bounds (seconds) of [`INVOKE_DURATION`]'s buckets.
 const INVOKE_DURATION_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+/// Upper bounds (seconds) of [`ANSWER_HOLD`]'s buckets.
+const ANSWER_HOLD_BUCKETS: &[f64] = &[
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1,
 ];
 /// Prometheus's default buckets, for any other histogram.
 const DEFAULT_BUCKETS: &[f64] = &[
@@ -51,10 +58,10 @@ const DEFAULT_BUCKETS: &[f64] = &[
 ];
 
 fn buckets_for(name: &str) -> &'static [f64] {
-    if name == INVOKE_DURATION {
-        INVOKE_DURATION_BUCKETS
-    } else {
-        DEFAULT_BUCKETS
+    match name {
+        INVOKE_DURATION => INVOKE_DURATION_BUCKETS,
+        ANSWER_HOLD => ANSWER_HOLD_BUCKETS,
+        _ => DEFAULT_BUCKETS,
     }
 }
 
@@ -494,6 +501,19 @@ mod tests {
         assert!((sum - 60.0045).abs() < 1e-9, "{text}");
         assert!(
             text.ends_with("clave_gateway_invoke_duration_seconds_count 4\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn answer_hold_has_buckets_below_a_millisecond() {
+        let text = recorded(|| {
+            metrics::histogram!(ANSWER_HOLD).record(0.00007);
+        });
+        assert!(
+            text.contains("clave_gateway_answer_hold_seconds_bucket{le=\"0.00005\"} 0\n")
+                && text.contains("clave_gateway_answer_hold_seconds_bucket{le=\"0.0001\"} 1\n")
+                && text.contains("clave_gateway_answer_hold_seconds_bucket{le=\"0.1\"} 1\n"),
             "{text}"
         );
     }

@@ -242,14 +242,18 @@ async fn active_versions_come_from_memory_and_follow_every_announced_change() {
 /// A short call's answer waits until the calls its worker already holds have run (decision
 /// 0010: answers leave in bursts, so a sleeping client is woken once per burst). Two calls taken
 /// by one worker together: both have run before either answer is complete. A call that took
-/// `answer_burst_below` or more (the default 1 ms; here 3 ms at least) answers at once.
+/// `answer_burst_below` or more (the default 1 ms; here 3 ms at least) answers at once, and so
+/// does every call when it is zero.
 #[tokio::test(flavor = "current_thread")]
 async fn answers_of_short_calls_taken_together_leave_together() {
     let mut every_call_short = GatewayConfig::default();
     // No call of this test is "long", however slow the machine.
     every_call_short.answer_burst_below = Duration::from_secs(3600);
+    let mut off = GatewayConfig::default();
+    off.answer_burst_below = Duration::ZERO;
     for (busy, config, want) in [
         (None, every_call_short, (2, 2)),
+        (None, off, (1, 2)),
         (
             Some(Duration::from_millis(3)),
             GatewayConfig::default(),

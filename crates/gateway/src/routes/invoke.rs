@@ -130,12 +130,14 @@ pub(super) async fn invoke(
     );
     // Off the request path: batched by the store's background writer.
     state.store().record_usage_later(record);
-    // A short call's answer waits until the calls this worker already has in hand are done, so
-    // that answers leave in bursts: one wake-up of a waiting client per burst instead of one per
-    // answer (`GatewayConfig::answer_burst_below`, decision 0010). A longer call answers at once:
-    // a wake-up (~20 µs where it costs most) is small beside it.
-    if elapsed < state.config().answer_burst_below {
+    // A short call's answer waits for the worker's other ready calls, so that answers leave in
+    // bursts: one wake-up of a waiting client per burst instead of one per answer
+    // (`GatewayConfig::answer_burst_below`, decision 0010). A longer call, or a refusal, answers
+    // at once: a wake-up (~20 µs where it costs most) is small beside it.
+    if result.is_ok() && elapsed < state.config().answer_burst_below {
+        let held = Instant::now();
         tokio::task::yield_now().await;
+        ::metrics::histogram!(metrics::ANSWER_HOLD).record(held.elapsed().as_secs_f64());
     }
     match result {
         Ok(response) => Ok((
