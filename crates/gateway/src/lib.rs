@@ -94,10 +94,11 @@ pub struct GatewayConfig {
     /// the synchronous invoke routes and hand it to the engine flagged
     /// `JobFlags::INSECURE_PLAINTEXT_BENCH` (the engine must enable it too). Default `false`: `415`.
     pub insecure_plaintext_bench: bool,
-    /// A synchronous call that took less than this holds its answer until the calls this worker
-    /// already has in hand are done, so that answers leave in bursts and a waiting client is
-    /// woken once per burst (docs/decisions/0010-answers-in-bursts.md). Longer calls answer at
-    /// once. `Duration::ZERO` turns it off. Default 1 ms.
+    /// A successful synchronous call that took less than this yields to the runtime once before
+    /// its answer is written, so that the answers of the calls a worker runs in one stretch leave
+    /// together and a waiting client is woken about once per burst
+    /// (docs/decisions/0010-answers-in-bursts.md, which bounds the wait). Longer calls and
+    /// refusals answer at once. `Duration::ZERO` turns it off. Default 1 ms.
     pub answer_burst_below: Duration,
     /// SHA-256 of the admin bearer token (see [`GatewayConfig::with_admin_token`]); `None` disables the
     /// admin API.

@@ -40,8 +40,8 @@ pub const LOG_RECORDS: &str = "clave_gateway_log_records_total";
 pub const LOG_RECORDS_DROPPED: &str = "clave_gateway_log_records_dropped_total";
 /// Counter of deploys, label `outcome`.
 pub const DEPLOYS: &str = "clave_gateway_deploys_total";
-/// Histogram of how long a short call's answer waited for the worker's other ready calls
-/// before it was written, in seconds ([`crate::GatewayConfig::answer_burst_below`]).
+/// Histogram of how long a short call's answer was held (the yield of
+/// [`crate::GatewayConfig::answer_burst_below`]) before it was written, in seconds.
 pub const ANSWER_HOLD: &str = "clave_gateway_answer_hold_seconds";
 
 /// Upper bounds (seconds) of [`INVOKE_DURATION`]'s buckets.

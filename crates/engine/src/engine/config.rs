@@ -59,10 +59,11 @@ pub struct EngineConfig {
     pub data_dir: Option<std::path::PathBuf>,
     /// How far, in seconds, the clock may lie behind the floor (an NTP step, a VM migration).
     pub max_clock_regression_secs: u64,
-    /// A job that took less than this holds its answer (in the HTTP service) until the jobs this
-    /// worker already has in hand are done, so that answers leave in bursts and a waiting
-    /// gateway is woken once per burst (docs/decisions/0010-answers-in-bursts.md). Longer jobs
-    /// answer at once. `Duration::ZERO` turns it off. Default 1 ms.
+    /// A job answered within less than this yields to the runtime once (in the HTTP service)
+    /// before its answer is written, so that the answers of the jobs a worker runs in one stretch
+    /// leave together and a waiting gateway is woken about once per burst
+    /// (docs/decisions/0010-answers-in-bursts.md, which bounds the wait). Longer jobs and
+    /// refusals answer at once. `Duration::ZERO` turns it off. Default 1 ms.
     pub answer_burst_below: std::time::Duration,
 }
 

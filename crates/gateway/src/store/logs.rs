@@ -139,7 +139,7 @@ impl Store {
         Ok(row.map(|r| r.0))
     }
 
-    /// Store one sealed record and wake waiting readers; every [`PRUNE_EVERY`] appends, apply
+    /// Store one sealed record and wake waiting readers; every `PRUNE_EVERY` appends, apply
     /// the retention to the project.
     ///
     /// # Errors
